@@ -1,0 +1,98 @@
+"""Action Unit catalog: the EmotioNet AU sets, the model groups, flip pairs.
+
+Every AU is referred to by its FACS number (int). Label tables name the
+column of AU ``n`` as ``f"AU{n}"``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+AU_NAMES: dict[int, str] = {
+    1: "Inner brow raiser",
+    2: "Outer brow raiser",
+    4: "Brow lowerer",
+    5: "Upper lid raiser",
+    6: "Cheek raiser",
+    9: "Nose wrinkler",
+    10: "Upper lip raiser",
+    12: "Lip corner puller",
+    15: "Lip corner depressor",
+    17: "Chin raiser",
+    18: "Lip pucker",
+    20: "Lip stretcher",
+    24: "Lip pressor",
+    25: "Lips part",
+    26: "Jaw drop",
+    28: "Lip suck",
+    43: "Eyes closed",
+    51: "Head turn left",
+    52: "Head turn right",
+    53: "Head up",
+    54: "Head down",
+    55: "Head tilt left",
+    56: "Head tilt right",
+}
+
+#: The 23 AUs of the EmotioNet Challenge 2020, in challenge order.
+AUS_2020: tuple[int, ...] = tuple(AU_NAMES)
+#: The 12 AUs of the EmotioNet Challenge 2018 (the paper's Table 3).
+AUS_2018: tuple[int, ...] = (1, 2, 4, 5, 6, 9, 12, 17, 20, 25, 26, 43)
+
+#: Model groups. ``17au`` (expression) and ``6au`` (head pose) are the paper's
+#: two models; ``12au`` is the 2018 set used for the ablation table.
+GROUPS: dict[str, tuple[int, ...]] = {
+    "17au": AUS_2020[:17],
+    "6au": AUS_2020[17:],
+    "12au": AUS_2018,
+    "23au": AUS_2020,
+}
+
+#: Crop style each group is trained on (paper, Sec. 2.1): expression AUs use
+#: 5-point aligned faces; head-pose AUs the unaligned detector box x1.5.
+CROP_STYLE: dict[str, str] = {"17au": "aligned", "12au": "aligned", "23au": "aligned", "6au": "box1.5"}
+
+#: A horizontal flip turns "turn left" into "turn right" and "tilt left" into
+#: "tilt right"; every other AU is kept.
+FLIP_PAIRS: tuple[tuple[int, int], ...] = ((51, 52), (55, 56))
+
+
+def group_aus(group: str) -> tuple[int, ...]:
+    """AU numbers of a group name (``17au``, ``6au``, ``12au``, ``23au``)."""
+    try:
+        return GROUPS[group]
+    except KeyError:
+        raise ValueError(f"unknown AU group {group!r}; choose one of {sorted(GROUPS)}") from None
+
+
+def au_column(au: int) -> str:
+    """Label-table column name of an AU number: 12 -> 'AU12'."""
+    return f"AU{int(au)}"
+
+
+def au_columns(aus_or_group) -> list[str]:
+    """Column names for a group name or a sequence of AU numbers."""
+    aus = group_aus(aus_or_group) if isinstance(aus_or_group, str) else aus_or_group
+    return [au_column(a) for a in aus]
+
+
+def parse_au_column(name: str) -> int:
+    """'AU12' -> 12. Raises ValueError for anything else."""
+    if not (name.startswith("AU") and name[2:].isdigit()):
+        raise ValueError(f"{name!r} is not an AU column name like 'AU12'")
+    return int(name[2:])
+
+
+def flip_permutation(aus) -> np.ndarray:
+    """Index permutation that maps a label/probability vector over ``aus`` to
+    the horizontally flipped face: ``flipped = vec[..., perm]``.
+
+    Shape: (len(aus),) int64. Pairs of which only one member is in ``aus`` are
+    left alone (the other side cannot be represented).
+    """
+    aus = list(aus)
+    perm = np.arange(len(aus))
+    pos = {a: i for i, a in enumerate(aus)}
+    for a, b in FLIP_PAIRS:
+        if a in pos and b in pos:
+            perm[pos[a]], perm[pos[b]] = pos[b], pos[a]
+    return perm

@@ -1,0 +1,93 @@
+"""Atomic file writes and safe reads.
+
+Every artefact the kit writes goes through :func:`atomic_path`: the data is
+written to a temporary file in the same folder, flushed to disk, then renamed
+over the target. A reader therefore sees either the old file or the whole new
+one, never half of it, even if the writer is killed (SIGKILL) mid-write.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import yaml
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on clean exit fsync and rename
+    it to ``path``. On error the temporary file is removed and ``path`` is
+    left untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path, text: str) -> None:
+    """Atomically write a text file (UTF-8)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_csv(path, df) -> None:
+    """Atomically write a pandas DataFrame as CSV without its index."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+def write_npy(path, array: np.ndarray) -> None:
+    """Atomically write one numpy array (``allow_pickle=False``)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, np.asarray(array), allow_pickle=False)
+
+
+def read_npy(path) -> np.ndarray:
+    """Read an array written by :func:`write_npy`; refuses pickled objects."""
+    return np.load(path, allow_pickle=False)
+
+
+def write_yaml(path, data) -> None:
+    """Atomically write plain data (dicts, lists, str, numbers) as YAML."""
+    write_text(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def read_yaml(path):
+    """Parse a YAML file with ``yaml.safe_load`` (no arbitrary objects)."""
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def write_json(path, data) -> None:
+    """Atomically write plain data as indented JSON."""
+    write_text(path, json.dumps(data, indent=2))
+
+
+def write_torch(path, obj) -> None:
+    """Atomically ``torch.save`` an object of tensors/plain data."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def read_torch(path, map_location="cpu"):
+    """``torch.load`` with ``weights_only=True``: a checkpoint cannot run code."""
+    import torch
+
+    return torch.load(path, map_location=map_location, weights_only=True)

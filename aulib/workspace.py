@@ -42,13 +42,14 @@ class Workspace:
     def for_profile(cls, profile: str, root: str | os.PathLike | None = None,
                     results: str | os.PathLike | None = None) -> "Workspace":
         """Workspace of a profile: ``runs/<profile>`` under the repo root.
-        The ``demo`` profile writes its figures/tables to the repo's
+        The ``demo`` profile in its default place writes figures/tables to the repo's
         ``results/`` (committed); other profiles keep them inside the workspace."""
         base = repo_root()
-        ws_root = Path(root) if root else base / "runs" / profile
+        default_root = (base / "runs" / profile).resolve()
+        ws_root = Path(root).resolve() if root else default_root
         if results is None:
-            results = base / "results" if profile == "demo" else ws_root / "results"
-        return cls(Path(ws_root).resolve(), Path(results).resolve())
+            results = base / "results" if (profile == "demo" and ws_root == default_root) else ws_root / "results"
+        return cls(ws_root, Path(results).resolve())
 
     @property
     def data(self) -> Path:

@@ -9,5 +9,5 @@ export MPLBACKEND=Agg
 rm -rf runs/ci
 .venv/bin/python -m pytest -q tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider "$@"
 # The literal headless command from the README, ci-sized through AULIB_PROFILE.
-.venv/bin/papermill notebooks/04_train.ipynb runs/ci/out.ipynb -p group 6au --log-level WARNING
+PATH="$PWD/.venv/bin:$PATH" papermill notebooks/04_train.ipynb out.ipynb -p group 6au
 echo "papermill smoke run of 04_train (group 6au): ok"

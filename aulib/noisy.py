@@ -1,0 +1,368 @@
+"""Noisy-label filtering: from the weakly labelled set to dataset C.
+
+The paper (Sec. 2.1): a base model trained on A predicts every noisy image;
+"we choose to use the label only if it is the same as the official given
+noisy label and the prediction probability is larger than a pre-defined
+threshold". Per image and AU, with the model's probability ``p``, the
+decision threshold ``thr`` (0.5, or per AU) and the confidence ``t``:
+
+- noisy label 1 is kept   iff ``p >= thr`` (the model agrees) and ``p >= t``;
+- noisy label 0 is kept   iff ``p <  thr`` (the model agrees) and ``p <= 1 - t``;
+- every other label (disagreement, low confidence, or unknown ``-1`` in the
+  noisy list) becomes unknown ``-1``.
+
+Images left with no known label are dropped. The result is written as the
+split ``C_<group>`` (``splits/C_<group>.csv``): 17au and 6au get different
+base models (different crops, different AUs), so each group has its own C.
+
+Prediction of the noisy set (:func:`predict_split_probs`) is chunked and
+resumable: each chunk of rows is written atomically to
+``preds/<split>_epoch<NNN>.chunks/``; an interrupted job skips finished
+chunks. Under ``torchrun`` every rank predicts chunks ``rank::world`` and rank
+0 assembles them in row order into ``preds/<split>_epoch<NNN>.npy``::
+
+    torchrun --nproc_per_node 4 -m aulib.noisy --run runs/paper/train/17au_base --epoch 23 \
+        --workspace runs/paper --build-c --confidence 0.7
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .aus import AUS_2020, au_columns, group_aus
+from .io import read_npy, read_yaml, write_csv, write_npy, write_yaml
+from .progress import progress
+from .runs import read_config, run_aus
+
+CHUNK_ROWS = 8192
+
+
+def _chunk_path(chunk_dir: Path, start: int, stop: int) -> Path:
+    return chunk_dir / f"rows{start:09d}-{stop:09d}.npy"
+
+
+def predict_in_chunks(n_rows: int, n_cols: int, predict_rows: Callable[[np.ndarray], np.ndarray],
+                      chunk_dir, chunk_rows: int = CHUNK_ROWS, shard: tuple[int, int] | None = None,
+                      resume: bool = True, barrier: Callable[[], None] | None = None,
+                      desc: str = "predict") -> np.ndarray | None:
+    """Run ``predict_rows(row_indices) -> (len, n_cols)`` over ``range(n_rows)``
+    in chunks of ``chunk_rows``, each saved atomically as a float16 .npy in
+    ``chunk_dir``.
+
+    ``shard=(rank, world)``: this process does chunks ``rank::world``.
+    ``resume``: chunks already on disk (right shape) are not recomputed.
+    ``barrier``: called after this shard's chunks (``torch.distributed.barrier``
+    under torchrun). Returns the assembled (n_rows, n_cols) float32 array on
+    rank 0 (every chunk must be there; a missing one is named in the error),
+    None on other ranks.
+    """
+    rank, world = shard or (0, 1)
+    if not 0 <= rank < world:
+        raise ValueError(f"shard must be (rank, world) with 0 <= rank < world, got {shard}")
+    chunk_dir = Path(chunk_dir)
+    chunk_dir.mkdir(parents=True, exist_ok=True)
+    plan = {"n_rows": int(n_rows), "n_cols": int(n_cols), "chunk_rows": int(chunk_rows)}
+    plan_path = chunk_dir / "plan.yaml"
+    if plan_path.exists() and resume and (read_yaml(plan_path) or {}) != plan:
+        raise ValueError(f"{chunk_dir} holds chunks of another job ({read_yaml(plan_path)}, now {plan}); "
+                         "delete the folder or pass resume=False")
+    write_yaml(plan_path, plan)
+    bounds = [(s, min(s + chunk_rows, n_rows)) for s in range(0, n_rows, chunk_rows)]
+
+    def done(s: int, e: int) -> bool:
+        path = _chunk_path(chunk_dir, s, e)
+        if not path.exists():
+            return False
+        try:
+            return read_npy(path).shape == (e - s, n_cols)
+        except (ValueError, OSError):
+            return False
+
+    mine = [b for b in bounds[rank::world] if not (resume and done(*b))]
+    for s, e in progress(mine, desc=f"{desc} [{rank}/{world}]", unit="chunk"):
+        out = np.asarray(predict_rows(np.arange(s, e)))
+        if out.shape != (e - s, n_cols):
+            raise ValueError(f"prediction of rows {s}:{e} has shape {out.shape}, expected {(e - s, n_cols)}")
+        write_npy(_chunk_path(chunk_dir, s, e), out.astype(np.float16))
+    if barrier is not None:
+        barrier()
+    if rank != 0:
+        return None
+    missing = [f"{s}:{e}" for s, e in bounds if not done(s, e)]
+    if missing:
+        raise RuntimeError(f"{len(missing)} chunks of {chunk_dir} are not predicted yet (rows {missing[:5]}...); "
+                           "run the other shards, or rerun without shard to finish them (resume skips done chunks)")
+    probs = np.empty((n_rows, n_cols), np.float32)
+    for s, e in bounds:
+        probs[s:e] = read_npy(_chunk_path(chunk_dir, s, e))
+    return probs
+
+
+def _resolve_device(device: str):
+    import torch
+
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def predict_split_probs(run_dir, epoch: int, ws, split: str = "noisy", out_path=None, batch_size: int = 256,
+                        device: str = "auto", shard: tuple[int, int] | None = None, resume: bool = True,
+                        chunk_rows: int = CHUNK_ROWS, num_workers: int = 0,
+                        barrier: Callable[[], None] | None = None, multicrop: bool = False) -> np.ndarray | None:
+    """Probabilities (N, C) float32 of a run's checkpoint ``epoch`` on
+    ``split`` of workspace ``ws`` (rows in the split file's order, C the run's AUs).
+
+    Written to ``out_path`` (default ``<run>/preds/<name>_epoch<NNN>.npy``,
+    float16, with ``<name>_index.csv`` beside it; ``name`` is ``split``, or
+    ``<split>_mc`` with ``multicrop``, the multi-crop average of
+    :func:`aulib.infer.predict_probs`) and reused when it exists and ``resume``. Chunked, resumable and shardable: see
+    :func:`predict_in_chunks`. Returns None on ranks other than 0.
+    """
+    from .data.dataset import make_loader
+    from .data.splits import read_split
+    from .infer import load_model, predict_probs
+
+    run_dir = Path(run_dir)
+    cfg = read_config(run_dir)
+    aus = run_aus(cfg, run_dir)
+    group = cfg.get("group")
+    name = f"{split}_mc" if multicrop else split
+    out_path = Path(out_path) if out_path else run_dir / "preds" / f"{name}_epoch{int(epoch):03d}.npy"
+    table = read_split(split, aus, ws=ws)
+    rank = (shard or (0, 1))[0]
+    if resume and out_path.exists():
+        probs = read_npy(out_path)
+        if probs.shape == (len(table), len(aus)):
+            return probs.astype(np.float32) if rank == 0 else None
+    dev = _resolve_device(device)
+    model = load_model(run_dir, int(epoch)).to(dev).eval()
+    style = cfg.get("crop_style")
+
+    def predict_rows(rows: np.ndarray) -> np.ndarray:
+        loader = make_loader(ws, table.iloc[rows], group, int(cfg["img_size"]), batch_size,
+                             train=False, num_workers=num_workers, style=style)
+        return predict_probs(model, loader, dev, multicrop=multicrop, aus=aus)
+
+    chunk_dir = out_path.with_name(out_path.name[: -len(".npy")] + ".chunks")
+    probs = predict_in_chunks(len(table), len(aus), predict_rows, chunk_dir, chunk_rows, shard, resume,
+                              barrier, desc=f"{run_dir.name} on {name}")
+    if probs is None:
+        return None
+    write_csv(out_path.with_name(f"{name}_index.csv"), table)
+    write_npy(out_path, probs.astype(np.float16))
+    shutil.rmtree(chunk_dir, ignore_errors=True)
+    return probs
+
+
+def filter_noisy(noisy: pd.DataFrame, probs: np.ndarray, aus, threshold=0.5, confidence: float = 0.7
+                 ) -> pd.DataFrame:
+    """Dataset C from a noisy split table and a base model's probabilities.
+
+    ``noisy``: split table (``image``, ``variant``, AU columns incl. ``aus``);
+    ``probs`` (N, C) over ``aus``, rows as in ``noisy``; ``threshold`` the
+    decision threshold (scalar or per AU (C,)); ``confidence`` ``t`` in
+    [0.5, 1]. Rule (module docstring): keep 1 iff ``p >= threshold`` and
+    ``p >= t``; keep 0 iff ``p < threshold`` and ``p <= 1 - t``; else -1.
+    Returns the split table of C: ``image, variant`` and all 23 AU columns
+    (AUs outside ``aus`` are -1), images without any kept label dropped.
+    """
+    aus = list(group_aus(aus) if isinstance(aus, str) else aus)
+    cols = au_columns(aus)
+    missing = [c for c in ["image"] + cols if c not in noisy.columns]
+    if missing:
+        raise ValueError(f"noisy split table lacks columns {missing}")
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.shape != (len(noisy), len(aus)):
+        raise ValueError(f"probabilities have shape {probs.shape}; expected {(len(noisy), len(aus))} "
+                         "(one row per noisy image, one column per AU)")
+    if not 0.5 <= confidence <= 1:
+        raise ValueError(f"confidence must be in [0.5, 1] (a probability the model must reach), got {confidence}")
+    thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (len(aus),))
+    labels = noisy[cols].to_numpy(np.int8)
+    agree_pos = (labels == 1) & (probs >= thr) & (probs >= confidence)
+    agree_neg = (labels == 0) & (probs < thr) & (probs <= 1 - confidence)
+    kept = np.where(agree_pos, 1, np.where(agree_neg, 0, -1)).astype(np.int8)
+    out = pd.DataFrame({"image": noisy["image"].to_numpy(),
+                        "variant": noisy["variant"].to_numpy() if "variant" in noisy else 0})
+    for c in au_columns(AUS_2020):
+        out[c] = np.full(len(noisy), -1, np.int8)
+    out[cols] = kept
+    return out[(kept >= 0).any(axis=1)].reset_index(drop=True)
+
+
+def score_filter(before: pd.DataFrame, after: pd.DataFrame, true: pd.DataFrame | None, aus) -> pd.DataFrame:
+    """Label accuracy before/after filtering, and what survives.
+
+    ``before`` the noisy split, ``after`` C (split tables), ``true`` the true
+    labels of the noisy images (label table, e.g. SynthAU's ``noisy_true``;
+    None when unknown: accuracies are NaN). Accuracy of an AU is the share of
+    its known labels equal to the true label (rows where the true label is
+    known). Rows ``AU<n>``, then ``mean`` (counts summed, accuracies averaged
+    over AUs) and ``images`` (images before/after). Columns: ``labels_before,
+    labels_after, kept`` (share), ``pos_before, pos_after, acc_before, acc_after``.
+    """
+    aus = list(group_aus(aus) if isinstance(aus, str) else aus)
+    cols = au_columns(aus)
+
+    def counts_and_acc(df: pd.DataFrame):
+        lab = df[cols].to_numpy(np.int8)
+        known = lab >= 0
+        if true is None:
+            acc = np.full(len(cols), np.nan)
+        else:
+            t = true.set_index("image").reindex(df["image"])[cols].to_numpy()
+            if np.isnan(t.astype(np.float64)).any():
+                gone = df["image"][np.isnan(t.astype(np.float64)).any(axis=1)].iloc[0]
+                raise ValueError(f"true label table has no row for image {gone!r}")
+            valid = known & (t >= 0)
+            with np.errstate(invalid="ignore"):
+                acc = ((lab == t) & valid).sum(0) / valid.sum(0)
+        return known.sum(0), (lab == 1).sum(0), acc
+
+    nb, pb, ab = counts_and_acc(before)
+    na, pa, aa = counts_and_acc(after)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        df = pd.DataFrame({"labels_before": nb, "labels_after": na, "kept": na / nb, "pos_before": pb,
+                           "pos_after": pa, "acc_before": ab, "acc_after": aa}, index=pd.Index(cols, name="au"))
+    mean = {"labels_before": nb.sum(), "labels_after": na.sum(), "kept": na.sum() / max(nb.sum(), 1),
+            "pos_before": pb.sum(), "pos_after": pa.sum(),
+            "acc_before": np.nanmean(ab) if np.isfinite(ab).any() else np.nan,
+            "acc_after": np.nanmean(aa) if np.isfinite(aa).any() else np.nan}
+    images = {"labels_before": len(before), "labels_after": len(after), "kept": len(after) / max(len(before), 1)}
+    return pd.concat([df, pd.DataFrame([mean, images], index=pd.Index(["mean", "images"], name="au"))])
+
+
+def build_dataset_c(ws, run_dir, epoch: int, aus=None, threshold=0.5, confidence: float = 0.7,
+                    group: str | None = None, batch_size: int = 256, device: str = "auto",
+                    resume: bool = True, shard: tuple[int, int] | None = None,
+                    barrier: Callable[[], None] | None = None) -> Path | None:
+    """Predict the noisy split with ``run_dir`` at ``epoch``, filter it and
+    write ``splits/C_<group>.csv`` plus the report
+    ``<results>/tables/noisy_filter_<group>.csv`` (:func:`score_filter`,
+    against ``labels/noisy_true.csv`` when the workspace has it).
+    ``group`` and ``aus`` default to the run's. Returns the split path
+    (None on ranks other than 0)."""
+    from .data.splits import read_split
+
+    cfg = read_config(run_dir)
+    group = group or cfg.get("group")
+    aus = list(aus) if aus is not None else list(run_aus(cfg, run_dir))
+    probs = predict_split_probs(run_dir, epoch, ws, "noisy", batch_size=batch_size, device=device,
+                                shard=shard, resume=resume, barrier=barrier)
+    if probs is None:
+        return None
+    run_cols = list(run_aus(cfg, run_dir))
+    probs = probs[:, [run_cols.index(a) for a in aus]]
+    noisy = read_split("noisy", ws=ws)
+    kept = filter_noisy(noisy, probs, aus, threshold, confidence)
+    out = ws.split(f"C_{group}")
+    write_csv(out, kept)
+    true_path = ws.labels("noisy_true")
+    true = pd.read_csv(true_path, dtype={"image": str}) if true_path.exists() else None
+    write_csv(ws.tables / f"noisy_filter_{group}.csv", score_filter(noisy, kept, true, aus).reset_index())
+    return out
+
+
+def base_model(ws, group: str, base_run: str | None = None, **train_config) -> Path:
+    """Run directory of the base model that filters the noisy set.
+
+    ``base_run`` names an existing run of the workspace; None trains (or
+    resumes) the run ``<group>_base`` on split A with :mod:`aulib.train`,
+    ``train_config`` giving the :class:`aulib.train.TrainConfig` fields
+    (epochs, backbones, img_size, batch_size, ...)."""
+    if base_run is not None:
+        d = ws.run(base_run)
+        read_config(d)  # clear error when it is not a run directory
+        return d
+    import dataclasses
+
+    from .train import TrainConfig, train
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {k: v for k, v in train_config.items() if v is not None}
+    unknown = sorted(set(given) - fields)
+    if unknown:
+        raise ValueError(f"TrainConfig has no fields {unknown}; known: {sorted(fields)}")
+    base = {"run_name": f"{group}_base", "group": group}
+    if "workspace" in fields:
+        base["workspace"] = str(ws.root)
+    return Path(train(TrainConfig(**{**base, **given})))
+
+
+def base_epoch(run_dir, epoch: int | None = None, split: str = "B") -> int:
+    """``epoch`` if given, else the run's best-average epoch on ``split``
+    (best mean final score at threshold 0.5, :mod:`aulib.choose`)."""
+    if epoch is not None:
+        return int(epoch)
+    from .choose import choose_indices
+    from .runs import load_run_preds
+
+    preds = load_run_preds(run_dir, split)
+    if len(preds.epochs) == 0:
+        raise FileNotFoundError(f"run {Path(run_dir).name} has no complete epoch with {split} predictions")
+    return int(preds.epochs[choose_indices(preds.labels, preds.probs, "baseline")[0][0]])
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m aulib.noisy", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", required=True, help="run directory of the base model")
+    ap.add_argument("--epoch", required=True, type=int, help="checkpoint epoch of the base model")
+    ap.add_argument("--workspace", required=True, help="workspace folder (runs/<profile>)")
+    ap.add_argument("--profile", default=None, help="profile name (default: the workspace folder's name)")
+    ap.add_argument("--split", default="noisy")
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--no-resume", action="store_true", help="recompute chunks already on disk")
+    ap.add_argument("--build-c", action="store_true", help="after predicting the noisy split, write C_<group>")
+    ap.add_argument("--threshold", type=float, default=0.5, help="decision threshold")
+    ap.add_argument("--confidence", type=float, default=0.7, help="confidence t of the filtering rule")
+    a = ap.parse_args(argv)
+
+    from .workspace import Workspace
+
+    ws = Workspace.for_profile(a.profile or Path(a.workspace).resolve().name, root=a.workspace)
+    shard, barrier = None, None
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world > 1:
+        import datetime
+
+        import torch
+        import torch.distributed as dist
+
+        backend = "nccl" if torch.cuda.is_available() and a.device in ("auto", "cuda") else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group(backend, timeout=datetime.timedelta(hours=12))
+        shard, barrier = (dist.get_rank(), dist.get_world_size()), dist.barrier
+    try:
+        if a.build_c and a.split == "noisy":
+            path = build_dataset_c(ws, a.run, a.epoch, threshold=a.threshold, confidence=a.confidence,
+                                   batch_size=a.batch_size, device=a.device, resume=not a.no_resume,
+                                   shard=shard, barrier=barrier)
+            if path is not None:
+                print(f"dataset C written to {path}")
+        else:
+            probs = predict_split_probs(a.run, a.epoch, ws, a.split, batch_size=a.batch_size, device=a.device,
+                                        shard=shard, resume=not a.no_resume, chunk_rows=a.chunk_rows,
+                                        barrier=barrier)
+            if probs is not None:
+                print(f"predicted {probs.shape[0]} rows of {a.split}")
+    finally:
+        if shard is not None:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,490 @@
+"""The paper's Tables 1-3 rebuilt from run directories, its numbers beside ours.
+
+Table spec (``<workspace>/table_spec.yaml``, written by the pipeline runner
+from a profile's ``tables`` section; a dict of the same shape may be passed
+directly). Run names are folder names under ``<workspace>/train/``; a single
+name or a list is accepted everywhere::
+
+    heldout: test          # optional: held-out split (default: the runs' config `heldout`)
+    folds: 5               # optional: cross-fitting folds (grouped by image)
+    17au:
+      baseline: 17au_lcnet_a                     # one multi-view run trained on A
+      ensemble: [17au_lcnet_a, 17au_mnv3_a]      # runs with different backbones, trained on A
+      pretrained: [17au_lcnet_ft, 17au_mnv3_ft]  # the same backbones, pretrain(A+C) -> finetune(A)
+    6au:
+      baseline: 6au_lcnet_a
+      ensemble: [6au_lcnet_a, 6au_mnv3_a]
+    12au:                                        # Table 3 (12 AUs of EmotioNet 2018)
+      baseline: 12au_lcnet_a
+      no_mv: 12au_lcnet_nomv                     # trained without L_mv
+      no_cr: 12au_lcnet_nocr                     # without L_cr
+      no_balance: 12au_lcnet_nobal               # without batch balancing
+
+A row whose runs the spec does not name keeps the paper's numbers and gets
+NaN for ours, with a note.
+
+Recipe of each row (one "system": which runs, which predictions, which choices):
+
+- *Baseline*: one run; its best-average epoch on B (the epoch with the best
+  mean final score at 0.5); threshold 0.5; no ensemble.
+- *Ensemble*: the ``ensemble`` runs, each at its own best-average epoch;
+  combined by the per-AU linear ensemble (:mod:`aulib.ensemble`); threshold 0.5.
+- *-multicrop*: the runs' ``B_mc`` predictions (multi-crop average) instead
+  of ``B`` (and ``<heldout>_mc`` for the held-out estimate).
+- *-pretrained*: the ``pretrained`` runs instead of the ``ensemble`` runs.
+- *-chosen*: each run's epoch is chosen per AU on B (best per-AU final score
+  at 0.5), then those per-AU probabilities are ensembled.
+- *-threshold*: per-AU thresholds chosen (exact search,
+  :func:`aulib.choose.best_threshold`) on the ensemble's out-of-fold B probabilities.
+
+Three estimates of every row (F1, Accuracy, Final score each):
+
+- ``B``: the paper's protocol: every choice made on B and scored on B. For
+  ensembles the B probabilities are the out-of-fold ones (cross-fitting), so
+  only the epoch and threshold choices are in-sample.
+- ``B cross-fit``: the whole recipe (epochs, ensemble, thresholds) fitted on
+  k-1 folds of B and applied to the remaining fold; decisions pooled, scored once.
+- ``Held-out``: the recipe fitted on all of B, applied to the runs'
+  predictions on the held-out split at the same epochs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import aus as aulib_aus
+from ..choose import ChosenModel, best_threshold, choose_indices, group_folds, load_chosen
+from ..ensemble import LinearEnsemble, fit_linear_ensemble
+from ..io import read_yaml, write_csv, write_text
+from ..metrics import au_scores, decide, summarize
+from ..runs import RunPreds, heldout_split, load_run_preds, pred_epochs, select_runs
+from . import paper
+
+ESTIMATES = ("B", "B cross-fit", "Held-out")
+METRICS = (("f1", "F1"), ("acc", "Acc"), ("final", "Final"))
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one table row is computed (see the module docstring).
+
+    ``runs``: the spec key naming its runs; ``epochs``: ``average`` (best
+    mean epoch per run) or ``chosen`` (per-AU epoch per run)."""
+
+    row: str
+    runs: str
+    multicrop: bool = False
+    epochs: str = "average"
+    ensemble: bool = False
+    threshold: bool = False
+
+
+TABLE1_RECIPES: dict[str, tuple[Recipe, ...]] = {
+    "17au": (
+        Recipe("Baseline", "baseline"),
+        Recipe("Ensemble", "ensemble", ensemble=True),
+        Recipe("Ensemble-multicrop", "ensemble", multicrop=True, ensemble=True),
+        Recipe("Ensemble-multicrop-pretrained", "pretrained", multicrop=True, ensemble=True),
+        Recipe("Ensemble-multicrop-pretrained-chosen", "pretrained", multicrop=True, epochs="chosen", ensemble=True),
+        Recipe("Ensemble-multicrop-pretrained-chosen-threshold", "pretrained", multicrop=True, epochs="chosen",
+               ensemble=True, threshold=True),
+    ),
+    "6au": (
+        Recipe("Baseline", "baseline"),
+        Recipe("Ensemble", "ensemble", ensemble=True),
+        Recipe("Ensemble-chosen", "ensemble", epochs="chosen", ensemble=True),
+        Recipe("Ensemble-chosen-threshold", "ensemble", epochs="chosen", ensemble=True, threshold=True),
+    ),
+}
+TABLE3_RECIPES: tuple[Recipe, ...] = (
+    Recipe("w/o L_mv", "no_mv"), Recipe("w/o L_cr", "no_cr"),
+    Recipe("w/o batch balancing", "no_balance"), Recipe("Baseline", "baseline"),
+)
+#: The recipe of the full system per group (the last Table 1 row), used for Table 2.
+FULL_SYSTEM: dict[str, Recipe] = {g: r[-1] for g, r in TABLE1_RECIPES.items()}
+
+
+# --------------------------------------------------------------------------- spec
+
+def load_table_spec(spec=None, ws=None) -> dict:
+    """The table spec as a dict: ``spec`` itself (a dict), a YAML path, or
+    (None) ``<ws.root>/table_spec.yaml``. Run lists are normalised to lists."""
+    if spec is None:
+        if ws is None:
+            raise ValueError("give a table spec or a workspace holding table_spec.yaml")
+        spec = ws.root / "table_spec.yaml"
+    if not isinstance(spec, dict):
+        path = Path(spec)
+        if not path.exists():
+            raise FileNotFoundError(f"table spec {path} not found; the pipeline runner writes it from the profile's "
+                                    "'tables' section, or pass table_spec as a dict (format: aulib.report.tables)")
+        spec = read_yaml(path) or {}
+        if not isinstance(spec, dict):
+            raise ValueError(f"{path} must hold a mapping (group -> row key -> run names)")
+    out = {}
+    for key, val in spec.items():
+        if isinstance(val, dict):
+            if key not in aulib_aus.GROUPS:
+                raise ValueError(f"table spec: {key!r} is not an AU group ({sorted(aulib_aus.GROUPS)})")
+            out[key] = {k: ([v] if isinstance(v, str) else list(v or [])) for k, v in val.items()}
+        else:
+            out[key] = val
+    return out
+
+
+def _group_spec(spec: dict, group: str) -> dict:
+    spec = load_table_spec(spec) if not isinstance(spec, dict) else spec
+    sub = spec.get(group, spec if not any(g in spec for g in aulib_aus.GROUPS) else {})
+    return {k: ([v] if isinstance(v, str) else list(v or [])) for k, v in sub.items()}
+
+
+# --------------------------------------------------------------------------- systems
+
+def _at(run: RunPreds, epochs: np.ndarray, rows=None) -> np.ndarray:
+    """(n, C) probabilities of ``run`` taking AU c at epoch number ``epochs[c]``."""
+    pos = {int(e): i for i, e in enumerate(run.epochs)}
+    missing = sorted({int(e) for e in epochs} - set(pos))
+    if missing:
+        raise KeyError(f"run {run.run_name} has no {run.split} predictions at epochs {missing}")
+    idx = np.array([pos[int(e)] for e in epochs])
+    rows = np.arange(run.probs.shape[1]) if rows is None else np.asarray(rows)
+    p = run.probs[idx[:, None], rows[None, :], np.arange(len(idx))[:, None]].T
+    return np.asarray(p, dtype=np.float32)
+
+
+@dataclass
+class FittedSystem:
+    """A recipe fitted on some rows of B: per run the epoch of every AU
+    (R, C), the ensemble (or None), per-AU thresholds (C,)."""
+
+    runs: list[str]
+    epochs: np.ndarray
+    ensemble: LinearEnsemble | None
+    thresholds: np.ndarray
+
+    def probs(self, runs: list[RunPreds], rows=None) -> np.ndarray:
+        """(n, C) probabilities on other predictions of the same runs."""
+        per_run = [_at(r, e, rows) for r, e in zip(runs, self.epochs)]
+        return self.ensemble.predict(per_run) if self.ensemble is not None else per_run[0]
+
+
+def fit_system(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, groups: np.ndarray, folds: int = 5,
+               seed: int = 0, C: float = 1.0) -> tuple[FittedSystem, np.ndarray]:
+    """Fit ``recipe`` on ``rows`` (indices) of the runs' B predictions.
+    Returns the system and its B probabilities on those rows (out-of-fold
+    for an ensemble), on which thresholds were chosen."""
+    labels = runs[0].labels[rows]
+    strategy = "baseline" if recipe.epochs == "average" else "chosen"
+    epochs, chosen = [], []
+    for r in runs:
+        idx = choose_indices(labels, r.probs[:, rows], strategy)[0]
+        epochs.append(r.epochs[idx])
+        chosen.append(_at(r, r.epochs[idx], rows))
+    if recipe.ensemble:
+        ens, fit_probs = fit_linear_ensemble(chosen, labels, groups[rows], folds, C, aus=runs[0].aus,
+                                             runs=[r.run_name for r in runs], seed=seed)
+        ens.epochs, ens.multicrop = np.stack(epochs, axis=1), recipe.multicrop
+    else:
+        if len(runs) != 1:
+            raise ValueError(f"row {recipe.row!r} uses one run, but the spec names {[r.run_name for r in runs]}")
+        ens, fit_probs = None, chosen[0]
+    thr = best_threshold(labels, fit_probs)[0] if recipe.threshold else np.full(labels.shape[1], 0.5)
+    return FittedSystem([r.run_name for r in runs], np.stack(epochs), ens, thr), fit_probs
+
+
+def evaluate_recipe(recipe: Recipe, runs_b: list[RunPreds], runs_h: list[RunPreds] | None = None,
+                    folds: int = 5, seed: int = 0, C: float = 1.0) -> tuple[dict, FittedSystem]:
+    """Scores of a recipe: {estimate: {acc, f1, final}} for ``ESTIMATES``
+    (held-out NaN when ``runs_h`` is None), and the system fitted on all of B."""
+    labels = runs_b[0].labels
+    n = len(labels)
+    index = runs_b[0].index
+    groups = index["image"].to_numpy() if "image" in index.columns else np.arange(n)
+    for r in runs_b[1:]:
+        if not np.array_equal(r.labels, labels) or len(r.index) != n:
+            raise ValueError(f"runs {runs_b[0].run_name} and {r.run_name} have different {r.split} rows")
+    aus = runs_b[0].aus
+    system, fit_probs = fit_system(recipe, runs_b, np.arange(n), groups, folds, seed, C)
+    out = {"B": summarize(au_scores(labels, decide(fit_probs, system.thresholds), aus))}
+    fold = group_folds(groups, folds, seed)
+    dec = np.zeros(labels.shape, np.int8)
+    for f in range(folds):
+        test = np.flatnonzero(fold == f)
+        sys_f, _ = fit_system(recipe, runs_b, np.flatnonzero(fold != f), groups, folds, seed, C)
+        dec[test] = decide(sys_f.probs(runs_b, test), sys_f.thresholds)
+    out["B cross-fit"] = summarize(au_scores(labels, dec, aus))
+    nan = {"acc": np.nan, "f1": np.nan, "final": np.nan}
+    out["Held-out"] = nan
+    if runs_h is not None:
+        out["Held-out"] = summarize(au_scores(runs_h[0].labels,
+                                              decide(system.probs(runs_h), system.thresholds), aus))
+    return out, system
+
+
+# --------------------------------------------------------------------------- tables
+
+class _RunCache:
+    """Loads each (run, split) once per table."""
+
+    def __init__(self, ws):
+        self.ws, self.cache = ws, {}
+
+    def get(self, names: list[str], split: str) -> list[RunPreds]:
+        dirs = select_runs(self.ws, None, names)
+        out = []
+        for name, d in zip(names, dirs):
+            if (name, split) not in self.cache:
+                self.cache[(name, split)] = load_run_preds(d, split)
+            out.append(self.cache[(name, split)])
+        return out
+
+    def heldout(self, names: list[str], split: str | None, multicrop: bool):
+        """Runs' held-out predictions, or (None, reason)."""
+        if split is None:
+            found = {heldout_split(self.get([n], "B")[0].config) for n in names} - {None}
+            if not found:
+                return None, "no held-out split named in the runs' configs"
+            split = sorted(found)[0]
+        name = f"{split}_mc" if multicrop else split
+        dirs = select_runs(self.ws, None, names)
+        lacking = [n for n, d in zip(names, dirs) if not pred_epochs(d, name)]
+        if lacking:
+            return None, f"runs {lacking} have no {name} predictions"
+        return self.get(names, name), None
+
+
+def _row(recipe: Recipe, paper_row, scores: dict | None, runs: list[str], note: str) -> dict:
+    row = {"row": recipe.row, "runs": " + ".join(runs)}
+    pf = dict(zip(("f1", "acc", "final"), paper_row)) if paper_row is not None else {}
+    for key, label in METRICS:
+        row[f"Paper {label}"] = pf.get(key, np.nan)
+    for est in ESTIMATES:
+        for key, label in METRICS:
+            row[f"{est} {label}"] = (scores or {}).get(est, {}).get(key, np.nan)
+    row["note"] = note
+    return row
+
+
+def _table(ws, recipes, group_spec: dict, paper_rows: dict, heldout: str | None, folds: int, seed: int,
+           C: float) -> pd.DataFrame:
+    cache = _RunCache(ws)
+    rows = []
+    for rec in recipes:
+        names = group_spec.get(rec.runs) or []
+        if not names:
+            rows.append(_row(rec, paper_rows.get(rec.row), None, [], f"spec names no '{rec.runs}' runs"))
+            continue
+        split = "B_mc" if rec.multicrop else "B"
+        runs_b = cache.get(names, split)
+        runs_h, why = cache.heldout(names, heldout, rec.multicrop)
+        scores, _ = evaluate_recipe(rec, runs_b, runs_h, folds, seed, C)
+        rows.append(_row(rec, paper_rows.get(rec.row), scores, names, why or ""))
+    return pd.DataFrame(rows)
+
+
+def table1(ws, group: str, spec) -> pd.DataFrame:
+    """Table 1 of ``group`` (``17au`` or ``6au``): the paper's rows, the
+    paper's F1/Acc/Final beside ours on B, cross-fitted on B and held out."""
+    if group not in TABLE1_RECIPES:
+        raise ValueError(f"Table 1 has groups {sorted(TABLE1_RECIPES)}, not {group!r}")
+    full = spec if isinstance(spec, dict) else load_table_spec(spec)
+    p = paper.table1(group)
+    paper_rows = {r: (f, a, s) for r, f, a, s in zip(p["row"], p["F1"], p["Accuracy"], p["Final score"])}
+    return _table(ws, TABLE1_RECIPES[group], _group_spec(full, group), paper_rows, full.get("heldout"),
+                  int(full.get("folds", 5)), int(full.get("seed", 0)), float(full.get("C", 1.0)))
+
+
+def table3(ws, spec) -> pd.DataFrame:
+    """Table 3 (12 AUs): baseline and the three ablation runs, each at its
+    best-average epoch and threshold 0.5, the paper's numbers beside ours."""
+    full = spec if isinstance(spec, dict) else load_table_spec(spec)
+    p = paper.table3()
+    paper_rows = {r: (f, a, s) for r, f, a, s in zip(p["row"], p["F1"], p["Accuracy"], p["Final score"])}
+    return _table(ws, TABLE3_RECIPES, _group_spec(full, "12au"), paper_rows, full.get("heldout"),
+                  int(full.get("folds", 5)), int(full.get("seed", 0)), float(full.get("C", 1.0)))
+
+
+def full_system(ws, group: str, spec) -> ChosenModel:
+    """The chosen model of ``group``'s full system (the last Table 1 row's
+    recipe fitted on all of B) with its ensemble, per-run epochs and
+    thresholds, ready for :func:`aulib.choose.save_chosen` and :func:`table2`."""
+    full = spec if isinstance(spec, dict) else load_table_spec(spec)
+    rec = FULL_SYSTEM[group]
+    names = _group_spec(full, group).get(rec.runs) or []
+    if not names:
+        raise ValueError(f"table spec names no '{rec.runs}' runs for {group}; the full system needs them")
+    runs = _RunCache(ws).get(names, "B_mc" if rec.multicrop else "B")
+    index = runs[0].index
+    groups = index["image"].to_numpy() if "image" in index.columns else np.arange(len(index))
+    system, _ = fit_system(rec, runs, np.arange(len(index)), groups, int(full.get("folds", 5)),
+                           int(full.get("seed", 0)), float(full.get("C", 1.0)))
+    root = Path(ws.root).resolve()
+    infos = {}
+    for r in runs:
+        cfg = r.config
+        infos[r.run_name] = {"dir": Path(r.run_dir).resolve().relative_to(root).as_posix()
+                             if Path(r.run_dir).resolve().is_relative_to(root) else str(r.run_dir),
+                             "backbones": [str(b) for b in cfg.get("backbones") or []],
+                             "img_size": cfg.get("img_size"), "crop_style": cfg.get("crop_style")}
+    per_au = [{"au": int(a), "run": runs[0].run_name, "epoch": int(system.epochs[0, c]),
+               "threshold": float(system.thresholds[c])} for c, a in enumerate(runs[0].aus)]
+    return ChosenModel(group, [int(a) for a in runs[0].aus], infos, per_au,
+                       system.ensemble.to_dict() if system.ensemble is not None else None)
+
+
+def full_systems(ws, spec, save: bool = True) -> dict[str, ChosenModel]:
+    """:func:`full_system` of every Table 1 group whose spec names its runs;
+    with ``save`` each is written to ``chosen/<group>_full.yaml`` (beside the
+    single-run choice ``chosen/<group>.yaml`` of notebook 06)."""
+    from ..choose import save_chosen
+
+    full = spec if isinstance(spec, dict) else load_table_spec(spec)
+    out = {}
+    for g, rec in FULL_SYSTEM.items():
+        if _group_spec(full, g).get(rec.runs):
+            out[g] = full_system(ws, g, full)
+            if save:
+                save_chosen(ws.root / "chosen" / f"{g}_full.yaml", out[g])
+    return out
+
+
+def chosen_probs(ws, chosen: ChosenModel, split: str, predict_missing: bool = True, images=None) -> np.ndarray:
+    """(N, C) probabilities of a chosen model on a split of the workspace.
+
+    Uses the runs' saved ``preds/<split>[_mc]_epoch<NNN>.npy``; epochs
+    without them are predicted (:func:`aulib.noisy.predict_split_probs`,
+    saved for the next time) when ``predict_missing``. ``images`` (N,): the
+    split's image column, checked against the saved predictions' index."""
+    from ..noisy import predict_split_probs
+
+    ens = LinearEnsemble.from_dict(chosen.ensemble) if chosen.ensemble else None
+    c = len(chosen.aus)
+    if ens is not None:
+        run_names = list(ens.runs)
+        epochs = ens.epochs if ens.epochs is not None else np.array(
+            [[p["epoch"]] * len(run_names) for p in chosen.per_au])
+        pred_split = f"{split}_mc" if ens.multicrop else split
+    else:
+        run_names = list(dict.fromkeys(p["run"] for p in chosen.per_au))
+        epochs = None
+        pred_split = split
+
+    def run_probs(name: str, eps: np.ndarray) -> np.ndarray:
+        d = chosen.run_dir(name, ws.root)
+        out = None
+        for e in sorted(set(int(x) for x in eps)):
+            if e in pred_epochs(d, pred_split):
+                rp = load_run_preds(d, pred_split, [e])
+                if images is not None and not np.array_equal(rp.index["image"].to_numpy(), np.asarray(images)):
+                    raise ValueError(f"{d}/preds/{pred_split}_index.csv lists other images than splits/{split}.csv; "
+                                     f"delete the run's {pred_split} predictions so they are made again")
+                p = rp.probs[0]
+            elif predict_missing:
+                p = predict_split_probs(d, e, ws, split, multicrop=pred_split.endswith("_mc") and split != pred_split)
+            else:
+                raise FileNotFoundError(f"run {name} has no {pred_split} predictions at epoch {e}")
+            out = np.zeros((len(p), c), np.float32) if out is None else out
+            cols = np.flatnonzero(np.asarray(eps) == e)
+            out[:, cols] = p[:, cols]
+        return out
+
+    if ens is not None:
+        return ens.predict([run_probs(n, epochs[:, i]) for i, n in enumerate(run_names)])
+    out = None
+    for name in run_names:
+        cols = np.array([p["run"] == name for p in chosen.per_au])
+        own = [p["epoch"] for p in chosen.per_au if p["run"] == name]
+        eps = np.array([p["epoch"] if p["run"] == name else own[0] for p in chosen.per_au])
+        p = run_probs(name, eps)
+        out = np.zeros_like(p) if out is None else out
+        out[:, cols] = p[:, cols]
+    return out
+
+
+def table2(ws, chosen=None, splits=("validation", "test")) -> pd.DataFrame:
+    """Table 2: the paper's leaderboard rows, and ours: the chosen models
+    (``chosen``: {group: ChosenModel or path}; default every
+    ``chosen/<group>.yaml`` of 17au and 6au) scored together (all their AUs)
+    on the workspace's ``validation`` and ``test`` splits."""
+    from ..data.splits import read_split
+
+    if chosen is None:
+        chosen = {g: ws.chosen(g) for g in ("17au", "6au") if ws.chosen(g).exists()}
+    models = {g: (m if isinstance(m, ChosenModel) else load_chosen(m, ws.root)) for g, m in chosen.items()}
+    p = paper.table2().assign(source="paper", note="")
+    rows = []
+    for split in splits:
+        row = {"phase": split, "team": "ours (" + " + ".join(models) + ")", "source": "aulib"}
+        if not models:
+            rows.append({**row, "note": "no chosen model in the workspace"})
+            continue
+        if not ws.split(split).exists():
+            rows.append({**row, "note": f"workspace has no split {split!r}"})
+            continue
+        labels, decisions, aus = [], [], []
+        try:
+            for g, m in models.items():
+                table = read_split(split, m.aus, ws=ws)
+                labels.append(table[aulib_aus.au_columns(m.aus)].to_numpy(np.int8))
+                decisions.append(decide(chosen_probs(ws, m, split, images=table["image"].to_numpy()), m.thresholds))
+                aus += list(m.aus)
+        except FileNotFoundError as err:      # e.g. no crop store for this split: say so in the row
+            rows.append({**row, "note": f"cannot predict {split}: {err}"})
+            continue
+        s = summarize(au_scores(np.concatenate(labels, 1), np.concatenate(decisions, 1), aus))
+        rows.append({**row, "Mean Accuracy": s["acc"], "F1": s["f1"], "Final score": s["final"], "note": ""})
+    ours = pd.DataFrame(rows)
+    out = pd.concat([p, ours], ignore_index=True)
+    order = {s: i for i, s in enumerate(splits)}
+    out["_o"] = out["phase"].map(order)
+    out["_s"] = (out["source"] != "paper").astype(int)          # the paper's leaderboard first, ours below
+    return out.sort_values(["_o", "_s"], kind="stable").drop(columns=["_o", "_s"]).reset_index(drop=True)[
+        ["phase", "team", "Mean Accuracy", "F1", "Final score", "source", "note"]]
+
+
+# --------------------------------------------------------------------------- output
+
+def to_markdown(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
+    """A GitHub Markdown table of ``df`` (no index), floats as ``floatfmt``,
+    NaN as an empty cell; needs no extra package."""
+    def cell(v) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else format(float(v), floatfmt)
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    head = [str(c) for c in df.columns]
+    body = [[cell(v) for v in r] for r in df.itertuples(index=False, name=None)]
+    num = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join("---:" if n else ":---" for n in num) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(df: pd.DataFrame, name: str, ws) -> tuple[Path, Path]:
+    """Write ``<ws.tables>/<name>.csv`` and ``.md`` atomically; returns both paths."""
+    csv, md = ws.tables / f"{name}.csv", ws.tables / f"{name}.md"
+    write_csv(csv, df)
+    write_text(md, to_markdown(df))
+    return csv, md
+
+
+def style_table(df: pd.DataFrame):
+    """A pandas Styler for notebooks: 4 decimals, the paper's columns shaded,
+    the best of each of our final-score columns in bold."""
+    num = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
+    paper_cols = [c for c in df.columns if str(c).startswith("Paper") or c in ("Mean Accuracy", "F1", "Final score")
+                  and "source" in df.columns]
+    st = df.style.format({c: "{:.4f}" for c in num}, na_rep="–").hide(axis="index")
+    if "source" in df.columns:
+        st = st.apply(lambda r: ["background-color: #eef2f7" if r["source"] == "paper" else "font-weight: bold"
+                                 for _ in r], axis=1)
+    else:
+        st = st.set_properties(subset=[c for c in paper_cols if c in df.columns],
+                               **{"background-color": "#eef2f7"})
+        finals = [c for c in df.columns if str(c).endswith("Final") and not str(c).startswith("Paper")]
+        st = st.highlight_max(subset=finals, props="font-weight: bold")
+    return st

@@ -1,0 +1,108 @@
+"""Noisy-label filtering: the paper's rule, scoring, chunked/sharded prediction."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from aulib.aus import AUS_2020, au_columns
+from aulib.noisy import filter_noisy, predict_in_chunks, score_filter
+
+
+def _table(labels, aus, images=None):
+    labels = np.asarray(labels)
+    df = pd.DataFrame({"image": images or [f"n/{i}.jpg" for i in range(len(labels))], "variant": 0})
+    for j, c in enumerate(au_columns(aus)):
+        df[c] = labels[:, j].astype(np.int8)
+    return df
+
+
+def test_filter_rule_hand_made():
+    aus = [1, 2]
+    noisy = _table([[1, 0],     # AU1: agree + confident -> kept;   AU2: agree + confident -> kept
+                    [1, 0],     # AU1: disagree -> dropped;          AU2: disagree -> dropped
+                    [1, 0],     # AU1: agree, not confident;         AU2: agree, not confident
+                    [-1, 1],    # AU1: unknown stays unknown;        AU2: agree + confident
+                    [0, -1]],   # AU1: agree + confident (p <= 0.3); AU2 unknown
+                   aus)
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.99, 0.75], [0.3, 0.01]])
+    out = filter_noisy(noisy, probs, aus, threshold=0.5, confidence=0.7)
+    assert list(out.columns) == ["image", "variant"] + au_columns(AUS_2020)
+    assert out["image"].tolist() == ["n/0.jpg", "n/3.jpg", "n/4.jpg"]      # rows 1 and 2 lost every label
+    np.testing.assert_array_equal(out[au_columns(aus)].to_numpy(), [[1, 0], [-1, 1], [0, -1]])
+    assert (out[au_columns([4, 56])].to_numpy() == -1).all()                # AUs outside the group: unknown
+
+
+def test_filter_per_au_threshold_and_confidence_edges():
+    aus = [1, 2]
+    noisy = _table([[1, 1], [0, 0]], aus)
+    probs = np.array([[0.7, 0.7], [0.3, 0.25]])
+    # AU2's decision threshold 0.8: p=0.7 says "absent", so label 1 disagrees; p=0.25 < 0.8 agrees with 0
+    out = filter_noisy(noisy, probs, aus, threshold=[0.5, 0.8], confidence=0.7)
+    np.testing.assert_array_equal(out[au_columns(aus)].to_numpy(), [[1, -1], [0, 0]])
+    with pytest.raises(ValueError, match="confidence"):
+        filter_noisy(noisy, probs, aus, confidence=0.3)
+    with pytest.raises(ValueError, match="shape"):
+        filter_noisy(noisy, probs[:1], aus)
+
+
+def test_score_filter_hand_made():
+    aus = [1, 2]
+    before = _table([[1, 0], [1, 1], [0, 0], [0, -1]], aus)
+    true = _table([[1, 0], [0, 1], [0, 1], [0, 0]], aus)
+    after = before.iloc[[0, 1, 3]].copy()
+    after.loc[1, "AU1"] = -1          # the wrong AU1 label of image 1 was filtered out
+    rep = score_filter(before, after, true, aus)
+    assert rep.loc["AU1", "labels_before"] == 4 and rep.loc["AU1", "labels_after"] == 2
+    assert rep.loc["AU1", "acc_before"] == pytest.approx(3 / 4)
+    assert rep.loc["AU1", "acc_after"] == pytest.approx(1.0)
+    assert rep.loc["AU2", "acc_before"] == pytest.approx(2 / 3)      # image 2's AU2 wrong
+    assert rep.loc["AU2", "acc_after"] == pytest.approx(1.0)
+    assert rep.loc["mean", "acc_before"] == pytest.approx((3 / 4 + 2 / 3) / 2)
+    assert rep.loc["images", "labels_before"] == 4 and rep.loc["images", "labels_after"] == 3
+    no_truth = score_filter(before, after, None, aus)
+    assert no_truth["acc_after"].isna().all() and no_truth.loc["AU2", "labels_after"] == 2
+
+
+def _fake(calls):
+    def predict_rows(rows):
+        calls.append(int(rows[0]))
+        return np.stack([rows * 0.001, np.full(len(rows), 0.5)], axis=1)
+    return predict_rows
+
+
+def test_chunked_prediction_sharded_assembles_in_order(tmp_path):
+    calls = []
+    for rank in (2, 1):                       # other ranks finish first, each its own chunks
+        assert predict_in_chunks(30, 2, _fake(calls), tmp_path, chunk_rows=7, shard=(rank, 3)) is None
+    assert sorted(calls) == [7, 14, 28]        # rank 1: chunks 1, 4; rank 2: chunk 2
+    out = predict_in_chunks(30, 2, _fake(calls), tmp_path, chunk_rows=7, shard=(0, 3))
+    assert sorted(calls) == [0, 7, 14, 21, 28]
+    np.testing.assert_allclose(out[:, 0], np.arange(30) * 0.001, atol=1e-3)   # float16 chunks, row order kept
+    assert out.shape == (30, 2) and out.dtype == np.float32
+
+
+def test_chunked_prediction_resumes_after_interruption(tmp_path):
+    calls = []
+    fake = _fake(calls)
+
+    def dies_at_row_14(rows):
+        if rows[0] == 14:
+            raise KeyboardInterrupt
+        return fake(rows)
+
+    with pytest.raises(KeyboardInterrupt):
+        predict_in_chunks(30, 2, dies_at_row_14, tmp_path, chunk_rows=7)
+    assert calls == [0, 7]
+    calls.clear()
+    out = predict_in_chunks(30, 2, fake, tmp_path, chunk_rows=7)
+    assert calls == [14, 21, 28]               # finished chunks were not predicted again
+    np.testing.assert_allclose(out[:, 0], np.arange(30) * 0.001, atol=1e-3)
+    calls.clear()
+    predict_in_chunks(30, 2, fake, tmp_path, chunk_rows=7, resume=False)
+    assert calls == [0, 7, 14, 21, 28]
+    with pytest.raises(ValueError, match="another job"):
+        predict_in_chunks(31, 2, fake, tmp_path, chunk_rows=7)
+
+
+def test_rank0_reports_missing_chunks(tmp_path):
+    with pytest.raises(RuntimeError, match="not predicted yet"):
+        predict_in_chunks(30, 2, _fake([]), tmp_path, chunk_rows=7, shard=(0, 2))

@@ -1,0 +1,176 @@
+"""Figure 2 of the paper: per-AU final score on B along the epochs.
+
+Every AU's final score ``(acc + F1) / 2`` at threshold 0.5 on the selection
+split, epoch by epoch; a black star marks each line's best epoch; the average
+over AUs (the challenge final score) is the bold black line with its own
+star. AUs peaking at different epochs is what motivates choosing a
+checkpoint per AU (:mod:`aulib.choose`).
+
+The scores come from a run's saved predictions (:class:`aulib.runs.RunPreds`)
+or from its ``log.csv`` (columns ``<split>_final_AU<n>``, one per AU, as
+logged during training).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from ..io import atomic_path
+from ..metrics import batched_scores
+from ..runs import RunPreds, load_run_preds, select_runs
+
+_LOG_COL = re.compile(r"^(?P<split>.+?)_final_AU(?P<au>\d+)$")
+
+
+def convergence_scores(source, split: str = "B") -> tuple[np.ndarray, tuple[int, ...], np.ndarray, str]:
+    """Per-AU final scores by epoch from a RunPreds or a log DataFrame.
+
+    Returns ``epochs`` (E,), ``aus`` (C,), ``final`` (E, C) and a label
+    (run name or "log")."""
+    if isinstance(source, RunPreds):
+        if len(source.epochs) == 0:
+            raise ValueError(f"run {source.run_name} has no complete epoch on {source.split}")
+        s = batched_scores(source.labels, source.probs, 0.5)
+        return np.asarray(source.epochs), tuple(source.aus), s["final"], source.run_name
+    if isinstance(source, (str, Path)):
+        return convergence_scores(load_run_preds(source, split), split)
+    if isinstance(source, pd.DataFrame):
+        cols = [(c, int(m.group("au"))) for c in source.columns
+                if (m := _LOG_COL.match(str(c))) and m.group("split") == split]
+        if not cols:
+            raise ValueError(f"the log has no per-AU {split} final-score columns ({split}_final_AU1, ...); "
+                             "draw Figure 2 from the run's predictions instead (load_run_preds)")
+        if "epoch" not in source.columns:
+            raise ValueError("the log has no 'epoch' column")
+        final = source[[c for c, _ in cols]].to_numpy(np.float64)
+        return source["epoch"].to_numpy(np.int64), tuple(a for _, a in cols), final, "log"
+    raise TypeError(f"expected RunPreds, a run directory or a log DataFrame, got {type(source).__name__}")
+
+
+def convergence_table(source, split: str = "B") -> pd.DataFrame:
+    """Per AU: best epoch and score, the score at the best-average epoch and
+    the gain of choosing the AU's own epoch (all at threshold 0.5). The last
+    row, ``mean``, compares the average of the per-AU bests (the "chosen"
+    strategy on this split) with the best-average epoch (the baseline).
+    Index: ``AU1`` ... ``mean``."""
+    epochs, aus, final, _ = convergence_scores(source, split)
+    return _table(epochs, aus, final)
+
+
+def _table(epochs: np.ndarray, aus, final: np.ndarray) -> pd.DataFrame:
+    filled = np.where(np.isnan(final), -np.inf, final)
+    mean = np.nanmean(final, axis=1)
+    k_avg = int(np.argmax(np.where(np.isnan(mean), -np.inf, mean)))
+    k_best = filled.argmax(0)
+    cols = np.arange(len(aus))
+    df = pd.DataFrame({"best_epoch": epochs[k_best], "best_score": final[k_best, cols],
+                       "avg_epoch": int(epochs[k_avg]), "score_at_avg_epoch": final[k_avg]},
+                      index=[f"AU{a}" for a in aus])
+    df.loc["mean"] = [epochs[k_avg], float(np.nanmean(df["best_score"])), epochs[k_avg], float(mean[k_avg])]
+    df["gain"] = df["best_score"] - df["score_at_avg_epoch"]
+    df[["best_epoch", "avg_epoch"]] = df[["best_epoch", "avg_epoch"]].astype(int)
+    return df
+
+
+def _default_highlight(table: pd.DataFrame, n: int) -> list[str]:
+    """Earliest- and latest-peaking AUs, then the largest gains."""
+    per_au = table.drop(index="mean")
+    picks = [per_au["best_epoch"].idxmin(), per_au["best_epoch"].idxmax()]
+    picks += list(per_au["gain"].sort_values(ascending=False).index)
+    return list(dict.fromkeys(picks))[:n]
+
+
+def plot_convergence(source, aus_to_show=None, out_path=None, split: str = "B", n_highlight: int = 4,
+                     title: str | None = None, dpi: int = 150) -> Figure:
+    """The paper's Figure 2 for one run.
+
+    ``source``: RunPreds, run directory or log DataFrame. ``aus_to_show``:
+    AU numbers drawn in colour with a legend (default: the earliest- and
+    latest-peaking AUs and the largest gains, ``n_highlight`` in all); every
+    other AU is a light grey line. Each line's best epoch gets a black star
+    labelled with the AU (and, for highlighted lines, the epoch); the bold
+    black line is the average over AUs. Saved to ``out_path`` (PNG/PDF/SVG
+    by suffix) when given. Returns the figure (not attached to pyplot).
+    """
+    epochs, aus, final, name = convergence_scores(source, split)
+    table = _table(epochs, aus, final)
+    labels = [f"AU{a}" for a in aus]
+    if aus_to_show is None:
+        shown = _default_highlight(table, n_highlight)
+    else:
+        shown = [f"AU{int(a)}" for a in aus_to_show]
+        unknown = [s for s in shown if s not in labels]
+        if unknown:
+            raise ValueError(f"aus_to_show names {unknown}, which the run does not predict ({labels})")
+    fig = Figure(figsize=(9, 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    colours = iter(["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+                    "tab:olive", "tab:cyan"] * 3)
+    for j, lab in enumerate(labels):
+        best_e, best_s = table.loc[lab, "best_epoch"], table.loc[lab, "best_score"]
+        if lab in shown:
+            ax.plot(epochs, final[:, j], color=next(colours), lw=1.6, label=f"{lab} (best epoch {best_e})", zorder=3)
+            ax.plot(best_e, best_s, "k*", ms=12, zorder=5)
+            ax.annotate(f"{lab}: ep {best_e}", (best_e, best_s), textcoords="offset points", xytext=(4, 6),
+                        fontsize=8, zorder=6)
+        else:
+            ax.plot(epochs, final[:, j], color="0.6", lw=0.8, alpha=0.5, zorder=2)
+            ax.plot(best_e, best_s, "k*", ms=6, alpha=0.7, zorder=4)
+            ax.annotate(lab, (best_e, best_s), textcoords="offset points", xytext=(3, 3), fontsize=6,
+                        color="0.35", zorder=4)
+    avg_e, avg_s = table.loc["mean", "avg_epoch"], table.loc["mean", "score_at_avg_epoch"]
+    ax.plot(epochs, np.nanmean(final, axis=1), color="black", lw=3, label=f"Average (best epoch {avg_e})", zorder=6)
+    ax.plot(avg_e, avg_s, "k*", ms=18, markeredgecolor="white", zorder=7)
+    ax.annotate(f"average: ep {avg_e} ({avg_s:.3f})", (avg_e, avg_s), textcoords="offset points", xytext=(6, -14),
+                fontsize=9, fontweight="bold", zorder=7)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"final score on {split}  (acc + F1) / 2, threshold 0.5")
+    gain = table.loc["mean", "gain"]
+    ax.set_title(title or f"Figure 2 — {name}: per-AU convergence on {split} "
+                          f"(per-AU best epochs: +{gain:.4f} over the best-average epoch)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    if out_path is not None:
+        out_path = Path(out_path)
+        with atomic_path(out_path) as tmp:
+            fig.savefig(tmp, format=out_path.suffix.lstrip(".") or "png", dpi=dpi)
+    return fig
+
+
+def convergence_figures(ws, group: str = "17au", runs=None, split: str = "B") -> pd.DataFrame:
+    """Figure 2 for each run of ``group`` in a workspace (``runs``: names;
+    None: all), saved as ``<figures>/figure2_convergence_<run>.png``; the run
+    with the best best-average score is also saved as
+    ``figure2_convergence_<group>.png``. Returns one row per run (best-average
+    epoch and score, the per-AU-best average, the gain, the figure path);
+    ``attrs["main_run"]`` names the run of the group figure."""
+    dirs = select_runs(ws, group, runs)
+    if not dirs:
+        raise FileNotFoundError(f"no runs of group {group!r} under {ws.train}; train one with notebooks/04_train.ipynb")
+    rows = {}
+    for d in dirs:
+        rp = load_run_preds(d, split)
+        if len(rp.epochs) == 0:
+            continue
+        path = Path(ws.figures) / f"figure2_convergence_{rp.run_name}.png"
+        plot_convergence(rp, out_path=path, split=split)
+        t = convergence_table(rp, split)
+        rows[rp.run_name] = {"epochs": len(rp.epochs), "avg_epoch": t.loc["mean", "avg_epoch"],
+                             "avg_score": t.loc["mean", "score_at_avg_epoch"],
+                             "per_au_best": t.loc["mean", "best_score"], "gain": t.loc["mean", "gain"],
+                             "figure": str(path), "dir": str(d)}
+    if not rows:
+        raise ValueError(f"none of the runs {[d.name for d in dirs]} has a complete epoch on {split}")
+    summary = pd.DataFrame.from_dict(rows, orient="index")
+    summary.index.name = "run"
+    main = str(summary["avg_score"].idxmax())
+    plot_convergence(load_run_preds(summary.loc[main, "dir"], split), split=split,
+                     out_path=Path(ws.figures) / f"figure2_convergence_{group}.png")
+    summary.attrs["main_run"] = main
+    return summary.drop(columns="dir")

@@ -1,0 +1,291 @@
+"""Reading run directories (the one place that does).
+
+A run directory (docs/layout.md, "Run directory") holds ``config.yaml``,
+``log.csv`` (one row per finished epoch), ``preds/<split>_index.csv``
+(``image, variant`` and the group's AU label columns, -1 unknown) and
+``preds/<split>_epoch<NNN>.npy`` (float16 (N, C) probabilities, rows in
+index order). Everything after training (Figure 2, checkpoint and threshold
+choice, ensembles, tables) reads runs through this module.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .aus import au_columns, group_aus
+from .io import read_yaml
+from .workspace import Workspace
+
+
+@dataclass
+class RunPreds:
+    """Per-epoch probabilities of one run on one split.
+
+    ``epochs`` (E,) epoch numbers (1-based); ``labels`` (N, C) int8 (1, 0,
+    -1 unknown); ``probs`` (E, N, C) float32 (any array the choice code can
+    slice by epoch, a ``np.memmap`` included); ``index`` the split's index
+    table (``image``, ``variant``, AU columns), row i matching ``probs[:, i]``.
+    """
+
+    run_name: str
+    run_dir: Path
+    split: str
+    aus: tuple[int, ...]
+    epochs: np.ndarray
+    labels: np.ndarray
+    probs: np.ndarray
+    index: pd.DataFrame
+    config: dict = field(default_factory=dict, repr=False)
+
+    def at_epochs(self, epochs) -> "RunPreds":
+        """The same run restricted to ``epochs`` (each must be present)."""
+        epochs = np.asarray(epochs, dtype=np.int64)
+        pos = {int(e): i for i, e in enumerate(self.epochs)}
+        missing = [int(e) for e in epochs if int(e) not in pos]
+        if missing:
+            raise KeyError(f"run {self.run_name} has no {self.split} predictions for epochs {missing}")
+        take = [pos[int(e)] for e in epochs]
+        return RunPreds(self.run_name, self.run_dir, self.split, self.aus, epochs, self.labels,
+                        self.probs[take], self.index, self.config)
+
+
+def read_config(run_dir) -> dict:
+    """``config.yaml`` of a run as a dict (clear error when missing/bad)."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: {run_dir} is not a run directory "
+                                "(train it with notebooks/04_train.ipynb or python -m aulib.train)")
+    cfg = read_yaml(path)
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path} must hold a mapping of config keys, got {type(cfg).__name__}")
+    return cfg
+
+
+def read_log(run_dir) -> pd.DataFrame:
+    """``log.csv`` of a run (one row per finished epoch); an empty frame with
+    an ``epoch`` column when the run has not finished an epoch yet. A log
+    without an ``epoch`` column gets one (1, 2, ... in row order)."""
+    path = Path(run_dir) / "log.csv"
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame({"epoch": pd.Series([], dtype=np.int64)})
+    log = pd.read_csv(path)
+    if "epoch" not in log.columns:
+        log.insert(0, "epoch", np.arange(1, len(log) + 1))
+    return log
+
+
+def pred_epochs(run_dir, split: str) -> list[int]:
+    """Epoch numbers that have a ``preds/<split>_epoch<NNN>.npy`` file."""
+    pat = re.compile(rf"^{re.escape(split)}_epoch(\d+)\.npy$")
+    d = Path(run_dir) / "preds"
+    if not d.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in d.iterdir() if (m := pat.match(p.name)))
+
+
+def pred_splits(run_dir) -> list[str]:
+    """Splits a run has predictions for (those with an index file)."""
+    d = Path(run_dir) / "preds"
+    return sorted(p.name[: -len("_index.csv")] for p in d.glob("*_index.csv")) if d.is_dir() else []
+
+
+def read_index(run_dir, split: str, aus=None) -> pd.DataFrame:
+    """``preds/<split>_index.csv``; checks the AU columns (against ``aus`` if
+    given) and the label codes."""
+    path = Path(run_dir) / "preds" / f"{split}_index.csv"
+    if not path.exists():
+        have = pred_splits(run_dir)
+        raise FileNotFoundError(f"{path} not found; run {Path(run_dir).name} has predictions for splits {have}")
+    index = pd.read_csv(path)
+    cols = [c for c in index.columns if c.startswith("AU") and c[2:].isdigit()]
+    if not cols:
+        raise ValueError(f"{path} has no AU label columns (expected AU1, AU2, ...)")
+    if aus is not None and cols != au_columns(aus):
+        raise ValueError(f"{path} has AU columns {cols}, but the run's group has {au_columns(aus)}")
+    vals = index[cols].to_numpy()
+    bad = ~np.isin(vals, (-1, 0, 1))
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ValueError(f"{path}: line {r + 2}, column {cols[c]} holds {vals[r, c].item()!r}; "
+                         "labels must be 1, 0 or -1")
+    return index
+
+
+def run_aus(config: dict, run_dir=None) -> tuple[int, ...]:
+    """AU numbers of a run: config ``aus`` if present, else its ``group``."""
+    if config.get("aus"):
+        return tuple(int(a) for a in config["aus"])
+    if "group" not in config:
+        raise ValueError(f"{Path(run_dir or '.') / 'config.yaml'} has neither 'group' nor 'aus'")
+    return group_aus(config["group"])
+
+
+def load_run_preds(run_dir, split: str = "B", epochs=None) -> RunPreds:
+    """Probabilities of every complete epoch of a run on ``split``.
+
+    An epoch is complete when it has both a row in ``log.csv`` and a
+    prediction file. Each file is checked: shape (N, C) with N rows of the
+    index and C AUs of the group, finite values in [0, 1]. ``epochs``
+    restricts to a subset (each must be complete).
+    """
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    aus = run_aus(config, run_dir)
+    index = read_index(run_dir, split, aus)
+    labels = index[au_columns(aus)].to_numpy(np.int8)
+    logged = set(int(e) for e in read_log(run_dir)["epoch"])
+    done = [e for e in pred_epochs(run_dir, split) if e in logged]
+    if epochs is not None:
+        want = [int(e) for e in np.atleast_1d(epochs)]
+        missing = sorted(set(want) - set(done))
+        if missing:
+            raise FileNotFoundError(f"run {run_dir.name}: epochs {missing} have no complete {split} predictions "
+                                    f"(complete: {done})")
+        done = want
+    n, c = labels.shape
+    probs = np.empty((len(done), n, c), np.float32)
+    for i, e in enumerate(done):
+        path = run_dir / "preds" / f"{split}_epoch{e:03d}.npy"
+        try:
+            arr = np.load(path, allow_pickle=False, mmap_mode="r")
+        except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
+            raise ValueError(f"cannot read {path}: {err}; delete it and rerun epoch {e} "
+                             "(or resume the run) to rewrite it") from err
+        if arr.shape != (n, c) or arr.dtype.kind != "f":
+            raise ValueError(f"{path} holds {arr.dtype} {arr.shape}; expected float (N={n}, C={c}) as in "
+                             f"preds/{split}_index.csv; the file does not belong to this run's index")
+        probs[i] = arr
+        if not np.isfinite(probs[i]).all() or probs[i].min(initial=0) < 0 or probs[i].max(initial=0) > 1:
+            raise ValueError(f"{path} has values outside [0, 1] or NaN; it is not a probability file")
+    return RunPreds(str(config.get("run_name", run_dir.name)), run_dir, split, tuple(aus),
+                    np.asarray(done, dtype=np.int64), labels, probs, index, config)
+
+
+def _run_root(ws_or_dir) -> Path:
+    return ws_or_dir.train if isinstance(ws_or_dir, Workspace) else Path(ws_or_dir)
+
+
+def list_runs(ws_or_dir) -> pd.DataFrame:
+    """One row per run directory under a workspace's ``train/`` (or a folder):
+    ``name, dir, group, backbones, stage, img_size, crop_style, epochs``
+    (planned), ``epochs_done`` (log rows), ``heldout``, ``splits``, then
+    every boolean config key (ablation flags such as the loss switches)."""
+    root = _run_root(ws_or_dir)
+    rows = []
+    for d in sorted(p for p in root.iterdir() if (p / "config.yaml").exists()) if root.is_dir() else []:
+        cfg = read_config(d)
+        row = {
+            "name": str(cfg.get("run_name", d.name)), "dir": str(d), "group": cfg.get("group"),
+            "backbones": "+".join(map(str, cfg.get("backbones") or [])), "stage": cfg.get("stage"),
+            "img_size": cfg.get("img_size"), "crop_style": cfg.get("crop_style"), "epochs": cfg.get("epochs"),
+            "epochs_done": len(read_log(d)), "heldout": heldout_split(cfg), "splits": ",".join(pred_splits(d)),
+        }
+        row.update({k: v for k, v in cfg.items() if isinstance(v, bool) and k not in row})
+        rows.append(row)
+    cols = ["name", "dir", "group", "backbones", "stage", "img_size", "crop_style", "epochs", "epochs_done",
+            "heldout", "splits"]
+    return pd.DataFrame(rows, columns=cols + sorted({k for r in rows for k in r} - set(cols)))
+
+
+def heldout_split(config: dict) -> str | None:
+    """The held-out split named in a run config (``heldout``: a name or a
+    list, first taken), or None."""
+    h = config.get("heldout")
+    if isinstance(h, (list, tuple)):
+        h = h[0] if h else None
+    return str(h) if h else None
+
+
+def select_runs(ws_or_dir, group: str | None = None, names=None) -> list[Path]:
+    """Run directories of ``group`` (all groups when None), or exactly the
+    runs in ``names`` (each must exist and, if ``group`` is given, belong to it)."""
+    root = _run_root(ws_or_dir)
+    table = list_runs(root)
+    if names is not None:
+        names = [names] if isinstance(names, str) else list(names)
+        known = dict(zip(table["name"], table["dir"]))
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise FileNotFoundError(f"runs {missing} not found under {root}; runs there: {sorted(known)}")
+        sel = table.set_index("name").loc[names]
+        if group is not None and (sel["group"] != group).any():
+            wrong = sel.index[sel["group"] != group].tolist()
+            raise ValueError(f"runs {wrong} are not of group {group!r}")
+        return [Path(known[n]) for n in names]
+    if group is not None:
+        table = table[table["group"] == group]
+    return [Path(d) for d in table["dir"]]
+
+
+def write_synthetic_run(run_dir, group: str = "17au", peaks=None, epochs: int = 12, n_images: int = 150,
+                        variants: int = 4, heldout: str | None = "test", n_heldout: int = 300,
+                        split: str = "B", seed: int = 0, data_seed: int = 0,
+                        run_name: str | None = None) -> Path:
+    """Write a run directory with known convergence, without training.
+
+    For trying Figure 2 and the choice (and testing them): AU ``j`` has a
+    separability that rises to a peak at epoch ``peaks[j]`` and decays after
+    it, so its best epoch is known. Rows of ``split`` are ``n_images`` images
+    × ``variants`` (like B's ×4 expansion, variants of one image share labels
+    and most of their noise); ``heldout`` gets ``n_heldout`` images with the
+    same model. About 10 % of labels are unknown (-1). Runs with the same
+    ``data_seed`` (and sizes) share their rows and labels; ``seed`` sets the
+    model noise. Writes
+    ``config.yaml``, ``log.csv`` (epoch and the B scores at 0.5) and
+    ``preds/`` in the run-directory format; no checkpoints.
+    ``peaks`` defaults to epochs spread over the run.
+    """
+    from .io import write_csv, write_npy, write_yaml
+    from .metrics import batched_scores
+
+    run_dir = Path(run_dir)
+    aus = group_aus(group)
+    c = len(aus)
+    if peaks is None:
+        peaks = np.linspace(1, epochs, c).round().astype(int)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    if peaks.shape != (c,) or peaks.min() < 1 or peaks.max() > epochs:
+        raise ValueError(f"peaks must give one epoch in 1..{epochs} per AU ({c}); got {peaks.tolist()}")
+    data = np.random.default_rng(data_seed)  # labels: shared by every run with the same data_seed
+    model = np.random.default_rng(seed)  # model noise: differs between runs
+    prevalence = data.uniform(0.08, 0.45, c)
+    ep = np.arange(1, epochs + 1)[:, None]
+    # separability per epoch and AU: highest (1.4) at peaks[j], falling off on both sides
+    strength = 0.4 + 1.0 * (1 - np.abs(ep - peaks[None, :]) / epochs) ** 2
+    bias = model.normal(-0.6, 0.3, c)
+
+    def make(split_name, n_img, n_var):
+        y = (data.random((n_img, c)) < prevalence).astype(np.int8)
+        y = np.repeat(y, n_var, axis=0)
+        labels = np.where(data.random(y.shape) < 0.1, -1, y).astype(np.int8)
+        z = np.repeat(model.normal(size=(n_img, c)), n_var, axis=0) + 0.3 * model.normal(size=y.shape)
+        logits = strength[:, None, :] * (2 * y[None] - 1) + z[None] + bias \
+            + 0.02 * model.normal(size=(epochs,) + y.shape)
+        probs = (1 / (1 + np.exp(-logits))).astype(np.float16)
+        folder = {"B": "optimization", "test": "test"}.get(split_name, split_name)
+        index = pd.DataFrame({"image": np.repeat([f"images/{folder}/{i:06d}.jpg" for i in range(n_img)], n_var),
+                              "variant": np.tile(np.arange(n_var), n_img)})
+        index = pd.concat([index, pd.DataFrame(labels, columns=au_columns(aus))], axis=1)
+        write_csv(run_dir / "preds" / f"{split_name}_index.csv", index)
+        for e in range(epochs):
+            write_npy(run_dir / "preds" / f"{split_name}_epoch{e + 1:03d}.npy", probs[e])
+        return labels, probs
+
+    labels, probs = make(split, n_images, variants)
+    if heldout:
+        make(heldout, n_heldout, 1)
+    s = batched_scores(labels, probs.astype(np.float32), 0.5)
+    log = pd.DataFrame({"epoch": np.arange(1, epochs + 1), f"{split}_acc": s["acc"].mean(1),
+                        f"{split}_f1": s["f1"].mean(1), f"{split}_final": s["mean_final"]})
+    for j, a in enumerate(aus):
+        log[f"{split}_final_AU{a}"] = s["final"][:, j]
+    write_csv(run_dir / "log.csv", log)
+    write_yaml(run_dir / "config.yaml", {
+        "run_name": run_name or run_dir.name, "group": group, "backbones": ["synthetic", "synthetic"],
+        "img_size": 64, "crop_style": "aligned" if group != "6au" else "box1.5", "stage": "finetune",
+        "epochs": int(epochs), "heldout": heldout, "seed": int(seed), "synthetic_peaks": peaks.tolist()})
+    return run_dir

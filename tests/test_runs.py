@@ -1,0 +1,84 @@
+"""Reading run directories: complete epochs only, clear errors for bad files."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from aulib.io import write_csv, write_npy
+from aulib.runs import list_runs, load_run_preds, read_log, select_runs, write_synthetic_run
+from aulib.workspace import Workspace
+
+
+@pytest.fixture
+def ws(tmp_path):
+    ws = Workspace.for_profile("ci", root=tmp_path / "ws")
+    write_synthetic_run(ws.run("r17"), "17au", epochs=5, n_images=20, n_heldout=30, seed=1)
+    write_synthetic_run(ws.run("r6"), "6au", epochs=3, n_images=20, heldout=None, seed=2)
+    return ws
+
+
+def test_load_run_preds_shapes_and_labels(ws):
+    rp = load_run_preds(ws.run("r17"), "B")
+    assert rp.run_name == "r17" and rp.aus[:3] == (1, 2, 4) and len(rp.aus) == 17
+    assert rp.epochs.tolist() == [1, 2, 3, 4, 5]
+    assert rp.probs.shape == (5, 80, 17) and rp.probs.dtype == np.float32
+    assert rp.labels.dtype == np.int8 and set(np.unique(rp.labels)) == {-1, 0, 1}
+    assert rp.index[["image", "variant"]].groupby("image").size().eq(4).all()
+    raw = np.load(ws.run("r17") / "preds" / "B_epoch003.npy")
+    np.testing.assert_array_equal(rp.probs[2], raw.astype(np.float32))
+    held = load_run_preds(ws.run("r17"), "test")
+    assert held.probs.shape == (5, 30, 17)
+    assert rp.at_epochs([4, 2]).probs.shape == (2, 80, 17)
+
+
+def test_only_complete_epochs_are_loaded(ws):
+    run = ws.run("r17")
+    log = read_log(run)
+    write_csv(run / "log.csv", log[log["epoch"] <= 3])  # epochs 4, 5 have preds but no log row yet
+    (run / "preds" / "B_epoch002.npy").unlink()  # epoch 2 logged but its file is gone
+    rp = load_run_preds(run, "B")
+    assert rp.epochs.tolist() == [1, 3]
+    with pytest.raises(FileNotFoundError, match=r"epochs \[4\]"):
+        load_run_preds(run, "B", epochs=[4])
+
+
+def test_bad_prediction_file_is_named(ws):
+    run = ws.run("r17")
+    write_npy(run / "preds" / "B_epoch002.npy", np.zeros((79, 17), np.float16))
+    with pytest.raises(ValueError, match=r"B_epoch002\.npy holds float16 \(79, 17\)"):
+        load_run_preds(run, "B")
+    write_npy(run / "preds" / "B_epoch002.npy", np.full((80, 17), 2.0, np.float16))
+    with pytest.raises(ValueError, match=r"B_epoch002\.npy has values outside \[0, 1\]"):
+        load_run_preds(run, "B")
+    (run / "preds" / "B_epoch002.npy").write_bytes(b"not an npy file")
+    with pytest.raises(ValueError, match=r"cannot read .*B_epoch002\.npy"):
+        load_run_preds(run, "B")
+
+
+def test_bad_index_and_missing_split(ws):
+    run = ws.run("r17")
+    with pytest.raises(FileNotFoundError, match=r"has predictions for splits \['B', 'test'\]"):
+        load_run_preds(run, "validation")
+    idx = pd.read_csv(run / "preds" / "B_index.csv")
+    idx.loc[5, "AU4"] = 999
+    write_csv(run / "preds" / "B_index.csv", idx)
+    with pytest.raises(ValueError, match="line 7, column AU4 holds 999"):
+        load_run_preds(run, "B")
+    write_csv(run / "preds" / "B_index.csv", idx.drop(columns="AU4"))
+    with pytest.raises(ValueError, match="but the run's group has"):
+        load_run_preds(run, "B")
+
+
+def test_list_and_select_runs(ws, tmp_path):
+    table = list_runs(ws)
+    assert table["name"].tolist() == ["r17", "r6"]
+    assert table.set_index("name").loc["r17", "epochs_done"] == 5
+    assert table.set_index("name").loc["r17", "heldout"] == "test"
+    assert table.set_index("name").loc["r6", "splits"] == "B"
+    assert [p.name for p in select_runs(ws, "6au")] == ["r6"]
+    assert [p.name for p in select_runs(ws, None, ["r6", "r17"])] == ["r6", "r17"]
+    with pytest.raises(FileNotFoundError, match="runs \\['nope'\\] not found"):
+        select_runs(ws, None, ["nope"])
+    with pytest.raises(ValueError, match="not of group '17au'"):
+        select_runs(ws, "17au", ["r6"])
+    assert list_runs(tmp_path / "empty").empty
+    assert read_log(tmp_path / "no_run").empty

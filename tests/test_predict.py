@@ -1,0 +1,286 @@
+"""Prediction on new photos and videos with chosen models (aulib.predict).
+
+The chosen models are built here: tiny MultiViewNets (timm ``test_efficientnet``,
+random weights) saved as run directories with checkpoints, and chosen-model
+YAMLs written by hand, so every AU's run, epoch and threshold is known.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from aulib.aus import GROUPS, au_column
+from aulib.config import TrainConfig
+from aulib.data.faces import crop_face, load_rgb
+from aulib.ensemble import LinearEnsemble
+from aulib.infer import load_model
+from aulib.io import write_torch, write_yaml
+from aulib.models import create_model
+from aulib.predict import Predictor, errors_path, read_predictions
+from aulib.predict_io import expand_inputs, sample_photos
+
+AUS17, AUS6 = list(GROUPS["17au"]), list(GROUPS["6au"])
+BACKBONE = "test_efficientnet"
+
+
+def _make_run(root: Path, name: str, group: str, img_size: int, style: str, epochs=(1, 2)) -> None:
+    cfg = TrainConfig(run_name=name, group=group, backbones=[BACKBONE, BACKBONE], img_size=img_size,
+                      crop_style=style, epochs=max(epochs))
+    d = root / "train" / name
+    write_yaml(d / "config.yaml", cfg.to_dict())
+    for e in epochs:
+        torch.manual_seed(1000 * e + len(name) + img_size)
+        model = create_model(cfg)
+        write_torch(d / "checkpoints" / f"epoch{e:03d}.pt", {"model": model.state_dict(), "epoch": e})
+
+
+def _runs_entry(name, img_size, style):
+    return {"dir": f"train/{name}", "backbones": [BACKBONE, BACKBONE], "img_size": img_size, "crop_style": style}
+
+
+def _chosen17(thresholds=None):
+    # AUs alternate between run a (epoch 1) and run b (epoch 2); thresholds: 0 (always on), 2 (always off), ...
+    thr = thresholds or [[0.0, 2.0, 0.5][j % 3] for j in range(17)]
+    per_au = [{"au": a, "run": "r17a" if j % 2 == 0 else "r17b", "epoch": 1 if j % 2 == 0 else 2,
+               "threshold": float(thr[j])} for j, a in enumerate(AUS17)]
+    return {"group": "17au", "aus": AUS17,
+            "runs": {"r17a": _runs_entry("r17a", 48, "aligned"), "r17b": _runs_entry("r17b", 40, "aligned")},
+            "per_au": per_au, "ensemble": None}
+
+
+def _chosen6():
+    return {"group": "6au", "aus": AUS6, "runs": {"r6": _runs_entry("r6", 48, "box1.5")},
+            "per_au": [{"au": a, "run": "r6", "epoch": 2, "threshold": 0.5} for a in AUS6], "ensemble": None}
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("ws")
+    _make_run(root, "r17a", "17au", 48, "aligned")
+    _make_run(root, "r17b", "17au", 40, "aligned")
+    _make_run(root, "r6", "6au", 48, "box1.5")
+    write_yaml(root / "chosen" / "17au.yaml", _chosen17())
+    write_yaml(root / "chosen" / "6au.yaml", _chosen6())
+    return root
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    grace, astronaut = sample_photos(folder)
+    corrupt = folder / "corrupt.jpg"
+    corrupt.write_bytes(grace.read_bytes()[:2000])  # truncated JPEG
+    return grace, astronaut, corrupt
+
+
+@pytest.fixture(scope="module")
+def predictor(ws):
+    return Predictor([ws / "chosen" / "17au.yaml", ws / "chosen" / "6au.yaml"], device="cpu", progress=False)
+
+
+@pytest.fixture(scope="module")
+def photo_results(predictor, photos, tmp_path_factory):
+    """The photo folder (grace_hopper.jpg, astronaut.png, corrupt.jpg) in one batch; rows sorted by name."""
+    annotated = tmp_path_factory.mktemp("annotated")
+    results, errors = predictor.predict_paths([photos[0].parent], annotate_dir=annotated,
+                                              relative_to=photos[0].parent)
+    order = results["image"].map({"grace_hopper.jpg": 0, "astronaut.png": 1})
+    return results.iloc[np.argsort(order.to_numpy())].reset_index(drop=True), errors, annotated
+
+
+def test_one_face_per_photo_23_probabilities(photo_results, photos, predictor):
+    results, _, _ = photo_results
+    assert list(results.columns) == predictor.columns
+    assert results["image"].tolist() == ["grace_hopper.jpg", "astronaut.png"]   # relative to the folder
+    assert results["n_faces"].tolist() == [1, 1] and results["face"].tolist() == [0, 0]
+    assert results["frame"].isna().all()
+    p = results[[f"p_AU{a}" for a in AUS17 + AUS6]].to_numpy(np.float64)
+    assert p.shape == (2, 23) and np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()
+    assert (results["score"] > 0.9).all()
+    # the boxes are where the faces are (grace_hopper: face around x 175-355, y 120-340)
+    g = results.iloc[0]
+    assert 150 < g.x0 < 200 and 320 < g.x1 < 380 and 100 < g.y0 < 150
+
+
+def test_decisions_follow_chosen_thresholds(photo_results, predictor):
+    results, _, _ = photo_results
+    thr = predictor.thresholds
+    assert list(thr.index) == AUS17 + AUS6
+    for a in AUS17 + AUS6:
+        expected = (results[f"p_AU{a}"] >= thr[a]).astype(int)
+        assert results[au_column(a)].astype(int).tolist() == expected.tolist()
+    j_on, j_off = AUS17[0], AUS17[1]          # thresholds 0.0 and 2.0 in _chosen17
+    assert results[au_column(j_on)].tolist() == [1, 1] and results[au_column(j_off)].tolist() == [0, 0]
+
+
+def test_each_au_comes_from_its_chosen_run_epoch_and_crop(photo_results, ws, photos):
+    results, _, _ = photo_results
+    img = load_rgb(photos[0])
+    face = results.iloc[0].to_dict()
+    face["n_faces"] = 1
+    for run, epoch, size, style, aus, au in (("r17a", 1, 48, "aligned", AUS17, AUS17[0]),
+                                             ("r17b", 2, 40, "aligned", AUS17, AUS17[1]),
+                                             ("r6", 2, 48, "box1.5", AUS6, 53)):
+        crop, status = crop_face(img, face, style, size)
+        assert status == "ok"
+        model = load_model(ws / "train" / run, epoch)
+        p = model.probs(torch.from_numpy(crop.copy()).permute(2, 0, 1)[None]).numpy()[0]
+        assert results.iloc[0][f"p_AU{au}"] == pytest.approx(float(p[aus.index(au)]), abs=1e-5)
+
+
+def test_corrupt_file_reported_batch_continues(photo_results, photos):
+    _, errors, _ = photo_results
+    assert errors["image"].tolist() == ["corrupt.jpg"]
+    assert "truncated" in errors["reason"].iloc[0] and str(photos[2]) in errors["reason"].iloc[0]
+
+
+def test_annotate_writes_one_image_per_input(photo_results, photos):
+    _, _, annotated = photo_results
+    files = sorted(p.name for p in annotated.iterdir())
+    assert files == ["astronaut.jpg", "grace_hopper.jpg"]
+    drawn = np.asarray(Image.open(annotated / "grace_hopper.jpg"))
+    assert drawn.shape == load_rgb(photos[0]).shape
+    assert not np.array_equal(drawn, load_rgb(photos[0]))  # something was drawn
+
+
+def test_batching_does_not_change_results(ws, photos, photo_results):
+    results, _, _ = photo_results
+    small = Predictor([ws / "chosen" / "17au.yaml", ws / "chosen" / "6au.yaml"], device="cpu",
+                      batch_size=1, chunk_size=1, progress=False)
+    again, _ = small.predict_images([load_rgb(photos[0]), photos[1]])
+    assert again["image"].tolist() == ["array[0]", str(photos[1])]
+    cols = [c for c in results.columns if c.startswith("p_AU")]
+    np.testing.assert_allclose(again[cols].to_numpy(float), results[cols].to_numpy(float), atol=1e-5)
+
+
+def test_picture_without_face_gets_an_empty_row(predictor):
+    res, err = predictor.predict_images([np.full((120, 160, 3), 127, np.uint8)])
+    assert len(err) == 0 and len(res) == 1
+    row = res.iloc[0]
+    assert row["n_faces"] == 0 and pd.isna(row["face"]) and pd.isna(row["p_AU1"]) and pd.isna(row["AU1"])
+
+
+def test_video_frames_sampled_at_rate(predictor, photos, tmp_path):
+    import cv2
+
+    face = np.asarray(Image.fromarray(load_rgb(photos[0])).resize((200, 240)))
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (200, 240))
+    assert writer.isOpened()
+    for i in range(25):                      # 2.5 s at 10 fps
+        writer.write(np.ascontiguousarray(np.roll(face, i, axis=1)[:, :, ::-1]))
+    writer.release()
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all" * 50)
+    res, err = predictor.predict_paths([path, tmp_path / "broken.mp4"], video_fps=2)
+    assert err["image"].tolist() == [str(tmp_path / "broken.mp4")] and "video" in err["reason"].iloc[0]
+    assert res["frame"].tolist() == [0, 5, 10, 15, 20]
+    np.testing.assert_allclose(res["time_s"], [0, 0.5, 1.0, 1.5, 2.0])
+    assert (res["n_faces"] == 1).all() and res["p_AU56"].notna().all()
+
+
+def test_folder_inputs_and_missing_paths(tmp_path, photos):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.PNG").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "empty").mkdir()
+    items, errors = expand_inputs([tmp_path, tmp_path / "nope.jpg", tmp_path / "empty"])
+    assert items == [tmp_path / "sub" / "a.PNG"]
+    assert [e.source for e in errors] == [str(tmp_path / "nope.jpg"), str(tmp_path / "empty")]
+
+
+def test_ensemble_combines_runs(ws, photos, photo_results):
+    chosen = _chosen17()
+    coef = np.tile([[0.7, 0.4]], (17, 1))
+    intercept = np.linspace(-0.5, 0.5, 17)
+    chosen["ensemble"] = LinearEnsemble(coef, intercept, tuple(AUS17), ("r17a", "r17b"),
+                                        epochs=np.tile([[1, 2]], (17, 1))).to_dict()
+    path = ws / "chosen_ens" / "17au.yaml"
+    write_yaml(path, chosen)
+    res, _ = Predictor([path], workspace=ws, device="cpu", progress=False).predict_images([photos[0]])
+    img = load_rgb(photos[0])
+    face = {**photo_results[0].iloc[0].to_dict(), "n_faces": 1}
+    runs = []
+    for run, epoch, size in (("r17a", 1, 48), ("r17b", 2, 40)):
+        x = torch.from_numpy(crop_face(img, face, "aligned", size)[0].copy()).permute(2, 0, 1)[None]
+        runs.append(load_model(ws / "train" / run, epoch).probs(x).numpy())
+    expected = LinearEnsemble.from_dict(chosen["ensemble"]).predict(runs)[0]
+    np.testing.assert_allclose(res[[f"p_AU{a}" for a in AUS17]].to_numpy(float)[0], expected, atol=1e-5)
+
+
+def test_multicrop_changes_probabilities_not_shape(ws, photos, photo_results):
+    res, _ = Predictor([ws / "chosen" / "6au.yaml"], device="cpu", multicrop=True,
+                       progress=False).predict_images([photos[0]])
+    assert [c for c in res.columns if c.startswith("p_AU")] == [f"p_AU{a}" for a in AUS6]
+    single = photo_results[0].iloc[0][[f"p_AU{a}" for a in AUS6]].to_numpy(float)
+    multi = res.iloc[0][[f"p_AU{a}" for a in AUS6]].to_numpy(float)
+    assert np.all((multi >= 0) & (multi <= 1)) and not np.allclose(single, multi, atol=1e-7)
+
+
+def test_bad_chosen_files_fail_clearly(ws, tmp_path):
+    bad = _chosen17()
+    bad["aus"] = AUS6
+    write_yaml(ws / "chosen" / "bad_aus.yaml", bad)
+    with pytest.raises(ValueError, match=r"bad_aus\.yaml.*do not match group 17au"):
+        Predictor([ws / "chosen" / "bad_aus.yaml"], device="cpu")
+    with pytest.raises(ValueError, match=r"both cover AUs"):
+        Predictor([ws / "chosen" / "17au.yaml", ws / "chosen" / "17au.yaml"], device="cpu")
+    missing_ckpt = _chosen17()
+    missing_ckpt["per_au"][3]["epoch"] = 7
+    write_yaml(ws / "chosen" / "bad_epoch.yaml", missing_ckpt)
+    with pytest.raises(FileNotFoundError, match=r"bad_epoch\.yaml: AU 5 .*epoch007\.pt.*epochs \[1, 2\]"):
+        Predictor([ws / "chosen" / "bad_epoch.yaml"], device="cpu")
+    moved = tmp_path / "elsewhere" / "chosen" / "6au.yaml"
+    write_yaml(moved, _chosen6())
+    with pytest.raises(FileNotFoundError, match=r"6au\.yaml: run 'r6' has no .*--workspace"):
+        Predictor([moved], device="cpu")
+    assert Predictor([moved], workspace=ws, device="cpu").aus == tuple(AUS6)   # found with the workspace
+    wrong_group = _chosen6()
+    wrong_group["runs"]["r6"]["dir"] = "train/r17a"
+    write_yaml(ws / "chosen" / "wrong_run.yaml", wrong_group)
+    with warnings.catch_warnings(record=True) as caught, \
+            pytest.raises(ValueError, match=r"wrong_run\.yaml: run 'r6' predicts AUs"):
+        warnings.simplefilter("always")
+        Predictor([ws / "chosen" / "wrong_run.yaml"], device="cpu")
+    assert any("config.yaml says 'aligned'" in str(w.message) for w in caught)
+
+
+@pytest.mark.slow
+def test_cli_writes_results_errors_and_annotations(ws, photos, tmp_path):
+    out = tmp_path / "out" / "results.csv"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "AULIB_PROGRESS": "0"}
+    proc = subprocess.run([sys.executable, "-m", "aulib.predict", str(photos[0]), str(photos[2]),
+                           "--model", str(ws / "chosen" / "17au.yaml"), "--model", str(ws / "chosen" / "6au.yaml"),
+                           "--out", str(out), "--annotate", str(tmp_path / "ann"), "--device", "cpu"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1, proc.stderr            # 1: finished, but an input failed
+    assert "corrupt.jpg" in proc.stdout
+    res = read_predictions(out)
+    assert len(res) == 1 and len([c for c in res.columns if c.startswith("p_AU")]) == 23
+    assert str(res["AU1"].dtype) == "Int8"
+    err = pd.read_csv(errors_path(out))
+    assert err["image"].tolist() == [str(photos[2])]
+    assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == ["grace_hopper.jpg"]
+
+
+def test_plot_faces_draws_each_face(photo_results, predictor, photos):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from aulib.predict_plot import plot_faces
+
+    results, _, _ = photo_results
+    fig = plot_faces(results, predictor.thresholds, root=photos[0].parent)
+    axes = fig.axes
+    assert len(axes) == 4 and len(axes[0].images) == 1 and len(axes[2].images) == 1
+    assert len(axes[1].patches) == 23                       # one bar per AU
+    assert plot_faces(results.iloc[:0], predictor.thresholds) is None

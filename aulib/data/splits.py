@@ -1,0 +1,323 @@
+"""Splits of the labelled data: A (train) / B (choose checkpoints) / H (held out).
+
+The paper holds out 10% of the optimization set as dataset B and expands it
+x4 with degraded copies (``variant`` 1..3, see :func:`aulib.data.transforms.degrade`)
+to match the test distribution. Per-AU checkpoint choice needs positives of
+every AU in B, so the split is a seeded iterative multi-label stratification
+(Sechidis et al., 2011) followed by a repair step that moves a positive into
+any fold left without one.
+
+Split files (``splits/<name>.csv``): ``image, variant`` then the AU columns,
+int8 codes 1 / 0 / -1 (unknown); see docs/layout.md.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from aulib import aus as aulib_aus
+from aulib import io
+
+#: Label-table splits copied to split files as they are (variant 0).
+PASSTHROUGH_SPLITS = ("noisy", "validation", "test")
+#: Label tables whose images the splits refer to.
+LABEL_TABLES = ("optimization",) + PASSTHROUGH_SPLITS
+
+
+def _au_columns_of(df: pd.DataFrame) -> list[str]:
+    """The AU columns of a table, in the table's order."""
+    cols = []
+    for c in df.columns:
+        try:
+            aulib_aus.parse_au_column(c)
+        except ValueError:
+            continue
+        cols.append(c)
+    return cols
+
+
+def _iterative_stratification(positive: np.ndarray, ratios: np.ndarray,
+                              rng: np.random.Generator) -> np.ndarray:
+    """Sechidis et al.'s iterative stratification.
+
+    positive: bool (N, L); ratios: (K,) summing to 1. Returns the fold (0..K-1)
+    of every row, int64 (N,). The label with the fewest remaining examples is
+    handled first; each of its examples goes to the fold that most lacks that
+    label (ties: the fold that most lacks examples, then at random). Examples
+    without any positive label fill the folds that still lack examples.
+    """
+    n, n_labels = positive.shape
+    k = len(ratios)
+    fold = np.full(n, -1, dtype=np.int64)
+    order = rng.permutation(n)  # random order within each label's batch
+    pos = positive[order]
+    want_total = ratios * n                                   # (K,)
+    want_label = ratios[:, None] * pos.sum(0)[None, :]        # (K, L)
+    assigned = np.zeros(n, dtype=bool)
+    while True:
+        remaining = pos[~assigned].sum(0)
+        remaining = np.where(remaining > 0, remaining, np.iinfo(np.int64).max)
+        label = int(np.argmin(remaining))
+        if remaining[label] == np.iinfo(np.int64).max:
+            break
+        members = np.flatnonzero(pos[:, label] & ~assigned)
+        wl = want_label[:, label].tolist()
+        wt = want_total.tolist()
+        chosen = np.empty(len(members), dtype=np.int64)
+        ties = rng.random((len(members), k))
+        for i in range(len(members)):
+            best = max(range(k), key=lambda j: (wl[j], wt[j], ties[i, j]))
+            chosen[i] = best
+            wl[best] -= 1
+            wt[best] -= 1
+        fold[members] = chosen
+        assigned[members] = True
+        want_total = np.asarray(wt)
+        # every label of the examples just placed is now less wanted in their fold
+        onehot = np.zeros((k, len(members)))
+        onehot[chosen, np.arange(len(members))] = 1
+        want_label -= onehot @ pos[members]
+    rest = np.flatnonzero(~assigned)
+    if len(rest):
+        # what each fold still lacks sums to len(rest); round it, largest remainder first
+        want = np.clip(want_total, 0, None)
+        want = want / want.sum() * len(rest) if want.sum() > 0 else ratios * len(rest)
+        counts = np.floor(want).astype(np.int64)
+        counts[np.argsort(counts - want, kind="stable")[: len(rest) - counts.sum()]] += 1
+        fold[rest] = np.repeat(np.arange(k), counts)
+    out = np.empty(n, dtype=np.int64)
+    out[order] = fold
+    return out
+
+
+def _ensure_positives(fold: np.ndarray, positive: np.ndarray, k: int,
+                      priority: list[int]) -> None:
+    """Move positives so that every label with >= k positives has one in every
+    fold (in place). Moves are swaps, so fold sizes are kept: the moved positive
+    example is exchanged for an example of the receiving fold that is not a
+    positive of the label. Neither swapped example may be the last positive of
+    any label in its fold. Folds are served in ``priority`` order."""
+    counts = np.stack([positive[fold == j].sum(0) for j in range(k)])  # (K, L)
+    n_pos = positive.sum(0)
+    n_labels_per_row = positive.sum(1)
+    for label in np.argsort(n_pos, kind="stable"):
+        if n_pos[label] < k:
+            continue
+        for target in priority:
+            if counts[target, label] > 0:
+                continue
+            donor = int(np.argmax(counts[:, label]))
+            if counts[donor, label] < 2:
+                continue
+            # the donor's example must not be its fold's last positive of another label
+            sole_in_donor = (counts[donor] == 1)[None, :] & positive
+            cand_out = np.flatnonzero((fold == donor) & positive[:, label] & ~sole_in_donor.any(1))
+            sole_in_target = (counts[target] == 1)[None, :] & positive
+            cand_in = np.flatnonzero((fold == target) & ~positive[:, label] & ~sole_in_target.any(1))
+            if len(cand_out) == 0 or len(cand_in) == 0:
+                continue
+            out_row = cand_out[np.argmin(n_labels_per_row[cand_out])]
+            in_row = cand_in[np.argmin(n_labels_per_row[cand_in])]
+            fold[out_row], fold[in_row] = target, donor
+            counts[donor] += positive[in_row].astype(np.int64) - positive[out_row]
+            counts[target] += positive[out_row].astype(np.int64) - positive[in_row]
+
+
+def split_optimization(labels: pd.DataFrame, aus=None, frac_b: float = 0.1,
+                       frac_holdout: float = 0.0, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Split a label table into ``A`` / ``B`` (and ``H`` when ``frac_holdout > 0``).
+
+    labels: label table (``image`` + AU columns, codes 1/0/-1). aus: AU numbers
+    (or a group name) to stratify on; None = every AU column of the table.
+    ``B`` gets ``frac_b`` of the images, ``H`` ``frac_holdout`` (carved out of
+    what would be A), ``A`` the rest. Unknown labels (-1) count as "not positive".
+    Every AU with at least 2 positives (3 when H is asked) gets a positive in
+    every split; an AU for which that is impossible is named in a warning.
+    Returns label-table DataFrames (all columns of ``labels``) in the input's row order.
+    """
+    if not 0.0 < frac_b < 1.0:
+        raise ValueError(f"frac_b must be in (0, 1), got {frac_b}")
+    if not 0.0 <= frac_holdout < 1.0 or frac_b + frac_holdout >= 1.0:
+        raise ValueError(f"frac_holdout must be >= 0 with frac_b + frac_holdout < 1, got {frac_holdout}")
+    if "image" not in labels.columns:
+        raise ValueError("label table has no 'image' column")
+    if labels["image"].duplicated().any():
+        dup = labels.loc[labels["image"].duplicated(), "image"].iloc[0]
+        raise ValueError(f"label table lists image {dup!r} more than once; images must be unique")
+    cols = _au_columns_of(labels) if aus is None else aulib_aus.au_columns(aus)
+    if not cols:
+        raise ValueError("label table has no AU columns (AU1, AU2, ...) to stratify on")
+    missing = [c for c in cols if c not in labels.columns]
+    if missing:
+        raise ValueError(f"label table has no column(s) {missing}; it has {list(labels.columns)}")
+    names = ["A", "B"] + (["H"] if frac_holdout > 0 else [])
+    ratios = np.array([1.0 - frac_b - frac_holdout, frac_b] + ([frac_holdout] if frac_holdout > 0 else []))
+    k = len(names)
+    n = len(labels)
+    if n < k:
+        raise ValueError(f"cannot split {n} image(s) into {names}")
+    positive = labels[cols].to_numpy() == 1
+    rng = np.random.default_rng(seed)
+    fold = _iterative_stratification(positive, ratios, rng)
+    _ensure_positives(fold, positive, k, priority=list(range(1, k)) + [0])
+
+    counts = np.stack([positive[fold == j].sum(0) for j in range(k)])
+    n_pos = positive.sum(0)
+    absent = {names[j]: [c for c, ok in zip(cols, counts[j] > 0) if not ok] for j in range(k)}
+    few = [c for c, m in zip(cols, n_pos) if m < 2]
+    if few:
+        warnings.warn(f"AU(s) {few} have fewer than 2 positive labels in the table, so they cannot have "
+                      f"positives both in A and B; their per-AU checkpoint choice will be uninformative. "
+                      f"Add labelled positives for them or leave them out of the group.", stacklevel=2)
+    for name in names:
+        lacking = [c for c in absent[name] if c not in few]
+        if lacking:
+            warnings.warn(f"split {name} has no positive of AU(s) {lacking} (too few positives to give "
+                          f"every split one); lower frac_holdout or add labelled positives.", stacklevel=2)
+    return {name: labels.loc[fold == j].reset_index(drop=True) for j, name in enumerate(names)}
+
+
+def expand_variants(df: pd.DataFrame, copies: int = 4) -> pd.DataFrame:
+    """Repeat every row ``copies`` times with ``variant`` 0..copies-1 (image-major:
+    all variants of an image are adjacent). ``variant`` becomes the second column."""
+    if copies < 1:
+        raise ValueError(f"copies must be >= 1, got {copies}")
+    base = df.drop(columns=["variant"], errors="ignore")
+    out = base.loc[base.index.repeat(copies)].reset_index(drop=True)
+    out.insert(1, "variant", np.tile(np.arange(copies, dtype=np.int64), len(base)))
+    return out
+
+
+def _write_split(path: Path, df: pd.DataFrame) -> Path:
+    cols = ["image", "variant"] + _au_columns_of(df)
+    out = df[cols].copy()
+    out["variant"] = out["variant"].astype(np.int64)
+    for c in cols[2:]:
+        out[c] = out[c].astype(np.int8)
+    io.write_csv(path, out)
+    return path
+
+
+def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
+                frac_holdout: float = 0.0) -> dict[str, Path]:
+    """Write the split files of a workspace from its label tables.
+
+    Reads ``ws.labels("optimization")`` (required) and splits it into A, B
+    (expanded x ``b_copies``) and H (when ``frac_holdout > 0``); the ``noisy``,
+    ``validation`` and ``test`` label tables, when present, become splits of
+    variant 0. Returns {split name: written path}.
+    """
+    from aulib.data.labels import read_label_table
+
+    opt_path = ws.labels("optimization")
+    if not Path(opt_path).exists():
+        raise FileNotFoundError(f"{opt_path} not found: build the label tables first (notebook 01_data)")
+    parts = split_optimization(read_label_table(opt_path), None, frac_b=frac_b,
+                               frac_holdout=frac_holdout, seed=seed)
+    written = {}
+    for name, df in parts.items():
+        copies = b_copies if name == "B" else 1
+        written[name] = _write_split(ws.split(name), expand_variants(df, copies))
+    for name in PASSTHROUGH_SPLITS:
+        path = ws.labels(name)
+        if Path(path).exists():
+            written[name] = _write_split(ws.split(name), expand_variants(read_label_table(path), 1))
+    return written
+
+
+def read_split(path: str | os.PathLike, aus=None, ws=None) -> pd.DataFrame:
+    """Read a split file, checking its columns and codes.
+
+    path: a file path, or a split name (``"A"``) of workspace ``ws``.
+    aus: AU numbers or a group name; when given, only ``image, variant`` and
+    those AU columns are returned (each must be present). Codes are int8.
+    """
+    if ws is not None:
+        path = ws.split(str(path))
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"split file {path} not found: run make_splits (notebook 02_split) first")
+    return check_split(pd.read_csv(path, dtype={"image": str}), aus, source=str(path))
+
+
+def check_split(df: pd.DataFrame, aus=None, source: str = "split") -> pd.DataFrame:
+    """Validate a split table (``image, variant, AU...``) and return a copy with
+    int64 variants, int8 codes and only the AU columns of ``aus`` (all when None).
+    ``source`` names the table in error messages."""
+    path = source
+    df = df.copy()
+    for col in ("image", "variant"):
+        if col not in df.columns:
+            raise ValueError(f"{path}: missing column {col!r}; a split file has 'image, variant, AU...' columns")
+    cols = _au_columns_of(df) if aus is None else aulib_aus.au_columns(aus)
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: no column(s) {missing} for the requested AUs")
+    if df["image"].isna().any():
+        raise ValueError(f"{path}: empty image path at row {int(np.flatnonzero(df['image'].isna())[0])}")
+    df["image"] = df["image"].astype(str)
+    bad_path = df["image"].str.startswith("/") | df["image"].str.contains(r"(?:^|/)\.\.(?:/|$)", regex=True)
+    if bad_path.any():
+        i = int(np.flatnonzero(bad_path)[0])
+        raise ValueError(f"{path}: row {i} image {df['image'].iloc[i]!r} leaves the data root; "
+                         f"paths must be relative to it")
+    variant = pd.to_numeric(df["variant"], errors="coerce")
+    bad = variant.isna() | (variant < 0) | (variant != variant.round())
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{path}: row {i} has variant {df['variant'].iloc[i]!r}; variants are integers >= 0")
+    df["variant"] = variant.astype(np.int64)
+    for c in cols:
+        values = df[c]
+        bad = ~values.isin([-1, 0, 1])
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{path}: row {i} column {c} has {values.iloc[i]!r}; codes are 1, 0, -1 (unknown)")
+        df[c] = values.astype(np.int8)
+    dup = df.duplicated(["image", "variant"])
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise ValueError(f"{path}: row {i} repeats image {df['image'].iloc[i]!r} variant {df['variant'].iloc[i]}")
+    return df[["image", "variant"] + cols].reset_index(drop=True)
+
+
+def labelled_images(ws) -> list[str]:
+    """Images of every label table of the workspace (optimization, noisy,
+    validation, test), each once, in table order: what faces and crops are needed for."""
+    from aulib.data.labels import read_label_table
+
+    images: dict[str, None] = {}
+    for name in LABEL_TABLES:
+        if Path(ws.labels(name)).exists():
+            images.update(dict.fromkeys(read_label_table(ws.labels(name))["image"].astype(str)))
+    if not images:
+        raise FileNotFoundError(f"no label table under {Path(ws.labels('optimization')).parent}; "
+                                f"build the label tables first (notebook 01_data)")
+    return list(images)
+
+
+def split_summary(ws, names=("A", "B", "H", "noisy", "validation", "test")) -> pd.DataFrame:
+    """Rows, images and positives per AU of each split file that exists.
+
+    One row per split: ``rows``, ``images``, then one column per AU (count of
+    label 1); unknown (-1) labels are not counted."""
+    out = {}
+    for name in names:
+        if Path(ws.split(name)).exists():
+            df = read_split(name, ws=ws)
+            cols = _au_columns_of(df)
+            out[name] = {"rows": len(df), "images": df["image"].nunique(),
+                         **(df[cols] == 1).sum().astype(int).to_dict()}
+    return pd.DataFrame.from_dict(out, orient="index").fillna(0).astype(int)
+
+
+def example_rows(df: pd.DataFrame, first_aus=(55, 56), n: int = 4) -> pd.DataFrame:
+    """``n`` rows of a split for illustration: rows positive for any AU of
+    ``first_aus`` first (e.g. head tilts), then the others, in table order."""
+    cols = [c for c in aulib_aus.au_columns(first_aus) if c in df.columns]
+    hit = (df[cols] == 1).any(axis=1) if cols else pd.Series(False, index=df.index)
+    return pd.concat([df[hit], df[~hit]]).head(n).reset_index(drop=True)

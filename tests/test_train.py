@@ -1,0 +1,178 @@
+"""End-to-end tests of aulib.train on a tiny, learnable workspace built here.
+
+The workspace follows docs/layout.md: a crop store (``crops/box1.5_32``) whose
+images show one bright square per present head-pose AU (6au group), and split
+files A, B (two variants per image) and test.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from aulib import aus as aulib_aus
+from aulib.config import TrainConfig
+from aulib.infer import load_model, load_run_config
+from aulib.io import read_npy, read_torch, write_csv, write_npy, write_yaml
+from aulib.workspace import Workspace
+
+GROUP = "6au"
+SIZE = 32
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_workspace(root: Path, n_a: int = 384, n_b: int = 48, n_test: int = 24, seed: int = 0) -> Workspace:
+    """A workspace whose 6au crops are easy to learn: AU j present <=> cell j
+    of a 2 x 3 grid is bright (plus noise); ~10% unknown labels."""
+    rng = np.random.default_rng(seed)
+    aus = aulib_aus.group_aus(GROUP)
+    n = n_a + n_b + n_test
+    images = [f"images/optimization/{i:06d}.jpg" for i in range(n)]
+    y = (rng.random((n, len(aus))) < 0.4).astype(np.int8)
+    pixels = rng.integers(0, 60, (n, SIZE, SIZE, 3), dtype=np.uint8)
+    h, w = SIZE // 2, SIZE // 3
+    for j in range(len(aus)):
+        r0, c0 = h * (j // 3), w * (j % 3)
+        pixels[y[:, j] == 1, r0:r0 + h, c0:c0 + w] += 160
+    labels = np.where(rng.random(y.shape) < 0.1, -1, y).astype(np.int8)
+    ws = Workspace(root.resolve(), (root / "results").resolve())
+    store = ws.crops("box1.5", SIZE)
+    store.mkdir(parents=True)
+    pixels.tofile(store / "pixels.u8")
+    write_csv(store / "index.csv", pd.DataFrame({"row": np.arange(n), "image": images, "status": "ok"}))
+    write_npy(store / "done.npy", np.ones(n, dtype=bool))
+    write_yaml(store / "meta.yaml", {"format": "aulib-crop-store/1", "style": "box1.5", "size": SIZE, "n": n})
+
+    def split(name, rows, variants=1):
+        df = pd.DataFrame({"image": np.repeat(np.asarray(images)[rows], variants),
+                           "variant": np.tile(np.arange(variants), len(rows))})
+        lab = pd.DataFrame(np.repeat(labels[rows], variants, axis=0), columns=aulib_aus.au_columns(aus))
+        write_csv(ws.split(name), pd.concat([df, lab], axis=1))
+
+    split("A", np.arange(n_a))
+    split("B", np.arange(n_a, n_a + n_b), variants=2)
+    split("test", np.arange(n_a + n_b, n))
+    split(f"C_{GROUP}", np.arange(n_a + n_b, n))  # stands in for the filtered noisy set
+    return ws
+
+
+def tiny_config(ws: Workspace, **kw) -> TrainConfig:
+    base = dict(workspace=str(ws.root), group=GROUP, img_size=SIZE, batch_size=32, epochs=3, lr=3e-3,
+                heldout="test", warmup_epochs=0.5, progress=False, seed=1)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Workspace:
+    torch.set_num_threads(1)
+    return make_workspace(tmp_path_factory.mktemp("ws"))
+
+
+@pytest.mark.slow
+def test_run_directory_layout_and_learning(workspace):
+    from aulib.train import train
+
+    cfg = tiny_config(workspace, run_name="learn", epochs=5)
+    run_dir = train(cfg)
+    assert run_dir == workspace.run("learn")
+    log = pd.read_csv(run_dir / "log.csv")
+    assert log["epoch"].tolist() == [1, 2, 3, 4, 5]
+    for col in ["lr", "time_s", "loss", "bce", "mv", "cr", "B_acc", "B_f1", "B_final", "B_mc_final", "test_final"]:
+        assert col in log, col
+    assert [f"B_final_AU{a}" for a in aulib_aus.group_aus(GROUP)] == [c for c in log if c.startswith("B_final_AU")]
+    assert log["bce"].iloc[-1] < log["bce"].iloc[0]
+    # labels of B: the score must beat both trivial predictors (all negative, all positive)
+    index = pd.read_csv(run_dir / "preds" / "B_index.csv")
+    assert list(index.columns) == ["image", "variant"] + aulib_aus.au_columns(GROUP)
+    labels = index[aulib_aus.au_columns(GROUP)].to_numpy()
+    from aulib.metrics import score_probs
+
+    trivial = max(score_probs(labels, np.full(labels.shape, p), 0.5)[1]["final"] for p in (0.0, 1.0))
+    assert log["B_final"].iloc[-1] > trivial + 0.1
+    for split in ("B", "B_mc", "test", "test_mc"):
+        assert (run_dir / "preds" / f"{split}_index.csv").exists()
+        for e in range(1, 6):
+            p = read_npy(run_dir / "preds" / f"{split}_epoch{e:03d}.npy")
+            assert p.dtype == np.float16 and p.shape == (len(pd.read_csv(run_dir / "preds" / f"{split}_index.csv")), 6)
+    ckpt = read_torch(run_dir / "checkpoints" / "epoch005.pt")
+    assert {"model", "optimizer", "scheduler", "epoch", "rng"} <= set(ckpt) and ckpt["epoch"] == 5
+    assert load_run_config(run_dir).run_name == "learn"
+    # the saved predictions are what the checkpoint predicts (same code path)
+    from aulib.data.dataset import make_loader
+    from aulib.infer import predict_probs
+
+    model = load_model(run_dir, 5)
+    loader = make_loader(workspace, "B", GROUP, SIZE, 64, train=False)
+    again = predict_probs(model, loader, "cpu", progress=False)
+    np.testing.assert_allclose(again, read_npy(run_dir / "preds" / "B_epoch005.npy").astype(np.float32), atol=1e-3)
+    with pytest.raises(FileExistsError, match="resume"):
+        train(cfg)
+
+
+@pytest.mark.slow
+def test_resume_gives_identical_run(workspace):
+    from aulib.train import train
+
+    kw = dict(epochs=3, max_train_batches=3, multicrop=False, heldout=None, drop_rate=0.1)
+    full = train(tiny_config(workspace, run_name="full", **kw))
+    part = train(tiny_config(workspace, run_name="part", **kw), stop_after=2)
+    assert pd.read_csv(part / "log.csv")["epoch"].tolist() == [1, 2]
+    train(tiny_config(workspace, run_name="part", **kw), resume=True)
+    for e in (1, 2, 3):
+        np.testing.assert_array_equal(read_npy(full / "preds" / f"B_epoch{e:03d}.npy"),
+                                      read_npy(part / "preds" / f"B_epoch{e:03d}.npy"))
+    a, b = read_torch(full / "checkpoints" / "epoch003.pt"), read_torch(part / "checkpoints" / "epoch003.pt")
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    cols = ["loss", "bce", "mv", "cr", "B_final"]
+    pd.testing.assert_frame_equal(pd.read_csv(full / "log.csv")[cols], pd.read_csv(part / "log.csv")[cols])
+    with pytest.raises(ValueError, match="lr"):
+        train(tiny_config(workspace, run_name="part", lr=0.1, **kw), resume=True)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_on_cpu(workspace, tmp_path):
+    cfg_path = tmp_path / "cfg.yaml"
+    write_yaml(cfg_path, tiny_config(workspace, run_name="ddp", epochs=1, max_train_batches=2).to_dict())
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "AULIB_PROGRESS": "0"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+           "-m", "aulib.train", "--config", str(cfg_path), "multicrop=false"]
+    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    run_dir = workspace.run("ddp")
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.yaml", "log.csv", "preds"]
+    assert pd.read_csv(run_dir / "log.csv")["epoch"].tolist() == [1]
+    for split in ("B", "test"):
+        index = pd.read_csv(run_dir / "preds" / f"{split}_index.csv")
+        probs = read_npy(run_dir / "preds" / f"{split}_epoch001.npy")
+        assert probs.shape == (len(index), 6)
+        # rows in split order: the gathered predictions equal a single-process prediction
+        from aulib.data.dataset import make_loader
+        from aulib.infer import predict_probs
+
+        single = predict_probs(load_model(run_dir, 1), make_loader(workspace, split, GROUP, SIZE, 16, train=False),
+                               "cpu", progress=False)
+        np.testing.assert_allclose(probs.astype(np.float32), single, atol=2e-3)
+
+
+@pytest.mark.slow
+def test_pretrain_on_a_plus_c_then_finetune(workspace):
+    from aulib.train import train
+
+    kw = dict(epochs=1, max_train_batches=2, multicrop=False, heldout=None)
+    pre = train(tiny_config(workspace, stage="pretrain", **kw))
+    assert pre.name == "6au_lcnet_050_pretrain"
+    assert load_run_config(pre).train_splits == ["A", "C_6au"]
+    fine = train(tiny_config(workspace, stage="finetune", init_from="train/6au_lcnet_050_pretrain", lr=0.0,
+                             schedule="constant", **kw))
+    # lr 0: the finetuned weights are the pretrained ones (BatchNorm statistics aside)
+    a, b = read_torch(pre / "checkpoints" / "epoch001.pt")["model"], read_torch(fine / "checkpoints" / "epoch001.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)
+    with pytest.raises(ValueError, match="init_from"):
+        train(tiny_config(workspace, stage="finetune", run_name="x", **kw))

@@ -1,0 +1,526 @@
+"""Label files in, one label table out (and back).
+
+A *label table* is a pandas DataFrame with column ``image`` (POSIX path
+relative to the data root) followed by one int8 column per AU of
+:data:`aulib.aus.AUS_2020` (``AU1`` … ``AU56``): ``1`` present, ``0``
+absent, ``-1`` unknown. One row an image; images are unique.
+
+Source formats (docs/layout.md):
+
+- EmotioNet manual (optimization) CSV: ``URL,URL orig,'AU 1','AU 2',…``,
+  values ``0``, ``1``, ``999`` -- :func:`read_emotionet_manual`.
+- EmotioNet automatic (noisy) list: tab-separated, no header, ``URL``,
+  ``URL orig`` then 60 values for AU1 … AU60 -- :func:`read_emotionet_automatic`.
+- Generic CSV: ``image,AU1,AU2,…`` (any subset of the 23 AUs), unknown as
+  ``999``, ``-1`` or empty -- :func:`read_generic_csv`.
+
+Every reader returns ``(table, LabelReport)``. Missing columns and wrong
+field counts always raise. A bad value or a duplicate image raises a
+``ValueError`` naming file, line (1-based, as in an editor) and column, or,
+with ``on_error="skip"``, drops the row (keeps the first of duplicates) and
+lists it in the report. Rows whose image file is missing are always skipped
+and counted, never silently (``check_files=False`` keeps them).
+
+EmotioNet URLs map to local files by the URL's file name inside ``image_dir``
+under the data root, or by any callable ``url -> path relative to the root``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import posixpath
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+from urllib.parse import unquote
+
+import numpy as np
+import pandas as pd
+
+from .. import io as aio
+from ..aus import AUS_2020, au_column
+
+#: Label-table AU columns, in challenge order.
+AU_COLUMNS: list[str] = [au_column(a) for a in AUS_2020]
+LABEL_COLUMNS: list[str] = ["image"] + AU_COLUMNS
+#: EmotioNet's code for an unknown label.
+EMOTIONET_UNKNOWN = 999
+#: Number of AU value columns (AU1 … AU60) in an EmotioNet automatic list.
+AUTOMATIC_N_AUS = 60
+PROBLEM_COLUMNS = ["file", "line", "column", "value", "reason"]
+_ALLOWED = "0, 1, 999 (unknown), -1 (unknown) or empty (unknown)"
+
+ImageMapper = Callable[[str], str]
+
+
+# ------------------------------------------------------------------ report
+@dataclass
+class LabelReport:
+    """What a reader kept and what it skipped or noticed.
+
+    ``problems``: one row per problem with ``file``, ``line`` (1-based line
+    in the file), ``column``, ``value``, ``reason``. ``read`` rows were read,
+    ``kept`` of them are in the table, ``skipped`` were dropped.
+    """
+
+    source: str
+    read: int = 0
+    kept: int = 0
+    skipped: int = 0
+    problems: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROBLEM_COLUMNS))
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A few human-readable lines: counts, problems by reason, notes."""
+        lines = [f"{self.source}: read {self.read} rows, kept {self.kept}, skipped {self.skipped}"]
+        if len(self.problems):
+            reasons = self.problems["reason"].str.split(" \\(").str[0]
+            for reason, n in reasons.value_counts().items():
+                first = self.problems[reasons == reason].iloc[0]
+                where = f"{Path(str(first['file'])).name}:{first['line']}"
+                if first["column"]:
+                    where += f" column {first['column']!r}"
+                lines.append(f"  {n} x {reason} (first at {where}, value {first['value']!r})")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+# ------------------------------------------------------------------ paths
+def safe_relative_path(path: str, what: str = "image path") -> str:
+    """Normalise a path that must stay inside the data root to POSIX form.
+
+    Raises ValueError for empty, absolute (``/x``, ``C:\\x``) paths and any
+    ``..`` component.
+    """
+    text = str(path).strip().replace("\\", "/")
+    if not text:
+        raise ValueError(f"empty {what}")
+    if text.startswith("/") or text[1:2] == ":":
+        raise ValueError(f"{what} {path!r} is absolute; paths must be relative to the data root")
+    parts = text.split("/")
+    if ".." in parts:
+        raise ValueError(f"{what} {path!r} leaves the data root ('..'); paths must stay inside it")
+    norm = "/".join(p for p in parts if p not in ("", "."))
+    if not norm:
+        raise ValueError(f"{what} {path!r} names the data root itself, not a file")
+    return norm
+
+
+def url_file_name(url: str) -> str:
+    """File name of a URL: ``http://h/a/b%20c.jpg?x=1`` -> ``b c.jpg``."""
+    name = str(url).strip().split("#", 1)[0].split("?", 1)[0].rsplit("/", 1)[-1]
+    return unquote(name) if "%" in name else name
+
+
+def _folder(image_dir) -> str:
+    text = str(image_dir).strip().replace("\\", "/").rstrip("/")
+    return "" if text in ("", ".") else safe_relative_path(text, "image_dir")
+
+
+def _url_mapper(image_dir: str | os.PathLike | ImageMapper) -> ImageMapper:
+    if callable(image_dir):
+        return image_dir
+    folder = _folder(image_dir)
+    return lambda url: posixpath.join(folder, url_file_name(url))
+
+
+def _existing(data_root: Path, images: Sequence[str]) -> np.ndarray:
+    """bool per image: does ``data_root / image`` exist as a file (one scan a folder)."""
+    listing: dict[str, set[str]] = {}
+    out = np.zeros(len(images), bool)
+    for i, img in enumerate(images):
+        parent, name = posixpath.split(img)
+        if parent not in listing:
+            try:
+                with os.scandir(data_root / parent) as it:
+                    listing[parent] = {e.name for e in it if not e.is_dir()}
+            except (FileNotFoundError, NotADirectoryError):
+                listing[parent] = set()
+        out[i] = name in listing[parent]
+    return out
+
+
+# ------------------------------------------------------------------ values
+def _parse_values(raw: np.ndarray) -> np.ndarray:
+    """Strings (N, C) -> int8 codes (N, C): 1, 0, -1 unknown; 2 marks a bad value."""
+    if raw.size == 0:
+        return np.zeros(raw.shape, np.int8)
+    uniq, inv = np.unique(raw.astype(str), return_inverse=True)
+    codes = np.full(len(uniq), 2, np.int8)
+    for k, text in enumerate(uniq):
+        t = text.strip()
+        if t == "":
+            codes[k] = -1
+            continue
+        try:
+            v = float(t)
+        except ValueError:
+            continue
+        if v in (0.0, 1.0):
+            codes[k] = int(v)
+        elif v in (-1.0, float(EMOTIONET_UNKNOWN)):
+            codes[k] = -1
+    return codes[inv.reshape(raw.shape)]
+
+
+# ------------------------------------------------------------------ parsing
+def _records(path: Path, sep: str) -> tuple[np.ndarray, np.ndarray]:
+    """(first line, number of fields) of every record of a delimited file,
+    1-based lines; a quote-aware scan only when the file has quotes."""
+    data = path.read_bytes()
+    if b'"' not in data:
+        lines = data.split(b"\n")
+        if lines and lines[-1] in (b"", b"\r"):
+            lines.pop()
+        counts = np.array([ln.count(sep.encode()) + 1 if ln.strip(b"\r") else 0 for ln in lines], np.int64)
+        return np.arange(1, len(lines) + 1), counts
+    starts, counts = [], []
+    reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""), delimiter=sep)
+    line = 1
+    for row in reader:
+        starts.append(line)
+        counts.append(len(row))
+        line = reader.line_num + 1
+    return np.array(starts, np.int64), np.array(counts, np.int64)
+
+
+def _read_text_table(path: Path, sep: str, header: bool) -> pd.DataFrame:
+    """All fields as str plus ``_file``, ``_line`` (1-based line in the file)
+    and ``_short`` (the line has fewer fields than the table); blank lines dropped."""
+    if not path.is_file():
+        raise FileNotFoundError(f"label file {path} not found")
+    kind = "tab" if sep == "\t" else "comma"
+    try:
+        with warnings.catch_warnings():  # lines with extra fields are reported below, by line
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            df = pd.read_csv(path, sep=sep, header=0 if header else None, dtype=str, keep_default_na=False,
+                             encoding="utf-8-sig", skip_blank_lines=False, index_col=False, engine="c")
+    except pd.errors.ParserError as e:
+        raise ValueError(f"{path}: cannot parse as {kind}-separated values ({e}); "
+                         "every line needs the same number of fields") from None
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: the file is empty") from None
+    df.columns = [str(c) for c in df.columns]
+    starts, counts = _records(path, sep)
+    if header:
+        starts, counts = starts[1:], counts[1:]
+    if len(starts) != len(df):  # unusual quoting: fall back to counting rows
+        starts, counts = np.arange(len(df)) + (2 if header else 1), np.full(len(df), df.shape[1])
+    fields = list(df.columns)
+    long = np.flatnonzero(counts > len(fields))
+    if len(long):
+        raise ValueError(f"{path}: line {starts[long[0]]} has {counts[long[0]]} {kind}-separated fields, "
+                         f"{'the header has' if header else 'line 1 has'} {len(fields)}; every line needs "
+                         "the same number of fields")
+    blank = (counts == 0) | (df[fields] == "").all(axis=1).to_numpy()
+    df.insert(0, "_short", counts < len(fields))
+    df.insert(0, "_line", starts)
+    df.insert(0, "_file", str(path))
+    return df[~blank].reset_index(drop=True)
+
+
+def _clean_header(name: str) -> str:
+    return str(name).strip().strip("'\"").strip()
+
+
+def _raise_first(problems: list[dict]) -> None:
+    p = problems[0]
+    more = f"; {len(problems) - 1} more problem(s)" if len(problems) > 1 else ""
+    raise ValueError(f"{p['file']}: line {p['line']}, column {p['column']!r}: {p['reason']}, found "
+                     f"{p['value']!r}{more}; fix the file or pass on_error='skip' to drop such rows")
+
+
+def _to_table(df: pd.DataFrame, key_col: str, source_cols: Sequence[str], value_names: Sequence[str],
+              to_path: ImageMapper, data_root: Path, check_files: bool, on_error: str,
+              report: LabelReport) -> pd.DataFrame:
+    """Shared body of every reader.
+
+    ``df``: raw string fields with ``_file``/``_line``; ``key_col`` holds the
+    URL or image; ``source_cols`` the values of AU columns ``value_names``.
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    n = len(df)
+    files, line = df["_file"].to_numpy(), df["_line"].to_numpy()
+    problems: list[dict] = []
+
+    def problem(i, column, value, reason):
+        problems.append({"file": files[i], "line": int(line[i]), "column": column, "value": str(value),
+                         "reason": reason})
+
+    bad = df["_short"].to_numpy().copy()
+    width = sum(not str(c).startswith("_") for c in df.columns)
+    for i in np.flatnonzero(bad):
+        problem(i, "", "", f"too few fields (expected {width})")
+    raw = df[list(source_cols)].to_numpy(str) if n else np.zeros((0, len(source_cols)), str)
+    codes = _parse_values(raw)
+    codes[bad] = -1
+    for r, c in zip(*np.nonzero(codes == 2)):
+        problem(r, source_cols[c], raw[r, c], f"bad label value (expected {_ALLOWED})")
+        bad[r] = True
+
+    images = [""] * n
+    keys = df[key_col].to_numpy()
+    for i in np.flatnonzero(~bad):
+        try:
+            images[i] = safe_relative_path(to_path(str(keys[i])))
+        except ValueError as e:
+            problem(i, key_col, keys[i], f"image path rejected: {e}")
+            bad[i] = True
+    if problems and on_error == "raise":
+        _raise_first(problems)
+
+    keep = ~bad
+    first: dict[str, int] = {}
+    for i in np.flatnonzero(keep):
+        j = first.setdefault(images[i], i)
+        if j != i:
+            if on_error == "raise":
+                raise ValueError(f"{files[i]}: line {int(line[i])}, column {key_col!r}: image {images[i]!r} "
+                                 f"repeats {files[j]}: line {int(line[j])}; each image may appear once "
+                                 "(pass on_error='skip' to keep the first)")
+            problem(i, key_col, images[i], f"duplicate image (first at {Path(str(files[j])).name}:"
+                                           f"{int(line[j])}, kept that one)")
+            keep[i] = False
+
+    if check_files and keep.any():
+        idx = np.flatnonzero(keep)
+        exists = _existing(data_root, [images[i] for i in idx])
+        if not exists.any():
+            raise FileNotFoundError(
+                f"none of the {len(idx)} images of {report.source} exist under {data_root} (first looked for "
+                f"{data_root / images[idx[0]]}); check data_root and image_dir, or pass check_files=False")
+        for i in idx[~exists]:
+            problem(i, key_col, images[i], "image file not found")
+        keep[idx[~exists]] = False
+
+    table = pd.DataFrame({"image": pd.Series([images[i] for i in np.flatnonzero(keep)], dtype=object).astype(str)})
+    col_of = {name: k for k, name in enumerate(value_names)}
+    for col in AU_COLUMNS:
+        table[col] = codes[keep, col_of[col]] if col in col_of else np.full(len(table), -1, np.int8)
+    report.read, report.kept, report.skipped = n, int(keep.sum()), int(n - keep.sum())
+    report.problems = pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
+    return table
+
+
+# ------------------------------------------------------------------ readers
+def read_emotionet_manual(path, data_root, image_dir: str | os.PathLike | ImageMapper = "",
+                          check_files: bool = True, on_error: str = "raise") -> tuple[pd.DataFrame, LabelReport]:
+    """Read an EmotioNet manual (optimization/validation) CSV.
+
+    Columns ``URL``, ``URL orig``, then ``'AU 1'`` … (quoted or unquoted;
+    all 23 challenge AUs required, other AUs ignored), values 0/1/999.
+    Each image is ``image_dir/<file name of the URL>`` under ``data_root``
+    (or ``image_dir(url)`` when it is a callable).
+    Returns ``(label table, LabelReport)``.
+    """
+    path, data_root = Path(path), Path(data_root)
+    mapper = _url_mapper(image_dir)
+    df = _read_text_table(path, ",", header=True)
+    header = {_clean_header(c): c for c in df.columns if not c.startswith("_")}
+    wanted = {f"AU {a}": au_column(a) for a in AUS_2020}
+    missing = [name for name in ["URL"] + list(wanted) if name not in header]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(repr(m) for m in missing)}; an EmotioNet "
+                         "manual file has the header URL,URL orig,'AU 1','AU 2',... with one column for each "
+                         f"of the 23 AUs {list(AUS_2020)} and values 0, 1, 999")
+    report = LabelReport(source=str(path))
+    extra = [h for h in header if h not in wanted and h not in ("URL", "URL orig")]
+    if extra:
+        report.notes.append(f"ignored column(s) {extra} (not among the 23 challenge AUs)")
+    table = _to_table(df, header["URL"], [header[w] for w in wanted], list(wanted.values()), mapper,
+                      data_root, check_files, on_error, report)
+    return table, report
+
+
+def read_emotionet_automatic(path, data_root, image_dir: str | os.PathLike | ImageMapper = "",
+                             check_files: bool = True, on_error: str = "raise") -> tuple[pd.DataFrame, LabelReport]:
+    """Read EmotioNet automatic (noisy) lists.
+
+    Tab-separated, ``URL``, ``URL orig`` then 60 values AU1 … AU60 (0/1/999;
+    AUs outside the 23 ignored). An optional header line is tolerated.
+    ``path`` may be a list of files: they are concatenated, and an image in
+    two files is a duplicate like one listed twice in a file. Images map as
+    in :func:`read_emotionet_manual`. Returns ``(label table, LabelReport)``.
+    """
+    paths = [Path(p) for p in ([path] if isinstance(path, (str, os.PathLike)) else path)]
+    if not paths:
+        raise ValueError("read_emotionet_automatic: no files given")
+    n_fields = 2 + AUTOMATIC_N_AUS
+    names = ["URL", "URL orig"] + [f"AU{a}" for a in range(1, AUTOMATIC_N_AUS + 1)]
+    frames, notes = [], []
+    for p in paths:
+        df = _read_text_table(p, "\t", header=False)
+        width = df.shape[1] - 3
+        if width != n_fields:
+            raise ValueError(f"{p}: {width} tab-separated fields per line, expected {n_fields} (URL, URL orig, "
+                             f"then {AUTOMATIC_N_AUS} values for AU1 ... AU{AUTOMATIC_N_AUS}); is the file "
+                             "tab-separated?")
+        df.columns = ["_file", "_line", "_short"] + names
+        if len(df):
+            head = df.iloc[0, 5:].astype(str)
+            if head.str.contains("AU", case=False).any() and (_parse_values(head.to_numpy()[None]) == 2).any():
+                df = df.iloc[1:]
+                notes.append(f"{p.name}: line 1 read as a header")
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True)
+    source = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files ({', '.join(p.name for p in paths)})"
+    report = LabelReport(source=source, notes=notes)
+    table = _to_table(df, "URL", AU_COLUMNS, AU_COLUMNS, _url_mapper(image_dir), Path(data_root),
+                      check_files, on_error, report)
+    return table, report
+
+
+def read_generic_csv(path, data_root, image_dir: str | os.PathLike = "", check_files: bool = True,
+                     on_error: str = "raise") -> tuple[pd.DataFrame, LabelReport]:
+    """Read a generic CSV ``image,AU1,AU2,…``.
+
+    ``image`` is a path relative to ``data_root / image_dir``; any subset of
+    the 23 AUs (absent AUs become -1, and the report says so; other columns
+    are ignored with a note); unknown as 999, -1 or empty.
+    Returns ``(label table, LabelReport)``.
+    """
+    path, data_root = Path(path), Path(data_root)
+    df = _read_text_table(path, ",", header=True)
+    header = {_clean_header(c).replace(" ", ""): c for c in df.columns if not c.startswith("_")}
+    present = [c for c in AU_COLUMNS if c in header]
+    if "image" not in header or not present:
+        missing = (["'image'"] if "image" not in header else []) + ([] if present else ["AU1 ... AU56 (any)"])
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; a generic label CSV has the header "
+                         "image,AU1,AU2,... (image paths relative to the data root, any subset of the AUs "
+                         f"{list(AUS_2020)}) and values 1, 0, or 999/-1/empty for unknown")
+    report = LabelReport(source=str(path))
+    absent = [c for c in AU_COLUMNS if c not in header]
+    if absent:
+        report.notes.append(f"AU column(s) {absent} not in the file: set to unknown (-1)")
+    extra = [h for h in header if h != "image" and h not in AU_COLUMNS]
+    if extra:
+        report.notes.append(f"ignored column(s) {extra} (not 'image' or one of the 23 challenge AUs)")
+    folder = _folder(image_dir)
+
+    def to_path(image: str) -> str:
+        image = image.strip()
+        rel = image.replace("\\", "/")
+        return image if rel.startswith("/") or rel[1:2] == ":" else posixpath.join(folder, image)
+
+    table = _to_table(df, header["image"], [header[c] for c in present], present, to_path, data_root,
+                      check_files, on_error, report)
+    return table, report
+
+
+# ------------------------------------------------------------------ label tables
+def validate_label_table(df: pd.DataFrame, source: str = "label table") -> pd.DataFrame:
+    """Check a label table and return it normalised: columns ``image`` then
+    the 23 AU columns in order (other columns dropped), int8 values, index 0..N-1.
+
+    Raises ValueError naming ``source``, row (0-based, as in the DataFrame;
+    line = row + 2 in its CSV) and column for missing columns, values other
+    than 1/0/-1, image paths that leave the data root, duplicate images.
+    """
+    missing = [c for c in LABEL_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {missing}; a label table has columns image, "
+                         f"{', '.join(AU_COLUMNS)} with values 1, 0, -1 (unknown)")
+    out = pd.DataFrame({"image": pd.Series(df["image"].to_numpy(), dtype=object).astype(str)})
+    for col in AU_COLUMNS:
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
+        bad = ~np.isin(values, (-1.0, 0.0, 1.0))
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{source}: row {r} (line {r + 2} of its CSV), column {col!r}: value "
+                             f"{df[col].iloc[r]!r} is not a label; expected 1, 0 or -1 (unknown)")
+        out[col] = values.astype(np.int8)
+    for r, img in enumerate(out["image"]):
+        try:
+            safe_relative_path(img)
+        except ValueError as e:
+            raise ValueError(f"{source}: row {r}, column 'image': {e}") from None
+    dup = out["image"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(out["image"].to_numpy() == out["image"].iloc[int(np.flatnonzero(dup)[0])])
+        raise ValueError(f"{source}: image {out['image'].iloc[rows[0]]!r} appears in rows {rows[0]} and "
+                         f"{rows[1]}; each image may appear once")
+    return out
+
+
+def read_label_table(path) -> pd.DataFrame:
+    """Read a workspace label table (``labels/<split>.csv``), validated, int8."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"label table {path} not found: build it first (notebook 01_data, "
+                                "aulib.data.sources.prepare_labels)")
+    df = pd.read_csv(path, dtype={"image": str}, keep_default_na=False)
+    return validate_label_table(df, source=str(path))
+
+
+def write_label_table(df: pd.DataFrame, path) -> None:
+    """Atomically write a label table as CSV ``image,AU1,…`` (unknown as -1)."""
+    aio.write_csv(path, validate_label_table(df, source=f"label table for {path}"))
+
+
+# ------------------------------------------------------------------ writers
+def _urls(df: pd.DataFrame, url_prefix: str) -> list[str]:
+    return [url_prefix + posixpath.basename(img) for img in df["image"]]
+
+
+def _emotionet_codes(df: pd.DataFrame) -> np.ndarray:
+    """int16 (N, 23): the table's labels with unknown as 999."""
+    values = df[AU_COLUMNS].to_numpy(np.int16)
+    return np.where(values == -1, EMOTIONET_UNKNOWN, values)
+
+
+def write_emotionet_manual(df: pd.DataFrame, path, url_prefix: str) -> None:
+    """Write a label table as an EmotioNet manual CSV: ``URL,URL orig,'AU 1',…``
+    (the 23 AUs), values 0/1/999; ``URL`` = ``url_prefix`` + the image's file name."""
+    df = validate_label_table(df, source=f"label table for {path}")
+    urls = _urls(df, url_prefix)
+    out = pd.DataFrame(_emotionet_codes(df), columns=[f"'AU {a}'" for a in AUS_2020])
+    out.insert(0, "URL orig", urls)
+    out.insert(0, "URL", urls)
+    aio.write_csv(path, out)
+
+
+def write_emotionet_automatic(df: pd.DataFrame, path, url_prefix: str) -> None:
+    """Write a label table as an EmotioNet automatic list: tab-separated, no
+    header, ``URL<TAB>URL orig`` then 60 values AU1 … AU60 (999 for unknown
+    and for the AUs outside the 23)."""
+    df = validate_label_table(df, source=f"label table for {path}")
+    values = np.full((len(df), AUTOMATIC_N_AUS), EMOTIONET_UNKNOWN, np.int16)
+    values[:, [a - 1 for a in AUS_2020]] = _emotionet_codes(df)
+    out = pd.DataFrame(values)
+    urls = _urls(df, url_prefix)
+    out.insert(0, "URL orig", urls)
+    out.insert(0, "URL", urls)
+    with aio.atomic_path(path) as tmp:
+        out.to_csv(tmp, sep="\t", header=False, index=False)
+
+
+def write_generic_csv(df: pd.DataFrame, path) -> None:
+    """Write a label table as a generic CSV ``image,AU1,…`` (unknown as -1)."""
+    write_label_table(df, path)
+
+
+# ------------------------------------------------------------------ counts
+def label_counts(df: pd.DataFrame, aus: Sequence[int] = AUS_2020) -> pd.DataFrame:
+    """Per-AU label counts of a label table, indexed by AU number.
+
+    Columns: ``positive``, ``negative``, ``unknown`` (int), ``prevalence``
+    (positive / known, NaN when nothing is known), ``group`` (``17au`` or
+    ``6au``; empty for AUs in neither).
+    """
+    from ..aus import GROUPS
+
+    values = df[[au_column(a) for a in aus]].to_numpy()
+    pos, neg = (values == 1).sum(0), (values == 0).sum(0)
+    known = pos + neg
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prevalence = np.where(known > 0, pos / np.maximum(known, 1), np.nan)
+    group = ["17au" if a in GROUPS["17au"] else "6au" if a in GROUPS["6au"] else "" for a in aus]
+    out = pd.DataFrame({"positive": pos, "negative": neg, "unknown": (values == -1).sum(0),
+                        "prevalence": prevalence, "group": group}, index=pd.Index(list(aus), name="AU"))
+    return out

@@ -1,0 +1,1 @@
+"""Figures and tables of the paper, drawn from a workspace's own files."""

@@ -172,7 +172,7 @@ def parse_overrides(overrides) -> dict:
     return out
 
 
-def notebook_config(profile: str = "demo", workspace=None, group: str = "17au", backbones=("lcnet_050", "lcnet_050"),
+def notebook_config(profile: str | None = None, workspace=None, group: str = "17au", backbones=None,
                     stage: str = "plain", init_from: str | None = None, epochs: int | None = None,
                     run_name: str | None = None, img_size: int | None = None, batch_size: int | None = None,
                     lr: float | None = None, no_mv: bool = False, no_cr: bool = False, no_balance: bool = False,
@@ -184,15 +184,17 @@ def notebook_config(profile: str = "demo", workspace=None, group: str = "17au", 
     them, else the TrainConfig defaults; ``no_*`` switch off a loss term
     (Table 3 ablations); ``overrides`` sets any other TrainConfig key.
     """
-    from .profiles import notebook_params, notebook_workspace
     from .pipeline import profile_path
+    from .profiles import notebook_params, notebook_workspace, resolve_profile
 
-    given = {"epochs": epochs, "img_size": img_size, "batch_size": batch_size, "lr": lr, "heldout": heldout}
+    profile = resolve_profile(profile)
+    given = {"epochs": epochs, "img_size": img_size, "batch_size": batch_size, "lr": lr, "heldout": heldout,
+             "backbones": backbones}
     if profile_path(profile).exists():
         given = notebook_params(profile, "04_train", given)
     data = {k: v for k, v in given.items() if v is not None}
     data.update(workspace=str(notebook_workspace(profile, workspace).root), group=group,
-                backbones=list(backbones), stage=stage, init_from=init_from, run_name=run_name,
+                backbones=list(data.get("backbones") or ("lcnet_050", "lcnet_050")), stage=stage, init_from=init_from, run_name=run_name,
                 use_mv=not no_mv, use_cr=not no_cr, use_balance=not no_balance)
     data.update(parse_overrides(overrides))
     return TrainConfig.from_dict(data, source="notebook parameters").resolved()

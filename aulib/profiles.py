@@ -20,18 +20,23 @@ def default_profile() -> str:
     return os.environ.get("AULIB_PROFILE", "demo")
 
 
-def profile_defaults(profile: str, notebook: str) -> dict:
+def resolve_profile(profile: str | None) -> str:
+    """A notebook's ``profile`` parameter: None means :func:`default_profile`."""
+    return default_profile() if profile is None else profile
+
+
+def profile_defaults(profile: str | None, notebook: str) -> dict:
     """The ``defaults[notebook]`` mapping of a profile ({} if none)."""
     from .pipeline import profile_path
 
-    path = profile_path(profile)
+    path = profile_path(resolve_profile(profile))
     if not path.exists():
         raise FileNotFoundError(f"no profile file for {profile!r} at {path}")
     raw = read_yaml(path) or {}
     return dict((raw.get("defaults") or {}).get(notebook) or {})
 
 
-def notebook_params(profile: str, notebook: str, given: dict) -> dict:
+def notebook_params(profile: str | None, notebook: str, given: dict) -> dict:
     """Resolve a notebook's parameters: every ``None`` in ``given`` is
     replaced by the profile's default for that notebook (left None when the
     profile has none). Returns a new dict."""
@@ -39,10 +44,10 @@ def notebook_params(profile: str, notebook: str, given: dict) -> dict:
     return {k: (defaults.get(k) if v is None else v) for k, v in given.items()}
 
 
-def notebook_workspace(profile: str, workspace=None) -> Workspace:
+def notebook_workspace(profile: str | None, workspace=None) -> Workspace:
     """The workspace a notebook works in: ``workspace`` if given, else the
     profile's (``runs/<profile>``)."""
-    return Workspace.for_profile(profile, root=workspace)
+    return Workspace.for_profile(resolve_profile(profile), root=workspace)
 
 
-__all__ = ["default_profile", "profile_defaults", "notebook_params", "notebook_workspace", "repo_root"]
+__all__ = ["default_profile", "resolve_profile", "profile_defaults", "notebook_params", "notebook_workspace", "repo_root"]

@@ -88,6 +88,16 @@ def write_torch(path, obj) -> None:
 
 def read_torch(path, map_location="cpu"):
     """``torch.load`` with ``weights_only=True``: a checkpoint cannot run code."""
+    import pickle
+
     import torch
 
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except pickle.UnpicklingError as e:   # an object a weights-only load must not run
+        raise pickle.UnpicklingError(f"{path}: refused by the weights-only loader: {e}") from None
+    except Exception as e:                # truncated or not a checkpoint at all
+        raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e}); "
+                         "it is damaged or not written by aulib: retrain or resume from an earlier epoch") from None

@@ -278,7 +278,9 @@ def base_model(ws, group: str, base_run: str | None = None, **train_config) -> P
     ``base_run`` names an existing run of the workspace; None trains (or
     resumes) the run ``<group>_base`` on split A with :mod:`aulib.train`,
     ``train_config`` giving the :class:`aulib.train.TrainConfig` fields
-    (epochs, backbones, img_size, batch_size, ...)."""
+    (epochs, backbones, img_size, batch_size, ...). Its held-out split is
+    ``test`` when the workspace has one, else ``H`` (so the Baseline of
+    Table 1 gets a held-out estimate too)."""
     if base_run is not None:
         d = ws.run(base_run)
         read_config(d)  # clear error when it is not a run directory
@@ -292,10 +294,10 @@ def base_model(ws, group: str, base_run: str | None = None, **train_config) -> P
     unknown = sorted(set(given) - fields)
     if unknown:
         raise ValueError(f"TrainConfig has no fields {unknown}; known: {sorted(fields)}")
-    base = {"run_name": f"{group}_base", "group": group}
-    if "workspace" in fields:
-        base["workspace"] = str(ws.root)
-    return Path(train(TrainConfig(**{**base, **given})))
+    base = {"run_name": f"{group}_base", "group": group, "workspace": str(ws.root),
+            "heldout": next((h for h in ("test", "H") if ws.split(h).exists()), None)}
+    # resume=True: a finished base run is reused as it is, an interrupted one continues.
+    return Path(train(TrainConfig(**{**base, **given}), resume=True))
 
 
 def base_epoch(run_dir, epoch: int | None = None, split: str = "B") -> int:

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The test suite: unit tests, then every notebook under nbval with the `ci`
-# profile, then the README's papermill smoke run of 04_train for the 6au group.
-# Run after scripts/setup.sh. Takes about 20 minutes on 2 CPU cores.
+# The test suite, run after scripts/setup.sh (about 10 minutes on 2 CPU cores):
+#  1. the whole notebook pipeline with the toy `ci` profile (fresh runs/ci),
+#  2. unit tests + every notebook under nbval (--nbval-lax, this environment's kernel),
+#     each notebook taking the `ci` profile through AULIB_PROFILE,
+#  3. the README's headless command, papermill of 04_train for the 6au group.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export AULIB_PROFILE=ci          # notebooks' default profile -> the toy-sized `ci` profile
-export MPLBACKEND=Agg
-rm -rf runs/ci
-.venv/bin/python -m pytest -q tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider "$@"
-# The literal headless command from the README, ci-sized through AULIB_PROFILE.
-PATH="$PWD/.venv/bin:$PATH" papermill notebooks/04_train.ipynb out.ipynb -p group 6au
-echo "papermill smoke run of 04_train (group 6au): ok"
+export AULIB_PROFILE=ci MPLBACKEND=Agg PATH="$PWD/.venv/bin:$PATH"
+rm -rf runs/ci out.ipynb
+python -m aulib.pipeline --profile ci
+papermill notebooks/04_train.ipynb out.ipynb -p group 6au
+python -m pytest -q -p no:cacheprovider tests notebooks --nbval-lax --nbval-current-env "$@"

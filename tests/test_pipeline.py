@@ -76,3 +76,21 @@ def test_unknown_parameter_and_duplicate_names_fail_before_running(project):
     with pytest.raises(FileNotFoundError, match="known profiles"):
         pipeline.run("nope")
     assert not log.exists()
+
+
+@pytest.mark.parametrize("name", ["ci", "demo", "paper"])
+def test_shipped_profiles_plan_cleanly(name, tmp_path):
+    """Every step of the shipped profiles names an existing notebook and only
+    parameters that notebook declares; table specs name trained runs."""
+    from aulib.workspace import Workspace
+
+    profile = pipeline.load_profile(name)
+    steps = pipeline.plan(profile, Workspace(tmp_path, tmp_path / "results"), {})
+    trained = {p["run_name"] for s, _, p in steps if s.notebook == "04_train.ipynb"}
+    trained |= {f"{p['group']}_base" for s, _, p in steps if s.notebook == "03_noisy_filter.ipynb"}
+    for group, rows in profile.tables.items():
+        if isinstance(rows, dict):
+            named = {r for v in rows.values() for r in ([v] if isinstance(v, str) else v)}
+            assert named <= trained, (group, named - trained)
+    finetunes = [p for s, _, p in steps if p.get("stage") == "finetune"]
+    assert finetunes and all(p["init_from"].split("/")[-1] in trained for p in finetunes)

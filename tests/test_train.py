@@ -6,9 +6,6 @@ files A, B (two variants per image) and test.
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +21,6 @@ from aulib.workspace import Workspace
 
 GROUP = "6au"
 SIZE = 32
-REPO = Path(__file__).resolve().parent.parent
 
 
 def make_workspace(root: Path, n_a: int = 384, n_b: int = 48, n_test: int = 24, seed: int = 0) -> Workspace:
@@ -137,15 +133,14 @@ def test_resume_gives_identical_run(workspace):
 
 
 @pytest.mark.slow
-def test_torchrun_two_processes_on_cpu(workspace, tmp_path):
-    cfg_path = tmp_path / "cfg.yaml"
-    write_yaml(cfg_path, tiny_config(workspace, run_name="ddp", epochs=1, max_train_batches=2).to_dict())
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "AULIB_PROGRESS": "0"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-           "-m", "aulib.train", "--config", str(cfg_path), "multicrop=false"]
-    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    run_dir = workspace.run("ddp")
+def test_torchrun_two_processes_on_cpu(workspace, monkeypatch):
+    from aulib.launch import run_training
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("AULIB_PROGRESS", "0")
+    cfg = tiny_config(workspace, run_name="ddp", epochs=1, max_train_batches=2, multicrop=False)
+    run_dir = run_training(cfg, nproc=2)        # torchrun --nproc-per-node=2 -m aulib.train (gloo)
+    assert run_dir == workspace.run("ddp")
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.yaml", "log.csv", "preds"]
     assert pd.read_csv(run_dir / "log.csv")["epoch"].tolist() == [1]
     for split in ("B", "test"):

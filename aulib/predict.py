@@ -39,10 +39,10 @@ import pandas as pd
 
 from .aus import AU_NAMES, AUS_2020, CROP_STYLE, au_column
 from .choose import ChosenModel, load_chosen
-from .data.faces import BOX_COLUMNS, LANDMARK_COLUMNS, crop_face
+from .data.faces import BOX_COLUMNS, LANDMARK_COLUMNS, crop_face, detect_all_faces
 from .ensemble import LinearEnsemble
 from .io import write_csv
-from .predict_io import Frame, InputError, annotate, au_label, detect_all_faces, expand_inputs, iter_frames
+from .predict_io import Frame, InputError, annotate, au_label, expand_inputs, iter_frames
 from .progress import progress as _progress
 from .workspace import Workspace
 

@@ -6,15 +6,12 @@
   one :class:`Frame`, a video gives frames sampled at ``video_fps`` per second
   (OpenCV ``cv2.VideoCapture``); unreadable files give an :class:`InputError`
   instead, so one bad file never stops the rest;
-* :func:`detect_all_faces` runs MTCNN keeping every face (the face cache of
-  :mod:`aulib.data.faces` keeps only the largest);
 * :func:`annotate` draws boxes and active AU numbers on a picture;
 * :func:`sample_photos` gives real face photos that ship with the
   dependencies (for the demo notebook and the tests).
 """
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +20,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .data.faces import BOX_COLUMNS, LANDMARK_COLUMNS, ImageReadError, as_rgb_array, load_rgb
+from .data.faces import BOX_COLUMNS, ImageReadError, as_rgb_array, load_rgb
 from .io import atomic_path
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
@@ -137,68 +134,6 @@ def iter_frames(items: Sequence, video_fps: float | None = 2.0) -> Iterator[Fram
             yield Frame(str(path), load_rgb(path))
         except ImageReadError as e:
             yield InputError(str(path), str(e))
-
-
-# --------------------------------------------------------------------------- detection (all faces)
-
-@functools.lru_cache(maxsize=4)
-def _mtcnn_all(device: str):
-    from facenet_pytorch import MTCNN
-
-    # select_largest: faces come back largest box first
-    return MTCNN(keep_all=True, select_largest=True, device=device)
-
-
-def _scaled_size(h: int, w: int, max_side: int | None) -> tuple[int, int]:
-    if max_side is None or max(h, w) <= max_side:
-        return h, w
-    s = max_side / max(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
-
-
-def detect_all_faces(images: Sequence[np.ndarray], device: str = "cpu", batch_size: int = 16,
-                     max_side: int | None = 1024) -> list[list[dict]]:
-    """Every face MTCNN finds in each RGB uint8 image (H, W, 3).
-
-    Returns one list per image, largest face first; a face is a dict with
-    ``score``, ``x0, y0, x1, y1`` and ``lm0_x … lm4_y`` (pixels of the
-    original image, landmarks in MTCNN order). Images are grouped by size
-    (MTCNN batches need equal sizes) and run ``batch_size`` at a time; an
-    image whose longer side exceeds ``max_side`` is downscaled for detection
-    and the coordinates are mapped back.
-    """
-    faces: list[list[dict]] = [[] for _ in images]
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, img in enumerate(images):
-        groups.setdefault(_scaled_size(*img.shape[:2], max_side), []).append(i)
-    if not groups:
-        return faces
-    detector = _mtcnn_all(str(device))
-    for size, idx in groups.items():
-        for k in range(0, len(idx), batch_size):
-            part = idx[k:k + batch_size]
-            stack = np.stack([_resize(images[i], size) for i in part])
-            boxes, probs, points = detector.detect(stack, landmarks=True)
-            for j, i in enumerate(part):
-                if boxes[j] is None:
-                    continue
-                h, w = images[i].shape[:2]
-                sx, sy = w / size[1], h / size[0]
-                b = np.asarray(boxes[j], dtype=np.float64).reshape(-1, 4) * [sx, sy, sx, sy]
-                lm = np.asarray(points[j], dtype=np.float64).reshape(-1, 5, 2) * [sx, sy]
-                sc = np.asarray(probs[j], dtype=np.float64).reshape(-1)
-                for f in range(len(b)):
-                    face = {"score": float(sc[f])}
-                    face.update(zip(BOX_COLUMNS, b[f].tolist()))
-                    face.update(zip(LANDMARK_COLUMNS, lm[f].reshape(-1).tolist()))
-                    faces[i].append(face)
-    return faces
-
-
-def _resize(img: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
-    if img.shape[:2] == tuple(size_hw):
-        return img
-    return np.asarray(Image.fromarray(img).resize((size_hw[1], size_hw[0]), Image.Resampling.BILINEAR))
 
 
 # --------------------------------------------------------------------------- annotation

@@ -282,6 +282,45 @@ def detect_faces(images: Sequence, device: str = "cpu", batch_size: int = 16, pr
     return df
 
 
+def detect_all_faces(images: Sequence[np.ndarray], device: str = "cpu", batch_size: int = 16,
+                     max_side: int | None = 1024) -> list[list[dict]]:
+    """Every face MTCNN finds in each RGB uint8 image (H, W, 3).
+
+    Returns one list per image, largest face first; a face is a dict with
+    ``score``, ``x0, y0, x1, y1`` and ``lm0_x … lm4_y`` (pixels of the
+    original image, landmarks in MTCNN order). Images are grouped by size
+    (MTCNN batches need equal sizes) and run ``batch_size`` at a time; an
+    image whose longer side exceeds ``max_side`` is downscaled for detection
+    and the coordinates are mapped back.
+    """
+    faces: list[list[dict]] = [[] for _ in images]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, img in enumerate(images):
+        groups.setdefault(_target_size(*img.shape[:2], max_side), []).append(i)
+    if not groups:
+        return faces
+    detector = _mtcnn(str(device))
+    for size, idx in groups.items():
+        for k in range(0, len(idx), batch_size):
+            part = idx[k:k + batch_size]
+            stack = np.stack([_resize(images[i], size) for i in part])
+            boxes, probs, points = detector.detect(stack, landmarks=True)
+            for j, i in enumerate(part):
+                if boxes[j] is None:
+                    continue
+                h, w = images[i].shape[:2]
+                sx, sy = w / size[1], h / size[0]
+                b = np.asarray(boxes[j], dtype=np.float64).reshape(-1, 4) * [sx, sy, sx, sy]
+                lm = np.asarray(points[j], dtype=np.float64).reshape(-1, 5, 2) * [sx, sy]
+                sc = np.asarray(probs[j], dtype=np.float64).reshape(-1)
+                for f in range(len(b)):
+                    face = {"score": float(sc[f])}
+                    face.update(zip(BOX_COLUMNS, b[f].tolist()))
+                    face.update(zip(LANDMARK_COLUMNS, lm[f].reshape(-1).tolist()))
+                    faces[i].append(face)
+    return faces
+
+
 def _progress_bar(total: int, desc: str, disable: bool):
     return progress(total=total, desc=desc, unit="img", disable=disable)
 

@@ -53,19 +53,15 @@ def sklearn_grid(labels, probs, grid):
     return best
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--rows", type=int, default=10_000)
-    ap.add_argument("--aus", type=int, default=23)
-    ap.add_argument("--loop-epochs", type=int, default=4, help="epochs the scikit-learn loop really runs")
-    a = ap.parse_args(argv)
-
+def measure(epochs: int = 100, rows: int = 10_000, aus: int = 23, loop_epochs: int = 4) -> dict:
+    """Time both searches on one problem; prints the comparison and returns
+    the seconds (``vectorized_s``, ``paper_order_s``, ``loop_measured_s``,
+    ``loop_s`` extrapolated), ``speedup``, ``peak_mib`` and ``exact``."""
     from aulib.choose import best_threshold, choose_indices
 
-    labels, probs = make_problem(a.epochs, a.rows, a.aus)
+    labels, probs = make_problem(epochs, rows, aus)
     grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
-    print(f"problem: {a.epochs} epochs x {a.rows} rows x {a.aus} AUs "
+    print(f"problem: {epochs} epochs x {rows} rows x {aus} AUs "
           f"({probs.nbytes / 2**20:.0f} MiB of float32 probabilities), 10 % unknown labels")
 
     tracemalloc.start()
@@ -79,26 +75,55 @@ def main(argv=None) -> None:
     choose_indices(labels, probs, "threshold")  # the paper's order: epoch at 0.5, then threshold
     t_paper = time.perf_counter() - t0
 
-    n_loop = min(a.loop_epochs, a.epochs)
+    n_loop = min(loop_epochs, epochs)
     t0 = time.perf_counter()
     grid_best = sklearn_grid(labels, probs[:n_loop], grid)
     t_loop_part = time.perf_counter() - t0
-    t_loop = t_loop_part * a.epochs / n_loop
+    t_loop = t_loop_part * epochs / n_loop
 
-    pairs = a.epochs * a.aus
+    pairs = epochs * aus
     print(f"vectorized exact search (all {pairs} epoch x AU pairs, every cut): {t_vec:8.2f} s   "
           f"peak extra memory {peak / 2**20:.0f} MiB")
     print(f"  (per-AU epoch chosen jointly with the threshold); the paper's order instead, epoch at 0.5 then "
           f"threshold on that epoch: {t_paper:.2f} s")
-    print(f"scikit-learn loop, 19 thresholds: measured {t_loop_part:.2f} s on {n_loop} of {a.epochs} epochs "
-          f"({n_loop * a.aus * len(grid)} threshold evaluations), extrapolated to all {a.epochs} epochs: "
+    print(f"scikit-learn loop, 19 thresholds: measured {t_loop_part:.2f} s on {n_loop} of {epochs} epochs "
+          f"({n_loop * aus * len(grid)} threshold evaluations), extrapolated to all {epochs} epochs: "
           f"{t_loop:8.1f} s")
     print(f"speed-up (extrapolated loop / vectorized): {t_loop / t_vec:.0f}x  (target >= 50x)")
     diff = score[:n_loop] - grid_best
+    exact = bool((diff >= -1e-12).all())
     print(f"exactness: on the looped epochs the exact search scores >= the grid on every pair "
-          f"({bool((diff >= -1e-12).all())}); mean gain over the grid {diff.mean():.5f}, max {diff.max():.5f}")
+          f"({exact}); mean gain over the grid {diff.mean():.5f}, max {diff.max():.5f}")
     print(f"chosen epochs (first 5 AUs): {idx[:5].tolist()}, "
           f"thresholds: {np.round(thr[idx[:5], range(5)], 4).tolist()}")
+    return {"epochs": epochs, "rows": rows, "aus": aus, "loop_epochs": n_loop, "vectorized_s": t_vec,
+            "paper_order_s": t_paper, "loop_measured_s": t_loop_part, "loop_s": t_loop,
+            "speedup": t_loop / t_vec, "peak_mib": peak / 2**20, "exact": exact}
+
+
+def run(quick: bool = False) -> list[dict]:
+    """Rows for ``python -m benchmarks``: always at paper scale (100 epochs x
+    10,000 rows x 23 AUs); ``quick`` loops scikit-learn over 1 epoch instead of 4."""
+    from benchmarks import row
+
+    r = measure(loop_epochs=1 if quick else 4)
+    scale = f"{r['epochs']} ep x {r['rows']:,} x {r['aus']} AUs"
+    return [row("choice: exact vectorized search vs scikit-learn loop (19 thresholds)",
+                f"{r['vectorized_s']:.2f} s vs {r['loop_s']:.0f} s (loop timed on {r['loop_epochs']} epoch(s), "
+                f"extrapolated); {scale}", r["speedup"], at_least=50),
+            row("choice at paper scale: every epoch x AU x cut, then per-AU best epoch",
+                f"{r['vectorized_s']:.2f} s ({scale}; paper's order {r['paper_order_s']:.2f} s; "
+                f"+{r['peak_mib']:.0f} MiB numpy); never below the grid: {r['exact']}", None)]
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--rows", type=int, default=10_000)
+    ap.add_argument("--aus", type=int, default=23)
+    ap.add_argument("--loop-epochs", type=int, default=4, help="epochs the scikit-learn loop really runs")
+    a = ap.parse_args(argv)
+    return measure(a.epochs, a.rows, a.aus, a.loop_epochs)
 
 
 if __name__ == "__main__":

@@ -98,13 +98,14 @@ def timed(fn):
     return time.perf_counter() - t
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=int, default=1024)
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--threads", type=int, default=1, help="torch threads of the main process")
-    args = p.parse_args()
+def measure(images: int = 1024, size: int = 64, batch: int = 128, threads: int = 1) -> dict:
+    """All measurements of the module docstring; prints them and returns
+    ``throughput`` {(split, workers): (read, read + augment) images/s},
+    ``step_s`` (s/batch), ``loader_step`` {workers: loader/step ratio} and
+    ``epoch`` {workers: (loader s, in-memory s, batches)}."""
+    args = argparse.Namespace(images=images, size=size, batch=batch, threads=threads)
+    out = {"images": images, "size": size, "batch": batch, "threads": threads,
+           "throughput": {}, "loader_step": {}, "epoch": {}}
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     group = "17au"
@@ -140,6 +141,7 @@ def main():
                 read = min(timed(lambda: run_loader(loader, augment=False, epoch=1)) for _ in range(2))
                 full = min(timed(lambda: run_loader(loader, epoch=1)) for _ in range(2))
                 loaders[(split, workers)] = (loader, full / len(loader))
+                out["throughput"][(split, workers)] = (n / read, n / full)
                 what = "train, variant 0" if train else "eval, x4 degraded copies"
                 print(f"  split {split} ({what}), num_workers {workers}: {n / read:7.0f} | {n / full:7.0f} images/s"
                       f"  ({1000 * read / len(loader):5.1f} | {1000 * full / len(loader):5.1f} ms/batch)")
@@ -154,8 +156,10 @@ def main():
             torch.cuda.synchronize()
         step_time = timed(lambda: [step(x0, y0) for _ in range(reps)]) / reps
         print(f"\ntraining step (2 x lcnet_050 + heads, fwd+bwd+AdamW): {1000 * step_time:.1f} ms/batch")
+        out["step_s"] = step_time
         for workers in (0, 2):
             per_batch = loaders[("A", workers)][1]
+            out["loader_step"][workers] = per_batch / step_time
             print(f"  loader/step ratio, num_workers {workers}: {per_batch / step_time:.3f} (target <= 0.05)")
 
         print("\nepoch time (read + augment + step) vs the same batches already in memory")
@@ -178,6 +182,36 @@ def main():
             t_memory = min(timed(epoch_memory) for _ in range(2))
             print(f"  num_workers {workers}: loader {t_loader:.2f}s, in memory {t_memory:.2f}s, "
                   f"overhead {100 * (t_loader / t_memory - 1):+.1f}% ({len(in_memory)} batches)")
+            out["epoch"][workers] = (t_loader, t_memory, len(in_memory))
+    return out
+
+
+def run(quick: bool = False) -> list[dict]:
+    """Rows for ``python -m benchmarks``: 512 (``quick``) or 1024 random 64 px crops, batch 128."""
+    from benchmarks import row
+
+    r = measure(images=512 if quick else 1024)
+    rows = []
+    for workers, (t_loader, t_memory, batches) in r["epoch"].items():
+        rows.append(row(f"data loading: epoch with crop store + augment vs in memory (num_workers {workers})",
+                        f"{t_loader:.2f} vs {t_memory:.2f} s ({batches} batches of {r['batch']}, "
+                        f"2 x lcnet_050 step)", t_loader / t_memory, at_most=1.05))
+    read, full = r["throughput"][("A", 0)]
+    rows.append(row("data loading: loader time / training-step time, per batch (num_workers 0)",
+                    f"{1000 * r['batch'] / full:.1f} vs {1000 * r['step_s']:.0f} ms/batch "
+                    f"(read {read:,.0f} img/s, read + augment {full:,.0f} img/s)",
+                    r["loader_step"][0], at_most=0.05))
+    return rows
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", type=int, default=1024)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--threads", type=int, default=1, help="torch threads of the main process")
+    args = p.parse_args(argv)
+    return measure(args.images, args.size, args.batch, args.threads)
 
 
 if __name__ == "__main__":

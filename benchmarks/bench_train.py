@@ -107,39 +107,34 @@ def _fake_workspace(root: Path, n: int, size: int) -> Workspace:
     return ws
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--backbone", default="lcnet_050")
-    ap.add_argument("--img-size", type=int, default=64)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--num-workers", type=int, default=0)
-    a = ap.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    device = resolve_device(a.device)
-    c, s, b = len(group_aus(GROUP)), a.img_size, a.batch_size
+def measure(backbone: str = "lcnet_050", img_size: int = 64, batch_size: int = 64, steps: int = 20,
+            device: str = "auto", threads: int | None = None, num_workers: int = 0) -> dict:
+    """Both comparisons; prints them and returns seconds per step
+    (``multiview_s``, ``single_s``), ``overhead`` ratio, epoch seconds
+    (``loader_s``, ``memory_s``) and ``loader_ratio``."""
+    if threads:
+        torch.set_num_threads(threads)
+    device = resolve_device(device)
+    c, s, b = len(group_aus(GROUP)), img_size, batch_size
     torch.manual_seed(0)
     batches = [(torch.randint(0, 256, (b, 3, s, s), dtype=torch.uint8, device=device),
-                torch.randint(-1, 2, (b, c), dtype=torch.int8, device=device)) for _ in range(a.steps + 3)]
-    print(f"device {device}, threads {torch.get_num_threads()}, {a.backbone} x2, {s} px, batch {b}, "
-          f"{a.steps} timed steps")
+                torch.randint(-1, 2, (b, c), dtype=torch.int8, device=device)) for _ in range(steps + 3)]
+    print(f"device {device}, threads {torch.get_num_threads()}, {backbone} x2, {s} px, batch {b}, "
+          f"{steps} timed steps")
 
-    t_mv = _time_steps(multiview_step_fn(a.backbone, c, device), batches, device)
-    t_single = _time_steps(single_step_fn(a.backbone, c, device), batches, device)
+    t_mv = _time_steps(multiview_step_fn(backbone, c, device), batches, device)
+    t_single = _time_steps(single_step_fn(backbone, c, device), batches, device)
     print(f"multi-view step        {1000 * t_mv:8.1f} ms  ({b / t_mv:7.0f} img/s)")
     print(f"two single models      {1000 * t_single:8.1f} ms  ({b / t_single:7.0f} img/s)")
     print(f"overhead ratio (multi-view / two singles): {t_mv / t_single:.3f}  (target <= 1.05)")
 
-    n = b * (a.steps + 3)
+    n = b * (steps + 3)
     aug = default_augment(GROUP)
     with tempfile.TemporaryDirectory() as tmp:
         ws = _fake_workspace(Path(tmp), n, s)
-        loader = make_loader(ws, "A", GROUP, s, b, train=True, num_workers=a.num_workers)
+        loader = make_loader(ws, "A", GROUP, s, b, train=True, num_workers=num_workers)
         set_epoch(loader, 1)
-        step = multiview_step_fn(a.backbone, c, device)
+        step = multiview_step_fn(backbone, c, device)
         gen = torch.Generator()
 
         def augmented(x, y):
@@ -159,6 +154,40 @@ def main(argv=None) -> None:
         t_memory = time.perf_counter() - t0
     print(f"epoch of {n} images: real loader {t_loader:.2f} s, in-memory tensors {t_memory:.2f} s, "
           f"ratio {t_loader / t_memory:.3f}")
+    return {"device": str(device), "threads": torch.get_num_threads(), "backbone": backbone, "img_size": s,
+            "batch_size": b, "steps": steps, "multiview_s": t_mv, "single_s": t_single, "overhead": t_mv / t_single,
+            "images": n, "loader_s": t_loader, "memory_s": t_memory, "loader_ratio": t_loader / t_memory}
+
+
+def run(quick: bool = False) -> list[dict]:
+    """Rows for ``python -m benchmarks``: 8 timed steps of batch 64 once
+    (``quick``), or 20 steps measured twice, best time of each side (a shared
+    machine slows one side or the other at random)."""
+    from benchmarks import row
+
+    runs = [measure(steps=8 if quick else 20) for _ in range(1 if quick else 2)]
+    r = {**runs[0], **{k: min(x[k] for x in runs) for k in ("multiview_s", "single_s", "loader_s", "memory_s")}}
+    r["overhead"], r["loader_ratio"] = r["multiview_s"] / r["single_s"], r["loader_s"] / r["memory_s"]
+    what = f"{r['backbone']} x2, {r['img_size']} px, batch {r['batch_size']}, {r['device']}"
+    return [row("multi-view overhead: one two-view step vs two single-backbone steps",
+                f"{1000 * r['multiview_s']:.0f} vs {1000 * r['single_s']:.0f} ms/step ({what})",
+                r["overhead"], at_most=1.05),
+            row("data loading in training: aligned crop store + augment vs in-memory batches",
+                f"{r['loader_s']:.2f} vs {r['memory_s']:.2f} s per epoch of {r['images']} img "
+                f"(two-view step, num_workers 0)", r["loader_ratio"], at_most=1.05)]
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--backbone", default="lcnet_050")
+    ap.add_argument("--img-size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--num-workers", type=int, default=0)
+    a = ap.parse_args(argv)
+    return measure(a.backbone, a.img_size, a.batch_size, a.steps, a.device, a.threads, a.num_workers)
 
 
 if __name__ == "__main__":

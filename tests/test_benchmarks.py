@@ -1,0 +1,68 @@
+"""The benchmark runner (``python -m benchmarks``): its table, targets and the
+demo-memory parser. No timing is asserted: figures depend on the machine."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:   # benchmarks/ is a folder of the repository, not of the installed package
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import row  # noqa: E402
+from benchmarks.__main__ import demo_peak, table_lines  # noqa: E402
+
+
+def test_row_checks_the_target_in_its_direction():
+    assert row("a", "1 vs 2 s", 1.04, at_most=1.05)["ok"] is True
+    assert row("a", "1 vs 2 s", 1.06, at_most=1.05)["ok"] is False
+    assert row("b", "", 49.0, at_least=50)["ok"] is False
+    assert row("b", "", 51.0, at_least=50) == {"name": "b", "measured": "", "ratio": 51.0, "target": ">= 50", "ok": True}
+    info = row("c", "2.1 s", None, expect="<= 1 on 2 cores")
+    assert info["ok"] is None and info["target"] == "<= 1 on 2 cores"
+    with pytest.raises(ValueError, match="at most one"):
+        row("d", "", 1.0, at_most=1, at_least=1)
+
+
+def test_demo_peak_reads_time_v_output(tmp_path):
+    log = tmp_path / "demo_time.txt"
+    log.write_text("\tCommand being timed: \"python -m aulib.pipeline --profile demo\"\n"
+                   "\tMaximum resident set size (kbytes): 2097152\n\tExit status: 0\n")
+    peak, where = demo_peak(str(log))
+    assert peak == pytest.approx(2048.0) and str(log) in where
+    peak, where = demo_peak(str(tmp_path / "missing.txt"))
+    assert peak is None and "not found" in where
+    (tmp_path / "odd.txt").write_text("no figure here\n")
+    peak, where = demo_peak(str(tmp_path / "odd.txt"))
+    assert peak is None and "not measured" in where
+
+
+def test_table_marks_failures_and_unmet_targets():
+    results = [{"benchmark": "train", "rows": [row("overhead", "1 vs 1 ms", 1.2, at_most=1.05)], "seconds": 3.0,
+                "returncode": 0, "peak_rss_mib": 900.0, "peak_tree_mib": 950.0},
+               {"benchmark": "noisy", "rows": None, "seconds": 1.0, "returncode": 1,
+                "peak_rss_mib": 100.0, "peak_tree_mib": 0.0}]
+    lines = table_lines(results, (None, "not measured in this run"))
+    assert len({len(line) for line in lines}) == 1   # aligned columns
+    text = "\n".join(lines)
+    assert "| NO " in text and "FAILED" in text and "900 (950)" in text and "not measured in this run" in text
+
+
+def test_quick_choose_prints_one_table(tmp_path):
+    out = tmp_path / "figures.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "choose", "--no-baseline",
+                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    assert table[0].split("|")[1].strip() == "benchmark"
+    assert any("choice: exact vectorized search" in line for line in table)
+    assert any(line.startswith("| demo ") for line in table)
+    figures = json.loads(out.read_text())
+    (choose,) = figures["results"]
+    assert choose["benchmark"] == "choose" and choose["peak_rss_mib"] > 0
+    # the exact search never scores below the 19-threshold grid (a property, not a timing)
+    assert "never below the grid: True" in choose["rows"][1]["measured"]

@@ -21,7 +21,7 @@ resumable: each chunk of rows is written atomically to
 chunks. Under ``torchrun`` every rank predicts chunks ``rank::world`` and rank
 0 assembles them in row order into ``preds/<split>_epoch<NNN>.npy``::
 
-    torchrun --nproc_per_node 4 -m aulib.noisy --run runs/paper/train/17au_base --epoch 23 \
+    torchrun --nproc_per_node 4 -m aulib.noisy --run-dir runs/paper/train/17au_base --epoch 23 \
         --workspace runs/paper --build-c --confidence 0.7
 """
 from __future__ import annotations
@@ -316,7 +316,8 @@ def base_epoch(run_dir, epoch: int | None = None, split: str = "B") -> int:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m aulib.noisy", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--run", required=True, help="run directory of the base model")
+    # not "--run": torchrun would read it as an abbreviation of its own --run-path
+    ap.add_argument("--run-dir", dest="run", required=True, help="run directory of the base model")
     ap.add_argument("--epoch", required=True, type=int, help="checkpoint epoch of the base model")
     ap.add_argument("--workspace", required=True, help="workspace folder (runs/<profile>)")
     ap.add_argument("--profile", default=None, help="profile name (default: the workspace folder's name)")

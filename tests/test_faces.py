@@ -350,3 +350,22 @@ def test_crop_face_fallbacks(photos, detected):
     np.testing.assert_array_equal(crop, F.box_crop(img, _box(row), 64, scale=1.25))
     with pytest.raises(ValueError, match="crop style"):
         F.crop_face(img, row, "tight", 64)
+
+
+def test_min_face_rule_keeps_the_largest_face(photos, detected):
+    """min_face_frac=1/6 (3x faster on CPU) finds the same face: boxes within
+    10 % of the face size, eyes within 8 % of the inter-ocular distance; a
+    blank image still goes through the 20 px fallback search."""
+    blank = np.full((200, 200, 3), 128, np.uint8)
+    df = F.detect_faces(list(photos.values()) + [blank], batch_size=4, progress=False, min_face_frac=1 / 6)
+    for name, row in zip(list(photos) + ["blank"], df.to_dict("records")):
+        if name == "blank":
+            assert row["n_faces"] == 0 and row["status"] == "no_face"
+            continue
+        ref = detected[name]
+        assert row["n_faces"] >= 1, name
+        size = ref["x1"] - ref["x0"]
+        assert np.abs(_box(row) - _box(ref)).max() < 0.10 * size, name
+        eyes = lambda r: np.array([[r["lm0_x"], r["lm0_y"]], [r["lm1_x"], r["lm1_y"]]])  # noqa: E731
+        iod = np.linalg.norm(eyes(ref)[1] - eyes(ref)[0])
+        assert np.linalg.norm(eyes(row) - eyes(ref), axis=1).max() < 0.08 * iod, name

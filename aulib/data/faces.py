@@ -175,11 +175,21 @@ def resolve_image(data_root, image: str) -> Path:
 
 # --------------------------------------------------------------------------- detection
 
-@functools.lru_cache(maxsize=4)
-def _mtcnn(device: str):
+#: MTCNN's own smallest face (pixels): the fallback when the size rule finds none.
+MIN_FACE_PX = 20
+
+
+@functools.lru_cache(maxsize=8)
+def _mtcnn(device: str, min_face_size: int = MIN_FACE_PX):
     from facenet_pytorch import MTCNN
 
-    return MTCNN(keep_all=True, select_largest=True, device=device)
+    return MTCNN(keep_all=True, select_largest=True, device=device, min_face_size=int(min_face_size))
+
+
+def _min_face(size_hw: tuple[int, int], min_face_frac: float | None) -> int:
+    """Smallest face (px) searched in an image of ``size_hw``: ``min_face_frac``
+    of its shorter side, never below MTCNN's 20 px."""
+    return MIN_FACE_PX if not min_face_frac else max(MIN_FACE_PX, int(min(size_hw) * min_face_frac))
 
 
 def _empty_row() -> dict:
@@ -202,7 +212,7 @@ def _resize(img: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
 
 
 def detect_faces(images: Sequence, device: str = "cpu", batch_size: int = 16, progress: bool = True,
-                 max_side: int | None = 1024) -> pd.DataFrame:
+                 max_side: int | None = 1024, min_face_frac: float | None = None) -> pd.DataFrame:
     """Detect faces with MTCNN; one face-cache row per input image, in order.
 
     ``images``: RGB arrays ``(H, W, 3)`` or image file paths (read with
@@ -210,7 +220,14 @@ def detect_faces(images: Sequence, device: str = "cpu", batch_size: int = 16, pr
     time (MTCNN batches need equal sizes); an image whose longer side exceeds
     ``max_side`` pixels is first downscaled to it (the coordinates are mapped
     back to the original), which bounds time and memory on large photos
-    (``None`` disables this).
+    (``None`` disables this). ``min_face_frac`` (e.g. 1/6) searches only
+    faces at least that fraction of the image's shorter side first, and
+    images where none is found again down to 20 px: about 3x faster on CPU
+    (MTCNN's cost is its pyramid's small scales), the same largest face, its
+    box within ~7 % of the face size and eyes within ~6 % of their distance
+    (measured on two photos; a coarser pyramid);
+    ``n_faces`` then counts faces of at least that size. ``None`` (default):
+    MTCNN's own search down to 20 px.
 
     Returns columns :data:`CACHE_COLUMNS`: ``image`` is the path as given
     (``None`` for arrays), ``width``/``height`` of the original, ``n_faces``,
@@ -261,7 +278,7 @@ def detect_faces(images: Sequence, device: str = "cpu", batch_size: int = 16, pr
             arrays.append(_resize(arr, size))
         return ok, (np.stack(arrays) if arrays else None)
 
-    detector = _mtcnn(str(device)) if batches else None
+
     bar = _progress_bar(total=n, desc="faces", disable=not progress)
     bar.update(n - sum(len(b[1]) for b in batches))
     with ThreadPoolExecutor(max_workers=1) as pool:   # decode the next batch while detecting
@@ -271,7 +288,13 @@ def detect_faces(images: Sequence, device: str = "cpu", batch_size: int = 16, pr
             if b + 1 < len(batches):
                 pending = pool.submit(decode, batches[b + 1])
             if stack is not None:
-                boxes, probs, points = detector.detect(stack, landmarks=True)
+                min_face = _min_face(batch[0], min_face_frac)
+                boxes, probs, points = _mtcnn(str(device), min_face).detect(stack, landmarks=True)
+                missed = [j for j in range(len(idx)) if boxes[j] is None]
+                if missed and min_face > MIN_FACE_PX:   # no large face: search the small scales too
+                    again = _mtcnn(str(device)).detect(stack[missed], landmarks=True)
+                    for k, j in enumerate(missed):
+                        boxes[j], probs[j], points[j] = again[0][k], again[1][k], again[2][k]
                 for j, i in enumerate(idx):
                     _fill_row(rows[i], boxes[j], probs[j], points[j], batch[0])
             bar.update(len(batch[1]))
@@ -415,7 +438,8 @@ def read_face_cache(path) -> pd.DataFrame:
 def build_face_cache(data_root, images: Sequence[str], out_csv, method: str = "mtcnn",
                      ground_truth_csv=None, device: str = "cpu", batch_size: int = 16,
                      resume: bool = True, progress: bool = True, chunk: int = 256,
-                     max_side: int | None = 1024) -> tuple[pd.DataFrame, FaceReport]:
+                     max_side: int | None = 1024, min_face_frac: float | None = None
+                     ) -> tuple[pd.DataFrame, FaceReport]:
     """Write the face cache ``out_csv`` for ``images`` (paths relative to
     ``data_root``) and return it with a :class:`FaceReport`.
 
@@ -460,7 +484,7 @@ def build_face_cache(data_root, images: Sequence[str], out_csv, method: str = "m
     for start in range(0, len(todo), chunk):
         part = todo[start:start + chunk]
         found = detect_faces([paths[k] for k in part], device=device, batch_size=batch_size,
-                             progress=False, max_side=max_side)
+                             progress=False, max_side=max_side, min_face_frac=min_face_frac)
         for k, row in zip(part, found.to_dict("records")):
             if row["status"] == "unreadable":
                 errors[images[k]] = found.attrs["errors"].get(str(paths[k]), "unreadable")

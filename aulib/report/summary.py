@@ -27,11 +27,10 @@ def _md_table(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip() if path.exists() else f"*({path.name} not produced)*"
 
 
-def _csv_table(path: Path, index: str | None = None) -> str:
+def _csv_table(path: Path) -> str:
     if not path.exists():
         return f"*({path.name} not produced)*"
-    df = pd.read_csv(path)
-    return to_markdown(df.set_index(index) if index else df)
+    return to_markdown(pd.read_csv(path))
 
 
 def _pipeline_minutes(ws) -> float | None:
@@ -81,8 +80,8 @@ def write_results_readme(ws, profile: str, dataset: str = "synthau") -> Path:
         "## How much of the 'chosen' gain survives (final score by strategy)",
     ]
     for group in ("17au", "6au"):
-        parts += [f"**{group}**", "", _csv_table(tab / f"choice_{group}.csv", "strategy"), ""]
-    parts += ["## Noisy-label filtering (dataset C)", _csv_table(tab / "noisy_filter_17au.csv", "au"), ""]
+        parts += [f"**{group}**", "", _csv_table(tab / f"choice_{group}.csv"), ""]
+    parts += ["## Noisy-label filtering (dataset C)", _csv_table(tab / "noisy_filter_17au.csv"), ""]
     path = ws.results / "README.md"
     write_text(path, "\n".join(parts) + "\n")
     return path

@@ -141,3 +141,13 @@ def test_table2_full_system_on_test_split(ws):
     assert 0.5 < ours.loc["test", "Final score"] <= 1
     assert t[t["source"] == "paper"]["team"].tolist()[:3] == ["TAL", "University of Magdeburg", "SIAT-NTU"]
     assert t["phase"].tolist()[:4] == ["validation"] * 4 and t["source"].tolist()[3] == "aulib"
+
+
+def test_markdown_counts_stay_whole_and_scores_keep_decimals():
+    df = pd.DataFrame({"au": ["AU1", "mean", "images"], "pos": [2401.0, 9692.0, np.nan],
+                       "kept": [0.6478, 0.75, 1.0], "f1": [0.0, 1.0, np.nan], "label": ["a|b", "c", "d"]})
+    lines = tables.to_markdown(df).splitlines()
+    assert lines[0] == "| au | pos | kept | f1 | label |"
+    assert lines[1] == "|:---|---:|---:|---:|:---|"
+    assert lines[2] == "| AU1 | 2401 | 0.6478 | 0.0000 | a\\|b |"
+    assert lines[4] == "| images |  | 1.0000 |  | d |"

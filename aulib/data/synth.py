@@ -47,7 +47,7 @@ GENERATOR_VERSION = 1
 SPLITS = ("optimization", "noisy", "validation", "test")
 _SPLIT_CODE = {s: i for i, s in enumerate(SPLITS)}
 PROFILES: dict[str, dict[str, int]] = {
-    "demo": {"optimization": 3000, "noisy": 10000, "validation": 1000, "test": 1000},
+    "demo": {"optimization": 3000, "noisy": 10000, "validation": 500, "test": 1000},
     "ci": {"optimization": 600, "noisy": 1500, "validation": 200, "test": 300},
 }
 IMAGE_SIZE = 128

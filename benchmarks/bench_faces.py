@@ -74,7 +74,7 @@ def landmark_shift(images, batch_size: int, device: str) -> dict:
     displacement divided by the inter-ocular distance."""
     from PIL import Image
 
-    from aulib.data.faces import LANDMARK_COLUMNS, detect_faces
+    from aulib.data.faces import LANDMARK_COLUMNS, _min_face, detect_faces
 
     ref = detect_faces(images, device=device, batch_size=batch_size, progress=False)[LANDMARK_COLUMNS]
     ref = ref.to_numpy(np.float64).reshape(len(images), 5, 2)
@@ -92,8 +92,6 @@ def landmark_shift(images, batch_size: int, device: str) -> dict:
         d = d[np.isfinite(d)]
         return {"median": float(np.median(d)) if len(d) else np.nan, "max": float(d.max()) if len(d) else np.nan,
                 "compared": int(len(d))}
-
-    from aulib.data.faces import _min_face
 
     return {"fast": shift(fast), "jitter": shift(rescaled), "min_face_size": _min_face((h, w), FAST_FRAC)}
 

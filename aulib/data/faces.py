@@ -278,7 +278,6 @@ def detect_faces(images: Sequence, device: str = "cpu", batch_size: int = 16, pr
             arrays.append(_resize(arr, size))
         return ok, (np.stack(arrays) if arrays else None)
 
-
     bar = _progress_bar(total=n, desc="faces", disable=not progress)
     bar.update(n - sum(len(b[1]) for b in batches))
     with ThreadPoolExecutor(max_workers=1) as pool:   # decode the next batch while detecting

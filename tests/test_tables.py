@@ -190,3 +190,19 @@ def test_markdown_counts_stay_whole_and_scores_keep_decimals():
     assert lines[1] == "|:---|---:|---:|---:|:---|"
     assert lines[2] == "| AU1 | 2401 | 0.6478 | 0.0000 | a\\|b |"
     assert lines[4] == "| images |  | 1.0000 |  | d |"
+
+
+def test_results_readme_says_what_each_column_is_and_which_gains_exclude_zero(ws):
+    from aulib.report.summary import write_results_readme
+
+    tables.write_table(tables.table1(ws, "17au", {**SPEC, "bootstrap": 200}), "table1_17au", ws)
+    tables.write_table(tables.table3(ws, {**SPEC, "bootstrap": 200}), "table3", ws)
+    text = write_results_readme(ws, "t").read_text()
+    assert "in-sample" in text and "out-of-fold" in text and "degraded x4 exactly as B" in text
+    section = text.split("## Which gains are distinguishable from zero")[1]
+    lines = [ln for ln in section.splitlines() if ln.startswith("| table1_17au")]
+    assert len(lines) == 6                                   # 5 steps + the whole system vs Baseline
+    chosen = next(ln for ln in lines if "| Ensemble-multicrop-pretrained-chosen |" in ln)
+    assert "| +0.0102 |" in chosen and "Held-out" in chosen.split("|")[-2]
+    t3 = [ln for ln in section.splitlines() if ln.startswith("| table3")]
+    assert len(t3) == 3 and "| -0.0195 |" in next(ln for ln in t3 if "w/o L_cr" in ln)

@@ -576,7 +576,8 @@ def write_table(df: pd.DataFrame, name: str, ws) -> tuple[Path, Path]:
 
 def style_table(df: pd.DataFrame):
     """A pandas Styler for notebooks: 4 decimals, the paper's columns shaded,
-    the best of each of our final-score columns in bold."""
+    the best of each of our final-score columns in bold, gains as ``gain [lo, hi]``."""
+    df = with_intervals(df)
     num = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
     paper_cols = [c for c in df.columns if str(c).startswith("Paper") or c in ("Mean Accuracy", "F1", "Final score")
                   and "source" in df.columns]

@@ -109,17 +109,24 @@ def test_expand_variants():
     assert (out[COLS].to_numpy()[::4] == df[COLS].to_numpy()).all()
 
 
-def test_make_splits_and_read_split(tmp_path):
-    ws = Workspace.for_profile("ci", root=tmp_path / "ws")
+def _workspace_with_splits(tmp_path, n_opt: int, other: str, n_other: int, seed: int, **kw):
+    """A workspace with an optimization table of ``n_opt`` images and a ``other``
+    label table of ``n_other``, split by make_splits(**kw). Returns (ws, paths, other table)."""
     from aulib.data.labels import write_label_table
 
-    write_label_table(label_table(200, seed=1), ws.labels("optimization"))
-    test = label_table(30, seed=9)
-    test["image"] = test["image"].str.replace("optimization", "test")
-    write_label_table(test, ws.labels("test"))
+    ws = Workspace.for_profile("ci", root=tmp_path / "ws")
+    write_label_table(label_table(n_opt, seed=seed), ws.labels("optimization"))
+    table = label_table(n_other, seed=seed + 7)
+    table["image"] = table["image"].str.replace("optimization", other)
+    write_label_table(table, ws.labels(other))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        paths = make_splits(ws, seed=0, frac_b=0.1, b_copies=4)
+        paths = make_splits(ws, seed=0, frac_b=0.1, b_copies=4, **kw)
+    return ws, paths, table
+
+
+def test_make_splits_and_read_split(tmp_path):
+    ws, paths, test = _workspace_with_splits(tmp_path, 200, "test", 30, seed=1)
     assert set(paths) == {"A", "B", "test"}
     a, b, t = (read_split(n, ws=ws) for n in ("A", "B", "test"))
     assert len(b) == 4 * 20 and set(b["variant"]) == {0, 1, 2, 3}
@@ -140,16 +147,7 @@ def test_make_splits_and_read_split(tmp_path):
 def test_heldout_split_h_is_degraded_like_b(tmp_path):
     """H gets B's variants 0..3 (same degraded copies), so B and H differ only in which
     images the choices saw; validation and A stay single clean copies."""
-    ws = Workspace.for_profile("ci", root=tmp_path / "ws")
-    from aulib.data.labels import write_label_table
-
-    write_label_table(label_table(300, seed=2), ws.labels("optimization"))
-    val = label_table(20, seed=3)
-    val["image"] = val["image"].str.replace("optimization", "validation")
-    write_label_table(val, ws.labels("validation"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        make_splits(ws, seed=0, frac_b=0.1, b_copies=4, frac_holdout=0.1)
+    ws, _, _ = _workspace_with_splits(tmp_path, 300, "validation", 20, seed=2, frac_holdout=0.1)
     b, h, a, v = (read_split(n, ws=ws) for n in ("B", "H", "A", "validation"))
     for split in (b, h):
         per_image = split.groupby("image")["variant"].apply(tuple)

@@ -109,30 +109,52 @@ def test_expand_variants():
     assert (out[COLS].to_numpy()[::4] == df[COLS].to_numpy()).all()
 
 
-def test_make_splits_and_read_split(tmp_path):
-    ws = Workspace.for_profile("ci", root=tmp_path / "ws")
+def _workspace_with_splits(tmp_path, n_opt: int, other: str, n_other: int, seed: int, **kw):
+    """A workspace with an optimization table of ``n_opt`` images and a ``other``
+    label table of ``n_other``, split by make_splits(**kw). Returns (ws, paths, other table)."""
     from aulib.data.labels import write_label_table
 
-    write_label_table(label_table(200, seed=1), ws.labels("optimization"))
-    test = label_table(30, seed=9)
-    test["image"] = test["image"].str.replace("optimization", "test")
-    write_label_table(test, ws.labels("test"))
+    ws = Workspace.for_profile("ci", root=tmp_path / "ws")
+    write_label_table(label_table(n_opt, seed=seed), ws.labels("optimization"))
+    table = label_table(n_other, seed=seed + 7)
+    table["image"] = table["image"].str.replace("optimization", other)
+    write_label_table(table, ws.labels(other))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        paths = make_splits(ws, seed=0, frac_b=0.1, b_copies=4)
+        paths = make_splits(ws, seed=0, frac_b=0.1, b_copies=4, **kw)
+    return ws, paths, table
+
+
+def test_make_splits_and_read_split(tmp_path):
+    ws, paths, test = _workspace_with_splits(tmp_path, 200, "test", 30, seed=1)
     assert set(paths) == {"A", "B", "test"}
     a, b, t = (read_split(n, ws=ws) for n in ("A", "B", "test"))
     assert len(b) == 4 * 20 and set(b["variant"]) == {0, 1, 2, 3}
-    assert len(a) == 180 and set(a["variant"]) == {0} and len(t) == 30
+    assert len(a) == 180 and set(a["variant"]) == {0}
+    assert len(t) == 4 * 30 and set(t["variant"]) == {0, 1, 2, 3}   # held out: degraded exactly as B
     assert not set(a["image"]) & set(b["image"])
     assert b[COLS].dtypes.eq(np.int8).all()
     summary = split_summary(ws)
     assert list(summary.index) == ["A", "B", "test"]
+    assert summary.loc["test", "rows"] == 120 and summary.loc["test", "images"] == 30
     assert summary.loc["B", "rows"] == 80 and summary.loc["B", "images"] == 20
     assert summary.loc["A", "AU25"] == (a["AU25"] == 1).sum()
     assert labelled_images(ws) == list(label_table(200, seed=1)["image"]) + list(test["image"])
     sub = read_split(ws.split("B"), aus="6au")
     assert list(sub.columns) == ["image", "variant", "AU51", "AU52", "AU53", "AU54", "AU55", "AU56"]
+
+
+def test_heldout_split_h_is_degraded_like_b(tmp_path):
+    """H gets B's variants 0..3 (same degraded copies), so B and H differ only in which
+    images the choices saw; validation and A stay single clean copies."""
+    ws, _, _ = _workspace_with_splits(tmp_path, 300, "validation", 20, seed=2, frac_holdout=0.1)
+    b, h, a, v = (read_split(n, ws=ws) for n in ("B", "H", "A", "validation"))
+    for split in (b, h):
+        per_image = split.groupby("image")["variant"].apply(tuple)
+        assert (per_image == (0, 1, 2, 3)).all()
+    assert len(h) == 4 * h["image"].nunique()
+    assert set(a["variant"]) == {0} and set(v["variant"]) == {0} and len(v) == 20
+    assert not set(h["image"]) & (set(a["image"]) | set(b["image"]))
 
 
 def test_read_split_errors(tmp_path):

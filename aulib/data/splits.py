@@ -2,7 +2,9 @@
 
 The paper holds out 10% of the optimization set as dataset B and expands it
 x4 with degraded copies (``variant`` 1..3, see :func:`aulib.data.transforms.degrade`)
-to match the test distribution. Per-AU checkpoint choice needs positives of
+to match the test distribution. The held-out splits (``H``, and ``test``, SynthAU's
+held-out split) are expanded the same way (:data:`HELDOUT_SPLITS`), so B and a
+held-out split differ only in which images the choices saw, not in distribution. Per-AU checkpoint choice needs positives of
 every AU in B, so the split is a seeded iterative multi-label stratification
 (Sechidis et al., 2011) followed by a repair step that moves a positive into
 any fold left without one.
@@ -24,6 +26,8 @@ from aulib import io
 
 #: Label-table splits copied to split files as they are (variant 0).
 PASSTHROUGH_SPLITS = ("noisy", "validation", "test")
+#: Held-out splits: expanded with the same degraded copies as B.
+HELDOUT_SPLITS = ("H", "test")
 #: Label tables whose images the splits refer to.
 LABEL_TABLES = ("optimization",) + PASSTHROUGH_SPLITS
 
@@ -207,9 +211,11 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
     """Write the split files of a workspace from its label tables.
 
     Reads ``ws.labels("optimization")`` (required) and splits it into A, B
-    (expanded x ``b_copies``) and H (when ``frac_holdout > 0``); the ``noisy``,
-    ``validation`` and ``test`` label tables, when present, become splits of
-    variant 0. Returns {split name: written path}.
+    and H (when ``frac_holdout > 0``); the ``noisy``, ``validation`` and
+    ``test`` label tables, when present, become splits too. B and the
+    held-out splits (:data:`HELDOUT_SPLITS`: ``H``, ``test``) get variants
+    0..``b_copies``-1 (the same degraded copies), every other split variant 0.
+    Returns {split name: written path}.
     """
     from aulib.data.labels import read_label_table
 
@@ -220,12 +226,13 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
                                frac_holdout=frac_holdout, seed=seed)
     written = {}
     for name, df in parts.items():
-        copies = b_copies if name == "B" else 1
+        copies = b_copies if name == "B" or name in HELDOUT_SPLITS else 1
         written[name] = _write_split(ws.split(name), expand_variants(df, copies))
     for name in PASSTHROUGH_SPLITS:
         path = ws.labels(name)
         if Path(path).exists():
-            written[name] = _write_split(ws.split(name), expand_variants(read_label_table(path), 1))
+            copies = b_copies if name in HELDOUT_SPLITS else 1
+            written[name] = _write_split(ws.split(name), expand_variants(read_label_table(path), copies))
     return written
 
 

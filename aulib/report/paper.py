@@ -47,6 +47,20 @@ TABLE3: tuple[tuple[str, float, float, float], ...] = (
     ("Baseline", 0.6556, 0.9604, 0.8080),
 )
 
+#: Gains the paper's text claims (Sec. 3), in final score: (table, row, reference row, gain).
+#: Table 1's are steps over the row above; Table 3's are the ablations against Baseline.
+CLAIMED_GAINS: tuple[tuple[str, str, str, float], ...] = (
+    ("table1_17au", "Ensemble-multicrop", "Ensemble", 0.0049),
+    ("table1_17au", "Ensemble-multicrop-pretrained", "Ensemble-multicrop", 0.0036),
+    ("table1_17au", "Ensemble-multicrop-pretrained-chosen", "Ensemble-multicrop-pretrained", 0.0102),
+    ("table1_17au", "Ensemble-multicrop-pretrained-chosen-threshold", "Ensemble-multicrop-pretrained-chosen", 0.0093),
+    ("table1_6au", "Ensemble-chosen", "Ensemble", 0.0105),
+    ("table1_6au", "Ensemble-chosen-threshold", "Ensemble-chosen", 0.0046),
+    ("table3", "w/o L_mv", "Baseline", -0.0061),
+    ("table3", "w/o L_cr", "Baseline", -0.0195),
+    ("table3", "w/o batch balancing", "Baseline", -0.0061),
+)
+
 #: Row names of Table 1 per group, in the paper's order.
 TABLE1_ROWS: dict[str, tuple[str, ...]] = {
     g: tuple(r[1] for r in TABLE1 if r[0] == g) for g in ("17au", "6au")

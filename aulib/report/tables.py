@@ -35,17 +35,27 @@ Recipe of each row (one "system": which runs, which predictions, which choices):
 - *-chosen*: each run's epoch is chosen per AU on B (best per-AU final score
   at 0.5), then those per-AU probabilities are ensembled.
 - *-threshold*: per-AU thresholds chosen (exact search,
-  :func:`aulib.choose.best_threshold`) on the ensemble's out-of-fold B probabilities.
+  :func:`aulib.choose.best_threshold`) on the ensemble's B probabilities
+  (in-sample: the ensemble fitted on the same rows, as in the paper).
 
 Three estimates of every row (F1, Accuracy, Final score each):
 
-- ``B``: the paper's protocol: every choice made on B and scored on B. For
-  ensembles the B probabilities are the out-of-fold ones (cross-fitting), so
-  only the epoch and threshold choices are in-sample.
+- ``B``: the paper's protocol: every choice (epochs, ensemble weights,
+  thresholds) fitted on all of B and scored on B, in-sample, for every row
+  alike (Baseline and ensembles).
 - ``B cross-fit``: the whole recipe (epochs, ensemble, thresholds) fitted on
-  k-1 folds of B and applied to the remaining fold; decisions pooled, scored once.
+  k-1 folds of B and applied to the remaining fold (out-of-fold); decisions
+  pooled, scored once.
 - ``Held-out``: the recipe fitted on all of B, applied to the runs'
-  predictions on the held-out split at the same epochs.
+  predictions on the held-out split at the same epochs (degraded x4 like B).
+
+Gains with 95 % paired cluster-bootstrap intervals (:mod:`.bootstrap`;
+resamples of B's images, their four copies together) on the final score,
+for every estimate: ``<estimate> gain vs Baseline`` (each row against the
+table's Baseline row) and, in Table 1, ``<estimate> gain vs previous row``
+(the step the row adds, e.g. the paper's "chosen" and "threshold" gains);
+``... lo`` / ``... hi`` bound the interval, ``Paper gain ...`` is the paper's.
+Spec keys ``bootstrap`` (resamples, default 1000; 0: no intervals) and ``seed``.
 """
 from __future__ import annotations
 
@@ -62,6 +72,7 @@ from ..io import read_yaml, write_csv, write_text
 from ..metrics import au_scores, decide, summarize
 from ..runs import RunPreds, heldout_split, load_run_preds, pred_epochs, select_runs
 from . import paper
+from .bootstrap import cluster_ids, paired_gains
 
 ESTIMATES = ("B", "B cross-fit", "Held-out")
 METRICS = (("f1", "F1"), ("acc", "Acc"), ("final", "Final"))
@@ -173,9 +184,10 @@ class FittedSystem:
 
 def fit_system(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, groups: np.ndarray, folds: int = 5,
                seed: int = 0, C: float = 1.0) -> tuple[FittedSystem, np.ndarray]:
-    """Fit ``recipe`` on ``rows`` (indices) of the runs' B predictions.
-    Returns the system and its B probabilities on those rows (out-of-fold
-    for an ensemble), on which thresholds were chosen."""
+    """Fit ``recipe`` on ``rows`` (indices) of the runs' B predictions, as the
+    paper does: epochs, ensemble and thresholds all chosen on those rows.
+    Returns the system and its in-sample B probabilities on those rows (the
+    ensemble fitted on them), on which thresholds were chosen."""
     labels = runs[0].labels[rows]
     strategy = "baseline" if recipe.epochs == "average" else "chosen"
     epochs, chosen = [], []
@@ -184,9 +196,10 @@ def fit_system(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, groups: n
         epochs.append(r.epochs[idx])
         chosen.append(_at(r, r.epochs[idx], rows))
     if recipe.ensemble:
-        ens, fit_probs = fit_linear_ensemble(chosen, labels, groups[rows], folds, C, aus=runs[0].aus,
-                                             runs=[r.run_name for r in runs], seed=seed)
+        ens, _oof = fit_linear_ensemble(chosen, labels, groups[rows], folds, C, aus=runs[0].aus,
+                                        runs=[r.run_name for r in runs], seed=seed)
         ens.epochs, ens.multicrop = np.stack(epochs, axis=1), recipe.multicrop
+        fit_probs = ens.predict(chosen)             # in-sample, the paper's protocol; out-of-fold is B cross-fit
     else:
         if len(runs) != 1:
             raise ValueError(f"row {recipe.row!r} uses one run, but the spec names {[r.run_name for r in runs]}")
@@ -199,6 +212,22 @@ def evaluate_recipe(recipe: Recipe, runs_b: list[RunPreds], runs_h: list[RunPred
                     folds: int = 5, seed: int = 0, C: float = 1.0) -> tuple[dict, FittedSystem]:
     """Scores of a recipe: {estimate: {acc, f1, final}} for ``ESTIMATES``
     (held-out NaN when ``runs_h`` is None), and the system fitted on all of B."""
+    dec, system = recipe_decisions(recipe, runs_b, runs_h, folds, seed, C)
+    return _scores(dec, runs_b[0].aus), system
+
+
+def _scores(decisions: dict, aus) -> dict:
+    """{estimate: {acc, f1, final}} of :func:`recipe_decisions`' output (NaN where no decisions)."""
+    nan = {"acc": np.nan, "f1": np.nan, "final": np.nan}
+    return {est: nan if d is None else summarize(au_scores(lab, d, aus)) for est, (lab, d, _) in decisions.items()}
+
+
+def recipe_decisions(recipe: Recipe, runs_b: list[RunPreds], runs_h: list[RunPreds] | None = None,
+                     folds: int = 5, seed: int = 0, C: float = 1.0) -> tuple[dict, FittedSystem]:
+    """0/1 decisions of a recipe under each estimate: {estimate: (labels (N, C),
+    decisions (N, C) or None, clusters (N,))} for ``ESTIMATES`` (held-out
+    decisions None when ``runs_h`` is None), and the system fitted on all of B.
+    Clusters (:func:`.bootstrap.cluster_ids`) are what a bootstrap resamples."""
     labels = runs_b[0].labels
     n = len(labels)
     index = runs_b[0].index
@@ -206,21 +235,21 @@ def evaluate_recipe(recipe: Recipe, runs_b: list[RunPreds], runs_h: list[RunPred
     for r in runs_b[1:]:
         if not np.array_equal(r.labels, labels) or len(r.index) != n:
             raise ValueError(f"runs {runs_b[0].run_name} and {r.run_name} have different {r.split} rows")
-    aus = runs_b[0].aus
     system, fit_probs = fit_system(recipe, runs_b, np.arange(n), groups, folds, seed, C)
-    out = {"B": summarize(au_scores(labels, decide(fit_probs, system.thresholds), aus))}
+    clusters = cluster_ids(index)
+    out = {"B": (labels, decide(fit_probs, system.thresholds), clusters)}
     fold = group_folds(groups, folds, seed)
     dec = np.zeros(labels.shape, np.int8)
     for f in range(folds):
         test = np.flatnonzero(fold == f)
         sys_f, _ = fit_system(recipe, runs_b, np.flatnonzero(fold != f), groups, folds, seed, C)
         dec[test] = decide(sys_f.probs(runs_b, test), sys_f.thresholds)
-    out["B cross-fit"] = summarize(au_scores(labels, dec, aus))
-    nan = {"acc": np.nan, "f1": np.nan, "final": np.nan}
-    out["Held-out"] = nan
-    if runs_h is not None:
-        out["Held-out"] = summarize(au_scores(runs_h[0].labels,
-                                              decide(system.probs(runs_h), system.thresholds), aus))
+    out["B cross-fit"] = (labels, dec, clusters)
+    if runs_h is None:
+        out["Held-out"] = (None, None, None)
+    else:
+        out["Held-out"] = (runs_h[0].labels, decide(system.probs(runs_h), system.thresholds),
+                           cluster_ids(runs_h[0].index))
     return out, system
 
 
@@ -268,21 +297,69 @@ def _row(recipe: Recipe, paper_row, scores: dict | None, runs: list[str], note: 
     return row
 
 
+def _references(rows: list[str], previous: bool) -> dict[str, list[int | None]]:
+    """Gain comparisons: {name: reference row of every row (None: no gain)}."""
+    base = rows.index("Baseline")
+    refs = {"vs Baseline": [None if i == base else base for i in range(len(rows))]}
+    if previous:
+        refs["vs previous row"] = [i - 1 if i > 0 else None for i in range(len(rows))]
+    return refs
+
+
+def add_gains(df: pd.DataFrame, decisions: list[dict | None], previous: bool, n_boot: int = 1000,
+              seed: int = 0) -> pd.DataFrame:
+    """Add gain columns to a table (see the module docstring): for every
+    comparison and estimate the final-score gain and its 95 % paired cluster
+    bootstrap interval (``lo`` / ``hi``), and the paper's gain.
+    ``decisions``: per table row, :func:`recipe_decisions`' dict or None."""
+    df = df.copy()
+    refs = _references(df["row"].tolist(), previous)
+    for name, ref in refs.items():
+        pf = df["Paper Final"].to_numpy(np.float64)
+        df[f"Paper gain {name}"] = [np.nan if r is None else pf[i] - pf[r] for i, r in enumerate(ref)]
+    for est in ESTIMATES:
+        final = df[f"{est} Final"].to_numpy(np.float64)
+        have = [i for i, d in enumerate(decisions) if d is not None and d[est][1] is not None]
+        lab, clusters = (decisions[have[0]][est][0], decisions[have[0]][est][2]) if have else (None, None)
+        # every row's decisions must be on the same rows (B and B_mc share the split's index)
+        have = [i for i in have if np.array_equal(decisions[i][est][0], lab)
+                and np.array_equal(decisions[i][est][2], clusters)]
+        pos = {i: k for k, i in enumerate(have)}
+        pairs = [(pos[i], pos[r]) for ref in refs.values() for i, r in enumerate(ref)
+                 if r is not None and i in pos and r in pos]
+        res = {}
+        if pairs and n_boot > 0:
+            stack = np.stack([decisions[i][est][1] for i in have])
+            got = paired_gains(lab, stack, clusters, sorted(set(pairs)), n_boot, seed)
+            res = {(int(a), int(b)): (lo, hi) for a, b, lo, hi in zip(got["a"], got["b"], got["lo"], got["hi"])}
+        for name, ref in refs.items():
+            gain, lo, hi = (np.full(len(df), np.nan) for _ in range(3))
+            for i, r in enumerate(ref):
+                if r is None:
+                    continue
+                gain[i] = final[i] - final[r]
+                lo[i], hi[i] = res.get((pos.get(i), pos.get(r)), (np.nan, np.nan))
+            df[f"{est} gain {name}"], df[f"{est} gain {name} lo"], df[f"{est} gain {name} hi"] = gain, lo, hi
+    return df[[c for c in df.columns if c != "note"] + ["note"]]
+
+
 def _table(ws, recipes, group_spec: dict, paper_rows: dict, heldout: str | None, folds: int, seed: int,
-           C: float) -> pd.DataFrame:
+           C: float, n_boot: int, previous: bool) -> pd.DataFrame:
     cache = _RunCache(ws)
-    rows = []
+    rows, decisions = [], []
     for rec in recipes:
         names = group_spec.get(rec.runs) or []
         if not names:
             rows.append(_row(rec, paper_rows.get(rec.row), None, [], f"spec names no '{rec.runs}' runs"))
+            decisions.append(None)
             continue
         split = "B_mc" if rec.multicrop else "B"
         runs_b = cache.get(names, split)
         runs_h, why = cache.heldout(names, heldout, rec.multicrop)
-        scores, _ = evaluate_recipe(rec, runs_b, runs_h, folds, seed, C)
-        rows.append(_row(rec, paper_rows.get(rec.row), scores, names, why or ""))
-    return pd.DataFrame(rows)
+        dec, _ = recipe_decisions(rec, runs_b, runs_h, folds, seed, C)
+        rows.append(_row(rec, paper_rows.get(rec.row), _scores(dec, runs_b[0].aus), names, why or ""))
+        decisions.append(dec)
+    return add_gains(pd.DataFrame(rows), decisions, previous, n_boot, seed)
 
 
 def table1(ws, group: str, spec) -> pd.DataFrame:
@@ -294,7 +371,8 @@ def table1(ws, group: str, spec) -> pd.DataFrame:
     p = paper.table1(group)
     paper_rows = {r: (f, a, s) for r, f, a, s in zip(p["row"], p["F1"], p["Accuracy"], p["Final score"])}
     return _table(ws, TABLE1_RECIPES[group], _group_spec(full, group), paper_rows, full.get("heldout"),
-                  int(full.get("folds", 5)), int(full.get("seed", 0)), float(full.get("C", 1.0)))
+                  int(full.get("folds", 5)), int(full.get("seed", 0)), float(full.get("C", 1.0)),
+                  int(full.get("bootstrap", 1000)), previous=True)
 
 
 def table3(ws, spec) -> pd.DataFrame:
@@ -304,7 +382,8 @@ def table3(ws, spec) -> pd.DataFrame:
     p = paper.table3()
     paper_rows = {r: (f, a, s) for r, f, a, s in zip(p["row"], p["F1"], p["Accuracy"], p["Final score"])}
     return _table(ws, TABLE3_RECIPES, _group_spec(full, "12au"), paper_rows, full.get("heldout"),
-                  int(full.get("folds", 5)), int(full.get("seed", 0)), float(full.get("C", 1.0)))
+                  int(full.get("folds", 5)), int(full.get("seed", 0)), float(full.get("C", 1.0)),
+                  int(full.get("bootstrap", 1000)), previous=False)
 
 
 def full_system(ws, group: str, spec) -> ChosenModel:
@@ -471,17 +550,34 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
     return "\n".join(lines) + "\n"
 
 
+def with_intervals(df: pd.DataFrame) -> pd.DataFrame:
+    """For reading: every column ``X`` with ``X lo`` and ``X hi`` beside it
+    becomes one text column ``+0.0102 [-0.0030, +0.0210]`` (empty when ``X`` is NaN)."""
+    out = df.copy()
+    for col in [c for c in df.columns if f"{c} lo" in df.columns and f"{c} hi" in df.columns]:
+        def cell(g, lo, hi):
+            if not np.isfinite(g):
+                return ""
+            return f"{g:+.4f}" + (f" [{lo:+.4f}, {hi:+.4f}]" if np.isfinite(lo) and np.isfinite(hi) else "")
+        out[col] = [cell(*v) for v in zip(df[col].astype(float), df[f"{col} lo"].astype(float),
+                                           df[f"{col} hi"].astype(float))]
+        out = out.drop(columns=[f"{col} lo", f"{col} hi"])
+    return out
+
+
 def write_table(df: pd.DataFrame, name: str, ws) -> tuple[Path, Path]:
-    """Write ``<ws.tables>/<name>.csv`` and ``.md`` atomically; returns both paths."""
+    """Write ``<ws.tables>/<name>.csv`` and ``.md`` atomically; returns both
+    paths. The Markdown shows each gain with its interval in one cell."""
     csv, md = ws.tables / f"{name}.csv", ws.tables / f"{name}.md"
     write_csv(csv, df)
-    write_text(md, to_markdown(df))
+    write_text(md, to_markdown(with_intervals(df)))
     return csv, md
 
 
 def style_table(df: pd.DataFrame):
     """A pandas Styler for notebooks: 4 decimals, the paper's columns shaded,
-    the best of each of our final-score columns in bold."""
+    the best of each of our final-score columns in bold, gains as ``gain [lo, hi]``."""
+    df = with_intervals(df)
     num = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
     paper_cols = [c for c in df.columns if str(c).startswith("Paper") or c in ("Mean Accuracy", "F1", "Final score")
                   and "source" in df.columns]

@@ -9,7 +9,7 @@ has ``run(quick: bool) -> list[dict]``: the rows of the table, made with
 from __future__ import annotations
 
 #: Benchmark names (module ``benchmarks.bench_<name>``), in table order.
-BENCHMARKS = ("loader", "train", "choose", "faces", "noisy")
+BENCHMARKS = ("loader", "train", "choose", "faces", "noisy", "bootstrap")
 
 
 def row(name: str, measured: str, ratio: float | None, at_most: float | None = None,

@@ -1,9 +1,12 @@
-"""The notebook pipeline runner on tiny throwaway notebooks (no aulib logic)."""
+"""The notebook pipeline runner on tiny throwaway notebooks in a throwaway project."""
 import nbformat
+import papermill
 import pytest
 import yaml
 
 from aulib import pipeline
+
+RESOLVE = "from aulib.pipeline import step_settings\np = step_settings({stem!r}, globals())\nglobals().update(p)\n"
 
 
 def _notebook(path, params_src, body_src):
@@ -17,21 +20,33 @@ def _notebook(path, params_src, body_src):
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
+    """notebooks 01_a (n, data_root, dataset) and 02_b (k; resolves itself through
+    step_settings, as the real notebooks do), built-in defaults n=1, k=0."""
     root = tmp_path / "proj"
     (root / "notebooks" / "profiles").mkdir(parents=True)
     (root / "pyproject.toml").write_text("")
     monkeypatch.setenv("AULIB_ROOT", str(root))
+    monkeypatch.delenv("AULIB_PROFILE", raising=False)
     log = tmp_path / "log.txt"
-    _notebook(root / "notebooks" / "01_a.ipynb", "profile = 'x'\nworkspace = None\nn = 1",
+    _notebook(root / "notebooks" / "01_a.ipynb", "profile = None\nworkspace = None\nn = None\ndata_root = None\ndataset = None",
               f"open({str(log)!r}, 'a').write(f'a{{n}}\\n')")
-    _notebook(root / "notebooks" / "02_b.ipynb", "profile = 'x'\nworkspace = None\nk = 0",
-              f"assert k >= 0, 'k must be >= 0'\nopen({str(log)!r}, 'a').write(f'b{{k}}\\n')")
+    _notebook(root / "notebooks" / "02_b.ipynb", "profile = None\nworkspace = None\nk = None",
+              RESOLVE.format(stem="02_b") +
+              f"assert k >= 0, 'k must be >= 0'\nopen({str(log)!r}, 'a').write(f'b{{k}} {{p.ws.root.name}}\\n')")
+    (root / "notebooks" / "profiles" / "base.yaml").write_text(yaml.safe_dump(
+        {"defaults": {"01_a": {"n": 1, "data_root": None, "dataset": "csv"}, "02_b": {"k": 0}}}))
     return root, log
 
 
-def _profile(root, steps, name="t"):
-    (root / "notebooks" / "profiles" / f"{name}.yaml").write_text(
-        yaml.safe_dump({"profile": name, "steps": steps, "tables": {"baseline": ["r1"]}}))
+def _profile(root, steps, name="t", path=None, **extra):
+    path = path or root / "notebooks" / "profiles" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"profile": name, "steps": steps, "tables": {"baseline": ["r1"]}, **extra}))
+    return path
+
+
+def _lines(log):
+    return log.read_text().splitlines() if log.exists() else []
 
 
 def test_runs_in_order_skips_up_to_date_and_reruns_downstream(project):
@@ -40,18 +55,73 @@ def test_runs_in_order_skips_up_to_date_and_reruns_downstream(project):
                     {"notebook": "02_b.ipynb", "name": "one", "parameters": {"k": 1}},
                     {"notebook": "02_b.ipynb", "name": "two", "parameters": {"k": 2}}])
     ws = pipeline.run("t")
-    assert log.read_text().split() == ["a5", "b1", "b2"]
+    assert _lines(log) == ["a5", "b1 t", "b2 t"]
     assert (ws.notebooks / "02_b__two.ipynb").exists()
     assert yaml.safe_load((ws.root / "table_spec.yaml").read_text()) == {"baseline": ["r1"]}
     pipeline.run("t")                      # nothing changed: all skipped
-    assert log.read_text().split() == ["a5", "b1", "b2"]
+    assert len(_lines(log)) == 3
     _profile(root, [{"notebook": "01_a.ipynb", "parameters": {"n": 5}},
                     {"notebook": "02_b.ipynb", "name": "one", "parameters": {"k": 3}},
                     {"notebook": "02_b.ipynb", "name": "two", "parameters": {"k": 2}}])
     pipeline.run("t")                      # step one changed: it and the step after rerun
-    assert log.read_text().split() == ["a5", "b1", "b2", "b3", "b2"]
+    assert _lines(log)[3:] == ["b3 t", "b2 t"]
     pipeline.run("t", force=True)
-    assert log.read_text().split()[-3:] == ["a5", "b3", "b2"]
+    assert _lines(log)[-3:] == ["a5", "b3 t", "b2 t"]
+
+
+def test_profile_defaults_reach_the_step_and_its_fingerprint(project):
+    root, log = project
+    steps = [{"notebook": "01_a.ipynb"}, {"notebook": "02_b.ipynb"}]
+    _profile(root, steps, defaults={"02_b": {"k": 7}})
+    pipeline.run("t")
+    assert _lines(log) == ["a1", "b7 t"]      # built-in n, the profile's k
+    _profile(root, steps, defaults={"02_b": {"k": 8}}, common={"n": 2})
+    pipeline.run("t")                          # common and defaults are in the fingerprint
+    assert _lines(log)[2:] == ["a2", "b8 t"]
+
+
+def test_profile_by_path_outside_the_repo(project, tmp_path):
+    root, log = project
+    path = _profile(root, [{"notebook": "02_b.ipynb"}], name="mine", path=tmp_path / "elsewhere" / "my.yaml",
+                    defaults={"02_b": {"k": 4}})
+    ws = pipeline.run(str(path))
+    assert ws.root == root / "runs" / "mine"
+    assert _lines(log) == ["b4 mine"]          # the notebook found the profile again by its path
+    stamp = yaml.safe_load((ws.notebooks / "02_b.stamp.yaml").read_text())
+    assert stamp["parameters"]["profile"] == str(path) and stamp["parameters"]["k"] == 4
+    with pytest.raises(FileNotFoundError) as e:
+        pipeline.run(str(tmp_path / "elsewhere" / "nope.yaml"))
+    assert str(tmp_path / "elsewhere" / "nope.yaml") in str(e.value) and ".yaml.yaml" not in str(e.value)
+
+
+def test_explicit_papermill_value_wins_over_the_profile_which_wins_over_builtin(project, tmp_path, monkeypatch):
+    root, log = project
+    _profile(root, [{"notebook": "02_b.ipynb"}], defaults={"02_b": {"k": 7}})
+    nb, out = str(root / "notebooks" / "02_b.ipynb"), str(tmp_path / "out.ipynb")
+    papermill.execute_notebook(nb, out, parameters={"profile": "t", "k": 5}, kernel_name="python3", progress_bar=False)
+    monkeypatch.setenv("AULIB_PROFILE", "t")
+    papermill.execute_notebook(nb, out, kernel_name="python3", progress_bar=False)
+    _profile(root, [{"notebook": "02_b.ipynb"}], name="u")
+    monkeypatch.setenv("AULIB_PROFILE", "u")
+    papermill.execute_notebook(nb, out, kernel_name="python3", progress_bar=False)
+    assert _lines(log) == ["b5 t", "b7 t", "b0 u"]
+
+
+def test_changed_input_file_reruns_the_data_step_and_everything_after(project, tmp_path):
+    root, log = project
+    data = tmp_path / "data"
+    data.mkdir()
+    labels = data / "labels.csv"
+    labels.write_text("image,AU1\na.jpg,0\nb.jpg,1\n")
+    _profile(root, [{"notebook": "01_a.ipynb"}, {"notebook": "02_b.ipynb"}])
+    pipeline.run("t", data_root=str(data))
+    pipeline.run("t", data_root=str(data))
+    assert _lines(log) == ["a1", "b0 t"]       # unchanged data: skipped
+    labels.write_text("image,AU1\na.jpg,1\nb.jpg,1\n")
+    ws = pipeline.run("t", data_root=str(data))
+    assert _lines(log) == ["a1", "b0 t", "a1", "b0 t"]
+    stamp = yaml.safe_load((ws.notebooks / "01_a.stamp.yaml").read_text())
+    assert [str(labels), labels.stat().st_size, labels.stat().st_mtime_ns] in stamp["inputs"]
 
 
 def test_stops_at_first_failing_notebook_and_names_the_cell(project, capsys):
@@ -65,11 +135,26 @@ def test_stops_at_first_failing_notebook_and_names_the_cell(project, capsys):
     assert not log.exists()                 # the step after the failure never ran
 
 
-def test_unknown_parameter_and_duplicate_names_fail_before_running(project):
+@pytest.mark.parametrize("extra, message", [
+    ({"steps": [{"notebook": "01_a.ipynb", "parameters": {"nn": 5}}]}, r"step 01_a sets 'nn'.*did you mean 'n'"),
+    ({"defaults": {"02_b": {"kk": 1}}}, r"defaults.02_b sets 'kk'.*02_b.ipynb does not declare; did you mean 'k'"),
+    ({"common": {"datset": "csv"}}, r"common sets 'datset'.*did you mean 'dataset'"),
+    ({"defaults": {"02_bb": {"k": 1}}}, r"defaults sets '02_bb'.*did you mean '02_b'"),
+    ({"stesp": []}, r"the top level sets 'stesp'.*did you mean 'steps'"),
+    ({"common": {"workspace": "/tmp/x"}}, r"common sets 'workspace', which the runner sets itself"),
+])
+def test_unknown_keys_are_refused_before_running_naming_file_section_and_key(project, extra, message):
     root, log = project
-    _profile(root, [{"notebook": "01_a.ipynb", "parameters": {"nn": 5}}])
-    with pytest.raises(ValueError, match="does not declare"):
+    steps = extra.pop("steps", [{"notebook": "01_a.ipynb"}, {"notebook": "02_b.ipynb"}])
+    path = _profile(root, steps, **extra)
+    with pytest.raises(ValueError, match=message) as e:
         pipeline.run("t")
+    assert str(path) in str(e.value)
+    assert not log.exists()
+
+
+def test_duplicate_names_and_unknown_profiles_fail_before_running(project):
+    root, log = project
     _profile(root, [{"notebook": "01_a.ipynb"}, {"notebook": "01_a.ipynb"}])
     with pytest.raises(ValueError, match="unique"):
         pipeline.run("t")
@@ -94,3 +179,4 @@ def test_shipped_profiles_plan_cleanly(name, tmp_path):
             assert named <= trained, (group, named - trained)
     finetunes = [p for s, _, p in steps if p.get("stage") == "finetune"]
     assert finetunes and all(p["init_from"].split("/")[-1] in trained for p in finetunes)
+    assert all(p["workspace"] == str(tmp_path) for _, _, p in steps)

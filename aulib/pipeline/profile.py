@@ -1,0 +1,286 @@
+"""Profiles: the only code that loads a profile and resolves a step's parameters.
+
+A profile is ``notebooks/profiles/<name>.yaml`` (given by name) or a YAML
+file anywhere on disk (given by path)::
+
+    profile: demo                  # its name; the workspace is runs/<name>
+    description: ...
+    extends: demo                  # optional: a name, or a path relative to this file
+    common: {dataset: synthau}     # to every notebook that declares the key
+    defaults: {04_train: {epochs: 10}}        # per notebook stem
+    step_overrides: {04_train: {epochs: 2}}   # set on every step of that notebook
+    steps: [{notebook: 04_train.ipynb, name: 6au, parameters: {group: 6au}}]
+    tables: {...}                  # <workspace>/table_spec.yaml for 07_tables
+
+An extending profile merges ``common``, ``defaults``, ``step_overrides``
+and ``tables`` over its parent's and keeps the parent's ``steps`` unless it
+lists its own. A step's parameters resolve, later winning: built-in defaults
+(``notebooks/profiles/base.yaml``, the notebooks' parameter cells hold
+``None``) -> ``common`` -> ``defaults[<stem>]`` -> the step's own (and
+``step_overrides``) -> values given explicitly (papermill ``-p``,
+``--data-root``). A key no notebook it is meant for declares is refused,
+naming the file, the section and the key.
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..io import read_yaml
+from ..workspace import Workspace, repo_root
+
+PROFILE_DIR = Path("notebooks") / "profiles"
+BASE = "base"
+TOP_KEYS = ("profile", "description", "extends", "common", "defaults", "step_overrides", "steps", "tables")
+STEP_KEYS = ("notebook", "name", "parameters")
+#: Parameters every notebook takes that the runner sets: the profile and its workspace.
+RUNNER_KEYS = ("profile", "workspace")
+
+
+@dataclass
+class Step:
+    """One notebook execution: ``notebook`` (file name in notebooks/),
+    ``name`` (unique, names the executed copy), ``parameters``."""
+
+    notebook: str
+    name: str
+    parameters: dict = field(default_factory=dict)
+
+    @property
+    def stem(self) -> str:
+        return Path(self.notebook).stem
+
+
+@dataclass
+class Profile:
+    """A loaded, checked profile (``extends`` already merged)."""
+
+    name: str
+    path: Path
+    steps: list[Step]
+    tables: dict
+    common: dict
+    defaults: dict
+    base: dict
+
+    @property
+    def ref(self) -> str:
+        """How a notebook finds this profile again: its name when it is a
+        shipped profile, else its absolute path."""
+        shipped = profile_dir() / f"{self.name}.yaml"
+        return self.name if shipped.exists() and shipped.resolve() == self.path else str(self.path)
+
+
+class Settings(dict):
+    """A step's resolved parameters (name -> value), plus ``ws`` (its
+    :class:`Workspace`) and ``name`` (the profile's name)."""
+
+    def __init__(self, values: dict, ws: Workspace, name: str):
+        super().__init__(values)
+        self.ws, self.name = ws, name
+
+
+def profile_dir() -> Path:
+    return repo_root() / PROFILE_DIR
+
+
+def default_profile() -> str:
+    """``$AULIB_PROFILE`` if set (CI sets ``ci``), else ``demo``."""
+    return os.environ.get("AULIB_PROFILE", "demo")
+
+
+def resolve_profile(profile: str | None) -> str:
+    """A notebook's ``profile`` parameter: None means :func:`default_profile`."""
+    return default_profile() if profile is None else str(profile)
+
+
+def known_profiles() -> list[str]:
+    return sorted(q.stem for q in profile_dir().glob("*.yaml") if q.stem != BASE)
+
+
+def find_profile(ref: str | os.PathLike, base_dir: Path | None = None) -> Path:
+    """The file of a profile: a name (``demo``) in notebooks/profiles/, or a
+    path to a YAML file (relative to ``base_dir`` or the current folder)."""
+    p = Path(ref).expanduser()
+    if p.suffix in (".yaml", ".yml") or len(p.parts) > 1:
+        p = p if p.is_absolute() or base_dir is None else base_dir / p
+        if p.is_file():
+            return p.resolve()
+        raise FileNotFoundError(f"no profile file {p.resolve()}; give an existing YAML file "
+                                f"or a profile name ({', '.join(known_profiles())})")
+    path = profile_dir() / f"{ref}.yaml"
+    if path.is_file():
+        return path.resolve()
+    raise FileNotFoundError(f"no profile {str(ref)!r} ({path}); known profiles: {known_profiles()}, "
+                            "or give the path of a profile YAML file")
+
+
+def profile_path(ref: str) -> Path:
+    """:func:`find_profile`, or the path a name would have when there is none."""
+    try:
+        return find_profile(ref)
+    except FileNotFoundError:
+        return profile_dir() / f"{ref}.yaml"
+
+
+@functools.lru_cache(maxsize=64)
+def _declared(path: str, mtime_ns: int) -> tuple[str, ...]:
+    import papermill
+
+    return tuple(papermill.inspect_notebook(path))
+
+
+def declared_parameters(stem: str) -> tuple[str, ...]:
+    """Names declared in the ``parameters`` cell of ``notebooks/<stem>.ipynb``, in order."""
+    path = repo_root() / "notebooks" / f"{stem}.ipynb"
+    if not path.exists():
+        raise FileNotFoundError(f"no notebook {path}")
+    return _declared(str(path), path.stat().st_mtime_ns)
+
+
+def _refuse_unknown(path: Path, where: str, keys, allowed, owner: str) -> None:
+    """ValueError naming the file, section and first key not in ``allowed`` (with a close match)."""
+    for key in keys:
+        if key in RUNNER_KEYS and owner != "a profile":
+            raise ValueError(f"{path}: {where} sets {key!r}, which the runner sets itself "
+                             "(the profile; --workspace); remove it")
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), [str(a) for a in allowed], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"{path}: {where} sets {key!r}, which {owner} does not declare{hint} "
+                             f"(known: {sorted(map(str, allowed))})")
+
+
+def _mapping(path: Path, where: str, value) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: {where} must be a mapping, got {value!r}")
+    return dict(value)
+
+
+def _read_chain(path: Path, seen: tuple = ()) -> list[tuple[Path, dict]]:
+    """[(file, raw mapping)] from the root of the ``extends`` chain to ``path``."""
+    raw = read_yaml(path) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a profile is a mapping with keys {list(TOP_KEYS)}")
+    _refuse_unknown(path, "the top level", raw, TOP_KEYS, "a profile")
+    if not raw.get("extends"):
+        return [(path, raw)]
+    parent = find_profile(raw["extends"], base_dir=path.parent)
+    if parent in seen or parent == path:
+        raise ValueError(f"{path}: 'extends: {raw['extends']}' makes a cycle ({[str(s) for s in seen]})")
+    return _read_chain(parent, seen + (path,)) + [(path, raw)]
+
+
+def _parse_steps(path: Path, raw_steps) -> list[Step]:
+    steps, seen = [], set()
+    for i, s in enumerate(raw_steps or []):
+        if not isinstance(s, dict) or "notebook" not in s:
+            raise ValueError(f"{path}: step {i + 1} needs a 'notebook' key, got {s!r}")
+        _refuse_unknown(path, f"step {i + 1}", s, STEP_KEYS, "a step")
+        stem = Path(s["notebook"]).stem
+        name = f"{stem}__{s['name']}" if s.get("name") else stem
+        if name in seen:
+            raise ValueError(f"{path}: step {i + 1} ({s['notebook']}) repeats the name {name!r}; give it a unique 'name'")
+        seen.add(name)
+        params = _mapping(path, f"step {name} parameters", s.get("parameters"))
+        _refuse_unknown(path, f"step {name}", params, declared_parameters(stem), s["notebook"])
+        steps.append(Step(s["notebook"], name, params))
+    return steps
+
+
+def _check_sections(path: Path, section: str, raw: dict) -> dict:
+    """``defaults`` / ``step_overrides``: {notebook stem: {declared key: value}}, checked."""
+    out = _mapping(path, section, raw.get(section))
+    stems = sorted(q.stem for q in (repo_root() / "notebooks").glob("*.ipynb"))
+    for stem, values in out.items():
+        _refuse_unknown(path, section, [stem], stems, "the notebooks folder")
+        out[stem] = _mapping(path, f"{section}.{stem}", values)
+        _refuse_unknown(path, f"{section}.{stem}", out[stem], declared_parameters(stem), f"{stem}.ipynb")
+    return out
+
+
+def _deep_merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_profile(ref: str | os.PathLike | None = None) -> Profile:
+    """Load a profile by name or path (None: :func:`default_profile`), merge
+    its ``extends`` chain and check every key before anything runs."""
+    path = find_profile(resolve_profile(None if ref is None else str(ref)))
+    chain = _read_chain(path)
+    steps_file, steps_raw = next(((p, raw["steps"]) for p, raw in reversed(chain) if raw.get("steps")), (path, None))
+    steps = _parse_steps(steps_file, steps_raw)
+    if not steps:
+        raise ValueError(f"{path}: the profile lists no steps")
+    declared_by_steps = {k for s in steps for k in declared_parameters(s.stem)}
+    common, defaults, overrides, tables = {}, {}, {}, {}
+    for p, raw in chain:
+        own = _mapping(p, "common", raw.get("common"))
+        _refuse_unknown(p, "common", own, declared_by_steps, "any notebook of the profile")
+        common.update(own)
+        defaults = _deep_merge(defaults, _check_sections(p, "defaults", raw))
+        overrides = _deep_merge(overrides, _check_sections(p, "step_overrides", raw))
+        tables = _deep_merge(tables, _mapping(p, "tables", raw.get("tables")))
+    for s in steps:
+        s.parameters.update(overrides.get(s.stem, {}))
+    base_file = profile_dir() / f"{BASE}.yaml"
+    base = _check_sections(base_file, "defaults", read_yaml(base_file) or {}) if base_file.exists() else {}
+    return Profile(str(chain[-1][1].get("profile") or path.stem), path, steps, tables, common, defaults, base)
+
+
+def resolve(profile: Profile, stem: str, step_params: dict | None = None, given: dict | None = None) -> dict:
+    """Every parameter ``notebooks/<stem>.ipynb`` declares except ``workspace``:
+    base -> common -> defaults[stem] -> ``step_params`` -> ``given`` (its
+    None values count as not given). ``profile`` is :attr:`Profile.ref`.
+    Idempotent: resolving a resolved dict again returns it unchanged."""
+    declared = declared_parameters(stem)
+    out = dict(profile.base.get(stem, {}))
+    out.update({k: v for k, v in profile.common.items() if k in declared})
+    out.update(profile.defaults.get(stem, {}))
+    out.update(step_params or {})
+    out.update({k: v for k, v in (given or {}).items() if v is not None and k in declared})
+    out["profile"] = profile.ref
+    return {k: out.get(k) for k in declared if k != "workspace"}
+
+
+def step_settings(stem: str, namespace: dict) -> Settings:
+    """A notebook's resolved parameters, from its namespace (``globals()``
+    after the parameters cell): ``profile`` (name or path; None:
+    ``$AULIB_PROFILE`` or demo) and ``workspace`` (None: runs/<profile name>)
+    pick the profile; every declared parameter left None takes the profile's
+    value, else the built-in default; a value given explicitly wins."""
+    profile = load_profile(namespace.get("profile"))
+    ws = Workspace.for_profile(profile.name, root=namespace.get("workspace"))
+    values = resolve(profile, stem, given={k: namespace.get(k) for k in declared_parameters(stem)})
+    if "workspace" in declared_parameters(stem):
+        values["workspace"] = str(ws.root)
+    return Settings(values, ws, profile.name)
+
+
+# Kept for aulib/config.py (notebook_config) and aulib/data/sources.py
+# (synth_profile_for) until the merge removes their profile lookups; the
+# notebooks no longer call them.
+def profile_defaults(profile: str | None, notebook: str) -> dict:
+    """The ``defaults[notebook]`` mapping of a profile ({} if none)."""
+    return dict(load_profile(profile).defaults.get(notebook, {}))
+
+
+def notebook_params(profile: str | None, notebook: str, given: dict) -> dict:
+    """``given`` with each None replaced by the profile's ``defaults[notebook]`` value."""
+    defaults = profile_defaults(profile, notebook)
+    return {k: (defaults.get(k) if v is None else v) for k, v in given.items()}
+
+
+def notebook_workspace(profile: str | None, workspace=None) -> Workspace:
+    """``workspace`` if given, else runs/<profile's name>."""
+    ref = resolve_profile(profile)
+    name = load_profile(ref).name if profile_path(ref).exists() else ref
+    return Workspace.for_profile(name, root=workspace)

@@ -1,0 +1,114 @@
+"""Run the numbered notebooks headless, in order, from a profile.
+
+``python -m aulib.pipeline --profile demo|ci|paper|PATH.yaml [--data-root DIR] [--force]``
+
+The profile (format and resolution: :mod:`aulib.pipeline.profile`) lists the
+steps: which notebook to run with which parameters. A notebook may appear
+several times (``04_train`` once per training run), each step with a unique
+``name``. Every step gets every parameter its notebook declares, resolved
+(built-in defaults -> common -> defaults[<stem>] -> the step's own ->
+``--data-root``), so a notebook resolves nothing more. ``tables`` is written to
+``<workspace>/table_spec.yaml`` for ``07_tables``.
+
+Executed copies go to ``runs/<profile>/notebooks/<step>.ipynb``. A step is up
+to date, and skipped, when its stamp (``<step>.stamp.yaml``) holds the same
+fingerprint (:mod:`aulib.pipeline.fingerprint`: notebook source, resolved
+parameters, input files outside the workspace, the step before), so changing
+a step or its data reruns it and every step after it. ``--force`` reruns
+everything. The runner stops at the first failing notebook and prints the
+failing cell and error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..io import read_yaml, write_yaml
+from ..workspace import Workspace, repo_root
+from .fingerprint import fingerprint, identity, input_files
+from .profile import Profile, Step, declared_parameters, load_profile, resolve
+
+
+def plan(profile: Profile, ws: Workspace, extra: dict) -> list[tuple[Step, Path, dict]]:
+    """Every step's notebook path and fully resolved parameters (``extra``:
+    values given on the command line, which win)."""
+    out = []
+    for step in profile.steps:
+        nb_path = repo_root() / "notebooks" / step.notebook
+        values = resolve(profile, step.stem, step.parameters, extra)
+        if "workspace" in declared_parameters(step.stem):
+            values["workspace"] = str(ws.root)
+        out.append((step, nb_path, values))
+    return out
+
+
+def _shown(profile: Profile, step: Step, values: dict) -> dict:
+    """The values of a step that differ from the built-in defaults (for the log line)."""
+    base = profile.base.get(step.stem, {})
+    return {k: v for k, v in values.items() if k not in ("workspace", "profile") and base.get(k) != v}
+
+
+def run(profile_name: str, data_root: str | None = None, force: bool = False,
+        only: list[str] | None = None, workspace: str | None = None, results: str | None = None) -> Workspace:
+    """Execute a profile's notebooks in order; returns the workspace."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    profile = load_profile(profile_name)
+    ws = Workspace.for_profile(profile.name, root=workspace, results=results)
+    extra = {"data_root": data_root} if data_root else {}
+    steps = plan(profile, ws, extra)
+    ws.notebooks.mkdir(parents=True, exist_ok=True)
+    if profile.tables:
+        write_yaml(ws.root / "table_spec.yaml", profile.tables)
+    previous = ""
+    t_all = time.time()
+    for step, nb_path, params in steps:
+        inputs = identity(input_files(params))
+        fp = fingerprint(nb_path, params, inputs, previous)
+        previous_fp, previous = previous, fp
+        out_nb = ws.notebooks / f"{step.name}.ipynb"
+        stamp = ws.notebooks / f"{step.name}.stamp.yaml"
+        selected = only is None or any(o in step.name for o in only)
+        if not selected:
+            continue
+        if not force and stamp.exists() and out_nb.exists() and (read_yaml(stamp) or {}).get("fingerprint") == fp:
+            print(f"[skip] {step.name}: up to date", flush=True)
+            continue
+        print(f"[run ] {step.name}  {json.dumps(_shown(profile, step, params), default=str)}", flush=True)
+        t0 = time.time()
+        try:
+            papermill.execute_notebook(str(nb_path), str(out_nb), parameters=params, kernel_name="python3",
+                                       cwd=str(nb_path.parent), progress_bar=False, log_output=False)
+        except PapermillExecutionError as e:
+            if stamp.exists():
+                stamp.unlink()
+            print(f"\n[fail] {step.name}: cell {e.exec_count} ({e.ename}: {e.evalue})\n"
+                  f"       executed copy with the traceback: {out_nb}", file=sys.stderr, flush=True)
+            print("       cell source:\n" + "\n".join("         " + ln for ln in e.source.splitlines()),
+                  file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
+        write_yaml(stamp, {"fingerprint": fp, "seconds": round(time.time() - t0, 1), "parameters": params,
+                          "inputs": inputs, "previous": previous_fp})
+        print(f"[done] {step.name} in {time.time() - t0:.0f} s", flush=True)
+    print(f"\nPipeline '{profile.name}' finished in {(time.time() - t_all) / 60:.1f} min.")
+    print(f"  figures:  {ws.figures}")
+    print(f"  tables:   {ws.tables}")
+    print(f"  notebooks (executed): {ws.notebooks}")
+    return ws
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m aulib.pipeline", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", default="demo", help="demo | ci | paper | path to a profile YAML")
+    ap.add_argument("--data-root", default=None, help="data root given to every notebook that takes data_root")
+    ap.add_argument("--force", action="store_true", help="rerun steps that are up to date")
+    ap.add_argument("--only", default=None, help="comma-separated substrings of step names to run")
+    ap.add_argument("--workspace", default=None, help="workspace folder (default runs/<profile>)")
+    ap.add_argument("--results", default=None, help="results folder (default: results/ for demo)")
+    a = ap.parse_args(argv)
+    run(a.profile, data_root=a.data_root, force=a.force, only=a.only.split(",") if a.only else None,
+        workspace=a.workspace, results=a.results)

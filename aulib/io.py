@@ -18,15 +18,34 @@ import numpy as np
 import yaml
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it in
+    ``/proc/self/status`` (a set-and-restore round trip elsewhere)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on clean exit fsync and rename
     it to ``path``. On error the temporary file is removed and ``path`` is
-    left untouched."""
+    left untouched. The file gets the mode ``open()`` would give a new file
+    (``0o666 & ~umask``, e.g. 0644 under umask 022), not mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp

@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .data.faces import BOX_COLUMNS, ImageReadError, as_rgb_array, load_rgb
+from .data.faces import BOX_COLUMNS, ImageReadError, as_rgb_array, load_rgb, too_small
 from .io import atomic_path
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
@@ -59,10 +59,12 @@ def expand_inputs(items: Iterable) -> tuple[list, list[InputError]]:
 
     Folders are searched recursively for image and video files (by
     extension, case-insensitive), in sorted order. A file given by name is
-    kept whatever its extension (it is tried as an image). Missing paths and
-    folders without any image or video give an :class:`InputError`.
+    kept whatever its extension (it is tried as an image). A file reached
+    twice (``DIR`` and ``DIR/a.jpg``, a link, ``./a.jpg`` and ``a.jpg``) is
+    kept once, at its first place (compared by resolved path). Missing paths
+    and folders without any image or video give an :class:`InputError`.
     """
-    out, errors = [], []
+    out, errors, seen = [], [], set()
     for item in items:
         if not isinstance(item, (str, os.PathLike)):
             out.append(item)
@@ -74,11 +76,16 @@ def expand_inputs(items: Iterable) -> tuple[list, list[InputError]]:
             if not found:
                 errors.append(InputError(str(p), "folder holds no image or video files "
                                                  f"(extensions {sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)})"))
-            out.extend(found)
         elif p.is_file():
-            out.append(p)
+            found = [p]
         else:
             errors.append(InputError(str(p), "file or folder not found"))
+            continue
+        for q in found:
+            key = q.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(q)
     return out, errors
 
 
@@ -101,6 +108,9 @@ def _iter_video(path: Path, rate: float | None) -> Iterator[Frame | InputError]:
                 ok, bgr = cap.retrieve()
                 if not ok or bgr is None:
                     yield InputError(str(path), f"frame {i} could not be decoded", frame=i)
+                elif too_small(bgr.shape[:2]):   # every frame has this size: one error for the video
+                    yield InputError(str(path), f"video frames: {too_small(bgr.shape[:2])}")
+                    return
                 else:
                     got += 1
                     yield Frame(str(path), np.ascontiguousarray(bgr[:, :, ::-1]), i, t)
@@ -117,23 +127,28 @@ def _iter_video(path: Path, rate: float | None) -> Iterator[Frame | InputError]:
 def iter_frames(items: Sequence, video_fps: float | None = 2.0) -> Iterator[Frame | InputError]:
     """Pictures of ``items`` (files as given by :func:`expand_inputs`, or
     arrays) in order. Videos (by extension) are sampled at ``video_fps``
-    frames per second (None: every frame). Unreadable inputs yield an
-    :class:`InputError` and the iteration goes on."""
+    frames per second (None: every frame). Unreadable inputs, and pictures
+    too small to search for faces (shorter side under 20 px,
+    :func:`aulib.data.faces.too_small`), yield an :class:`InputError` and the
+    iteration goes on."""
     for i, item in enumerate(items):
         if not isinstance(item, (str, os.PathLike)):
             try:
-                yield Frame(f"array[{i}]", as_rgb_array(item))
+                frame = Frame(f"array[{i}]", as_rgb_array(item))
             except ValueError as e:
                 yield InputError(f"array[{i}]", str(e))
+                continue
+        elif is_video(item):
+            yield from _iter_video(Path(item), video_fps)
             continue
-        path = Path(item)
-        if is_video(path):
-            yield from _iter_video(path, video_fps)
-            continue
-        try:
-            yield Frame(str(path), load_rgb(path))
-        except ImageReadError as e:
-            yield InputError(str(path), str(e))
+        else:
+            try:
+                frame = Frame(str(Path(item)), load_rgb(item))
+            except ImageReadError as e:
+                yield InputError(str(Path(item)), str(e))
+                continue
+        reason = too_small(frame.image.shape[:2])
+        yield InputError(frame.source, reason) if reason else frame
 
 
 # --------------------------------------------------------------------------- annotation
@@ -182,14 +197,15 @@ def au_label(face_index: int, active: Sequence[int]) -> str:
 
 def sample_photos(folder=None) -> list[Path]:
     """Real face photos shipped with the dependencies, copied into ``folder``
-    (a new temporary folder by default): matplotlib's ``grace_hopper.jpg`` and
-    scikit-image's astronaut as ``astronaut.png`` (left out when scikit-image
-    is not installed). Returns their paths."""
-    import tempfile
-
+    (default ``<repo>/runs/sample_photos``, one stable folder rewritten on each
+    call, so no temporary folder is left behind per run): matplotlib's
+    ``grace_hopper.jpg`` and scikit-image's astronaut as ``astronaut.png``
+    (left out when scikit-image is not installed). Returns their paths."""
     from matplotlib import cbook
 
-    folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="aulib_photos_"))
+    from aulib.workspace import repo_root
+
+    folder = Path(folder) if folder is not None else repo_root() / "runs" / "sample_photos"
     folder.mkdir(parents=True, exist_ok=True)
     grace = folder / "grace_hopper.jpg"
     with atomic_path(grace) as tmp:

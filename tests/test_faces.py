@@ -203,13 +203,52 @@ def test_face_cache_reports_and_survives_bad_files(tmp_path, data_root):
     df, report = F.build_face_cache(data_root, IMAGES, out, progress=False)
     assert df["image"].tolist() == IMAGES
     assert df["status"].tolist() == ["ok", "unreadable", "ok", "unreadable", "no_face"]
-    assert report.counts == {"ok": 2, "zero_faces": 1, "several_faces": 0, "unreadable": 2}
+    assert report.counts == {"ok": 2, "zero_faces": 1, "several_faces": 0, "too_small": 0, "unreadable": 2}
     assert "truncated.jpg" in report.unreadable["images/truncated.jpg"]
     assert "images/blank.png" in report.summary() and "2 unreadable" in report.summary()
     assert (df.loc[df["status"] == "unreadable", "n_faces"] == 0).all()
     saved = F.read_face_cache(out)
     assert list(saved.columns) == F.CACHE_COLUMNS
     pd.testing.assert_frame_equal(saved, df, check_dtype=False)
+
+
+def _tiny_and_strips(folder):
+    """Images MTCNN cannot search as they are: 15x12 and 300x19 (shorter side
+    under 20 px) and a 3000x40 strip (1024x14 once shrunk to max_side)."""
+    rng = np.random.default_rng(0)
+    names = {"images/tiny.png": (12, 15), "images/thin.png": (19, 300), "images/strip.png": (40, 3000)}
+    for name, (h, w) in names.items():
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(folder / name)
+    return list(names)
+
+
+def test_tiny_images_and_strips_are_counted_not_fatal(tmp_path, data_root):
+    """Issue 15.1: one tiny image used to kill the whole build with
+    ``torch.cat(): expected a non-empty list of Tensors``."""
+    images = ["images/grace.jpg", *_tiny_and_strips(data_root), "images/astronaut.png"]
+    out = tmp_path / "faces.csv"
+    df, report = F.build_face_cache(data_root, images, out, batch_size=4, progress=False)
+    assert df["status"].tolist() == ["ok", "too_small", "too_small", "no_face", "ok"]
+    assert df["width"].tolist()[1:4] == [15, 300, 3000] and (df["n_faces"][1:4] == 0).all()
+    assert report.too_small == ["images/tiny.png", "images/thin.png"]
+    assert report.counts["ok"] == 2 and report.counts["zero_faces"] == 1
+    assert "images/tiny.png" in report.summary() and "too small" in report.summary()
+    pd.testing.assert_frame_equal(F.read_face_cache(out), df, check_dtype=False)
+    # the same in one detect_faces call with the fast size rule; reasons name the file
+    fast = F.detect_faces([data_root / i for i in images], progress=False, min_face_frac=1 / 6)
+    assert fast["status"].tolist() == df["status"].tolist()
+    assert "tiny.png" in fast.attrs["errors"][str(data_root / "images/tiny.png")]
+    crop, status = F.crop_face(F.load_rgb(data_root / "images/tiny.png"), df.iloc[1], "aligned", 32)
+    assert crop.shape == (32, 32, 3) and status == "no_face"
+
+
+def test_detection_size_keeps_strips_searchable(photos):
+    assert F._target_size(40, 3000, 1024) == (20, 1500)      # not (14, 1024): an empty MTCNN pyramid
+    assert F._target_size(2048, 1024, 1024) == (1024, 512)
+    assert F.too_small((19, 300)) and F.too_small((20, 20)) is None
+    images = [np.zeros((12, 15, 3), np.uint8), photos["grace"], np.zeros((40, 3000, 3), np.uint8)]
+    found = F.detect_all_faces(images)
+    assert found[0] == [] and found[2] == [] and len(found[1]) == 1
 
 
 def test_face_cache_resumes_without_redetecting(tmp_path, data_root, monkeypatch):

@@ -69,3 +69,46 @@ def test_torch_checkpoint_weights_only(tmp_path):
     torch.save({"x": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(Exception, match="[Ww]eights"):
         io.read_torch(tmp_path / "evil.pt")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_respect_the_umask(tmp_path, umask):
+    """Issue 15.7: mkstemp made every artefact 0600 whatever the umask, so
+    colleagues on a shared machine could not read results (022 -> 0644, 077 -> 0600)."""
+    import torch
+    from PIL import Image
+
+    from aulib.data import crops, faces
+    from aulib.predict_io import annotate
+
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    Image.new("RGB", (40, 30), (90, 120, 150)).save(root / "images" / "a.png")
+    gt = pd.DataFrame([{c: np.nan for c in faces.FACE_COLUMNS}])
+    gt[["image", "width", "height", "n_faces"]] = ["images/a.png", 40, 30, 0]
+    gt.to_csv(root / "faces.csv", index=False)
+    out = tmp_path / "out"
+    old = os.umask(umask)
+    try:
+        io.write_text(out / "a.txt", "x")
+        io.write_csv(out / "a.csv", pd.DataFrame({"a": [1]}))
+        io.write_npy(out / "a.npy", np.zeros(3))
+        io.write_yaml(out / "a.yaml", {"a": 1})
+        io.write_torch(out / "a.pt", {"w": torch.zeros(2)})
+        annotate(np.zeros((30, 40, 3), np.uint8), [], out / "annotated.jpg")
+        faces.build_face_cache(root, ["images/a.png"], out / "faces.csv", method="ground_truth")
+        crops.build_crop_store(root, out / "faces.csv", out / "store", "aligned", 16, progress=False)
+    finally:
+        os.umask(old)
+    written = sorted(p for p in out.rglob("*") if p.is_file())
+    assert len(written) == 11 and not [p for p in written if p.name.endswith(".tmp")]
+    modes = {p.relative_to(out).as_posix(): oct(p.stat().st_mode & 0o777) for p in written}
+    assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
+
+
+def test_current_umask_reads_without_changing_it():
+    old = os.umask(0o027)
+    try:
+        assert io.current_umask() == 0o027 and io.current_umask() == 0o027
+    finally:
+        os.umask(old)

@@ -317,3 +317,47 @@ def test_byte_order_mark_and_extra_fields(tmp_path):
     (root / "y.csv").write_text("image,AU1\nimages/a.jpg,1\nimages/a.jpg,1,0\n")
     with pytest.raises(ValueError, match=r"y\.csv.*line 3"):
         L.read_generic_csv(root / "y.csv", root)
+
+
+# ------------------------------------------------------------------ hostile files (issue 15)
+def test_non_utf8_file_names_file_line_and_fix(tmp_path):
+    """A cp1252 file used to give a bare UnicodeDecodeError, with on_error='skip' too."""
+    root = make_root(tmp_path, ["a.jpg", "caf\u00e9.jpg"])
+    text = "\n".join([MANUAL_HEADER, manual_line("a.jpg", [1] * 23), manual_line("caf\u00e9.jpg", [0] * 23)])
+    (root / "opt.csv").write_bytes(text.encode("cp1252"))
+    for on_error in ("raise", "skip"):
+        with pytest.raises(ValueError, match=r"opt\.csv: line 3, column 24 \(byte offset \d+\): byte b'\\xe9' "
+                                             r"is not UTF-8.*save the file as UTF-8"):
+            L.read_emotionet_manual(root / "opt.csv", root, image_dir="images", on_error=on_error)
+    (root / "g.csv").write_text("image,AU1\nimages/a.jpg,1\n", encoding="utf-16")
+    with pytest.raises(ValueError, match=r"g\.csv: line 1, column 1 .*UTF-16"):
+        L.read_generic_csv(root / "g.csv", root)
+    (root / "n.txt").write_bytes(automatic_line("a.jpg", [1] * 23).encode() + b"\n\x80\n")
+    with pytest.raises(ValueError, match=r"n\.txt: line 2, column 1 "):
+        L.read_emotionet_automatic(root / "n.txt", root, image_dir="images", on_error="skip")
+    (root / "t.csv").write_bytes(b"image,AU1\nimages/caf\xe9.jpg,1\n")
+    with pytest.raises(ValueError, match=r"t\.csv: line 2, column 11 .*not UTF-8"):
+        L.read_label_table(root / "t.csv")
+    # the same file saved as UTF-8 reads, the accented name included
+    (root / "opt.csv").write_text(text, encoding="utf-8")
+    df, _ = L.read_emotionet_manual(root / "opt.csv", root, image_dir="images")
+    assert df["image"].tolist() == ["images/a.jpg", "images/caf\u00e9.jpg"]
+
+
+@pytest.mark.parametrize("second", ["'AU 12'", "AU 12", "AU12"])
+def test_repeated_au_column_is_refused(tmp_path, second):
+    """Two columns for one AU used to read the first copy silently."""
+    root = make_root(tmp_path, ["a.jpg"])
+    (root / "opt.csv").write_text(MANUAL_HEADER + f",{second}\n" + manual_line("a.jpg", [0] * 23 + [1]))
+    with pytest.raises(ValueError, match=r"opt\.csv: column 'AU12' appears more than once, as columns 10 "
+                                         rf"\(\"'AU 12'\"\) and 26 \({re.escape(repr(second))}\)"):
+        L.read_emotionet_manual(root / "opt.csv", root, image_dir="images", on_error="skip")
+    (root / "g.csv").write_text(f"image,AU12,AU1,{second.strip(chr(39))}\nimages/a.jpg,1,0,0\n")
+    with pytest.raises(ValueError, match=r"g\.csv: column 'AU12' appears more than once, as columns 2"):
+        L.read_generic_csv(root / "g.csv", root)
+    (root / "t.csv").write_text("image,AU1,AU1\nimages/a.jpg,1,0\n")
+    with pytest.raises(ValueError, match=r"t\.csv: column 'AU1' appears more than once"):
+        L.read_label_table(root / "t.csv")
+    (root / "u.csv").write_text("image,image,AU1\nimages/a.jpg,x.jpg,1\n")
+    with pytest.raises(ValueError, match=r"u\.csv: column 'image' appears more than once"):
+        L.read_generic_csv(root / "u.csv", root)

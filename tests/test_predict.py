@@ -254,6 +254,78 @@ def test_bad_chosen_files_fail_clearly(ws, tmp_path):
     assert any("config.yaml says 'aligned'" in str(w.message) for w in caught)
 
 
+def test_inputs_deduplicated_by_resolved_path_in_order(tmp_path, photos):
+    """Issue 15.9: ``DIR DIR/a.jpg`` gave every file of DIR twice or more."""
+    (tmp_path / "sub").mkdir()
+    a, b = tmp_path / "sub" / "a.png", tmp_path / "b.jpg"
+    a.write_bytes(b"x")
+    b.write_bytes(b"y")
+    (tmp_path / "link.jpg").symlink_to(b)
+    arr = np.zeros((30, 30, 3), np.uint8)
+    items, errors = expand_inputs([b, tmp_path, arr, tmp_path / "sub" / ".." / "sub" / "a.png", str(a), arr])
+    assert items[0] == b and items[1] == a and items[2] is arr and items[3] is arr and len(items) == 4
+    assert errors == []
+
+
+def test_sample_photos_leave_no_temporary_folder(tmp_path, monkeypatch):
+    """Issue 15.9: every 08_predict run left an aulib_photos_* folder in /tmp."""
+    import tempfile
+
+    monkeypatch.setenv("AULIB_ROOT", str(tmp_path / "repo"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    first = sample_photos()
+    assert first == sample_photos() and first[0] == tmp_path / "repo" / "runs" / "sample_photos" / "grace_hopper.jpg"
+    assert all(p.is_file() for p in first) and list((tmp_path / "tmp").iterdir()) == []
+
+
+def _tiny_and_strip(folder: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(1)
+    tiny, strip = folder / "tiny.png", folder / "strip.png"
+    Image.fromarray(rng.integers(0, 255, (12, 15, 3), dtype=np.uint8)).save(tiny)
+    Image.fromarray(rng.integers(0, 255, (40, 3000, 3), dtype=np.uint8)).save(strip)
+    return tiny, strip
+
+
+def test_tiny_pictures_are_errors_not_a_lost_batch(predictor, photos, tmp_path):
+    """Issue 15.1: a picture under 20 px (or a tiny video) is an errors row
+    naming it; the photos around it are still predicted."""
+    import cv2
+
+    tiny, strip = _tiny_and_strip(tmp_path)
+    clip = tmp_path / "tiny.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (16, 16))
+    for _ in range(5):
+        writer.write(np.zeros((16, 16, 3), np.uint8))
+    writer.release()
+    res, err = predictor.predict_images([photos[0], tiny, np.zeros((10, 400, 3), np.uint8), strip, clip])
+    assert res["image"].tolist() == [str(photos[0]), str(strip)] and res["n_faces"].tolist() == [1, 0]
+    assert err["image"].tolist() == [str(tiny), "array[2]", str(clip)]
+    assert err["reason"].str.contains("under 20 px").all() and "15x12" in err["reason"].iloc[0]
+
+
+@pytest.mark.slow
+def test_cli_tiny_images_and_folder_with_its_file(ws, photos, tmp_path):
+    """Issue 15.1 and 15.9 through the CLI: exit 1 (not 2), a results CSV, the
+    tiny image in the errors CSV by name, and ``DIR DIR/file`` giving one row per file."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    grace = folder / "grace_hopper.jpg"
+    grace.write_bytes(photos[0].read_bytes())
+    tiny, strip = _tiny_and_strip(folder)
+    out = tmp_path / "out.csv"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "AULIB_PROGRESS": "0"}
+    proc = subprocess.run([sys.executable, "-m", "aulib.predict", str(folder), str(grace), str(tiny),
+                           "--model", str(ws / "chosen" / "17au.yaml"), "--device", "cpu", "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "tiny.png" in proc.stdout
+    res = read_predictions(out)
+    assert res["image"].tolist() == [str(grace), str(strip)] and res["n_faces"].tolist() == [1, 0]
+    err = pd.read_csv(errors_path(out))
+    assert err["image"].tolist() == [str(tiny)] and "under 20 px" in err["reason"].iloc[0]
+
+
 @pytest.mark.slow
 def test_cli_writes_results_errors_and_annotations(ws, photos, tmp_path):
     out = tmp_path / "out" / "results.csv"

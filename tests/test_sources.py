@@ -107,7 +107,8 @@ def test_prepare_emotionet_overrides_and_errors(tmp_path):
     touch_images(root, opt)
     L.write_emotionet_manual(opt, root / "lists" / "opt.csv", "http://e.invalid/x/")
     ws = Workspace.for_profile("ci", root=tmp_path / "ws")
-    with pytest.raises(FileNotFoundError, match="optimization.csv"):
+    with pytest.raises(FileNotFoundError, match=r"optimization\.csv; put the file there, or point notebook "
+                                                r"01_data's data_root parameter .*common: \{data_root"):
         S.prepare_labels(ws, "emotionet", data_root=root)
     reports = S.prepare_labels(ws, "emotionet", data_root=root, optimization="lists/opt.csv",
                                image_dirs={"optimization": "photos"})
@@ -130,7 +131,9 @@ def test_prepare_csv(tmp_path):
     L.write_generic_csv(opt, tmp_path / "opt.csv")
     (tmp_path / "test.csv").write_text("image,AU12\n" + "\n".join(f"{i},1" for i in test["image"]) + "\n")
     ws = Workspace.for_profile("ci", root=tmp_path / "ws")
-    with pytest.raises(ValueError, match="needs optimization="):
+    # issue 15.9: the message names the real way (prepare_labels' keyword; 01_data has no such parameter)
+    with pytest.raises(ValueError, match=r"prepare_labels\(ws, 'csv', data_root, optimization='path/to/"
+                                         r"optimization\.csv'\).*Notebook 01_data has no parameter"):
         S.prepare_labels(ws, "csv", data_root=root, test=tmp_path / "test.csv")
     reports = S.prepare_labels(ws, "csv", data_root=root, optimization=tmp_path / "opt.csv",
                                test=tmp_path / "test.csv")

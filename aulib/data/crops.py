@@ -114,7 +114,8 @@ def build_crop_store(data_root, faces, out_dir, style: str, size: int, images: S
     if existing is not None and existing != meta and not overwrite:
         diff = {k: (existing.get(k), v) for k, v in meta.items() if existing.get(k) != v}
         raise ValueError(f"{out_dir} holds a crop store built with other parameters "
-                         f"(stored vs requested: {diff}); use another folder or overwrite=True")
+                         f"(stored vs requested: {diff}); delete {out_dir} and rerun notebooks/02_split.ipynb "
+                         "(from Python: another out_dir, or build_crop_store(..., overwrite=True))")
     if overwrite:
         existing = None
     if existing is None:
@@ -130,7 +131,8 @@ def build_crop_store(data_root, faces, out_dir, style: str, size: int, images: S
     index = pd.read_csv(out_dir / "index.csv", dtype={"image": str, "status": str}, keep_default_na=False)
     if len(done) != n or len(index) != n or pixels_path.stat().st_size != n * size * size * 3:
         raise ValueError(f"{out_dir} is damaged (files disagree on the number of rows); "
-                         f"rebuild it with overwrite=True")
+                         "delete the folder and rerun notebooks/02_split.ipynb (from Python: "
+                         "build_crop_store(..., overwrite=True))")
     statuses = index["status"].to_numpy(dtype=object)
     todo = np.flatnonzero(~done)
     if len(todo):
@@ -189,7 +191,8 @@ class CropStore:
         if len(self.index) != n or pixels.stat().st_size != expected:
             raise ValueError(f"crop store {self.dir} is damaged (index rows {len(self.index)}, pixels "
                              f"{pixels.stat().st_size} bytes, expected {n} rows, {expected} bytes); "
-                             f"rebuild it with overwrite=True")
+                             "delete the folder and rerun notebooks/02_split.ipynb (from Python: "
+                             "build_crop_store(..., overwrite=True))")
         self.images: np.memmap = _open_pixels(pixels, n, self.size, "r")
         self.status: np.ndarray = self.index["status"].to_numpy(dtype=str)
         self._row_of = pd.Series(self.index["row"].to_numpy(dtype=np.int64), index=self.index["image"])

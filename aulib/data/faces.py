@@ -40,8 +40,10 @@ BOX_COLUMNS = ["x0", "y0", "x1", "y1"]
 LANDMARK_COLUMNS = [f"lm{i}_{axis}" for i in range(5) for axis in ("x", "y")]
 FACE_COLUMNS = ["image", "width", "height", "n_faces", "score", *BOX_COLUMNS, *LANDMARK_COLUMNS]
 #: The cache the kit writes adds ``status``: ``ok`` (at least one face),
-#: ``no_face`` (none found) or ``unreadable`` (file missing, corrupt or not an
-#: image). Readers that only know :data:`FACE_COLUMNS` can ignore it.
+#: ``no_face`` (none found), ``too_small`` (shorter side under
+#: :data:`MIN_FACE_PX`: MTCNN cannot search it, no face) or ``unreadable``
+#: (file missing, corrupt or not an image). Readers that only know
+#: :data:`FACE_COLUMNS` can ignore it.
 CACHE_COLUMNS = [*FACE_COLUMNS, "status"]
 
 #: ArcFace's 5-point template for 112 x 112 crops, in pixels.
@@ -186,6 +188,29 @@ def _mtcnn(device: str, min_face_size: int = MIN_FACE_PX):
     return MTCNN(keep_all=True, select_largest=True, device=device, min_face_size=int(min_face_size))
 
 
+def too_small(size_hw: tuple[int, int], min_face: int = MIN_FACE_PX) -> str | None:
+    """Why an image of ``size_hw`` (pixels) cannot be searched for faces of
+    ``min_face`` px or more (MTCNN's scale pyramid is empty), else ``None``."""
+    h, w = size_hw
+    if min(h, w) * (12.0 / min_face) >= 12.0:   # facenet-pytorch's own pyramid test
+        return None
+    return (f"image is {w}x{h} px: its shorter side is under {min_face} px, the smallest face MTCNN "
+            "searches, so no face can be found; use a larger image (or upscale it) or leave it out")
+
+
+def _detect(stack: np.ndarray, device: str, min_face: int = MIN_FACE_PX) -> tuple[list, list, list]:
+    """MTCNN on a uint8 stack ``(N, H, W, 3)`` of equal-sized images: per image
+    boxes ``(k, 4)``, scores ``(k,)``, landmarks ``(k, 5, 2)`` (pixels of the
+    stack), or ``None`` when no face. A stack too small to search
+    (:func:`too_small`) gives ``None`` for all without running MTCNN, whose
+    empty pyramid would raise ``torch.cat(): expected a non-empty list``."""
+    n = len(stack)
+    if n == 0 or too_small(stack.shape[1:3], min_face):
+        return [None] * n, [None] * n, [None] * n
+    boxes, probs, points = _mtcnn(str(device), int(min_face)).detect(stack, landmarks=True)
+    return list(boxes), list(probs), list(points)
+
+
 def _min_face(size_hw: tuple[int, int], min_face_frac: float | None) -> int:
     """Smallest face (px) searched in an image of ``size_hw``: ``min_face_frac``
     of its shorter side, never below MTCNN's 20 px."""
@@ -199,9 +224,12 @@ def _empty_row() -> dict:
 
 
 def _target_size(h: int, w: int, max_side: int | None) -> tuple[int, int]:
+    """Detection size: the longer side shrunk to ``max_side``, but the shorter
+    side kept at :data:`MIN_FACE_PX` or more (a 3000x40 strip -> 1500x20, not
+    1024x14, which MTCNN could not search)."""
     if max_side is None or max(h, w) <= max_side:
         return h, w
-    s = max_side / max(h, w)
+    s = max(max_side / max(h, w), min(1.0, MIN_FACE_PX / min(h, w)))
     return max(1, round(h * s)), max(1, round(w * s))
 
 
@@ -232,8 +260,10 @@ def detect_faces(images: Sequence, device: str = "cpu", batch_size: int = 16, pr
     Returns columns :data:`CACHE_COLUMNS`: ``image`` is the path as given
     (``None`` for arrays), ``width``/``height`` of the original, ``n_faces``,
     then score, box and 5 landmarks of the largest face (NaN when none) and
-    ``status`` (``ok``/``no_face``/``unreadable``). Unreadable files never
-    stop the run; their reasons are in ``df.attrs["errors"]`` (path -> text).
+    ``status`` (``ok``/``no_face``/``too_small``/``unreadable``). Unreadable
+    files and images too small to search (shorter side under
+    :data:`MIN_FACE_PX`) never stop the run; the reasons of those given as
+    paths are in ``df.attrs["errors"]`` (path -> text).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -256,6 +286,12 @@ def detect_faces(images: Sequence, device: str = "cpu", batch_size: int = 16, pr
             h, w = arr.shape[:2]
             sources[i] = arr
         rows[i].update(width=w, height=h)
+        reason = too_small((h, w))
+        if reason:
+            rows[i].update(status="too_small")
+            if isinstance(sources[i], Path):
+                errors[str(item)] = f"{item}: {reason}"
+            continue
         groups.setdefault(_target_size(h, w, max_side), []).append(i)
 
     batches = [(size, idx[k:k + batch_size]) for size, idx in groups.items()
@@ -288,10 +324,10 @@ def detect_faces(images: Sequence, device: str = "cpu", batch_size: int = 16, pr
                 pending = pool.submit(decode, batches[b + 1])
             if stack is not None:
                 min_face = _min_face(batch[0], min_face_frac)
-                boxes, probs, points = _mtcnn(str(device), min_face).detect(stack, landmarks=True)
+                boxes, probs, points = _detect(stack, device, min_face)
                 missed = [j for j in range(len(idx)) if boxes[j] is None]
                 if missed and min_face > MIN_FACE_PX:   # no large face: search the small scales too
-                    again = _mtcnn(str(device)).detect(stack[missed], landmarks=True)
+                    again = _detect(stack[missed], device)
                     for k, j in enumerate(missed):
                         boxes[j], probs[j], points[j] = again[0][k], again[1][k], again[2][k]
                 for j, i in enumerate(idx):
@@ -313,20 +349,18 @@ def detect_all_faces(images: Sequence[np.ndarray], device: str = "cpu", batch_si
     original image, landmarks in MTCNN order). Images are grouped by size
     (MTCNN batches need equal sizes) and run ``batch_size`` at a time; an
     image whose longer side exceeds ``max_side`` is downscaled for detection
-    and the coordinates are mapped back.
+    and the coordinates are mapped back. An image too small to search
+    (:func:`too_small`) gets an empty list.
     """
     faces: list[list[dict]] = [[] for _ in images]
     groups: dict[tuple[int, int], list[int]] = {}
     for i, img in enumerate(images):
         groups.setdefault(_target_size(*img.shape[:2], max_side), []).append(i)
-    if not groups:
-        return faces
-    detector = _mtcnn(str(device))
     for size, idx in groups.items():
         for k in range(0, len(idx), batch_size):
             part = idx[k:k + batch_size]
             stack = np.stack([_resize(images[i], size) for i in part])
-            boxes, probs, points = detector.detect(stack, landmarks=True)
+            boxes, probs, points = _detect(stack, device)
             for j, i in enumerate(part):
                 if boxes[j] is None:
                     continue
@@ -370,6 +404,7 @@ class FaceReport:
     ok: list[str] = field(default_factory=list)            # exactly one face
     zero_faces: list[str] = field(default_factory=list)    # readable, no face
     several_faces: list[str] = field(default_factory=list)  # largest kept
+    too_small: list[str] = field(default_factory=list)      # shorter side < MIN_FACE_PX, no search
     unreadable: dict[str, str] = field(default_factory=dict)  # image -> reason
 
     @classmethod
@@ -380,6 +415,8 @@ class FaceReport:
         for image, n, st in zip(df["image"], df["n_faces"], status):
             if st == "unreadable":
                 report.unreadable[image] = errors.get(image, "unreadable")
+            elif st == "too_small":
+                report.too_small.append(image)
             elif n == 0:
                 report.zero_faces.append(image)
             elif n == 1:
@@ -391,14 +428,16 @@ class FaceReport:
     @property
     def counts(self) -> dict[str, int]:
         return {"ok": len(self.ok), "zero_faces": len(self.zero_faces),
-                "several_faces": len(self.several_faces), "unreadable": len(self.unreadable)}
+                "several_faces": len(self.several_faces), "too_small": len(self.too_small),
+                "unreadable": len(self.unreadable)}
 
     def summary(self, examples: int = 5) -> str:
         """A few lines: the count of each outcome and some image names."""
         total = sum(self.counts.values())
         lines = [f"{total} images: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in self.counts.items())]
         for name, items in (("zero faces (centre crop fallback)", self.zero_faces),
-                            ("several faces (largest kept)", self.several_faces)):
+                            ("several faces (largest kept)", self.several_faces),
+                            (f"too small to search, under {MIN_FACE_PX} px (centre crop fallback)", self.too_small)):
             if items:
                 more = f" ... (+{len(items) - examples})" if len(items) > examples else ""
                 lines.append(f"  {name}: {', '.join(items[:examples])}{more}")

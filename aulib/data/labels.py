@@ -14,8 +14,11 @@ Source formats (docs/layout.md):
 - Generic CSV: ``image,AU1,AU2,…`` (any subset of the 23 AUs), unknown as
   ``999``, ``-1`` or empty -- :func:`read_generic_csv`.
 
-Every reader returns ``(table, LabelReport)``. Missing columns and wrong
-field counts always raise. A bad value or a duplicate image raises a
+Every reader returns ``(table, LabelReport)``. Missing or repeated
+columns, wrong field counts and text that is not UTF-8 always raise (no
+latin-1/cp1252 guess: EmotioNet URLs are ASCII, so a non-UTF-8 byte means a
+damaged or re-encoded file, and a guessed decoding would turn image names
+into other, wrong names instead of an error naming the line). A bad value or a duplicate image raises a
 ``ValueError`` naming file, line (1-based, as in an editor) and column, or,
 with ``on_error="skip"``, drops the row (keeps the first of duplicates) and
 lists it in the report. Rows whose image file is missing are always skipped
@@ -169,10 +172,25 @@ def _parse_values(raw: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ parsing
-def _records(path: Path, sep: str) -> tuple[np.ndarray, np.ndarray]:
-    """(first line, number of fields) of every record of a delimited file,
-    1-based lines; a quote-aware scan only when the file has quotes."""
-    data = path.read_bytes()
+def _decode_utf8(path: Path, data: bytes) -> str:
+    """The text of a label file; a ValueError naming the file, line, column
+    and byte offset of the first byte that is not UTF-8 (BOM allowed)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        utf16 = " (it looks like UTF-16)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise ValueError(
+            f"{path}: line {line}, column {column} (byte offset {e.start}): byte "
+            f"{data[e.start:e.start + 1]!r} is not UTF-8 text{utf16}; save the file as UTF-8 (e.g. "
+            f"'CSV UTF-8' in a spreadsheet, or iconv -f cp1252 -t utf-8). The encoding is the whole "
+            "file's, so on_error='skip' does not skip it") from None
+
+
+def _records(data: bytes, sep: str) -> tuple[np.ndarray, np.ndarray]:
+    """(first line, number of fields) of every record of a delimited file's
+    bytes, 1-based lines; a quote-aware scan only when the file has quotes."""
     if b'"' not in data:
         lines = data.split(b"\n")
         if lines and lines[-1] in (b"", b"\r"):
@@ -191,22 +209,26 @@ def _records(path: Path, sep: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _read_text_table(path: Path, sep: str, header: bool) -> pd.DataFrame:
     """All fields as str plus ``_file``, ``_line`` (1-based line in the file)
-    and ``_short`` (the line has fewer fields than the table); blank lines dropped."""
+    and ``_short`` (the line has fewer fields than the table); blank lines
+    dropped. ``attrs["header"]``: the header's names as written (repeats kept)."""
     if not path.is_file():
         raise FileNotFoundError(f"label file {path} not found")
     kind = "tab" if sep == "\t" else "comma"
+    data = path.read_bytes()
+    text = _decode_utf8(path, data)
     try:
         with warnings.catch_warnings():  # lines with extra fields are reported below, by line
             warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            df = pd.read_csv(path, sep=sep, header=0 if header else None, dtype=str, keep_default_na=False,
-                             encoding="utf-8-sig", skip_blank_lines=False, index_col=False, engine="c")
+            df = pd.read_csv(io.StringIO(text), sep=sep, header=0 if header else None, dtype=str,
+                             keep_default_na=False, skip_blank_lines=False, index_col=False, engine="c")
     except pd.errors.ParserError as e:
         raise ValueError(f"{path}: cannot parse as {kind}-separated values ({e}); "
                          "every line needs the same number of fields") from None
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path}: the file is empty") from None
     df.columns = [str(c) for c in df.columns]
-    starts, counts = _records(path, sep)
+    raw_header = next(csv.reader(io.StringIO(text), delimiter=sep), []) if header else []
+    starts, counts = _records(data, sep)
     if header:
         starts, counts = starts[1:], counts[1:]
     if len(starts) != len(df):  # unusual quoting: fall back to counting rows
@@ -221,11 +243,27 @@ def _read_text_table(path: Path, sep: str, header: bool) -> pd.DataFrame:
     df.insert(0, "_short", counts < len(fields))
     df.insert(0, "_line", starts)
     df.insert(0, "_file", str(path))
-    return df[~blank].reset_index(drop=True)
+    df = df[~blank].reset_index(drop=True)
+    df.attrs["header"] = raw_header
+    return df
 
 
 def _clean_header(name: str) -> str:
     return str(name).strip().strip("'\"").strip()
+
+
+def _refuse_repeated_columns(path: Path, raw_header: Sequence[str], canon: Callable[[str], str],
+                             used: Sequence[str]) -> None:
+    """ValueError naming the file and the columns when two header names mean
+    the same used column (``'AU 12'`` twice, ``AU 12`` and ``AU12``)."""
+    where: dict[str, list[int]] = {}
+    for k, name in enumerate(raw_header):
+        where.setdefault(canon(name), []).append(k)
+    for name in used:
+        if len(where.get(name, [])) > 1:
+            cols = " and ".join(f"{k + 1} ({raw_header[k].strip()!r})" for k in where[name])
+            raise ValueError(f"{path}: column {name!r} appears more than once, as columns {cols} of the "
+                             "header; keep one (the reader would have to guess which is right)")
 
 
 def _raise_first(problems: list[dict]) -> None:
@@ -324,6 +362,8 @@ def read_emotionet_manual(path, data_root, image_dir: str | os.PathLike | ImageM
     df = _read_text_table(path, ",", header=True)
     header = {_clean_header(c): c for c in df.columns if not c.startswith("_")}
     wanted = {f"AU {a}": au_column(a) for a in AUS_2020}
+    _refuse_repeated_columns(path, df.attrs["header"], lambda c: _clean_header(c).replace(" ", ""),
+                             ["URL", "URLorig"] + [w.replace(" ", "") for w in wanted])
     missing = [name for name in ["URL"] + list(wanted) if name not in header]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(repr(m) for m in missing)}; an EmotioNet "
@@ -388,6 +428,8 @@ def read_generic_csv(path, data_root, image_dir: str | os.PathLike = "", check_f
     path, data_root = Path(path), Path(data_root)
     df = _read_text_table(path, ",", header=True)
     header = {_clean_header(c).replace(" ", ""): c for c in df.columns if not c.startswith("_")}
+    _refuse_repeated_columns(path, df.attrs["header"], lambda c: _clean_header(c).replace(" ", ""),
+                             ["image"] + AU_COLUMNS)
     present = [c for c in AU_COLUMNS if c in header]
     if "image" not in header or not present:
         missing = (["'image'"] if "image" not in header else []) + ([] if present else ["AU1 ... AU56 (any)"])
@@ -454,7 +496,9 @@ def read_label_table(path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"label table {path} not found: build it first (notebook 01_data, "
                                 "aulib.data.sources.prepare_labels)")
-    df = pd.read_csv(path, dtype={"image": str}, keep_default_na=False)
+    text = _decode_utf8(path, path.read_bytes())
+    _refuse_repeated_columns(path, next(csv.reader(io.StringIO(text)), []), str.strip, LABEL_COLUMNS)
+    df = pd.read_csv(io.StringIO(text), dtype={"image": str}, keep_default_na=False)
     return validate_label_table(df, source=str(path))
 
 

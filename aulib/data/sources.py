@@ -140,8 +140,11 @@ def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profil
 
         generate(data_root, profile=synth_profile, seed=seed, progress=progress)
     if dataset == "csv" and "optimization" not in files:
-        raise ValueError("dataset 'csv' needs optimization=<generic CSV of the optimization split> "
-                         "(and optionally noisy=, validation=, test=)")
+        raise ValueError("dataset 'csv' needs the generic CSV of the optimization split, given by keyword: "
+                         "prepare_labels(ws, 'csv', data_root, optimization='path/to/optimization.csv') "
+                         "(and optionally noisy=, validation=, test=). Notebook 01_data has no parameter for "
+                         "label files: call prepare_labels from Python, or use dataset='emotionet' with "
+                         "optimization.csv under data_root")
 
     reports: dict[str, LabelReport] = {}
     for split, (default, fmt, image_dir) in layout.items():
@@ -151,7 +154,9 @@ def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profil
             if split == "optimization":
                 raise FileNotFoundError(
                     f"no optimization label file for dataset {dataset!r}: looked for {data_root / str(spec)}; "
-                    "pass optimization=<path> or put the file there (see aulib.data.sources)")
+                    "put the file there, or point notebook 01_data's data_root parameter (profile YAML: "
+                    "common: {data_root: ...}) at the folder that holds it; from Python, "
+                    "prepare_labels(..., optimization='path/to/file') reads another file")
             if split in files:
                 raise FileNotFoundError(f"{split}: {spec!r} matches no file under {data_root}")
             if Path(ws.labels(split)).exists():

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from aulib.io import write_csv, write_npy
-from aulib.runs import list_runs, load_run_preds, read_log, select_runs, write_synthetic_run
+from aulib.runs import list_runs, load_run_preds, read_log, select_runs
+from synthetic_runs import write_synthetic_run
 from aulib.workspace import Workspace
 
 

@@ -35,7 +35,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..aus import AUS_2020
+from ..aus import AU_NAMES, AUS_2020
+from ..profiles import profile_defaults, resolve_profile
+from . import synth
 from .labels import (LabelReport, label_counts, read_emotionet_automatic, read_emotionet_manual,
                      read_generic_csv, read_label_table, write_label_table)
 
@@ -71,8 +73,6 @@ def synth_profile_for(profile: str | None, synth_profile: str | None = None) -> 
     else the profile file's ``defaults: 01_data: synth_profile`` when there is
     one, else the profile itself when SynthAU knows it (demo, ci), else ``demo``.
     ``profile`` None means ``$AULIB_PROFILE`` or ``demo``."""
-    from ..profiles import profile_defaults, resolve_profile
-
     if synth_profile:
         return synth_profile
     profile = resolve_profile(profile)
@@ -136,9 +136,7 @@ def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profil
 
     data_root = resolve_data_root(ws, dataset, data_root)
     if dataset == "synthau" and not (data_root / "synthau.yaml").exists():
-        from .synth import generate
-
-        generate(data_root, profile=synth_profile, seed=seed, progress=progress)
+        synth.generate(data_root, profile=synth_profile, seed=seed, progress=progress)
     if dataset == "csv" and "optimization" not in files:
         raise ValueError("dataset 'csv' needs optimization=<generic CSV of the optimization split> "
                          "(and optionally noisy=, validation=, test=)")
@@ -197,8 +195,6 @@ def problems_table(reports: dict[str, LabelReport]) -> pd.DataFrame:
 def prevalence_table(ws, splits: Sequence[str] | None = None) -> pd.DataFrame:
     """Share of positives among known labels per AU (rows) and split (columns),
     for the splits with a label table, plus the AU's group and name."""
-    from ..aus import AU_NAMES
-
     splits = available_splits(ws) if splits is None else list(splits)
     out = pd.DataFrame(index=pd.Index(list(AUS_2020), name="AU"))
     out["name"] = [AU_NAMES[a] for a in AUS_2020]

@@ -35,7 +35,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(workspace):
     code = f"""
 import os, signal, torch
 torch.set_num_threads(1)
-import aulib.losses as L
+import aulib.train.losses as L
 from aulib.train import train
 from test_train import tiny_config
 from aulib.workspace import Workspace

@@ -12,7 +12,7 @@ from .config import RESUMABLE_CHANGES, TrainConfig, notebook_config, parse_overr
 # loop and launch import aulib.infer, which imports this package's config and
 # model: their names are loaded on first use so that importing
 # aulib.train.config (or .model) never runs the loop's imports (no cycle).
-_LAZY = {"train": "loop", "main": "loop", "lr_lambda": "loop", "workspace_of": "loop", "LOSS_KEYS": "loop",
+_LAZY = {"train": "loop", "main": "loop", "lr_lambda": "loop", "workspace_of": "loop", "loss_keys": "loop",
          "run_training": "launch", "torchrun_command": "launch"}
 
 __all__ = ["RESUMABLE_CHANGES", "TrainConfig", "notebook_config", "parse_overrides", *_LAZY]

@@ -59,8 +59,9 @@ from .config import RESUMABLE_CHANGES, TrainConfig, parse_overrides
 from .losses import TERMS, MultiViewLoss, term_weights
 from .model import create_model
 
-#: Log columns of the train losses: the total, the BCE, then every term of the loss table.
-LOSS_KEYS = ("loss", "bce", *TERMS)
+def loss_keys() -> tuple[str, ...]:
+    """Log columns of the train losses: the total, the BCE, then every term of the loss table."""
+    return ("loss", "bce", *TERMS)
 
 
 def workspace_of(cfg: TrainConfig) -> Workspace:
@@ -272,7 +273,7 @@ def build(cfg: TrainConfig, ws: Workspace, rd: RunDir, start: int, device: torch
 
 
 def train_one_epoch(run: Run, epoch: int) -> dict:
-    """One epoch of optimisation; returns ``{"lr": lr of the last step, <LOSS_KEYS>: epoch means over ranks}``."""
+    """One epoch of optimisation; returns ``{"lr": lr of the last step, <loss_keys()>: epoch means over ranks}``."""
     cfg, device = run.cfg, run.device
     s_torch, s_aug, s_bal = _epoch_seeds(cfg.seed, epoch, dist_utils.rank())
     torch.manual_seed(s_torch)
@@ -280,7 +281,8 @@ def train_one_epoch(run: Run, epoch: int) -> dict:
     run.bal_gen.manual_seed(s_bal)
     set_epoch(run.train_loader, epoch)
     run.model.train()
-    sums = torch.zeros(len(LOSS_KEYS), dtype=torch.float64, device=device)
+    keys = loss_keys()
+    sums = torch.zeros(len(keys), dtype=torch.float64, device=device)
     bar = _progress(total=run.steps, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
                     disable=not (cfg.progress and dist_utils.is_main()), leave=False)
     for i, (x, y) in enumerate(run.train_loader):
@@ -303,7 +305,7 @@ def train_one_epoch(run: Run, epoch: int) -> dict:
         bar.update(1)
     bar.close()
     losses = (dist_utils.all_reduce_mean(sums) / run.steps).tolist()
-    return {"lr": lr_now, **dict(zip(LOSS_KEYS, losses))}
+    return {"lr": lr_now, **dict(zip(keys, losses))}
 
 
 def evaluate(run: Run) -> dict[str, np.ndarray]:

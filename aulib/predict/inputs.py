@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -83,7 +84,7 @@ def expand_inputs(items: Iterable) -> tuple[list, list[InputError]]:
 
 
 def _iter_video(path: Path, rate: float | None) -> Iterator[Frame | InputError]:
-    import cv2
+    import cv2  # heavy optional dependency (OpenCV): only for videos
 
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
@@ -185,9 +186,8 @@ def sample_photos(folder=None) -> list[Path]:
     (a new temporary folder by default): matplotlib's ``grace_hopper.jpg`` and
     scikit-image's astronaut as ``astronaut.png`` (left out when scikit-image
     is not installed). Returns their paths."""
-    import tempfile
 
-    from matplotlib import cbook
+    from matplotlib import cbook  # optional: sample photos only
 
     folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="aulib_photos_"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -195,7 +195,7 @@ def sample_photos(folder=None) -> list[Path]:
     with atomic_path(grace) as tmp:
         tmp.write_bytes(Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).read_bytes())
     try:
-        from skimage import data
+        from skimage import data  # optional: sample photos only
     except ImportError:
         return [grace]
     astronaut = folder / "astronaut.png"
@@ -209,7 +209,7 @@ def read_frame(source, frame: int | None = None) -> np.ndarray:
     ``frame`` of a video. RGB uint8 (H, W, 3)."""
     if frame is None or (isinstance(frame, float) and np.isnan(frame)) or not is_video(source):
         return load_rgb(source)
-    import cv2
+    import cv2  # heavy optional dependency (OpenCV): only for videos
 
     cap = cv2.VideoCapture(str(source))
     try:

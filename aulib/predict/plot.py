@@ -29,7 +29,7 @@ def plot_faces(results: pd.DataFrame, thresholds, max_faces: int = 8, context: f
     Returns the matplotlib Figure
     (None when no row has a face).
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy optional dependency: only when plotting
 
     faces = results[results["n_faces"] > 0].head(max_faces)
     if faces.empty:

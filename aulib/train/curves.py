@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..runs import read_log
+from .losses import TERMS
 
 
 def plot_curves(log, title: str | None = None) -> Figure:
@@ -26,7 +27,7 @@ def plot_curves(log, title: str | None = None) -> Figure:
     fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(11, 3.8))
     plt.close(fig)  # shown by whoever displays it (notebook output), never twice
     ep = log["epoch"]
-    for key, label in (("loss", "total"), ("bce", "BCE (both views)"), ("mv", "L_mv"), ("cr", "L_cr")):
+    for key, label in (("loss", "total"), ("bce", "BCE (both views)"), *((t, f"L_{t}") for t in TERMS)):
         if key in log and (log[key] > 0).any():
             ax_loss.plot(ep, log[key], marker="o", ms=3, label=label)
     ax_loss.set_yscale("log")
@@ -57,7 +58,7 @@ class LiveCurves:
 
     def __call__(self, log: pd.DataFrame) -> None:
         try:
-            from IPython import get_ipython
+            from IPython import get_ipython  # optional: only inside a notebook
             from IPython.display import display
         except ImportError:
             return

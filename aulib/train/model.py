@@ -47,7 +47,7 @@ def _cached_weight_file(name: str) -> Path | None:
     hub_id = cfg.get("hf_hub_id")
     if hub_id:
         try:
-            from huggingface_hub import try_to_load_from_cache
+            from huggingface_hub import try_to_load_from_cache  # optional: timm's hub cache
         except ImportError:  # pragma: no cover - timm depends on huggingface_hub
             try_to_load_from_cache = None
         if try_to_load_from_cache is not None:

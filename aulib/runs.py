@@ -175,6 +175,7 @@ def list_runs(ws_or_dir) -> pd.DataFrame:
             "backbones": "+".join(map(str, cfg.get("backbones") or [])), "stage": cfg.get("stage"),
             "img_size": cfg.get("img_size"), "crop_style": cfg.get("crop_style"), "epochs": cfg.get("epochs"),
             "epochs_done": len(read_log(d)), "heldout": heldout_split(cfg), "splits": ",".join(pred_splits(d)),
+            "ablate": ",".join(ablations_of(cfg)),
         }
         row.update({k: v for k, v in cfg.items() if isinstance(v, bool) and k not in row})
         rows.append(row)

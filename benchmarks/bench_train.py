@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from aulib.aus import au_columns, group_aus
 from aulib.data.dataset import make_loader, set_epoch
 from aulib.data.transforms import augment_batch, default_augment
-from aulib.train.distributed import resolve_device
 from aulib.io import write_csv, write_npy, write_yaml
+from aulib.train.distributed import resolve_device
 from aulib.train.losses import MultiViewLoss
 from aulib.train.model import MultiViewNet
 from aulib.workspace import Workspace

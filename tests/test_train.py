@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from aulib import aus as aulib_aus
-from aulib.train.config import TrainConfig
 from aulib.infer import load_model, load_run_config
 from aulib.io import read_npy, read_torch, write_csv, write_npy, write_yaml
+from aulib.train.config import TrainConfig
 from aulib.workspace import Workspace
 
 GROUP = "6au"

@@ -54,7 +54,7 @@ def _shown(profile: Profile, step: Step, values: dict) -> dict:
 def run(profile_name: str, data_root: str | None = None, force: bool = False,
         only: list[str] | None = None, workspace: str | None = None, results: str | None = None) -> Workspace:
     """Execute a profile's notebooks in order; returns the workspace."""
-    import papermill
+    import papermill  # heavy optional (notebooks extra): only when notebooks run
     from papermill.exceptions import PapermillExecutionError
 
     profile = load_profile(profile_name)

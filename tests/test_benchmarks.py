@@ -53,12 +53,17 @@ def test_table_marks_failures_and_unmet_targets():
     assert "| NO " in text and "FAILED" in text and "900 (950)" in text and "not measured in this run" in text
 
 
+def _quick_run(name: str, out: Path, timeout: int) -> list[str]:
+    """``python -m benchmarks --quick --only NAME``: the lines of its table (figures in ``out``)."""
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", name, "--no-baseline",
+                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [line for line in done.stdout.splitlines() if line.startswith("|")]
+
+
 def test_quick_choose_prints_one_table(tmp_path):
     out = tmp_path / "figures.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "choose", "--no-baseline",
-                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    table = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    table = _quick_run("choose", out, 120)
     assert table[0].split("|")[1].strip() == "benchmark"
     assert any("choice: exact vectorized search" in line for line in table)
     assert any(line.startswith("| demo ") for line in table)
@@ -85,10 +90,7 @@ def test_scale_fit_recovers_exponents_and_projects():
 def test_quick_scale_prints_every_stage(tmp_path):
     """A toy-size run of the paper-scale cost model, so that it cannot rot."""
     out = tmp_path / "figures.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "scale", "--no-baseline",
-                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    table = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    table = _quick_run("scale", out, 300)
     for stage in ("labels", "faces", "crops_raw", "crops_jpeg", "splits", "noisy", "choice"):
         assert any(f"scale: {stage} time exponent" in line for line in table), stage
     (scale,) = json.loads(out.read_text())["results"]

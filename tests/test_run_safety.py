@@ -171,6 +171,22 @@ def test_two_trainings_of_one_run_directory(workspace, tmp_path):
     loop.train(tiny_config(workspace, run_name="shared", epochs=2, **KW), resume=True)   # free again
 
 
+@pytest.mark.slow
+def test_torchrun_ranks_stop_together_when_rank_0_is_refused_the_lock(workspace, tmp_path):
+    """``torchrun -m aulib.train`` takes the lock on rank 0; the refusal reaches every rank (no hang)."""
+    cfg = tiny_config(workspace, run_name="ddp_locked", epochs=1, **KW).resolved()
+    path = tmp_path / "run.yaml"
+    write_yaml(path, cfg.to_dict())
+    with RunLock(workspace.run_dir("ddp_locked")):
+        proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                               "-m", "aulib.train", "--config", str(path)], cwd=TESTS, env=CHILD_ENV,
+                              capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert out.count(f"run ddp_locked is being written by pid {os.getpid()}") >= 2, out[-3000:]  # both ranks
+    assert not workspace.run("ddp_locked").exists()
+
+
 # ---------------------------------------------------------------- 5: every kill point of the epoch commit
 class Killed(Exception):
     pass

@@ -140,6 +140,11 @@ class RunDir:
         return self.path.parent / f".{self.path.name}.launch.yaml"
 
     @property
+    def lock(self) -> Path:
+        """Lock file of the process writing the run (``aulib.train.lock``), beside the run directory."""
+        return self.path.parent / f".{self.path.name}.lock"
+
+    @property
     def preds_dir(self) -> Path:
         return self.path / "preds"
 

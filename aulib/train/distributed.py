@@ -37,6 +37,24 @@ def barrier() -> None:
         dist.barrier()
 
 
+def on_main(fn):
+    """``fn()`` run on rank 0 only; its result on every rank, or its exception
+    raised on every rank (so that all ranks stop together on a refusal)."""
+    if world_size() == 1:
+        return fn()
+    box = [None]
+    if is_main():
+        try:
+            box = [(True, fn())]
+        except Exception as err:   # handed to the other ranks, then raised here too
+            box = [(False, err)]
+    dist.broadcast_object_list(box, src=0)
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     """"auto" -> this process's GPU (``LOCAL_RANK``) if CUDA is available, else
     CPU; "cuda" without an index -> this process's GPU; anything else as given."""

@@ -8,32 +8,43 @@ run directory is the same either way, so notebooks 05-07 need not care.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from ..io import write_yaml
 from .config import TrainConfig
+from .lock import TOKEN_ENV, RunLock
 from .loop import train, workspace_of
 
 
-def torchrun_command(config_path: Path, nproc: int, resume: bool, overwrite: bool) -> list[str]:
+def torchrun_command(config_path: Path, nproc: int, resume: bool, overwrite: bool, extend: bool = False) -> list[str]:
     """The torchrun command line for a config file."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={int(nproc)}",
            "-m", "aulib.train", "--config", str(config_path)]
-    return cmd + (["--resume"] if resume else []) + (["--overwrite"] if overwrite else [])
+    return (cmd + (["--resume"] if resume else []) + (["--overwrite"] if overwrite else [])
+            + (["--extend"] if extend else []))
 
 
 def run_training(cfg: TrainConfig, nproc: int = 1, resume: bool = False, overwrite: bool = False,
-                 on_epoch_end=None) -> Path:
-    """Train ``cfg`` with ``nproc`` processes; returns the run directory."""
+                 on_epoch_end=None, extend: bool = False) -> Path:
+    """Train ``cfg`` with ``nproc`` processes; returns the run directory.
+    ``resume``, ``overwrite``, ``extend``: as :func:`aulib.train.loop.train`."""
     if int(nproc) <= 1:
-        return train(cfg, resume=resume, overwrite=overwrite, on_epoch_end=on_epoch_end)
+        return train(cfg, resume=resume, overwrite=overwrite, on_epoch_end=on_epoch_end, extend=extend)
     cfg = cfg.resolved()
     rd = workspace_of(cfg).run_dir(cfg.run_name)
+    with RunLock(rd) as lock:   # held for the whole torchrun job, lent to its rank 0
+        return _torchrun(cfg, rd, nproc, torchrun_command(rd.launch_config, nproc, resume, overwrite, extend),
+                         {**os.environ, TOKEN_ENV: lock.token})
+
+
+def _torchrun(cfg: TrainConfig, rd, nproc: int, command: list[str], env: dict) -> Path:
+    """Run ``command`` (torchrun; the caller holds the run's lock), streaming its output."""
     launch_cfg = rd.launch_config
     write_yaml(launch_cfg, cfg.to_dict())
-    proc = subprocess.Popen(torchrun_command(launch_cfg, nproc, resume, overwrite), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, env=env,
                             stderr=subprocess.STDOUT, text=True, bufsize=1)
     tail: list[str] = []
     for line in proc.stdout:

@@ -77,29 +77,66 @@ def _files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
-@pytest.mark.slow
-def test_two_nodes_give_the_run_directory_of_one_node(tmp_path):
-    ref_ws = make_workspace(tmp_path / "ref", n_a=128, n_b=32, n_test=16)
-    ws0 = make_workspace(tmp_path / "node0", n_a=128, n_b=32, n_test=16)
-    ws1 = _node1_workspace(ws0, tmp_path / "node1")
-    kw = dict(run_name="mn", epochs=1, max_train_batches=2, multicrop=False, batch_size=16,
-              backbones=["test_efficientnet", "test_efficientnet"])
-    ref_cfg, cfg = tmp_path / "ref.yaml", tmp_path / "cfg.yaml"
-    write_yaml(ref_cfg, tiny_config(ref_ws, **kw).resolved().to_dict())
-    write_yaml(cfg, tiny_config(ws0, **kw).resolved().to_dict())
-    endpoint = f"127.0.0.1:{free_port()}"
-    one_node = torchrun_command(ref_cfg, 2, False, False)
-    node = [torchrun_command(cfg, 1, False, False, nnodes=2, rdzv_endpoint=endpoint, node_rank=r, rdzv_id="t")
-            for r in (0, 1)]
-    node[1] += [f"workspace={ws1.root}"]   # the second machine's own copy of the inputs
-    _wait(_agents([one_node] + node), "torchrun")
+KW = dict(epochs=1, max_train_batches=2, multicrop=False, batch_size=16,
+          backbones=["test_efficientnet", "test_efficientnet"])
 
-    # global rank 0 is on whichever node the rendezvous made node 0; the other node wrote nothing
+
+def _noisy_workspace(root: Path) -> tuple[Workspace, Path]:
+    """A workspace with a noisy split (the test split's rows) and a base run trained here."""
+    from aulib.train import train
+
+    ws = make_workspace(root, n_a=64, n_b=16, n_test=20)
+    shutil.copy(ws.split("test"), ws.split("noisy"))
+    ws.split(f"C_{GROUP}").unlink()
+    run = train(tiny_config(ws, run_name="base", heldout=None, **{**KW, "max_train_batches": 1}))
+    return ws, run
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory):
+    """Everything started at once: one machine with 2 processes (reference run),
+    two machines training, two machines predicting the noisy set. Node 1 of
+    each pair works in its own workspace holding only what it must read."""
+    tmp = tmp_path_factory.mktemp("multinode")
+    torch.set_num_threads(1)
+    ref_ws = make_workspace(tmp / "ref", n_a=128, n_b=32, n_test=16)
+    ws0 = make_workspace(tmp / "node0", n_a=128, n_b=32, n_test=16)
+    ws1 = _node1_workspace(ws0, tmp / "node1")
+    ref_cfg, cfg = tmp / "ref.yaml", tmp / "cfg.yaml"
+    write_yaml(ref_cfg, tiny_config(ref_ws, run_name="mn", **KW).resolved().to_dict())
+    write_yaml(cfg, tiny_config(ws0, run_name="mn", **KW).resolved().to_dict())
+    one_node = torchrun_command(ref_cfg, 2, False, False)
+    endpoint = f"127.0.0.1:{free_port()}"
+    train_nodes = [torchrun_command(cfg, 1, False, False, nnodes=2, rdzv_endpoint=endpoint, node_rank=r,
+                                    rdzv_id="train") for r in (0, 1)]
+    train_nodes[1] += [f"workspace={ws1.root}"]   # the second machine's own copy of the inputs
+
+    nws0, run0 = _noisy_workspace(tmp / "noisy0")
+    nws1 = _node1_workspace(nws0, tmp / "noisy1")
+    run1 = nws1.run("base")
+    (run1 / "checkpoints").mkdir(parents=True)
+    shutil.copy(run0 / "config.yaml", run1 / "config.yaml")
+    shutil.copy(run0 / "checkpoints" / "epoch001.pt", run1 / "checkpoints" / "epoch001.pt")
+    before = {w: _files(w.root) for w in (nws0, nws1)}
+    endpoint = f"127.0.0.1:{free_port()}"
+    noisy_nodes = [[sys.executable, "-m", "torch.distributed.run",
+                    *node_args(nnodes=2, rdzv_endpoint=endpoint, node_rank=r, rdzv_id="noisy"), "--nproc-per-node=1",
+                    "-m", "aulib.noisy", "--run-dir", str(run), "--epoch", "1", "--workspace", str(w.root),
+                    "--build-c", "--chunk-rows", "6", "--batch-size", "4", "--device", "cpu"]
+                   for r, (w, run) in enumerate([(nws0, run0), (nws1, run1)])]
+    _wait(_agents([one_node] + train_nodes + noisy_nodes), "torchrun")
+    return {"ref": ref_ws, "train": (ws0, ws1), "noisy": (nws0, nws1), "before": before}
+
+
+@pytest.mark.slow
+def test_two_nodes_train_the_run_directory_of_one_node(launched):
+    ws0, ws1 = launched["train"]
+    # global rank 0 is on whichever machine the rendezvous numbered first; the other wrote nothing
     written = [w for w in (ws0, ws1) if w.run("mn").exists()]
     assert len(written) == 1, "exactly one node (the one holding global rank 0) writes the run directory"
     other = ws1 if written[0] is ws0 else ws0
     assert not (other.root / "train").exists() and _files(other.root / "crops") == _files(ws1.root / "crops")
-    ref, run = ref_ws.run("mn"), written[0].run("mn")
+    ref, run = launched["ref"].run("mn"), written[0].run("mn")
     assert _files(run) == _files(ref)
     drop_ws = lambda d: {k: v for k, v in d.items() if k != "workspace"}  # noqa: E731
     assert drop_ws(read_yaml(run / "config.yaml")) == drop_ws(read_yaml(ref / "config.yaml"))
@@ -115,3 +152,26 @@ def test_two_nodes_give_the_run_directory_of_one_node(tmp_path):
     assert a["rng"]["world_size"] == b["rng"]["world_size"] == 2
     for k, v in b["model"].items():
         torch.testing.assert_close(a["model"][k], v, atol=1e-5, rtol=1e-4, msg=k)
+
+
+@pytest.mark.slow
+def test_two_nodes_predict_the_noisy_set_and_only_rank0_writes(launched):
+    from aulib.infer import predict_split_probs
+    from aulib.noisy import filter_noisy
+    from aulib.data.splits import read_split
+
+    nws0, nws1 = launched["noisy"]
+    written = [w for w in (nws0, nws1) if (w.run("base") / "preds" / "noisy_epoch001.npy").exists()]
+    assert len(written) == 1, "exactly one node (global rank 0) writes the noisy-set predictions"
+    ws = written[0]
+    other = nws1 if ws is nws0 else nws0
+    assert _files(other.root) == launched["before"][other], "the node without rank 0 wrote files"
+    new = sorted(set(_files(ws.root)) - set(launched["before"][ws]))
+    assert new == ["results/tables/noisy_filter_6au.csv", "splits/C_6au.csv",
+                   "train/base/preds/noisy_epoch001.npy", "train/base/preds/noisy_index.csv"]  # chunks cleaned up
+    probs = read_npy(ws.run("base") / "preds" / "noisy_epoch001.npy").astype(np.float32)
+    single = predict_split_probs(ws.run("base"), 1, ws, "noisy", out_path=ws.root / "single.npy", device="cpu")
+    np.testing.assert_allclose(probs, single, atol=2e-3)
+    c = pd.read_csv(ws.split("C_6au"))
+    expect = filter_noisy(read_split("noisy", ws=ws), single, GROUP)
+    assert len(c) == len(expect) and list(c["image"]) == list(expect["image"])

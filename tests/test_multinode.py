@@ -48,10 +48,32 @@ def test_node_args_one_and_several_machines():
         node_args(nnodes=2, rdzv_endpoint="h0:29500", node_rank=2)
     with pytest.raises(ValueError, match="rdzv_backend"):
         node_args(nnodes=2, rdzv_endpoint="h0:29500", rdzv_backend="etcd")
-    cmds = node_commands(Path("cfg.yaml"), 8, 2, "h0:29500", resume=True)
+    cmds = node_commands(Path("cfg.yaml"), 8, 2, "h0:29500", rdzv_id="r", resume=True)
     assert len(cmds) == 2 and "is_host=true" in cmds[0] and "is_host=false" in cmds[1]
     assert cmds[0].replace("is_host=true", "is_host=false") == cmds[1]
     assert "--nproc-per-node=8" in cmds[0] and cmds[0].endswith("--config cfg.yaml --resume")
+
+
+def test_device_follows_local_rank_not_global_rank(monkeypatch):
+    from aulib.train import distributed
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("RANK", "9")          # machine 2 of 8 GPUs each, its second process
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert distributed.resolve_device("auto") == torch.device("cuda", 1)
+    assert distributed.resolve_device("cuda") == torch.device("cuda", 1) and distributed.local_rank() == 1
+
+
+def test_collective_chunks_without_a_process_group_are_the_plain_ones(tmp_path):
+    from aulib.infer.sharded import predict_in_chunks
+
+    def rows(r):
+        return np.stack([r * 0.01, np.full(len(r), 0.5)], axis=1)
+
+    plain = predict_in_chunks(20, 2, rows, tmp_path / "a", chunk_rows=6)
+    collective = predict_in_chunks(20, 2, rows, tmp_path / "b", chunk_rows=6, shard=(0, 1), collective=True)
+    np.testing.assert_array_equal(plain, collective)
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
 
 
 def _agents(commands: list[list[str]]) -> list[subprocess.Popen]:

@@ -57,9 +57,11 @@ def torchrun_command(config_path: Path, nproc: int, resume: bool, overwrite: boo
     return cmd + (["--resume"] if resume else []) + (["--overwrite"] if overwrite else [])
 
 
-def node_commands(config_path: Path, nproc: int, nnodes: int, rdzv_endpoint: str, resume: bool = False,
-                  overwrite: bool = False, rdzv_backend: str = "c10d", rdzv_id: str = "aulib") -> list[str]:
-    """The shell command of every node (index = node rank), to paste on each machine."""
+def node_commands(config_path: Path, nproc: int, nnodes: int, rdzv_endpoint: str, *, rdzv_id: str,
+                  resume: bool = False, overwrite: bool = False, rdzv_backend: str = "c10d") -> list[str]:
+    """The shell command of every node (index = node rank), to paste on each
+    machine; ``rdzv_id`` the run name (what :func:`run_training` uses, so a
+    machine started from a notebook meets the ones started from a shell)."""
     import shlex
 
     return [shlex.join(torchrun_command(config_path, nproc, resume, overwrite, nnodes=nnodes,

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import tempfile
 import time
 from dataclasses import dataclass
@@ -147,15 +146,9 @@ def _timed(fn, size: Size, device: torch.device, autocast: str | None = None) ->
     return (time.perf_counter() - t) / size.steps
 
 
-def has_codec() -> bool:
-    """Whether this build's crop store has the compressed (jpeg) codec."""
-    return "codec" in inspect.signature(build_crop_store).parameters
-
-
 def build_stores(root: Path, n: int, img: int) -> dict[str, Workspace]:
     """Smooth random pictures (JPEG-like content), a face box filling each, and
-    a ``box1.0`` crop store per codec (raw, and jpeg where the build has it) in
-    workspaces sharing split A."""
+    a ``box1.0`` crop store per codec (raw, jpeg) in workspaces with the same split A."""
     rng = np.random.default_rng(0)
     data = root / "data"
     faces = []
@@ -171,10 +164,9 @@ def build_stores(root: Path, n: int, img: int) -> dict[str, Workspace]:
     labels = pd.DataFrame(rng.integers(-1, 2, (n, len(AUS_2020))).astype(np.int8), columns=au_columns(AUS_2020))
     labels.insert(0, "image", faces["image"])
     stores = {}
-    for codec in ("raw", "jpeg") if has_codec() else ("raw",):
+    for codec in ("raw", "jpeg"):
         ws = Workspace.for_profile("bench", root=root / codec)
-        kw = {} if codec == "raw" else {"codec": codec}
-        build_crop_store(data, faces, ws.crops("box1.0", img), "box1.0", img, progress=False, **kw)
+        build_crop_store(data, faces, ws.crops("box1.0", img), "box1.0", img, progress=False, codec=codec)
         write_csv(ws.split("A"), expand_variants(labels, 1))
         stores[codec] = ws
     return stores
@@ -271,7 +263,7 @@ def measure(toy: bool = False, device: str = "auto") -> dict:
     print(f"  MTCNN batched: {mtcnn:.1f} img/s", flush=True)
     hours = project_hours(paper_runs(), rates, mtcnn)
     return {"device": f"{dev} ({name})", "size": size, "rates": rates, "loader": loader, "mtcnn": mtcnn,
-            "hours": hours, "jpeg": has_codec()}
+            "hours": hours}
 
 
 def rows(res: dict) -> list[dict]:
@@ -286,9 +278,6 @@ def rows(res: dict) -> list[dict]:
     for (codec, w), ips in res["loader"].items():
         out.append(row(f"loader {codec} store, {w} workers vs fastest training rate ({fastest:.0f} img/s)",
                        f"{ips:.0f} vs {fastest:.0f} img/s", ips / fastest, at_least=1))
-    if not res["jpeg"]:
-        out.append(row("loader jpeg store", "not measured: this build's build_crop_store has no codec option",
-                       None))
     out.append(row(f"MTCNN batched on {res['device']}", f"{res['mtcnn']:.1f} img/s", None))
     total = sum(res["hours"].values())
     detail = ", ".join(f"{k} {v:.2f}" for k, v in res["hours"].items())

@@ -97,3 +97,45 @@ def test_quick_scale_prints_every_stage(tmp_path):
     by_name = {r["name"]: r for r in scale["rows"]}
     size = by_name["scale: jpeg / raw crop-store bytes at 224 px (quality 90)"]
     assert size["ok"] is True            # bytes, not a timing: a JPEG crop is under 1/5 of the raw one
+
+
+def test_gpu_benchmark_runs_at_toy_size_on_the_cpu(tmp_path):
+    out = tmp_path / "gpu.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--gpu", "--toy", "--device", "cpu", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
+    (gpu,) = json.loads(out.read_text())["results"]
+    names = [r["name"] for r in gpu["rows"]]
+    assert gpu["benchmark"] == "gpu" and any(n.startswith("train test_efficientnet pair") for n in names)
+    assert any(n.startswith("train test_resnet pair") for n in names)
+    assert any(n.startswith("loader raw store") for n in names) and any(n.startswith("loader jpeg store") for n in names)
+    assert any("MTCNN" in n for n in names)
+    assert all(r["ratio"] > 0 for r in gpu["rows"] if r["ratio"] is not None)
+    hours = next(r for r in gpu["rows"] if r["name"].startswith("paper profile projected GPU-hours"))
+    assert "17au_effb4_pretrain" in hours["measured"] and "03_noisy_filter" in hours["measured"]
+
+
+def test_paper_projection_counts_every_training_run():
+    from benchmarks.bench_gpu import MODES, PAPER_IMAGES, paper_runs, project_hours
+
+    runs = paper_runs()
+    assert len(runs) == 12 and {r["backbone"] for r in runs} == {"efficientnet_b4", "resnet101"}
+    pre = next(r for r in runs if r["name"] == "17au_effb4_pretrain")
+    assert pre["train_images"] == PAPER_IMAGES["A"] + PAPER_IMAGES["C"] and pre["epochs"] == 10
+    rate = {m: 100.0 for m in MODES} | {"infer_bf16": 400.0}
+    hours = project_hours(runs, {"efficientnet_b4": rate, "resnet101": rate}, mtcnn_ips=100.0)
+    # one training image at 100 img/s, evaluation at 400 img/s: hours of the plain 17au run by hand
+    plain = next(r for r in runs if r["name"] == "17au_effb4_plain")
+    expect = plain["epochs"] * (PAPER_IMAGES["A"] / 100 + plain["eval_forwards"] / 400) / 3600
+    assert hours["17au_effb4_plain"] == pytest.approx(expect)
+    assert hours["03_noisy_filter"] == pytest.approx(PAPER_IMAGES["NOISY"] / 400 / 3600)
+
+
+def test_gpu_flag_refuses_without_cuda_unless_toy(monkeypatch):
+    import torch
+
+    from benchmarks.__main__ import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit):
+        main(["--gpu"])

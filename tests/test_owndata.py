@@ -1,0 +1,155 @@
+"""Own data: generic CSV with subjects / split column / absolute paths, profile
+AU groups, subject-exclusive splits and the k-fold protocol (issue 14.2)."""
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aulib import aus
+from aulib.config import TrainConfig
+from aulib.data import labels as L
+from aulib.data import sources as S
+from aulib.data.splits import kfold_split, make_splits, read_split, split_optimization, subject_overlap
+from aulib.workspace import Workspace
+
+DISFA12 = [1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26]
+
+
+@pytest.fixture
+def registry():
+    """Restore the group registry after a test that defines groups."""
+    groups, crops = dict(aus.GROUPS), dict(aus.CROP_STYLE)
+    yield
+    aus.GROUPS.clear(), aus.GROUPS.update(groups)
+    aus.CROP_STYLE.clear(), aus.CROP_STYLE.update(crops)
+
+
+def user_csv(root, n_subjects=12, per=10, seed=0, split=False, absolute=False):
+    """A user's data root: frames/<subject>/<k>.jpg (empty files) and labels.csv
+    with image, subject[, split] and the 12 DISFA AUs."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_subjects):
+        for k in range(per):
+            img = root / "frames" / f"S{s:02d}" / f"{k:03d}.jpg"
+            img.parent.mkdir(parents=True, exist_ok=True)
+            img.write_bytes(b"")
+            row = {"image": str(img) if absolute else f"frames/S{s:02d}/{k:03d}.jpg", "subject": f"S{s:02d}"}
+            if split:
+                row["split"] = "test" if s >= n_subjects - 2 else "train"
+            row.update({f"AU{a}": int(v) for a, v in zip(DISFA12, rng.random(12) < 0.3)})
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    df.to_csv(root / "labels.csv", index=False)
+    return df
+
+
+def test_profile_groups_registry(registry):
+    assert aus.define_groups({"disfa12": {"aus": DISFA12, "crop": "aligned"}}) == {"disfa12": tuple(DISFA12)}
+    assert aus.group_aus("disfa12") == tuple(DISFA12) and aus.group_crop("disfa12") == "aligned"
+    aus.define_group("disfa12", DISFA12, "aligned")             # the same again: fine
+    assert aus.group_crop("6au") == "box1.5" and "box1.5" in aus.crop_styles()
+    with pytest.raises(ValueError, match="'disfa12' is already defined"):
+        aus.define_group("disfa12", DISFA12[:3])
+    with pytest.raises(ValueError, match="'17au' is already defined"):
+        aus.define_group("17au", DISFA12)
+    with pytest.raises(ValueError, match=r"AU\(s\) \[7\], which the kit does not know"):
+        aus.define_group("bp4d", [1, 7])
+    with pytest.raises(ValueError, match="'box' is not a crop style"):
+        aus.define_groups({"x": {"aus": [1], "crop": "box"}})
+    with pytest.raises(ValueError, match="keys 'aus'"):
+        aus.define_groups({"x": [1, 2]})
+    with pytest.raises(ValueError, match="declare it in the profile"):
+        aus.group_aus("disfa8")
+
+
+def test_run_config_records_aus_and_crop(registry):
+    aus.define_group("disfa12", DISFA12, "aligned")
+    cfg = TrainConfig(group="disfa12").resolved()
+    assert cfg.aus == DISFA12 and cfg.crop_style == "aligned"
+    # a fresh process (torchrun child, later stage) knows the group from config.yaml alone
+    del aus.GROUPS["disfa12"], aus.CROP_STYLE["disfa12"]
+    again = TrainConfig.from_dict(cfg.to_dict()).resolved()
+    assert again.to_dict() == cfg.to_dict() and aus.group_aus("disfa12") == tuple(DISFA12)
+    with pytest.raises(ValueError, match="differ from group '6au'"):
+        TrainConfig(group="6au", aus=[1, 2]).resolved()
+
+
+def test_generic_csv_subject_split_and_absolute_paths(tmp_path):
+    root = tmp_path / "mine"
+    src = user_csv(root, n_subjects=4, per=3, split=True, absolute=True)
+    df, rep = L.read_generic_csv(root / "labels.csv", root)
+    assert df["image"].tolist() == [f"frames/S{s:02d}/{k:03d}.jpg" for s in range(4) for k in range(3)]
+    assert df["subject"].tolist() == src["subject"].tolist()
+    assert set(df["split"]) == {"optimization", "test"}
+    assert not any("subject" in n for n in rep.notes)          # not reported as an ignored column
+    # an absolute path outside the data root is named
+    (tmp_path / "out.csv").write_text(f"image,AU1\n{tmp_path / 'x.jpg'},1\n")
+    with pytest.raises(ValueError, match="lies outside the data root"):
+        L.read_generic_csv(tmp_path / "out.csv", root)
+    (root / "bad.csv").write_text("image,subject,split,AU1\nframes/S00/000.jpg,S0,dev,1\n")
+    with pytest.raises(ValueError, match=r"line 2, column 'split': 'dev' is not a split"):
+        L.read_generic_csv(root / "bad.csv", root)
+    (root / "bad.csv").write_text("image,subject,AU1\nframes/S00/000.jpg,,1\n")
+    with pytest.raises(ValueError, match=r"line 2, column 'subject' is empty"):
+        L.read_generic_csv(root / "bad.csv", root)
+
+
+def test_prepare_csv_split_column_and_subjects(tmp_path):
+    root = tmp_path / "mine"
+    user_csv(root, n_subjects=6, per=4, split=True)
+    ws = Workspace.for_profile("mine", root=tmp_path / "ws")
+    reports = S.prepare_labels(ws, "csv", root, optimization="labels.csv")
+    assert set(reports) == {"optimization", "test"}
+    assert len(S.load_labels(ws, "optimization")) == 16 and len(S.load_labels(ws, "test")) == 8
+    subjects = S.load_subjects(ws)
+    assert len(subjects) == 24 and subjects["frames/S05/000.jpg"] == "S05"
+    with pytest.raises(ValueError, match="also has its own label file"):
+        S.prepare_labels(ws, "csv", root, optimization="labels.csv", test="labels.csv")
+    pd.read_csv(root / "labels.csv").drop(columns=["subject", "split"]).to_csv(root / "plain.csv", index=False)
+    S.prepare_labels(ws, "csv", root, optimization="plain.csv")
+    assert S.load_subjects(ws) is None and not S.available_splits(ws) == ["optimization", "test"]
+
+
+def test_splits_are_subject_exclusive(tmp_path):
+    root = tmp_path / "mine"
+    user_csv(root, n_subjects=20, per=8)
+    ws = Workspace.for_profile("mine", root=tmp_path / "ws")
+    S.prepare_labels(ws, "csv", root, optimization="labels.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # AUs the CSV never labels are not warned about
+        make_splits(ws, seed=0, frac_b=0.2, frac_holdout=0.2)
+    subj = S.load_subjects(ws)
+    per_split = {n: set(subj[read_split(n, ws=ws)["image"]]) for n in ("A", "B", "H")}
+    assert per_split["A"].isdisjoint(per_split["B"]) and per_split["A"].isdisjoint(per_split["H"])
+    assert per_split["B"].isdisjoint(per_split["H"]) and 3 <= len(per_split["B"]) <= 5 <= len(per_split["A"]) - 5
+    assert subject_overlap(ws) == {}
+    # the old, image-level split would mix subjects (what the test guards against)
+    table = S.load_labels(ws, "optimization")
+    parts = split_optimization(table, frac_b=0.2, frac_holdout=0.2, seed=0)
+    assert not set(subj[parts["A"]["image"]]).isdisjoint(subj[parts["B"]["image"]])
+
+
+def test_kfold_folds_partition_subjects(tmp_path):
+    root = tmp_path / "mine"
+    user_csv(root, n_subjects=9, per=6, seed=1)
+    ws = Workspace.for_profile("mine", root=tmp_path / "ws")
+    S.prepare_labels(ws, "csv", root, optimization="labels.csv")
+    table, subj = S.load_labels(ws, "optimization"), S.load_subjects(ws)
+    tests = []
+    for fold in (1, 2, 3):
+        parts = kfold_split(table, 3, fold, frac_b=0.2, seed=0, subjects=subj[table["image"]].to_numpy())
+        held = set(subj[parts["H"]["image"]])
+        assert held.isdisjoint(subj[parts["A"]["image"]]) and held.isdisjoint(subj[parts["B"]["image"]])
+        assert sum(len(p) for p in parts.values()) == len(table)
+        tests.append(held)
+    assert set().union(*tests) == set(subj) and sum(map(len, tests)) == 9    # the test folds partition
+    make_splits(ws, kfold=3, fold=2, frac_b=0.2)
+    assert set(subj[read_split("H", ws=ws)["image"]]) == tests[1]
+    with pytest.raises(ValueError, match="set frac_holdout to 0"):
+        make_splits(ws, kfold=3, fold=1, frac_holdout=0.1)
+    with pytest.raises(ValueError, match=r"fold must be one of 1..3"):
+        kfold_split(table, 3, 4)
+    with pytest.raises(ValueError, match="cannot split 2 subject"):
+        kfold_split(table.iloc[:12], 3, 1, subjects=subj[table["image"].iloc[:12]].to_numpy())

@@ -116,7 +116,8 @@ def _resolve_files(spec, data_root: Path) -> list[Path]:
 
 def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profile: str = "demo",
                    seed: int = 0, image_dirs: dict[str, str] | None = None, check_files: bool = True,
-                   on_error: str = "raise", progress: bool = True, **files) -> dict[str, LabelReport]:
+                   on_error: str = "raise", progress: bool = True, labels_csv=None,
+                   **files) -> dict[str, LabelReport]:
     """Read a data set's label files and write the workspace label tables.
 
     ``dataset``: ``synthau``, ``emotionet`` or ``csv`` (default files in the
@@ -124,7 +125,9 @@ def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profil
     the defaults; ``image_dirs``: ``{split: folder under data_root}``.
     For ``synthau`` the data root (default ``ws.data``) is generated with
     :func:`aulib.data.synth.generate` (``synth_profile``, ``seed``) when it
-    holds no ``synthau.yaml``. ``check_files`` / ``on_error`` go to the
+    holds no ``synthau.yaml``. ``labels_csv`` (notebook 01_data's parameter):
+    the generic CSV of a ``csv`` data set, the same as ``optimization=``.
+    ``check_files`` / ``on_error`` go to the
     readers. Label tables of splits the data set does not have are removed
     from the workspace, so the tables always match the current source.
 
@@ -132,6 +135,13 @@ def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profil
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {list(DATASETS)}")
+    if labels_csv:
+        if dataset != "csv":
+            raise ValueError(f"labels_csv={str(labels_csv)!r} is the label file of dataset 'csv', but dataset is "
+                             f"{dataset!r}; set dataset: csv, or remove labels_csv")
+        if files.get("optimization"):
+            raise ValueError("give the generic CSV once: labels_csv or optimization=, not both")
+        files["optimization"] = labels_csv
     layout = LAYOUTS[dataset]
     unknown = sorted(set(files) - set(layout))
     if unknown:

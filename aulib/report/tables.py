@@ -118,6 +118,22 @@ TABLE3_RECIPES: tuple[Recipe, ...] = (
 FULL_SYSTEM: dict[str, Recipe] = {g: r[-1] for g, r in TABLE1_RECIPES.items()}
 
 
+def table1_recipes(group: str, group_spec: dict) -> tuple[Recipe, ...]:
+    """Table 1 rows of a group: the paper's for 17au / 6au; for a profile's
+    own group, 17au's when its spec names ``pretrained`` runs, else 6au's."""
+    if group in TABLE1_RECIPES:
+        return TABLE1_RECIPES[group]
+    aulib_aus.group_aus(group)
+    return TABLE1_RECIPES["17au" if group_spec.get("pretrained") else "6au"]
+
+
+def table1_groups(spec) -> list[str]:
+    """Groups that get a Table 1: every group of the spec that names
+    ``ensemble`` runs (Table 3's ``12au`` entry names none), in spec order."""
+    full = spec if isinstance(spec, dict) else load_table_spec(spec)
+    return [g for g, v in full.items() if isinstance(v, dict) and g in aulib_aus.GROUPS and v.get("ensemble")]
+
+
 # --------------------------------------------------------------------------- spec
 
 def load_table_spec(spec=None, ws=None) -> dict:
@@ -363,14 +379,16 @@ def _table(ws, recipes, group_spec: dict, paper_rows: dict, heldout: str | None,
 
 
 def table1(ws, group: str, spec) -> pd.DataFrame:
-    """Table 1 of ``group`` (``17au`` or ``6au``): the paper's rows, the
-    paper's F1/Acc/Final beside ours on B, cross-fitted on B and held out."""
-    if group not in TABLE1_RECIPES:
-        raise ValueError(f"Table 1 has groups {sorted(TABLE1_RECIPES)}, not {group!r}")
+    """Table 1 of ``group`` (``17au``, ``6au`` or a profile's own group,
+    :func:`table1_recipes`): the paper's rows, the paper's F1/Acc/Final
+    beside ours (17au / 6au only) on B, cross-fitted on B and held out."""
     full = spec if isinstance(spec, dict) else load_table_spec(spec)
-    p = paper.table1(group)
-    paper_rows = {r: (f, a, s) for r, f, a, s in zip(p["row"], p["F1"], p["Accuracy"], p["Final score"])}
-    return _table(ws, TABLE1_RECIPES[group], _group_spec(full, group), paper_rows, full.get("heldout"),
+    gspec = _group_spec(full, group)
+    paper_rows = {}
+    if group in paper.TABLE1_ROWS:
+        p = paper.table1(group)
+        paper_rows = {r: (f, a, s) for r, f, a, s in zip(p["row"], p["F1"], p["Accuracy"], p["Final score"])}
+    return _table(ws, table1_recipes(group, gspec), gspec, paper_rows, full.get("heldout"),
                   int(full.get("folds", 5)), int(full.get("seed", 0)), float(full.get("C", 1.0)),
                   int(full.get("bootstrap", 1000)), previous=True)
 
@@ -391,7 +409,7 @@ def full_system(ws, group: str, spec) -> ChosenModel:
     recipe fitted on all of B) with its ensemble, per-run epochs and
     thresholds, ready for :func:`aulib.choose.save_chosen` and :func:`table2`."""
     full = spec if isinstance(spec, dict) else load_table_spec(spec)
-    rec = FULL_SYSTEM[group]
+    rec = table1_recipes(group, _group_spec(full, group))[-1]
     names = _group_spec(full, group).get(rec.runs) or []
     if not names:
         raise ValueError(f"table spec names no '{rec.runs}' runs for {group}; the full system needs them")
@@ -422,8 +440,8 @@ def full_systems(ws, spec, save: bool = True) -> dict[str, ChosenModel]:
 
     full = spec if isinstance(spec, dict) else load_table_spec(spec)
     out = {}
-    for g, rec in FULL_SYSTEM.items():
-        if _group_spec(full, g).get(rec.runs):
+    for g in dict.fromkeys([*FULL_SYSTEM, *table1_groups(full)]):
+        if _group_spec(full, g).get(table1_recipes(g, _group_spec(full, g))[-1].runs):
             out[g] = full_system(ws, g, full)
             if save:
                 save_chosen(ws.root / "chosen" / f"{g}_full.yaml", out[g])

@@ -153,3 +153,43 @@ def test_kfold_folds_partition_subjects(tmp_path):
         kfold_split(table, 3, 4)
     with pytest.raises(ValueError, match="cannot split 2 subject"):
         kfold_split(table.iloc[:12], 3, 1, subjects=subj[table["image"].iloc[:12]].to_numpy())
+
+
+def test_cross_fitted_folds_keep_subjects_together(tmp_path):
+    """The honest estimate's folds (aulib.select.folds) follow subjects when the
+    workspace has them: B's 4 copies of an image and all images of a subject share a fold."""
+    from aulib.select.choose import Candidates
+    from aulib.select.folds import add_subjects, group_folds
+
+    root = tmp_path / "mine"
+    user_csv(root, n_subjects=6, per=3)
+    ws = Workspace.for_profile("mine", root=tmp_path / "ws")
+    S.prepare_labels(ws, "csv", root, optimization="labels.csv")
+    table = S.load_labels(ws, "optimization")
+    index = table[["image"]].loc[table.index.repeat(4)].reset_index(drop=True)
+    index["variant"] = np.tile(np.arange(4), len(table))
+    cands = Candidates("B", (1,), [("r", 1)], np.zeros((len(index), 1), np.int8),
+                       np.zeros((1, len(index), 1), np.float32), add_subjects(index, ws))
+    folds = group_folds(cands.groups(), 3, seed=0)
+    per_subject = pd.Series(folds).groupby(index["subject"].to_numpy()).nunique()
+    assert (per_subject == 1).all() and len(set(folds)) == 3      # no subject straddles two folds
+    with pytest.warns(UserWarning, match="only 6 groups"):        # 6 subjects, 10 folds asked: 6 folds
+        assert len(set(group_folds(cands.groups(), 10))) == 6
+    with pytest.raises(ValueError, match="at least 2 groups"):
+        group_folds(np.array(["S1"] * 8), 5)
+    plain = Workspace.for_profile("plain", root=tmp_path / "ws2")
+    assert "subject" not in add_subjects(index.drop(columns="subject"), plain).columns
+
+
+def test_chosen_file_of_an_own_group_loads_without_the_profile(tmp_path, registry):
+    """A later stage (predict, tables) in a fresh process knows a profile's group from chosen/<group>.yaml."""
+    from aulib.io import write_yaml
+    from aulib.select.chosen import load_chosen
+
+    path = tmp_path / "chosen" / "disfa12.yaml"
+    write_yaml(path, {"group": "disfa12", "aus": DISFA12, "ensemble": None,
+                      "runs": {"r": {"dir": "train/r", "backbones": ["a", "a"], "img_size": 32, "crop_style": "box1.3"}},
+                      "per_au": [{"au": a, "run": "r", "epoch": 1, "threshold": 0.5} for a in DISFA12]})
+    assert "disfa12" not in aus.GROUPS
+    model = load_chosen(path, check_files=False)
+    assert model.aus == DISFA12 and aus.group_aus("disfa12") == tuple(DISFA12) and aus.group_crop("disfa12") == "box1.3"

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, SequentialSampler
 
 from aulib import aus as aulib_aus
+from aulib.data.crops import CropStore
 from aulib.data.splits import check_split, read_split
 from aulib.data.transforms import degrade
 
@@ -169,7 +170,7 @@ def make_loader(ws, split: str | pd.DataFrame, group: str, img_size: int, batch_
     """DataLoader of (uint8 (B, 3, S, S), int8 (B, C)) batches of a split.
 
     split: a split name of ``ws`` or a split table. group: the AU group (labels
-    and the default crop style ``aulib.aus.CROP_STYLE[group]``). ``train``
+    and the default crop style ``aulib.aus.group_crop(group)``). ``train``
     shuffles (seeded; see :func:`set_epoch`) and by default drops the last
     incomplete batch (kept when there is no complete one); otherwise the order
     is the split's row order. ``distributed`` uses ``DistributedSampler``
@@ -177,11 +178,9 @@ def make_loader(ws, split: str | pd.DataFrame, group: str, img_size: int, batch_
     rank gets its share; for evaluation that is rows ``rank::world_size``
     (padded by wrapping to equal length), so gather before writing predictions.
     """
-    from aulib.data.crops import CropStore
-
     aus = aulib_aus.group_aus(group)
     df = read_split(split, aus, ws=ws) if isinstance(split, str) else split
-    store = CropStore(ws.crops(style or aulib_aus.CROP_STYLE[group], img_size))
+    store = CropStore(ws.crops(style or aulib_aus.group_crop(group), img_size))
     dataset = AUDataset(store, df, aus, seed=seed)
     if distributed:
         sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=train,
@@ -225,8 +224,6 @@ def show_crops(ws, images, size: int, styles=("aligned", "box1.5"), scale: float
     """The crops of ``images`` (rows) in each crop style (columns), read from
     the workspace's crop stores of ``size`` px. Returns the matplotlib Figure."""
     import matplotlib.pyplot as plt
-
-    from aulib.data.crops import CropStore
 
     images = list(images)
     stores = [CropStore(ws.crops(style, size)) for style in styles]

@@ -27,6 +27,7 @@ import pandas as pd
 
 from aulib import aus as aulib_aus
 from aulib import io
+from aulib.data.labels import read_label_table
 
 #: Label-table splits copied to split files as they are (variant 0).
 PASSTHROUGH_SPLITS = ("noisy", "validation", "test")
@@ -279,7 +280,6 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
     0..``b_copies``-1 (the same degraded copies), every other split variant 0.
     Returns {split name: written path}.
     """
-    from aulib.data.labels import read_label_table
     from aulib.data.sources import load_subjects
 
     opt_path = ws.labels("optimization")
@@ -397,8 +397,6 @@ def check_split(df: pd.DataFrame, aus=None, source: str = "split") -> pd.DataFra
 def labelled_images(ws) -> list[str]:
     """Images of every label table of the workspace (optimization, noisy,
     validation, test), each once, in table order: what faces and crops are needed for."""
-    from aulib.data.labels import read_label_table
-
     images: dict[str, None] = {}
     for name in LABEL_TABLES:
         if Path(ws.labels(name)).exists():

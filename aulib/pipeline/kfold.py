@@ -54,7 +54,7 @@ def share_data(src: Workspace, dst: Workspace) -> list[Path]:
 def fold_scores(ws: Workspace, group: str) -> pd.DataFrame:
     """Per-AU scores (index au; acc, f1, final, n, n_pos) of the chosen model of
     ``group`` on the workspace's test fold ``H``, variant 0 (images as they are)."""
-    from ..choose import load_chosen
+    from ..select.chosen import load_chosen
     from ..data.splits import read_split
     from ..metrics import au_scores, decide
     from ..report.tables import chosen_probs

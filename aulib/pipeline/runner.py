@@ -85,7 +85,7 @@ def run(profile_name: str, data_root: str | None = None, force: bool = False,
 
 def _run_steps(profile: Profile, ws: Workspace, extra: dict, force: bool, only: list[str] | None) -> None:
     """Execute the steps of ``profile`` in workspace ``ws`` (``extra``: given values)."""
-    import papermill
+    import papermill  # heavy optional (notebooks extra): only when notebooks run
     from papermill.exceptions import PapermillExecutionError
 
     steps = plan(profile, ws, extra)

@@ -66,11 +66,16 @@ import numpy as np
 import pandas as pd
 
 from .. import aus as aulib_aus
-from ..choose import ChosenModel, best_threshold, choose_indices, group_folds, load_chosen
-from ..ensemble import LinearEnsemble, fit_linear_ensemble
+from ..data.splits import read_split
+from ..infer.sharded import predict_split_probs
 from ..io import read_yaml, write_csv, write_text
 from ..metrics import au_scores, decide, summarize
 from ..runs import RunPreds, heldout_split, load_run_preds, pred_epochs, select_runs
+from ..select.choose import choose_indices
+from ..select.chosen import ChosenModel, load_chosen, save_chosen
+from ..select.ensemble import LinearEnsemble, fit_linear_ensemble
+from ..select.folds import add_subjects, fold_groups, group_folds
+from ..select.threshold import best_threshold
 from . import paper
 from .bootstrap import cluster_ids, paired_gains
 
@@ -247,7 +252,7 @@ def recipe_decisions(recipe: Recipe, runs_b: list[RunPreds], runs_h: list[RunPre
     labels = runs_b[0].labels
     n = len(labels)
     index = runs_b[0].index
-    groups = index["image"].to_numpy() if "image" in index.columns else np.arange(n)
+    groups = fold_groups(index)
     for r in runs_b[1:]:
         if not np.array_equal(r.labels, labels) or len(r.index) != n:
             raise ValueError(f"runs {runs_b[0].run_name} and {r.run_name} have different {r.split} rows")
@@ -256,7 +261,7 @@ def recipe_decisions(recipe: Recipe, runs_b: list[RunPreds], runs_h: list[RunPre
     out = {"B": (labels, decide(fit_probs, system.thresholds), clusters)}
     fold = group_folds(groups, folds, seed)
     dec = np.zeros(labels.shape, np.int8)
-    for f in range(folds):
+    for f in np.unique(fold):
         test = np.flatnonzero(fold == f)
         sys_f, _ = fit_system(recipe, runs_b, np.flatnonzero(fold != f), groups, folds, seed, C)
         dec[test] = decide(sys_f.probs(runs_b, test), sys_f.thresholds)
@@ -283,6 +288,7 @@ class _RunCache:
         for name, d in zip(names, dirs):
             if (name, split) not in self.cache:
                 self.cache[(name, split)] = load_run_preds(d, split)
+                add_subjects(self.cache[(name, split)].index, self.ws)   # subject-exclusive folds, clusters
             out.append(self.cache[(name, split)])
         return out
 
@@ -415,7 +421,7 @@ def full_system(ws, group: str, spec) -> ChosenModel:
         raise ValueError(f"table spec names no '{rec.runs}' runs for {group}; the full system needs them")
     runs = _RunCache(ws).get(names, "B_mc" if rec.multicrop else "B")
     index = runs[0].index
-    groups = index["image"].to_numpy() if "image" in index.columns else np.arange(len(index))
+    groups = fold_groups(index)
     system, _ = fit_system(rec, runs, np.arange(len(index)), groups, int(full.get("folds", 5)),
                            int(full.get("seed", 0)), float(full.get("C", 1.0)))
     root = Path(ws.root).resolve()
@@ -436,8 +442,6 @@ def full_systems(ws, spec, save: bool = True) -> dict[str, ChosenModel]:
     """:func:`full_system` of every Table 1 group whose spec names its runs;
     with ``save`` each is written to ``chosen/<group>_full.yaml`` (beside the
     single-run choice ``chosen/<group>.yaml`` of notebook 06)."""
-    from ..choose import save_chosen
-
     full = spec if isinstance(spec, dict) else load_table_spec(spec)
     out = {}
     for g in dict.fromkeys([*FULL_SYSTEM, *table1_groups(full)]):
@@ -455,8 +459,6 @@ def chosen_probs(ws, chosen: ChosenModel, split: str, predict_missing: bool = Tr
     without them are predicted (:func:`aulib.noisy.predict_split_probs`,
     saved for the next time) when ``predict_missing``. ``images`` (N,): the
     split's image column, checked against the saved predictions' index."""
-    from ..noisy import predict_split_probs
-
     ens = LinearEnsemble.from_dict(chosen.ensemble) if chosen.ensemble else None
     c = len(chosen.aus)
     if ens is not None:
@@ -506,8 +508,6 @@ def table2(ws, chosen=None, splits=("validation", "test")) -> pd.DataFrame:
     (``chosen``: {group: ChosenModel or path}; default every
     ``chosen/<group>.yaml`` of 17au and 6au) scored together (all their AUs)
     on the workspace's ``validation`` and ``test`` splits."""
-    from ..data.splits import read_split
-
     if chosen is None:
         chosen = {g: ws.chosen(g) for g in ("17au", "6au") if ws.chosen(g).exists()}
     models = {g: (m if isinstance(m, ChosenModel) else load_chosen(m, ws.root)) for g, m in chosen.items()}

@@ -93,3 +93,12 @@ def test_own_data_rehearsal(tmp_path):
     assert set(f1_cols) <= set(summary.columns)
     assert summary["Final score"].iloc[-1] == pytest.approx(summary["Final score"].iloc[:-1].mean())
     assert summary["images"].iloc[-1] == N_SUBJECTS * PER_SUBJECT
+    # predict with fold 1's chosen 12 AU model in a fresh process: the chosen file alone describes the group
+    out = tmp_path / "pred.csv"
+    res = subprocess.run([sys.executable, "-m", "aulib.predict", str(root / "frames" / "SN000"), "--model",
+                          str(ws / "fold1" / "chosen" / "disfa12.yaml"), "--out", str(out), "--device", "cpu"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    pred = pd.read_csv(out)
+    assert len(pred) >= PER_SUBJECT and \
+        [f"AU{a}" for a in t["groups"]["disfa12"]["aus"]] == [c for c in pred.columns if c.startswith("AU")]

@@ -84,16 +84,14 @@ def test_generic_csv_subject_split_and_absolute_paths(tmp_path):
     assert df["subject"].tolist() == src["subject"].tolist()
     assert set(df["split"]) == {"optimization", "test"}
     assert not any("subject" in n for n in rep.notes)          # not reported as an ignored column
-    # an absolute path outside the data root is named
-    (tmp_path / "out.csv").write_text(f"image,AU1\n{tmp_path / 'x.jpg'},1\n")
-    with pytest.raises(ValueError, match="lies outside the data root"):
-        L.read_generic_csv(tmp_path / "out.csv", root)
-    (root / "bad.csv").write_text("image,subject,split,AU1\nframes/S00/000.jpg,S0,dev,1\n")
-    with pytest.raises(ValueError, match=r"line 2, column 'split': 'dev' is not a split"):
-        L.read_generic_csv(root / "bad.csv", root)
-    (root / "bad.csv").write_text("image,subject,AU1\nframes/S00/000.jpg,,1\n")
-    with pytest.raises(ValueError, match=r"line 2, column 'subject' is empty"):
-        L.read_generic_csv(root / "bad.csv", root)
+    # an absolute path outside the data root, an unknown split, an empty subject: each named
+    for text, message in ((f"image,AU1\n{tmp_path / 'x.jpg'},1\n", "lies outside the data root"),
+                          ("image,subject,split,AU1\nframes/S00/000.jpg,S0,dev,1\n",
+                           r"line 2, column 'split': 'dev' is not a split"),
+                          ("image,subject,AU1\nframes/S00/000.jpg,,1\n", r"line 2, column 'subject' is empty")):
+        (root / "bad.csv").write_text(text)
+        with pytest.raises(ValueError, match=message):
+            L.read_generic_csv(root / "bad.csv", root)
 
 
 def test_prepare_csv_split_column_and_subjects(tmp_path):

@@ -157,7 +157,7 @@ def test_cross_fitted_folds_keep_subjects_together(tmp_path):
     """The honest estimate's folds (aulib.select.folds) follow subjects when the
     workspace has them: B's 4 copies of an image and all images of a subject share a fold."""
     from aulib.select.choose import Candidates
-    from aulib.select.folds import add_subjects, group_folds
+    from aulib.select.folds import add_subjects, fold_groups, group_folds
 
     root = tmp_path / "mine"
     user_csv(root, n_subjects=6, per=3)
@@ -175,6 +175,9 @@ def test_cross_fitted_folds_keep_subjects_together(tmp_path):
         assert len(set(group_folds(cands.groups(), 10))) == 6
     with pytest.raises(ValueError, match="at least 2 groups"):
         group_folds(np.array(["S1"] * 8), 5)
+    one = index[index["subject"] == "S00"].reset_index(drop=True)
+    with pytest.warns(UserWarning, match="holds one subject"):     # B of one subject: folds by image
+        assert (fold_groups(one) == one["image"].to_numpy()).all()
     plain = Workspace.for_profile("plain", root=tmp_path / "ws2")
     assert "subject" not in add_subjects(index.drop(columns="subject"), plain).columns
 

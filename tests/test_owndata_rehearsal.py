@@ -24,7 +24,7 @@ def user_data(tmp_path):
     """SynthAU optimization images as a user would have them: frames/<subject>/<n>.jpg
     and annotations/labels.csv (image, subject, the template group's AUs; unknown empty)."""
     synth = tmp_path / "synthau"
-    generate(synth, profile="ci", seed=3, progress=False,
+    generate(synth, profile="ci", seed=3, progress=False, size=96,
              counts={"optimization": N_SUBJECTS * PER_SUBJECT, "noisy": 0, "validation": 0, "test": 0})
     table, _ = L.read_emotionet_manual(synth / "labels" / "optimization.csv", synth, image_dir="images/optimization")
     aus = yaml.safe_load(TEMPLATE.read_text())["groups"]["disfa12"]["aus"]

@@ -34,10 +34,15 @@ def group_folds(groups, k: int, seed: int = 0) -> np.ndarray:
 
 def fold_groups(index: pd.DataFrame) -> np.ndarray:
     """What keeps rows of a prediction index together in a fold: its
-    ``subject`` column, else ``image``, else each row alone (N,)."""
-    for col in ("subject", "image"):
-        if col in index.columns:
-            return index[col].astype(str).to_numpy()
+    ``subject`` column, else ``image``, else each row alone (N,). A split of
+    one subject cannot be cross-fitted by subject: its images are used, with a warning."""
+    if "subject" in index.columns:
+        if index["subject"].nunique() > 1:
+            return index["subject"].astype(str).to_numpy()
+        warnings.warn(f"the split holds one subject ({index['subject'].iloc[0]!r}), so its cross-fitted folds "
+                      "keep images, not subjects, apart; raise frac_b to give B at least 2 subjects", stacklevel=2)
+    if "image" in index.columns:
+        return index["image"].astype(str).to_numpy()
     return np.arange(len(index))
 
 

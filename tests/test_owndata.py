@@ -194,3 +194,15 @@ def test_chosen_file_of_an_own_group_loads_without_the_profile(tmp_path, registr
     assert "disfa12" not in aus.GROUPS
     model = load_chosen(path, check_files=False)
     assert model.aus == DISFA12 and aus.group_aus("disfa12") == tuple(DISFA12) and aus.group_crop("disfa12") == "box1.3"
+
+
+def test_linear_ensemble_on_rows_of_one_subject_falls_back_to_row_folds():
+    """Table 1's cross-fit trains the ensemble on B minus one fold: with 2 subjects in B, one subject."""
+    from aulib.select.ensemble import fit_linear_ensemble
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random((40, 2)) < 0.5).astype(np.int8)
+    probs = [np.clip(labels * 0.6 + rng.random((40, 2)) * 0.4, 0.01, 0.99) for _ in range(2)]
+    with pytest.warns(UserWarning, match="one subject"):
+        ens, oof = fit_linear_ensemble(probs, labels, groups=np.array(["S1"] * 40), folds=5)
+    assert oof.shape == (40, 2) and np.isfinite(oof).all()

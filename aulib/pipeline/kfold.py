@@ -92,8 +92,9 @@ def kfold_summary(ws: Workspace, kfold: int, group: str) -> pd.DataFrame:
 
 
 def write_kfold_summaries(ws: Workspace, kfold: int) -> dict[str, tuple]:
-    """``<ws.tables>/kfold_<group>.csv|md`` for every group that fold 1 has a
-    chosen model of; returns {group: (csv, md)}."""
+    """``<ws.tables>/kfold_<name>.csv|md`` for every chosen model of fold 1
+    (``chosen/<name>.yaml``: 06_choose's ``<group>``, and 07_tables' full
+    system ``<group>_full``); returns {name: (csv, md)}."""
     from ..report.tables import write_table
 
     groups = sorted(p.stem for p in (fold_workspace(ws, 1).root / "chosen").glob("*.yaml"))

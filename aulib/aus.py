@@ -38,30 +38,101 @@ AUS_2020: tuple[int, ...] = tuple(AU_NAMES)
 #: The 12 AUs of the EmotioNet Challenge 2018 (the paper's Table 3).
 AUS_2018: tuple[int, ...] = (1, 2, 4, 5, 6, 9, 12, 17, 20, 25, 26, 43)
 
-#: Model groups. ``17au`` (expression) and ``6au`` (head pose) are the paper's
-#: two models; ``12au`` is the 2018 set used for the ablation table.
-GROUPS: dict[str, tuple[int, ...]] = {
+#: Built-in model groups. ``17au`` (expression) and ``6au`` (head pose) are
+#: the paper's two models; ``12au`` is the 2018 set used for the ablation table.
+BUILTIN_GROUPS: dict[str, tuple[int, ...]] = {
     "17au": AUS_2020[:17],
     "6au": AUS_2020[17:],
     "12au": AUS_2018,
     "23au": AUS_2020,
 }
+#: Crop style each built-in group is trained on (paper, Sec. 2.1): expression
+#: AUs use 5-point aligned faces; head-pose AUs the unaligned detector box x1.5.
+BUILTIN_CROP: dict[str, str] = {"17au": "aligned", "12au": "aligned", "23au": "aligned", "6au": "box1.5"}
 
-#: Crop style each group is trained on (paper, Sec. 2.1): expression AUs use
-#: 5-point aligned faces; head-pose AUs the unaligned detector box x1.5.
-CROP_STYLE: dict[str, str] = {"17au": "aligned", "12au": "aligned", "23au": "aligned", "6au": "box1.5"}
+#: The group registry (the only one): name -> AUs, and name -> crop style.
+#: Built-in groups, plus those a profile declares (``groups:``), a run's
+#: config.yaml or a chosen model records; added only by :func:`define_group`.
+GROUPS: dict[str, tuple[int, ...]] = dict(BUILTIN_GROUPS)
+CROP_STYLE: dict[str, str] = dict(BUILTIN_CROP)
 
 #: A horizontal flip turns "turn left" into "turn right" and "tilt left" into
 #: "tilt right"; every other AU is kept.
 FLIP_PAIRS: tuple[tuple[int, int], ...] = ((51, 52), (55, 56))
 
 
+def check_crop_style(style: str, where: str = "crop style") -> str:
+    """``aligned`` or ``box<scale>`` (``box1.5``: the detector box x1.5); returns it."""
+    style = str(style)
+    if style == "aligned":
+        return style
+    try:
+        ok = style.startswith("box") and float(style[3:]) > 0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{where} {style!r} is not a crop style; use 'aligned' (5-point aligned face) "
+                         "or 'box<scale>' such as 'box1.5' (unaligned detector box x scale)")
+    return style
+
+
+def define_group(name: str, aus, crop: str = "aligned", where: str = "group") -> tuple[int, ...]:
+    """Register group ``name`` with AU numbers ``aus`` (from the 23 of
+    :data:`AUS_2020`, no repeats) and crop style ``crop``. Registering the same
+    definition again is a no-op; redefining a name (a built-in one included)
+    with other AUs or another crop is a ValueError naming ``where``."""
+    name = str(name)
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"{where}: group name {name!r} must be a plain name such as 'disfa12'")
+    try:
+        aus = tuple(int(a) for a in aus)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: group {name!r} needs a list of AU numbers, got {aus!r}") from None
+    unknown = [a for a in aus if a not in AU_NAMES]
+    if unknown:
+        raise ValueError(f"{where}: group {name!r} lists AU(s) {unknown}, which the kit does not know; "
+                         f"use AUs of {list(AUS_2020)}")
+    if not aus or len(set(aus)) != len(aus):
+        raise ValueError(f"{where}: group {name!r} needs at least one AU and no repeats, got {list(aus)}")
+    crop = check_crop_style(crop, f"{where}: group {name!r} crop")
+    if name in GROUPS and (GROUPS[name], CROP_STYLE[name]) != (aus, crop):
+        raise ValueError(f"{where}: group {name!r} is already defined as AUs {list(GROUPS[name])}, crop "
+                         f"{CROP_STYLE[name]!r}; give the new group {list(aus)} ({crop}) another name")
+    GROUPS[name], CROP_STYLE[name] = aus, crop
+    return aus
+
+
+def define_groups(spec: dict | None, where: str = "groups") -> dict[str, tuple[int, ...]]:
+    """Register every group of a profile's ``groups:`` mapping
+    ``{name: {aus: [...], crop: aligned | box1.5}}``; returns {name: AUs}."""
+    out = {}
+    for name, g in (spec or {}).items():
+        if not isinstance(g, dict) or "aus" not in g or set(g) - {"aus", "crop"}:
+            raise ValueError(f"{where}: group {name!r} must be a mapping with keys 'aus' (AU numbers) and "
+                             f"optionally 'crop' (aligned | box1.5), got {g!r}")
+        out[str(name)] = define_group(name, g["aus"], g.get("crop", "aligned"), where=where)
+    return out
+
+
 def group_aus(group: str) -> tuple[int, ...]:
-    """AU numbers of a group name (``17au``, ``6au``, ``12au``, ``23au``)."""
+    """AU numbers of a registered group name (``17au``, ``6au``, ``12au``,
+    ``23au`` or a profile's own)."""
     try:
         return GROUPS[group]
     except KeyError:
-        raise ValueError(f"unknown AU group {group!r}; choose one of {sorted(GROUPS)}") from None
+        raise ValueError(f"unknown AU group {group!r}; choose one of {sorted(GROUPS)}, or declare it in "
+                         "the profile: groups: {name: {aus: [1, 2, ...], crop: aligned}}") from None
+
+
+def group_crop(group: str) -> str:
+    """Crop style of a registered group (``aligned`` or ``box<scale>``)."""
+    group_aus(group)
+    return CROP_STYLE[group]
+
+
+def crop_styles() -> list[str]:
+    """Every crop style a registered group needs, ``aligned`` and ``box1.5`` first."""
+    return list(dict.fromkeys(["aligned", "box1.5", *CROP_STYLE.values()]))
 
 
 def au_column(au: int) -> str:

@@ -180,3 +180,44 @@ def test_shipped_profiles_plan_cleanly(name, tmp_path):
     finetunes = [p for s, _, p in steps if p.get("stage") == "finetune"]
     assert finetunes and all(p["init_from"].split("/")[-1] in trained for p in finetunes)
     assert all(p["workspace"] == str(tmp_path) for _, _, p in steps)
+
+
+def test_kfold_protocol_runs_every_step_once_per_fold(project, monkeypatch):
+    """protocol: {kfold: K}: the steps run in <workspace>/fold<k> with kfold/fold given
+    to the notebook that declares them; fold k > 1 gets fold 1's face cache; then the summary."""
+    from aulib.pipeline import kfold as K
+
+    root, log = project
+    _notebook(root / "notebooks" / "03_c.ipynb", "profile = None\nworkspace = None\nkfold = None\nfold = None",
+              RESOLVE.format(stem="03_c") + f"open({str(log)!r}, 'a').write(f'c{{kfold}}/{{fold}} {{p.ws.root.name}}\\n')\n"
+              "(p.ws.root / 'faces.csv').write_text('image\\n') if fold == 1 else None")
+    base = yaml.safe_load((root / "notebooks" / "profiles" / "base.yaml").read_text())
+    base["defaults"]["03_c"] = {"kfold": 0, "fold": None}
+    (root / "notebooks" / "profiles" / "base.yaml").write_text(yaml.safe_dump(base))
+    summaries = []
+    monkeypatch.setattr(K, "write_kfold_summaries", lambda ws, k: summaries.append((ws.root.name, k)) or {})
+    _profile(root, [{"notebook": "02_b.ipynb"}, {"notebook": "03_c.ipynb"}], protocol={"kfold": 3})
+    ws = pipeline.run("t")
+    assert _lines(log) == ["b0 fold1", "c3/1 fold1", "b0 fold2", "c3/2 fold2", "b0 fold3", "c3/3 fold3"]
+    assert summaries == [("t", 3)]
+    assert (ws.root / "fold3" / "faces.csv").stat().st_ino == (ws.root / "fold1" / "faces.csv").stat().st_ino
+    for bad, msg in (({"kfold": 1}, "kfold must be an integer >= 2"), ({"folds": 3}, "'folds', which a protocol")):
+        _profile(root, [{"notebook": "02_b.ipynb"}], protocol=bad)
+        with pytest.raises(ValueError, match=msg):
+            pipeline.run("t")
+
+
+def test_profile_groups_are_registered_and_checked(project):
+    from aulib import aus
+
+    root, _ = project
+    _profile(root, [{"notebook": "02_b.ipynb"}], name="g", groups={"mine7": {"aus": [1, 2, 12], "crop": "box1.3"}})
+    try:
+        profile = pipeline.load_profile("g")
+        assert profile.groups == {"mine7": {"aus": [1, 2, 12], "crop": "box1.3"}}
+        assert aus.group_aus("mine7") == (1, 2, 12) and aus.group_crop("mine7") == "box1.3"
+    finally:
+        aus.GROUPS.pop("mine7", None), aus.CROP_STYLE.pop("mine7", None)
+    _profile(root, [{"notebook": "02_b.ipynb"}], name="g", groups={"17au": {"aus": [1, 2]}})
+    with pytest.raises(ValueError, match=r"g\.yaml: groups: group '17au' is already defined"):
+        pipeline.load_profile("g")

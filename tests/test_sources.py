@@ -131,9 +131,9 @@ def test_prepare_csv(tmp_path):
     L.write_generic_csv(opt, tmp_path / "opt.csv")
     (tmp_path / "test.csv").write_text("image,AU12\n" + "\n".join(f"{i},1" for i in test["image"]) + "\n")
     ws = Workspace.for_profile("ci", root=tmp_path / "ws")
-    # issue 15.9: the message names the real way (prepare_labels' keyword; 01_data has no such parameter)
-    with pytest.raises(ValueError, match=r"prepare_labels\(ws, 'csv', data_root, optimization='path/to/"
-                                         r"optimization\.csv'\).*Notebook 01_data has no parameter"):
+    # issue 15.9 / 14.2: the message names the real ways (01_data's labels_csv, prepare_labels' keyword)
+    with pytest.raises(ValueError, match=r"01_data's labels_csv parameter.*prepare_labels\(ws, 'csv', "
+                                         r"data_root, optimization='path/to/labels\.csv'\)"):
         S.prepare_labels(ws, "csv", data_root=root, test=tmp_path / "test.csv")
     reports = S.prepare_labels(ws, "csv", data_root=root, optimization=tmp_path / "opt.csv",
                                test=tmp_path / "test.csv")

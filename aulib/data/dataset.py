@@ -170,7 +170,7 @@ def make_loader(ws, split: str | pd.DataFrame, group: str, img_size: int, batch_
     """DataLoader of (uint8 (B, 3, S, S), int8 (B, C)) batches of a split.
 
     split: a split name of ``ws`` or a split table. group: the AU group (labels
-    and the default crop style ``aulib.aus.CROP_STYLE[group]``). ``train``
+    and the default crop style ``aulib.aus.group_crop(group)``). ``train``
     shuffles (seeded; see :func:`set_epoch`) and by default drops the last
     incomplete batch (kept when there is no complete one); otherwise the order
     is the split's row order. ``distributed`` uses ``DistributedSampler``
@@ -180,7 +180,7 @@ def make_loader(ws, split: str | pd.DataFrame, group: str, img_size: int, batch_
     """
     aus = aulib_aus.group_aus(group)
     df = read_split(split, aus, ws=ws) if isinstance(split, str) else split
-    store = CropStore(ws.crops(style or aulib_aus.CROP_STYLE[group], img_size))
+    store = CropStore(ws.crops(style or aulib_aus.group_crop(group), img_size))
     dataset = AUDataset(store, df, aus, seed=seed)
     if distributed:
         sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=train,

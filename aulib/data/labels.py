@@ -12,7 +12,8 @@ Source formats (docs/layout.md):
 - EmotioNet automatic (noisy) list: tab-separated, no header, ``URL``,
   ``URL orig`` then 60 values for AU1 … AU60 -- :func:`read_emotionet_automatic`.
 - Generic CSV: ``image,AU1,AU2,…`` (any subset of the 23 AUs), unknown as
-  ``999``, ``-1`` or empty -- :func:`read_generic_csv`.
+  ``999``, ``-1`` or empty, optional ``subject`` and ``split`` columns --
+  :func:`read_generic_csv`.
 
 Every reader returns ``(table, LabelReport)``. Missing or repeated
 columns, wrong field counts and text that is not UTF-8 always raise (no
@@ -416,43 +417,100 @@ def read_emotionet_automatic(path, data_root, image_dir: str | os.PathLike | Ima
     return table, report
 
 
+#: Optional columns of a generic CSV kept beside the labels: the person in
+#: the image (subject-exclusive splits) and the split the row belongs to.
+META_COLUMNS = ("subject", "split")
+#: ``split`` column values -> label-table split.
+SPLIT_VALUES = {"train": "optimization", "optimization": "optimization", "test": "test",
+                "validation": "validation", "val": "validation"}
+
+
+def _inside_root(image: str, folder: str, root: Path) -> str:
+    """A generic CSV's image field -> path relative to the data root: relative
+    paths are taken under ``folder``; absolute ones must lie inside ``root``."""
+    image = image.strip()
+    rel = image.replace("\\", "/")
+    if not (rel.startswith("/") or rel[1:2] == ":"):
+        return posixpath.join(folder, image)
+    try:
+        return Path(os.path.abspath(image)).relative_to(os.path.abspath(root)).as_posix()
+    except ValueError:
+        raise ValueError(f"absolute path {image!r} lies outside the data root {root}; give paths relative "
+                         "to the data root, or point data_root at a folder that contains the images") from None
+
+
+def _meta_columns(df: pd.DataFrame, header: dict, table: pd.DataFrame, to_path: ImageMapper,
+                  path: Path) -> pd.DataFrame:
+    """``table`` with the generic CSV's ``subject`` / ``split`` columns (str)
+    appended, taken from the first row of each kept image."""
+    meta = [m for m in META_COLUMNS if m in header]
+    if not meta:
+        return table
+    row_of: dict[str, int] = {}
+    for i, key in enumerate(df[header["image"]].to_numpy()):
+        try:
+            row_of.setdefault(safe_relative_path(to_path(str(key))), i)
+        except ValueError:
+            continue
+    rows = np.array([row_of[img] for img in table["image"]], np.int64)
+    for m in meta:
+        values = df[header[m]].to_numpy(str)[rows] if len(rows) else np.zeros(0, str)
+        values = np.char.strip(values.astype(str))
+        empty = np.flatnonzero(values == "")
+        if len(empty):
+            raise ValueError(f"{path}: line {int(df['_line'].iloc[rows[empty[0]]])}, column {m!r} is empty; "
+                             f"give every row a {m} or drop the column")
+        if m == "split":
+            low = np.char.lower(values)
+            bad = np.flatnonzero(~np.isin(low, list(SPLIT_VALUES)))
+            if len(bad):
+                raise ValueError(f"{path}: line {int(df['_line'].iloc[rows[bad[0]]])}, column 'split': "
+                                 f"{str(values[bad[0]])!r} is not a split; use one of {sorted(SPLIT_VALUES)}")
+            values = np.array([SPLIT_VALUES[v] for v in low], dtype=object)
+        table[m] = pd.Series(values, dtype=object).astype(str).to_numpy()
+    return table
+
+
 def read_generic_csv(path, data_root, image_dir: str | os.PathLike = "", check_files: bool = True,
                      on_error: str = "raise") -> tuple[pd.DataFrame, LabelReport]:
-    """Read a generic CSV ``image,AU1,AU2,…``.
+    """Read a generic CSV ``image[,subject][,split],AU1,AU2,…``.
 
-    ``image`` is a path relative to ``data_root / image_dir``; any subset of
-    the 23 AUs (absent AUs become -1, and the report says so; other columns
-    are ignored with a note); unknown as 999, -1 or empty.
+    ``image`` is a path relative to ``data_root / image_dir``, or an absolute
+    path inside ``data_root``; any subset of the 23 AUs (absent AUs become
+    -1, and the report says so; other columns are ignored with a note);
+    unknown as 999, -1 or empty. Optional ``subject`` (who is in the image)
+    and ``split`` (``train``/``optimization``, ``validation``/``val``,
+    ``test``) come back as extra str columns after the AU columns.
     Returns ``(label table, LabelReport)``.
     """
     path, data_root = Path(path), Path(data_root)
     df = _read_text_table(path, ",", header=True)
     header = {_clean_header(c).replace(" ", ""): c for c in df.columns if not c.startswith("_")}
     _refuse_repeated_columns(path, df.attrs["header"], lambda c: _clean_header(c).replace(" ", ""),
-                             ["image"] + AU_COLUMNS)
+                             ["image", *META_COLUMNS] + AU_COLUMNS)
     present = [c for c in AU_COLUMNS if c in header]
     if "image" not in header or not present:
         missing = (["'image'"] if "image" not in header else []) + ([] if present else ["AU1 ... AU56 (any)"])
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; a generic label CSV has the header "
                          "image,AU1,AU2,... (image paths relative to the data root, any subset of the AUs "
-                         f"{list(AUS_2020)}) and values 1, 0, or 999/-1/empty for unknown")
+                         f"{list(AUS_2020)}; optional subject and split columns) and values 1, 0, or "
+                         "999/-1/empty for unknown")
     report = LabelReport(source=str(path))
     absent = [c for c in AU_COLUMNS if c not in header]
     if absent:
         report.notes.append(f"AU column(s) {absent} not in the file: set to unknown (-1)")
-    extra = [h for h in header if h != "image" and h not in AU_COLUMNS]
+    extra = [h for h in header if h not in ("image", *META_COLUMNS) and h not in AU_COLUMNS]
     if extra:
-        report.notes.append(f"ignored column(s) {extra} (not 'image' or one of the 23 challenge AUs)")
+        report.notes.append(f"ignored column(s) {extra} (not 'image', 'subject', 'split' or one of the "
+                            "23 challenge AUs)")
     folder = _folder(image_dir)
 
     def to_path(image: str) -> str:
-        image = image.strip()
-        rel = image.replace("\\", "/")
-        return image if rel.startswith("/") or rel[1:2] == ":" else posixpath.join(folder, image)
+        return _inside_root(image, folder, data_root)
 
     table = _to_table(df, header["image"], [header[c] for c in present], present, to_path, data_root,
                       check_files, on_error, report)
-    return table, report
+    return _meta_columns(df, header, table, to_path, path), report
 
 
 # ------------------------------------------------------------------ label tables

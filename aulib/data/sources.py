@@ -23,7 +23,12 @@ Data sets and their default files (every path overridable by keyword, e.g.
     test.csv                  manual      images/test/
 
 ``csv``: one generic CSV per split (``optimization=...`` required, others
-optional), image paths relative to ``data_root``.
+optional; relative paths are taken under ``data_root``), image paths
+relative to ``data_root``. A ``split`` column in the optimization CSV
+(``train`` / ``validation`` / ``test``) sends each row to that split's table
+instead. A ``subject`` column is written to ``labels/subjects.csv``
+(``image, subject``), which makes every split subject-exclusive
+(:mod:`aulib.data.splits`).
 
 Image folders are overridable with ``image_dirs={split: folder}``.
 """
@@ -35,6 +40,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from .. import io as aio
 from ..aus import AU_NAMES, AUS_2020
 from . import synth
 from .labels import (LabelReport, label_counts, read_emotionet_automatic, read_emotionet_manual,
@@ -93,7 +99,8 @@ def _resolve_files(spec, data_root: Path) -> list[Path]:
 
 def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profile: str = "demo",
                    seed: int = 0, image_dirs: dict[str, str] | None = None, check_files: bool = True,
-                   on_error: str = "raise", progress: bool = True, **files) -> dict[str, LabelReport]:
+                   on_error: str = "raise", progress: bool = True, labels_csv=None,
+                   **files) -> dict[str, LabelReport]:
     """Read a data set's label files and write the workspace label tables.
 
     ``dataset``: ``synthau``, ``emotionet`` or ``csv`` (default files in the
@@ -101,7 +108,9 @@ def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profil
     the defaults; ``image_dirs``: ``{split: folder under data_root}``.
     For ``synthau`` the data root (default ``ws.data``) is generated with
     :func:`aulib.data.synth.generate` (``synth_profile``, ``seed``) when it
-    holds no ``synthau.yaml``. ``check_files`` / ``on_error`` go to the
+    holds no ``synthau.yaml``. ``labels_csv`` (notebook 01_data's parameter):
+    the generic CSV of a ``csv`` data set, the same as ``optimization=``.
+    ``check_files`` / ``on_error`` go to the
     readers. Label tables of splits the data set does not have are removed
     from the workspace, so the tables always match the current source.
 
@@ -109,6 +118,13 @@ def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profil
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {list(DATASETS)}")
+    if labels_csv:
+        if dataset != "csv":
+            raise ValueError(f"labels_csv={str(labels_csv)!r} is the label file of dataset 'csv', but dataset is "
+                             f"{dataset!r}; set dataset: csv, or remove labels_csv")
+        if files.get("optimization"):
+            raise ValueError("give the generic CSV once: labels_csv or optimization=, not both")
+        files["optimization"] = labels_csv
     layout = LAYOUTS[dataset]
     unknown = sorted(set(files) - set(layout))
     if unknown:
@@ -120,13 +136,13 @@ def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profil
     data_root = resolve_data_root(ws, dataset, data_root)
     if dataset == "synthau" and not (data_root / "synthau.yaml").exists():
         synth.generate(data_root, profile=synth_profile, seed=seed, progress=progress)
-    if dataset == "csv" and "optimization" not in files:
-        raise ValueError("dataset 'csv' needs the generic CSV of the optimization split, given by keyword: "
-                         "prepare_labels(ws, 'csv', data_root, optimization='path/to/optimization.csv') "
-                         "(and optionally noisy=, validation=, test=). Notebook 01_data has no parameter for "
-                         "label files: call prepare_labels from Python, or use dataset='emotionet' with "
-                         "optimization.csv under data_root")
+    if dataset == "csv" and not files.get("optimization"):
+        raise ValueError("dataset 'csv' needs the generic CSV of the labels: notebook 01_data's labels_csv "
+                         "parameter (profile YAML: common: {labels_csv: labels.csv}, relative to data_root), "
+                         "or prepare_labels(ws, 'csv', data_root, optimization='path/to/labels.csv') "
+                         "(and optionally noisy=, validation=, test=)")
 
+    tables: dict[str, pd.DataFrame] = {}
     reports: dict[str, LabelReport] = {}
     for split, (default, fmt, image_dir) in layout.items():
         spec = files.get(split, default)
@@ -140,8 +156,6 @@ def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profil
                     "prepare_labels(..., optimization='path/to/file') reads another file")
             if split in files:
                 raise FileNotFoundError(f"{split}: {spec!r} matches no file under {data_root}")
-            if Path(ws.labels(split)).exists():
-                Path(ws.labels(split)).unlink()
             continue
         if fmt != "automatic" and len(paths) > 1:
             raise ValueError(f"{split}: {spec!r} matches {len(paths)} files; give one {fmt} file")
@@ -149,9 +163,69 @@ def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profil
         folder = (image_dirs or {}).get(split, image_dir)
         table, report = reader(paths if fmt == "automatic" else paths[0], data_root, image_dir=folder,
                                check_files=check_files, on_error=on_error)
-        write_label_table(table, ws.labels(split))
-        reports[split] = report
+        tables[split], reports[split] = table, report
+    tables, reports = _split_by_column(tables, reports)
+    for split in layout:
+        if split in tables:
+            write_label_table(tables[split], ws.labels(split))
+        elif Path(ws.labels(split)).exists():
+            Path(ws.labels(split)).unlink()
+    _write_subjects(ws, tables)
     return reports
+
+
+def _split_by_column(tables: dict[str, pd.DataFrame], reports: dict[str, LabelReport]):
+    """Rows of the optimization table with a ``split`` column go to the table
+    of that split (a split that also has its own file is a ValueError)."""
+    opt = tables.get("optimization")
+    if opt is None or "split" not in opt.columns:
+        return tables, reports
+    source = reports["optimization"].source
+    for split, part in opt.groupby("split", sort=False):
+        if split != "optimization" and split in tables:
+            raise ValueError(f"{source}: its split column sends rows to {split!r}, which also has its own label "
+                             "file; use one or the other")
+    out = {k: v for k, v in tables.items() if k != "optimization"}
+    for split, part in opt.groupby("split", sort=False):
+        out[split] = part.drop(columns="split").reset_index(drop=True)
+        if split != "optimization":
+            reports[split] = LabelReport(source=f"{source} (split column)", read=len(part), kept=len(part))
+    if "optimization" not in out:
+        raise ValueError(f"{source}: the split column names no 'train' (optimization) row; "
+                         "the kit trains and chooses on the optimization split")
+    reports["optimization"].notes.append(
+        "split column: " + ", ".join(f"{k} {len(v)}" for k, v in out.items() if k in SPLITS))
+    return out, reports
+
+
+def subjects_path(ws) -> Path:
+    """``labels/subjects.csv`` of a workspace (``image, subject``)."""
+    return Path(ws.labels("subjects"))
+
+
+def _write_subjects(ws, tables: dict[str, pd.DataFrame]) -> None:
+    """Write ``labels/subjects.csv`` from the tables' ``subject`` columns
+    (removed when none has one). All tables or none must have subjects."""
+    have = {k: "subject" in t.columns for k, t in tables.items()}
+    path = subjects_path(ws)
+    if not any(have.values()):
+        if path.exists():
+            path.unlink()
+        return
+    if not all(have.values()):
+        raise ValueError(f"label files of {sorted(k for k, v in have.items() if v)} have a subject column but "
+                         f"those of {sorted(k for k, v in have.items() if not v)} do not; give every file one")
+    both = pd.concat([t[["image", "subject"]] for t in tables.values()], ignore_index=True)
+    aio.write_csv(path, both.drop_duplicates("image"))
+
+
+def load_subjects(ws) -> pd.Series | None:
+    """image -> subject (str) of a workspace, or None when its labels have no subjects."""
+    path = subjects_path(ws)
+    if not path.exists():
+        return None
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return pd.Series(df["subject"].to_numpy(), index=df["image"].to_numpy(), name="subject")
 
 
 def load_labels(ws, split: str) -> pd.DataFrame:

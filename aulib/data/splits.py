@@ -13,6 +13,10 @@ any fold left without one.
 
 Split files (``splits/<name>.csv``): ``image, variant`` then the AU columns,
 int8 codes 1 / 0 / -1 (unknown); see docs/layout.md.
+
+With subjects (``labels/subjects.csv``) every split, and every fold of the
+k-fold protocol (:func:`kfold_split`), is subject-exclusive: the
+stratification places whole subjects.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import pandas as pd
 from aulib import aus as aulib_aus
 from aulib import io
 from aulib.data.labels import read_label_table
+from aulib.data.sources import load_subjects
 
 #: Label-table splits copied to split files as they are (variant 0).
 PASSTHROUGH_SPLITS = ("noisy", "validation", "test")
@@ -134,22 +139,8 @@ def _ensure_positives(fold: np.ndarray, positive: np.ndarray, k: int,
             counts[target] += positive[out_row].astype(np.int64) - positive[in_row]
 
 
-def split_optimization(labels: pd.DataFrame, aus=None, frac_b: float = 0.1,
-                       frac_holdout: float = 0.0, seed: int = 0) -> dict[str, pd.DataFrame]:
-    """Split a label table into ``A`` / ``B`` (and ``H`` when ``frac_holdout > 0``).
-
-    labels: label table (``image`` + AU columns, codes 1/0/-1). aus: AU numbers
-    (or a group name) to stratify on; None = every AU column of the table.
-    ``B`` gets ``frac_b`` of the images, ``H`` ``frac_holdout`` (carved out of
-    what would be A), ``A`` the rest. Unknown labels (-1) count as "not positive".
-    Every AU with at least 2 positives (3 when H is asked) gets a positive in
-    every split; an AU for which that is impossible is named in a warning.
-    Returns label-table DataFrames (all columns of ``labels``) in the input's row order.
-    """
-    if not 0.0 < frac_b < 1.0:
-        raise ValueError(f"frac_b must be in (0, 1), got {frac_b}")
-    if not 0.0 <= frac_holdout < 1.0 or frac_b + frac_holdout >= 1.0:
-        raise ValueError(f"frac_holdout must be >= 0 with frac_b + frac_holdout < 1, got {frac_holdout}")
+def _check_table(labels: pd.DataFrame, aus) -> list[str]:
+    """The AU columns to stratify on; ValueError for a table that cannot be split."""
     if "image" not in labels.columns:
         raise ValueError("label table has no 'image' column")
     if labels["image"].duplicated().any():
@@ -161,31 +152,100 @@ def split_optimization(labels: pd.DataFrame, aus=None, frac_b: float = 0.1,
     missing = [c for c in cols if c not in labels.columns]
     if missing:
         raise ValueError(f"label table has no column(s) {missing}; it has {list(labels.columns)}")
-    names = ["A", "B"] + (["H"] if frac_holdout > 0 else [])
-    ratios = np.array([1.0 - frac_b - frac_holdout, frac_b] + ([frac_holdout] if frac_holdout > 0 else []))
-    k = len(names)
-    n = len(labels)
-    if n < k:
-        raise ValueError(f"cannot split {n} image(s) into {names}")
+    return cols
+
+
+def stratified_folds(labels: pd.DataFrame, names: list[str], ratios, aus=None, seed: int = 0,
+                     subjects=None) -> np.ndarray:
+    """Fold (0..K-1, one per name) of every row, int64 (N,): iterative
+    multi-label stratification on the AU columns (``aus``; None: all), every
+    AU with at least K positives getting one in every fold, the folds after
+    the first served first. ``subjects`` (N,) makes the folds subject-exclusive:
+    a subject is one unit whose label is "has a positive", and ``ratios`` are
+    shares of subjects. AUs that cannot have a positive everywhere are named
+    in a warning."""
+    cols = _check_table(labels, aus)
+    k, ratios = len(names), np.asarray(ratios, float)
     positive = labels[cols].to_numpy() == 1
+    if subjects is None:
+        inverse = np.arange(len(labels))
+        unit_pos = positive
+    else:
+        subjects = np.asarray(subjects).astype(str)
+        if len(subjects) != len(labels):
+            raise ValueError(f"{len(subjects)} subjects for {len(labels)} label rows")
+        uniq, inverse = np.unique(subjects, return_inverse=True)
+        unit_pos = np.zeros((len(uniq), len(cols)), bool)
+        np.logical_or.at(unit_pos, inverse, positive)
+    if len(unit_pos) < k:
+        unit = "subject(s)" if subjects is not None else "image(s)"
+        raise ValueError(f"cannot split {len(unit_pos)} {unit} into {names}; each split needs at least one "
+                         f"{unit[:-3]}; add data or lower the number of splits/folds")
     rng = np.random.default_rng(seed)
-    fold = _iterative_stratification(positive, ratios, rng)
-    _ensure_positives(fold, positive, k, priority=list(range(1, k)) + [0])
+    unit_fold = _iterative_stratification(unit_pos, ratios, rng)
+    _ensure_positives(unit_fold, unit_pos, k, priority=list(range(1, k)) + [0])
+    fold = unit_fold[inverse]
 
     counts = np.stack([positive[fold == j].sum(0) for j in range(k)])
-    n_pos = positive.sum(0)
-    absent = {names[j]: [c for c, ok in zip(cols, counts[j] > 0) if not ok] for j in range(k)}
-    few = [c for c, m in zip(cols, n_pos) if m < 2]
+    labelled = (labels[cols].to_numpy() != -1).any(0)      # AUs a data set never labels are not named
+    few = [c for c, m, known in zip(cols, unit_pos.sum(0), labelled) if m < 2 and known]
     if few:
-        warnings.warn(f"AU(s) {few} have fewer than 2 positive labels in the table, so they cannot have "
+        per = "subjects with positives" if subjects is not None else "positive labels"
+        warnings.warn(f"AU(s) {few} have fewer than 2 {per} in the table, so they cannot have "
                       f"positives both in A and B; their per-AU checkpoint choice will be uninformative. "
-                      f"Add labelled positives for them or leave them out of the group.", stacklevel=2)
-    for name in names:
-        lacking = [c for c in absent[name] if c not in few]
+                      f"Add labelled positives for them or leave them out of the group.", stacklevel=3)
+    for j, name in enumerate(names):
+        lacking = [c for c, ok, known in zip(cols, counts[j] > 0, labelled) if not ok and known and c not in few]
         if lacking:
             warnings.warn(f"split {name} has no positive of AU(s) {lacking} (too few positives to give "
-                          f"every split one); lower frac_holdout or add labelled positives.", stacklevel=2)
+                          f"every split one); lower frac_holdout or add labelled positives.", stacklevel=3)
+    return fold
+
+
+def split_optimization(labels: pd.DataFrame, aus=None, frac_b: float = 0.1,
+                       frac_holdout: float = 0.0, seed: int = 0, subjects=None) -> dict[str, pd.DataFrame]:
+    """Split a label table into ``A`` / ``B`` (and ``H`` when ``frac_holdout > 0``).
+
+    labels: label table (``image`` + AU columns, codes 1/0/-1). aus: AU numbers
+    (or a group name) to stratify on; None = every AU column of the table.
+    ``B`` gets ``frac_b`` of the images, ``H`` ``frac_holdout`` (carved out of
+    what would be A), ``A`` the rest. Unknown labels (-1) count as "not positive".
+    Every AU with at least 2 positives (3 when H is asked) gets a positive in
+    every split; an AU for which that is impossible is named in a warning.
+    ``subjects`` (one per row): no subject in two splits; fractions are then
+    shares of subjects (:func:`stratified_folds`).
+    Returns label-table DataFrames (all columns of ``labels``) in the input's row order.
+    """
+    if not 0.0 < frac_b < 1.0:
+        raise ValueError(f"frac_b must be in (0, 1), got {frac_b}")
+    if not 0.0 <= frac_holdout < 1.0 or frac_b + frac_holdout >= 1.0:
+        raise ValueError(f"frac_holdout must be >= 0 with frac_b + frac_holdout < 1, got {frac_holdout}")
+    names = ["A", "B"] + (["H"] if frac_holdout > 0 else [])
+    ratios = [1.0 - frac_b - frac_holdout, frac_b] + ([frac_holdout] if frac_holdout > 0 else [])
+    fold = stratified_folds(labels, names, ratios, aus, seed, subjects)
     return {name: labels.loc[fold == j].reset_index(drop=True) for j, name in enumerate(names)}
+
+
+def kfold_split(labels: pd.DataFrame, kfold: int, fold: int, aus=None, frac_b: float = 0.1, seed: int = 0,
+                subjects=None) -> dict[str, pd.DataFrame]:
+    """Fold ``fold`` (1..kfold) of the k-fold protocol BP4D/DISFA papers
+    report: the table is cut into ``kfold`` stratified (subject-exclusive
+    with ``subjects``) folds; fold ``fold`` is the held-out ``H`` (test), the
+    other folds are split into ``A`` / ``B`` (``frac_b`` of them, as
+    :func:`split_optimization`). The same ``seed`` gives the same folds for
+    every ``fold``, so the k test folds partition the table."""
+    if not (isinstance(kfold, (int, np.integer)) and kfold >= 2):
+        raise ValueError(f"kfold must be an integer >= 2 (the field's protocol uses 3), got {kfold!r}")
+    if fold not in range(1, kfold + 1):
+        raise ValueError(f"fold must be one of 1..{kfold}, got {fold!r}")
+    names = [f"fold{j + 1}" for j in range(kfold)]
+    folds = stratified_folds(labels, names, [1.0 / kfold] * kfold, aus, seed, subjects)
+    test = folds == fold - 1
+    rest = labels.loc[~test].reset_index(drop=True)
+    rest_subjects = None if subjects is None else np.asarray(subjects)[~test]
+    parts = split_optimization(rest, aus, frac_b=frac_b, seed=seed, subjects=rest_subjects)
+    parts["H"] = labels.loc[test].reset_index(drop=True)
+    return parts
 
 
 def expand_variants(df: pd.DataFrame, copies: int = 4) -> pd.DataFrame:
@@ -210,21 +270,35 @@ def _write_split(path: Path, df: pd.DataFrame) -> Path:
 
 
 def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
-                frac_holdout: float = 0.0) -> dict[str, Path]:
+                frac_holdout: float = 0.0, kfold: int = 0, fold: int | None = None) -> dict[str, Path]:
     """Write the split files of a workspace from its label tables.
 
     Reads ``ws.labels("optimization")`` (required) and splits it into A, B
-    and H (when ``frac_holdout > 0``); the ``noisy``, ``validation`` and
+    and H (when ``frac_holdout > 0``); with ``kfold`` >= 2, H is test fold
+    ``fold`` of the k-fold protocol (:func:`kfold_split`) instead. With
+    ``labels/subjects.csv`` (a generic CSV's ``subject`` column) every split
+    is subject-exclusive. The ``noisy``, ``validation`` and
     ``test`` label tables, when present, become splits too. B and the
     held-out split (:data:`HELDOUT_SPLITS`: ``H``) get variants
     0..``b_copies``-1 (the same degraded copies), every other split variant 0.
     Returns {split name: written path}.
     """
+
     opt_path = ws.labels("optimization")
     if not Path(opt_path).exists():
         raise FileNotFoundError(f"{opt_path} not found: build the label tables first (notebook 01_data)")
-    parts = split_optimization(read_label_table(opt_path), None, frac_b=frac_b,
-                               frac_holdout=frac_holdout, seed=seed)
+    labels = read_label_table(opt_path)
+    subjects = image_subjects(load_subjects(ws), labels["image"])
+    if kfold:
+        if frac_holdout:
+            raise ValueError(f"kfold={kfold} takes H from the folds; set frac_holdout to 0 (got {frac_holdout})")
+        parts = kfold_split(labels, kfold, fold, frac_b=frac_b, seed=seed, subjects=subjects)
+    else:
+        parts = split_optimization(labels, None, frac_b=frac_b, frac_holdout=frac_holdout, seed=seed,
+                                   subjects=subjects)
+    for stale in ("H",):
+        if stale not in parts and Path(ws.split(stale)).exists():
+            Path(ws.split(stale)).unlink()
     written = {}
     for name, df in parts.items():
         copies = b_copies if name == "B" or name in HELDOUT_SPLITS else 1
@@ -235,6 +309,34 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
             copies = b_copies if name in HELDOUT_SPLITS else 1
             written[name] = _write_split(ws.split(name), expand_variants(read_label_table(path), copies))
     return written
+
+
+def image_subjects(subjects: pd.Series | None, images) -> np.ndarray | None:
+    """Subject (str) of each image, from an image -> subject Series (None -> None);
+    an image without a subject is a ValueError naming it."""
+    if subjects is None:
+        return None
+    images = pd.Index(pd.Series(images).astype(str))
+    missing = ~images.isin(subjects.index)
+    if missing.any():
+        raise ValueError(f"image {images[np.flatnonzero(missing)[0]]!r} has no subject in labels/subjects.csv; "
+                         "rerun notebook 01_data (every row of the label CSV needs a subject)")
+    return subjects.reindex(images).to_numpy(str)
+
+
+def subject_overlap(ws, names=("A", "B", "H", "test", "validation")) -> dict[tuple[str, str], list[str]]:
+    """{(split, split): subjects in both} for every pair of existing split
+    files that share a subject ({} when all are subject-exclusive or the
+    workspace has no subjects)."""
+
+    subjects = load_subjects(ws)
+    if subjects is None:
+        return {}
+    have = {n: set(image_subjects(subjects, read_split(n, ws=ws)["image"].unique()))
+            for n in names if Path(ws.split(n)).exists()}
+    keys = list(have)
+    return {(a, b): sorted(have[a] & have[b]) for i, a in enumerate(keys) for b in keys[i + 1:]
+            if have[a] & have[b]}
 
 
 def read_split(path: str | os.PathLike, aus=None, ws=None) -> pd.DataFrame:

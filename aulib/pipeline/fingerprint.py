@@ -20,7 +20,7 @@ def input_files(values: dict) -> list[Path]:
     """Inputs outside the workspace of a step with ``values``: when
     ``data_root`` is given, the label files of its ``dataset`` layout
     (:data:`aulib.data.sources.LAYOUTS`; a generic CSV data set: the root's
-    ``*.csv``/``*.txt``), the face cache, and the image folders (their
+    ``*.csv``/``*.txt``, and ``labels_csv``), the face cache, and the image folders (their
     listing's identity: a folder's mtime changes when a file is added or removed)."""
     if not values.get("data_root"):
         return []
@@ -28,6 +28,8 @@ def input_files(values: dict) -> list[Path]:
     layout = LAYOUTS.get(values.get("dataset") or "synthau", {})
     patterns = [spec for spec, _, _ in layout.values() if spec] or ["*.csv", "*.txt"]
     files = {m for pat in [*patterns, *EXTRA_INPUTS] for m in root.glob(pat) if m.is_file()}
+    if values.get("labels_csv") and (root / values["labels_csv"]).is_file():   # a csv data set's label file
+        files.add(root / values["labels_csv"])
     folders = {root / d for _, _, d in layout.values() if d and (root / d).is_dir()}
     return sorted(files | folders)
 

@@ -11,9 +11,15 @@ file anywhere on disk (given by path)::
     step_overrides: {04_train: {epochs: 2}}   # set on every step of that notebook
     steps: [{notebook: 04_train.ipynb, name: 6au, parameters: {group: 6au}}]
     tables: {...}                  # <workspace>/table_spec.yaml for 07_tables
+    groups: {disfa12: {aus: [1, 2, 4], crop: aligned}}   # the profile's own AU groups
+    protocol: {kfold: 3}           # optional: run the steps once per subject-exclusive fold
 
-An extending profile merges ``common``, ``defaults``, ``step_overrides``
-and ``tables`` over its parent's and keeps the parent's ``steps`` unless it
+``groups`` are registered in :mod:`aulib.aus` when the profile is loaded
+(every notebook loads it; a run's config.yaml and a chosen model record their
+AUs and crop style, so nothing after training needs the profile).
+``protocol: {kfold: K}`` makes the runner run the steps once per fold
+(:mod:`aulib.pipeline.kfold`). An extending profile merges ``common``,
+``defaults``, ``step_overrides``, ``tables``, ``groups`` and ``protocol`` over its parent's and keeps the parent's ``steps`` unless it
 lists its own. A step's parameters resolve, later winning: built-in defaults
 (``notebooks/profiles/base.yaml``, the notebooks' parameter cells hold
 ``None``) -> ``common`` -> ``defaults[<stem>]`` -> the step's own (and
@@ -29,12 +35,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..aus import define_groups
 from ..io import read_yaml
 from ..workspace import Workspace, repo_root
 
 PROFILE_DIR = Path("notebooks") / "profiles"
 BASE = "base"
-TOP_KEYS = ("profile", "description", "extends", "common", "defaults", "step_overrides", "steps", "tables")
+TOP_KEYS = ("profile", "description", "extends", "common", "defaults", "step_overrides", "steps", "tables",
+            "groups", "protocol")
+PROTOCOL_KEYS = ("kfold",)
 STEP_KEYS = ("notebook", "name", "parameters")
 #: Parameters every notebook takes that the runner sets: the profile and its workspace.
 RUNNER_KEYS = ("profile", "workspace")
@@ -65,6 +74,13 @@ class Profile:
     common: dict
     defaults: dict
     base: dict
+    groups: dict = field(default_factory=dict)
+    protocol: dict = field(default_factory=dict)
+
+    @property
+    def kfold(self) -> int:
+        """Folds of the k-fold protocol (0: none)."""
+        return int(self.protocol.get("kfold") or 0)
 
     @property
     def ref(self) -> str:
@@ -221,8 +237,12 @@ def load_profile(ref: str | os.PathLike | None = None) -> Profile:
     if not steps:
         raise ValueError(f"{path}: the profile lists no steps")
     declared_by_steps = {k for s in steps for k in declared_parameters(s.stem)}
-    common, defaults, overrides, tables = {}, {}, {}, {}
+    common, defaults, overrides, tables, groups, protocol = {}, {}, {}, {}, {}, {}
     for p, raw in chain:
+        own_groups = _mapping(p, "groups", raw.get("groups"))
+        define_groups(own_groups, where=f"{p}: groups")
+        groups.update(own_groups)
+        protocol.update(_check_protocol(p, raw.get("protocol")))
         own = _mapping(p, "common", raw.get("common"))
         _refuse_unknown(p, "common", own, declared_by_steps, "any notebook of the profile")
         common.update(own)
@@ -233,7 +253,19 @@ def load_profile(ref: str | os.PathLike | None = None) -> Profile:
         s.parameters.update(overrides.get(s.stem, {}))
     base_file = profile_dir() / f"{BASE}.yaml"
     base = _check_sections(base_file, "defaults", read_yaml(base_file) or {}) if base_file.exists() else {}
-    return Profile(str(chain[-1][1].get("profile") or path.stem), path, steps, tables, common, defaults, base)
+    return Profile(str(chain[-1][1].get("profile") or path.stem), path, steps, tables, common, defaults, base,
+                   groups, protocol)
+
+
+def _check_protocol(path: Path, value) -> dict:
+    """A profile's ``protocol``: ``{kfold: K}`` with K >= 2 (or 0/null: none)."""
+    out = _mapping(path, "protocol", value)
+    _refuse_unknown(path, "protocol", out, PROTOCOL_KEYS, "a protocol")
+    k = out.get("kfold")
+    if k not in (None, 0) and not (isinstance(k, int) and not isinstance(k, bool) and k >= 2):
+        raise ValueError(f"{path}: protocol kfold must be an integer >= 2 (the BP4D/DISFA protocol uses 3) "
+                         f"or 0 for none, got {k!r}")
+    return out
 
 
 def resolve(profile: Profile, stem: str, step_params: dict | None = None, given: dict | None = None) -> dict:

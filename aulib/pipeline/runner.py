@@ -8,7 +8,10 @@ several times (``04_train`` once per training run), each step with a unique
 ``name``. Every step gets every parameter its notebook declares, resolved
 (built-in defaults -> common -> defaults[<stem>] -> the step's own ->
 ``--data-root``), so a notebook resolves nothing more. ``tables`` is written to
-``<workspace>/table_spec.yaml`` for ``07_tables``.
+``<workspace>/table_spec.yaml`` for ``07_tables``. A profile with
+``protocol: {kfold: K}`` runs the steps once per fold (workspaces
+``<workspace>/fold<k>/``, 02_split given ``kfold``/``fold``) and writes
+``<workspace>/results/tables/kfold_<group>.csv|md`` (:mod:`aulib.pipeline.kfold`).
 
 Executed copies go to ``runs/<profile>/notebooks/<step>.ipynb``. A step is up
 to date, and skipped, when its stamp (``<step>.stamp.yaml``) holds the same
@@ -29,6 +32,7 @@ from pathlib import Path
 from ..io import read_yaml, write_yaml
 from ..workspace import Workspace, repo_root
 from .fingerprint import fingerprint, identity, input_files
+from . import kfold
 from .profile import Profile, Step, declared_parameters, load_profile, resolve
 
 
@@ -53,19 +57,42 @@ def _shown(profile: Profile, step: Step, values: dict) -> dict:
 
 def run(profile_name: str, data_root: str | None = None, force: bool = False,
         only: list[str] | None = None, workspace: str | None = None, results: str | None = None) -> Workspace:
-    """Execute a profile's notebooks in order; returns the workspace."""
-    import papermill  # heavy optional (notebooks extra): only when notebooks run
-    from papermill.exceptions import PapermillExecutionError
-
+    """Execute a profile's notebooks in order; returns the workspace. With
+    ``protocol: {kfold: K}`` once per fold in ``<workspace>/fold<k>/``, then
+    the k-fold summary tables (:mod:`aulib.pipeline.kfold`)."""
     profile = load_profile(profile_name)
     ws = Workspace.for_profile(profile.name, root=workspace, results=results)
     extra = {"data_root": data_root} if data_root else {}
+    t_all = time.time()
+    if profile.kfold:
+
+        for k in range(1, profile.kfold + 1):
+            print(f"=== fold {k} of {profile.kfold}", flush=True)
+            if k > 1:
+                kfold.share_data(kfold.fold_workspace(ws, 1), kfold.fold_workspace(ws, k))
+            _run_steps(profile, kfold.fold_workspace(ws, k), {**extra, "kfold": profile.kfold, "fold": k}, force, only)
+        if only is None:
+            for group, (csv, _) in kfold.write_kfold_summaries(ws, profile.kfold).items():
+                print(f"k-fold summary ({group}): {csv}")
+    else:
+        _run_steps(profile, ws, extra, force, only)
+    print(f"\nPipeline '{profile.name}' finished in {(time.time() - t_all) / 60:.1f} min.")
+    print(f"  figures:  {ws.figures}")
+    print(f"  tables:   {ws.tables}")
+    print(f"  notebooks (executed): {ws.notebooks}")
+    return ws
+
+
+def _run_steps(profile: Profile, ws: Workspace, extra: dict, force: bool, only: list[str] | None) -> None:
+    """Execute the steps of ``profile`` in workspace ``ws`` (``extra``: given values)."""
+    import papermill  # heavy optional (notebooks extra): only when notebooks run
+    from papermill.exceptions import PapermillExecutionError
+
     steps = plan(profile, ws, extra)
     ws.notebooks.mkdir(parents=True, exist_ok=True)
     if profile.tables:
         write_yaml(ws.root / "table_spec.yaml", profile.tables)
     previous = ""
-    t_all = time.time()
     for step, nb_path, params in steps:
         inputs = identity(input_files(params))
         fp = fingerprint(nb_path, params, inputs, previous)
@@ -94,11 +121,6 @@ def run(profile_name: str, data_root: str | None = None, force: bool = False,
         write_yaml(stamp, {"fingerprint": fp, "seconds": round(time.time() - t0, 1), "parameters": params,
                           "inputs": inputs, "previous": previous_fp})
         print(f"[done] {step.name} in {time.time() - t0:.0f} s", flush=True)
-    print(f"\nPipeline '{profile.name}' finished in {(time.time() - t_all) / 60:.1f} min.")
-    print(f"  figures:  {ws.figures}")
-    print(f"  tables:   {ws.tables}")
-    print(f"  notebooks (executed): {ws.notebooks}")
-    return ws
 
 
 def main(argv=None) -> None:

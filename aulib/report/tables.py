@@ -74,7 +74,7 @@ from ..runs import RunPreds, heldout_split, load_run_preds, pred_epochs, select_
 from ..select.choose import choose_indices
 from ..select.chosen import ChosenModel, load_chosen, save_chosen
 from ..select.ensemble import LinearEnsemble, fit_linear_ensemble
-from ..select.folds import group_folds
+from ..select.folds import add_subjects, fold_groups, group_folds
 from ..select.threshold import best_threshold
 from . import paper
 from .bootstrap import cluster_ids, paired_gains
@@ -121,6 +121,22 @@ TABLE3_RECIPES: tuple[Recipe, ...] = (
 )
 #: The recipe of the full system per group (the last Table 1 row), used for Table 2.
 FULL_SYSTEM: dict[str, Recipe] = {g: r[-1] for g, r in TABLE1_RECIPES.items()}
+
+
+def table1_recipes(group: str, group_spec: dict) -> tuple[Recipe, ...]:
+    """Table 1 rows of a group: the paper's for 17au / 6au; for a profile's
+    own group, 17au's when its spec names ``pretrained`` runs, else 6au's."""
+    if group in TABLE1_RECIPES:
+        return TABLE1_RECIPES[group]
+    aulib_aus.group_aus(group)
+    return TABLE1_RECIPES["17au" if group_spec.get("pretrained") else "6au"]
+
+
+def table1_groups(spec) -> list[str]:
+    """Groups that get a Table 1: every group of the spec that names
+    ``ensemble`` runs (Table 3's ``12au`` entry names none), in spec order."""
+    full = spec if isinstance(spec, dict) else load_table_spec(spec)
+    return [g for g, v in full.items() if isinstance(v, dict) and g in aulib_aus.GROUPS and v.get("ensemble")]
 
 
 # --------------------------------------------------------------------------- spec
@@ -236,7 +252,7 @@ def recipe_decisions(recipe: Recipe, runs_b: list[RunPreds], runs_h: list[RunPre
     labels = runs_b[0].labels
     n = len(labels)
     index = runs_b[0].index
-    groups = index["image"].to_numpy() if "image" in index.columns else np.arange(n)
+    groups = fold_groups(index)
     for r in runs_b[1:]:
         if not np.array_equal(r.labels, labels) or len(r.index) != n:
             raise ValueError(f"runs {runs_b[0].run_name} and {r.run_name} have different {r.split} rows")
@@ -245,7 +261,7 @@ def recipe_decisions(recipe: Recipe, runs_b: list[RunPreds], runs_h: list[RunPre
     out = {"B": (labels, decide(fit_probs, system.thresholds), clusters)}
     fold = group_folds(groups, folds, seed)
     dec = np.zeros(labels.shape, np.int8)
-    for f in range(folds):
+    for f in np.unique(fold):
         test = np.flatnonzero(fold == f)
         sys_f, _ = fit_system(recipe, runs_b, np.flatnonzero(fold != f), groups, folds, seed, C)
         dec[test] = decide(sys_f.probs(runs_b, test), sys_f.thresholds)
@@ -272,6 +288,7 @@ class _RunCache:
         for name, d in zip(names, dirs):
             if (name, split) not in self.cache:
                 self.cache[(name, split)] = load_run_preds(d, split)
+                add_subjects(self.cache[(name, split)].index, self.ws)   # subject-exclusive folds, clusters
             out.append(self.cache[(name, split)])
         return out
 
@@ -368,14 +385,16 @@ def _table(ws, recipes, group_spec: dict, paper_rows: dict, heldout: str | None,
 
 
 def table1(ws, group: str, spec) -> pd.DataFrame:
-    """Table 1 of ``group`` (``17au`` or ``6au``): the paper's rows, the
-    paper's F1/Acc/Final beside ours on B, cross-fitted on B and held out."""
-    if group not in TABLE1_RECIPES:
-        raise ValueError(f"Table 1 has groups {sorted(TABLE1_RECIPES)}, not {group!r}")
+    """Table 1 of ``group`` (``17au``, ``6au`` or a profile's own group,
+    :func:`table1_recipes`): the paper's rows, the paper's F1/Acc/Final
+    beside ours (17au / 6au only) on B, cross-fitted on B and held out."""
     full = spec if isinstance(spec, dict) else load_table_spec(spec)
-    p = paper.table1(group)
-    paper_rows = {r: (f, a, s) for r, f, a, s in zip(p["row"], p["F1"], p["Accuracy"], p["Final score"])}
-    return _table(ws, TABLE1_RECIPES[group], _group_spec(full, group), paper_rows, full.get("heldout"),
+    gspec = _group_spec(full, group)
+    paper_rows = {}
+    if group in paper.TABLE1_ROWS:
+        p = paper.table1(group)
+        paper_rows = {r: (f, a, s) for r, f, a, s in zip(p["row"], p["F1"], p["Accuracy"], p["Final score"])}
+    return _table(ws, table1_recipes(group, gspec), gspec, paper_rows, full.get("heldout"),
                   int(full.get("folds", 5)), int(full.get("seed", 0)), float(full.get("C", 1.0)),
                   int(full.get("bootstrap", 1000)), previous=True)
 
@@ -396,13 +415,13 @@ def full_system(ws, group: str, spec) -> ChosenModel:
     recipe fitted on all of B) with its ensemble, per-run epochs and
     thresholds, ready for :func:`aulib.choose.save_chosen` and :func:`table2`."""
     full = spec if isinstance(spec, dict) else load_table_spec(spec)
-    rec = FULL_SYSTEM[group]
+    rec = table1_recipes(group, _group_spec(full, group))[-1]
     names = _group_spec(full, group).get(rec.runs) or []
     if not names:
         raise ValueError(f"table spec names no '{rec.runs}' runs for {group}; the full system needs them")
     runs = _RunCache(ws).get(names, "B_mc" if rec.multicrop else "B")
     index = runs[0].index
-    groups = index["image"].to_numpy() if "image" in index.columns else np.arange(len(index))
+    groups = fold_groups(index)
     system, _ = fit_system(rec, runs, np.arange(len(index)), groups, int(full.get("folds", 5)),
                            int(full.get("seed", 0)), float(full.get("C", 1.0)))
     root = Path(ws.root).resolve()
@@ -425,8 +444,8 @@ def full_systems(ws, spec, save: bool = True) -> dict[str, ChosenModel]:
     single-run choice ``chosen/<group>.yaml`` of notebook 06)."""
     full = spec if isinstance(spec, dict) else load_table_spec(spec)
     out = {}
-    for g, rec in FULL_SYSTEM.items():
-        if _group_spec(full, g).get(rec.runs):
+    for g in dict.fromkeys([*FULL_SYSTEM, *table1_groups(full)]):
+        if _group_spec(full, g).get(table1_recipes(g, _group_spec(full, g))[-1].runs):
             out[g] = full_system(ws, g, full)
             if save:
                 save_chosen(ws.root / "chosen" / f"{g}_full.yaml", out[g])

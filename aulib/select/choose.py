@@ -39,7 +39,7 @@ from ..metrics import au_scores, batched_scores, decide, summarize
 from ..runs import RunPreds, heldout_split, load_run_preds, pred_epochs, select_runs
 from ..workspace import Workspace
 from .chosen import ChosenModel, load_chosen, save_chosen  # noqa: F401 - re-exported
-from .folds import group_folds  # noqa: F401 - re-exported
+from .folds import add_subjects, fold_groups, group_folds  # noqa: F401 - group_folds re-exported
 from .threshold import best_threshold
 
 STRATEGIES = ("baseline", "chosen", "threshold", "average+threshold", "joint")
@@ -139,8 +139,9 @@ class Candidates:
         return cls(first.split, first.aus, keys, first.labels, probs, first.index)
 
     def groups(self) -> np.ndarray:
-        """Image of each row (rows of one image share a fold); row number if no ``image`` column."""
-        return self.index["image"].to_numpy() if "image" in self.index.columns else np.arange(len(self.index))
+        """Subject, else image, of each row (they share a fold); row number
+        if neither column (:func:`aulib.select.folds.fold_groups`)."""
+        return fold_groups(self.index)
 
     def subset(self, keys) -> "Candidates":
         pos = {k: i for i, k in enumerate(self.keys)}
@@ -281,6 +282,7 @@ def choose_for_workspace(ws: Workspace, group: str, runs=None, select_split: str
     if not dirs:
         raise FileNotFoundError(f"no runs of group {group!r} under {ws.train}; train one with notebooks/04_train.ipynb")
     run_preds, select = load_candidates(dirs, select_split)
+    add_subjects(select.index, ws)          # with subjects, the cross-fitted folds are subject-exclusive
     if heldout is None:
         names = {heldout_split(r.config) for r in run_preds} - {None}
         heldout = sorted(names)[0] if names else None  # runs naming different splits: the first by name
@@ -293,6 +295,7 @@ def choose_for_workspace(ws: Workspace, group: str, runs=None, select_split: str
             notes.append(f"runs without {heldout} predictions: {lacking}")
         if have:
             _, held = load_candidates(have, heldout)
+            add_subjects(held.index, ws)
     report = honest_estimate(select, held, strategies=strategies, folds=folds, seed=seed)
     report.notes[:0] = notes
     if strategy not in report.choices:

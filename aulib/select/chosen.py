@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..aus import GROUPS, group_aus
+from ..aus import GROUPS, define_group, group_aus
 from ..io import read_yaml, write_yaml
 from ..workspace import RunDir
 from .ensemble import LinearEnsemble
@@ -105,9 +105,13 @@ def load_chosen(path, workspace_root=None, check_files: bool = True) -> ChosenMo
     if missing:
         fail(f"missing keys {missing}")
     group = raw["group"]
-    if group not in GROUPS:
-        fail(f"unknown group {group!r}; known: {sorted(GROUPS)}")
     aus = [int(a) for a in raw["aus"] or []]
+    if group not in GROUPS:      # a profile's own group: the file records its AUs (and the runs their crop)
+        crops = [r.get("crop_style") for r in (raw["runs"] or {}).values() if isinstance(r, dict)]
+        try:
+            define_group(group, aus, next((c for c in crops if c), "aligned"), where=str(path))
+        except ValueError as err:
+            fail(f"group {group!r}: {err}")
     if tuple(aus) != group_aus(group):
         fail(f"aus {aus} do not match group {group}'s AUs {list(group_aus(group))}")
     runs = raw["runs"]

@@ -212,9 +212,13 @@ def fit_linear_ensemble(probs_list, labels, groups=None, folds: int = 5, C: floa
     runs = tuple(str(r) for r in runs) if runs is not None else tuple(f"run{i}" for i in range(x.shape[0]))
     if len(aus) != c_count or len(runs) != x.shape[0]:
         raise ValueError(f"{len(aus)} AUs and {len(runs)} run names given for {c_count} AUs and {x.shape[0]} runs")
+    if groups is not None and len(np.unique(groups)) < 2:    # rows of one subject (a cross-fit fold of B)
+        warnings.warn("linear ensemble: its rows hold one subject, so its out-of-fold fits keep rows, not "
+                      "subjects, apart", stacklevel=2)
+        groups = None
     fold = group_folds(np.arange(n) if groups is None else groups, folds, seed)
     oof = np.empty((n, c_count), np.float32)
-    for f in range(folds):
+    for f in np.unique(fold):
         test = fold == f
         coef, intercept, _ = _fit_masked(x, labels, ~test, C, min_count)
         oof[test] = _combine(x[:, test], coef, intercept)

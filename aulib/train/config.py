@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from ..aus import CROP_STYLE, GROUPS, group_aus
+from ..aus import GROUPS, define_group, group_aus, group_crop
 from .losses import TERMS, W_CR, W_MV, ablation_names
 
 STAGES = ("plain", "pretrain", "finetune")
@@ -32,7 +32,9 @@ LEGACY_SWITCHES = ("mv", "cr", "balance")
 class TrainConfig:
     """Everything a training run needs; see docs/layout.md for the run directory.
 
-    Sizes: ``img_size`` px crops of style ``crop_style`` (default by group);
+    ``group`` names the AU group; ``aus`` and ``crop_style`` default to the
+    group's (:mod:`aulib.aus` registry) and are written to config.yaml.
+    Sizes: ``img_size`` px crops of style ``crop_style``;
     ``batch_size`` per process (torchrun: each rank). Learning rate ``lr``
     follows ``schedule`` per step: ``cosine`` (linear warm-up over
     ``warmup_epochs``, then cosine to 0), ``step`` (x ``lr_gamma`` every
@@ -49,6 +51,7 @@ class TrainConfig:
     run_name: str | None = None
     workspace: str | None = None
     group: str = "17au"
+    aus: list | None = None
     backbones: list = field(default_factory=lambda: ["lcnet_050", "lcnet_050"])
     pretrained: bool | str | list = False
     drop_rate: float = 0.0
@@ -122,9 +125,14 @@ class TrainConfig:
         run_name, crop_style, train/eval splits, eval batch size."""
         c = dataclasses.replace(self)
         c.backbones = [str(b) for b in c.backbones]
-        if c.group not in GROUPS:
-            raise ValueError(f"unknown group {c.group!r}; choose one of {sorted(GROUPS)}")
-        group_aus(c.group)
+        # aus / crop_style are recorded, so a torchrun child or a later stage
+        # knows a profile's own group from config.yaml alone
+        if c.aus is not None and c.group not in GROUPS:
+            define_group(c.group, c.aus, c.crop_style or "aligned", where="training config")
+        if c.aus is not None and tuple(int(a) for a in c.aus) != group_aus(c.group):
+            raise ValueError(f"training config: aus {list(c.aus)} differ from group {c.group!r}'s "
+                             f"{list(group_aus(c.group))}; name the group that has these AUs")
+        c.aus = list(group_aus(c.group))
         if len(c.backbones) != 2:
             raise ValueError(f"backbones must name two timm models, got {c.backbones}")
         for key, allowed in (("stage", STAGES), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
@@ -137,7 +145,7 @@ class TrainConfig:
                              f"{c.batch_size}, {c.img_size}")
         if isinstance(c.pretrained, tuple):
             c.pretrained = list(c.pretrained)
-        c.crop_style = c.crop_style or CROP_STYLE[c.group]
+        c.crop_style = c.crop_style or group_crop(c.group)
         c.run_name = c.run_name or default_run_name(c)
         if c.train_splits is None:
             c.train_splits = ["A", f"C_{c.group}"] if c.stage == "pretrain" else ["A"]

@@ -9,9 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from aulib.io import write_csv, write_yaml
+from aulib.report.summary import write_results_readme
 from aulib.train.losses import MultiViewLoss, balance_mask, masked_bce
 from aulib.train.study import (effective_labels, like_config, mlcr_weights, parse_setting, study_configs,
                                study_table, write_study)
+from aulib.workspace import Workspace
 
 
 def test_effective_labels_counts_known_and_balanced_labels():
@@ -130,3 +132,12 @@ def test_study_table_names_a_run_without_epochs(tmp_path):
         study_table({"kit": [d]})
     with pytest.raises(ValueError, match="no runs"):
         study_table({})
+
+
+def test_results_readme_shows_the_study_table_only_when_written(tmp_path):
+    ws = Workspace(tmp_path / "ws", tmp_path / "results")
+    assert "Loss weights" not in write_results_readme(ws, "demo").read_text()
+    df = study_table({"kit": [_fake_run(tmp_path / "k0", 1, 1, 0, [0.6, 0.7])]})
+    write_study(df, ws.tables, caption="Caption.")
+    text = write_results_readme(ws, "demo").read_text()
+    assert "## Loss weights (w_mv, w_cr)" in text and "Caption.\n\n| setting | seed |" in text

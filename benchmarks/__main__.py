@@ -14,7 +14,8 @@ from ``--demo-log`` (the output of ``/usr/bin/time -v``) or
 ``runs/demo/pipeline_peak_rss.txt`` when present.
 
 ``--quick`` shrinks every benchmark (about 2 minutes on 2 cores); the full run
-takes up to about 10. Every benchmark process gets ``OMP_NUM_THREADS=--threads``
+takes up to about 10. ``scale`` (the paper-scale cost model, about 15 minutes)
+runs only when named: ``--only scale``. Every benchmark process gets ``OMP_NUM_THREADS=--threads``
 (default 1). Benchmark output goes to ``--log`` (``-v`` shows it live).
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks import BENCHMARKS
+from benchmarks import BENCHMARKS, ON_REQUEST
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINE = "baseline"
@@ -196,7 +197,7 @@ def main(argv=None) -> int:
     if a.child:
         run_child(a.child, a.quick, Path(a.out))
         return 0
-    names = a.only or list(BENCHMARKS)
+    names = a.only or [n for n in BENCHMARKS if n not in ON_REQUEST]
     unknown = sorted(set(names) - set(BENCHMARKS))
     if unknown:
         ap.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}")

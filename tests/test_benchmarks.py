@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,12 +53,17 @@ def test_table_marks_failures_and_unmet_targets():
     assert "| NO " in text and "FAILED" in text and "900 (950)" in text and "not measured in this run" in text
 
 
+def _quick_run(name: str, out: Path, timeout: int) -> list[str]:
+    """``python -m benchmarks --quick --only NAME``: the lines of its table (figures in ``out``)."""
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", name, "--no-baseline",
+                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [line for line in done.stdout.splitlines() if line.startswith("|")]
+
+
 def test_quick_choose_prints_one_table(tmp_path):
     out = tmp_path / "figures.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "choose", "--no-baseline",
-                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    table = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    table = _quick_run("choose", out, 120)
     assert table[0].split("|")[1].strip() == "benchmark"
     assert any("choice: exact vectorized search" in line for line in table)
     assert any(line.startswith("| demo ") for line in table)
@@ -66,3 +72,28 @@ def test_quick_choose_prints_one_table(tmp_path):
     assert choose["benchmark"] == "choose" and choose["peak_rss_mib"] > 0
     # the exact search never scores below the 19-threshold grid (a property, not a timing)
     assert "never below the grid: True" in choose["rows"][1]["measured"]
+
+
+def test_scale_fit_recovers_exponents_and_projects():
+    from benchmarks.bench_scale import fit, slope
+
+    n = np.array([1e3, 1e4, 1e5])
+    assert slope(n, 3e-6 * n ** 2) == pytest.approx(2.0)
+    assert slope(n, 5e-4 * n * np.log(n)) == pytest.approx(1.1, abs=0.05)   # n log n reads ~1.1 here
+    points = [{"n": int(k), "seconds": 1e-4 * k, "peak_mib": 100 + 1e-3 * k, "floor_mib": 100.0} for k in n]
+    f = fit(points, 1_000_000)
+    assert f["time_exponent"] == pytest.approx(1.0) and f["memory_exponent"] == pytest.approx(1.0)
+    assert f["paper_seconds"] == pytest.approx(100.0) and f["paper_peak_mib"] == pytest.approx(1100.0)
+    assert f["paper_core_hours"] == pytest.approx(100 / 3600)
+
+
+def test_quick_scale_prints_every_stage(tmp_path):
+    """A toy-size run of the paper-scale cost model, so that it cannot rot."""
+    out = tmp_path / "figures.json"
+    table = _quick_run("scale", out, 300)
+    for stage in ("labels", "faces", "crops_raw", "crops_jpeg", "splits", "noisy", "choice"):
+        assert any(f"scale: {stage} time exponent" in line for line in table), stage
+    (scale,) = json.loads(out.read_text())["results"]
+    by_name = {r["name"]: r for r in scale["rows"]}
+    size = by_name["scale: jpeg / raw crop-store bytes at 224 px (quality 90)"]
+    assert size["ok"] is True            # bytes, not a timing: a JPEG crop is under 1/5 of the raw one

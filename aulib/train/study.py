@@ -114,7 +114,7 @@ def study_configs(base: TrainConfig, settings: list[tuple[str, float, float]], s
 
 
 def study_table(runs: dict[str, list]) -> pd.DataFrame:
-    """One row per run (last logged epoch), then one ``mean`` row per setting.
+    """One row per run (last logged epoch), then a ``mean`` row per setting of several runs.
 
     runs: {setting: [run directory, ...]}. Columns: setting, seed, w_mv, w_cr,
     epochs, then :data:`COLUMNS` (held-out = the config's ``heldout``)."""
@@ -132,7 +132,8 @@ def study_table(runs: dict[str, list]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         raise ValueError("no runs given to study_table")
-    means = df.groupby("setting", sort=False).agg(
+    several = df[df.groupby("setting")["setting"].transform("size") > 1]
+    means = several.groupby("setting", sort=False).agg(
         {"w_mv": "first", "w_cr": "first", "epochs": "min", **{t: "mean" for _, t in COLUMNS}}).reset_index()
     means.insert(1, "seed", "mean")
     return pd.concat([df, means], ignore_index=True)

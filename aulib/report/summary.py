@@ -42,6 +42,12 @@ GAINS_NOTE = (
     "states in words. Intervals on *B cross-fit* leave out the variability "
     "of refitting the folds."
 )
+LOSS_WEIGHTS_NOTE = (
+    "The regularisers' weights, which the paper does not give, retrained by `python -m aulib.train.study` "
+    "(not part of the pipeline): `kit` = the default 1/1, `none` = 0/0, `mlcr` = MLCR's released 400/100 "
+    "converted to the kit's per-label mean BCE (see `aulib/train/losses.py`). Last epoch of each run; "
+    "|cos| and JS are the regularisers' values on the training batches of that epoch."
+)
 _GAIN_ESTIMATES = ("B", "B cross-fit", "Held-out")
 
 
@@ -133,6 +139,10 @@ def write_results_readme(ws, profile: str, dataset: str = "synthau") -> Path:
         "## Table 3 · 12 AUs (EmotioNet 2018 set): ablations",
         _md_table(tab / "table3.md"),
         "",
+    ]
+    if (tab / "loss_weights.md").exists():  # written by the loss-weight study (python -m aulib.train.study)
+        parts += ["## Loss weights (w_mv, w_cr) · 12 AUs", LOSS_WEIGHTS_NOTE, "", _md_table(tab / "loss_weights.md"), ""]
+    parts += [
         "## How much of the 'chosen' gain survives (final score by strategy)",
     ]
     for group in ("17au", "6au"):

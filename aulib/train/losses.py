@@ -12,18 +12,26 @@ L = BCE(view 1) + BCE(view 2) + w_mv * L_mv + w_cr * L_cr
 The terms added to the BCE come from one table, :data:`TERMS` (name,
 function, weight key, ablation switch): a new term is one entry there.
 
-Default weights ``w_mv = w_cr = 1``. The paper gives none; the released
-MLCR code (Niu et al., NeurIPS'19, ``main.py``) uses ``lambda_multi_view =
-400`` and ``lambda_co_regularization = 100`` over the *mean* of the two
-views' BCEs. With AdamW those scales let L_mv and L_cr dominate the
-classifier's updates (Adam normalises each parameter's step, and L_mv acts
-only on the classifiers): on the toy set of tests/test_train.py, 5 epochs
-with 400/100 leave the BCE at 1.35 (its start) and F1 on B at 0, 10/10 reach
-F1 0.05, and 1/1 reach BCE 1.10 and F1 0.57. At weight 1 both terms still
-do their job: |cos| falls from ~0.03 (random classifiers) to ~0.003 within
-five epochs, and the JS term is of the order of the BCE's changes. Pass
-``w_mv=400, w_cr=200`` (MLCR's ratios for a sum of BCEs) with SGD to follow
-MLCR instead.
+Default weights ``w_mv = w_cr = 1`` (chosen by the loss-weight study,
+``python -m aulib.train.study``, table ``results/tables/loss_weights.md``).
+The paper gives none. Normalisations differ, so weights do not carry over
+as numbers:
+
+- MLCR (Niu et al., NeurIPS'19, released ``main.py`` and ``loss/``) minimises
+  ``(BCE1 + BCE2) / 2 + 400 L_mv + 100 L_cr`` where each view's BCE is
+  *summed* over its kept labels and divided by the batch size B (a per-image
+  sum over AUs). Its L_mv (mean |cos|) and L_cr (per-entry mean JS) are
+  averaged as here. (Its ``main.py`` sets ``use_web = 0``, which zeroes L_cr.)
+- aulib minimises ``BCE1 + BCE2 + w_mv L_mv + w_cr L_cr`` where each BCE is
+  the *mean* over the K kept labels (:func:`masked_bce`).
+
+With ``c = K / B`` the kept labels per image (:func:`aulib.train.study.effective_labels`:
+at most C, fewer with unknown labels and batch balancing), MLCR's loss is
+``c / 2`` times aulib's with ``w_mv = 2 * 400 / c`` and ``w_cr = 2 * 100 / c``
+(:func:`aulib.train.study.mlcr_weights`; the 2 is MLCR's mean over the two
+views). AdamW is blind to the overall factor, so those are MLCR's weights in
+aulib's units. Typing 400/100 here instead weights the regularisers
+``c / 2`` times more than MLCR does.
 """
 from __future__ import annotations
 

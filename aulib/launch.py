@@ -5,15 +5,20 @@ notebook). With ``nproc > 1`` it writes the resolved config to the run folder
 and runs ``torchrun --standalone --nproc-per-node N -m aulib.train`` as a
 child process (one process per GPU; gloo on CPU), streaming its output; the
 run directory is the same either way, so notebooks 05-07 need not care.
+A child that raises makes ``run_training`` raise
+:class:`~aulib.train_errors.ChildProcessFailed` naming the child's exception
+and rank (torchrun's error file, ``TORCHELASTIC_ERROR_FILE``).
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from .config import TrainConfig
 from .io import write_yaml
+from .train_errors import child_failure
 
 
 def torchrun_command(config_path: Path, nproc: int, resume: bool, overwrite: bool) -> list[str]:
@@ -34,14 +39,22 @@ def run_training(cfg: TrainConfig, nproc: int = 1, resume: bool = False, overwri
     run_dir = workspace_of(cfg).run(cfg.run_name)
     launch_cfg = run_dir.parent / f".{cfg.run_name}.launch.yaml"
     write_yaml(launch_cfg, cfg.to_dict())
+    error_file = run_dir.parent / f".{cfg.run_name}.error.json"
+    error_file.unlink(missing_ok=True)
+    env = {**os.environ, "TORCHELASTIC_ERROR_FILE": str(error_file)}
     proc = subprocess.Popen(torchrun_command(launch_cfg, nproc, resume, overwrite), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+                            stderr=subprocess.STDOUT, text=True, bufsize=1, env=env)
     tail: list[str] = []
     for line in proc.stdout:
         print(line, end="", flush=True)
         tail = (tail + [line])[-40:]
     if proc.wait() != 0:
-        raise RuntimeError(f"torchrun with {nproc} processes failed (exit {proc.returncode}) for run "
-                           f"{cfg.run_name}; last output:\n{''.join(tail)}")
+        failure = child_failure(error_file, cfg.run_name, nproc, proc.returncode)
+        error_file.unlink(missing_ok=True)
+        if failure is not None:
+            raise failure
+        raise RuntimeError(f"torchrun with {nproc} processes failed (exit {proc.returncode}) for run {cfg.run_name} "
+                           "and no child recorded an exception (killed by a signal, e.g. out of memory?); "
+                           f"last output:\n{''.join(tail)}")
     launch_cfg.unlink(missing_ok=True)
     return run_dir

@@ -47,6 +47,7 @@ from .infer import autocast, checkpoint_epochs, checkpoint_path, predict_views
 from .io import read_torch, read_yaml, write_csv, write_npy, write_torch, write_yaml
 from .losses import MultiViewLoss
 from .progress import progress as _progress
+from .train_errors import record_child_errors
 
 LOSS_KEYS = ("loss", "bce", "mv", "cr")
 
@@ -348,6 +349,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, stop_
         dist_utils.cleanup(initialised)
 
 
+@record_child_errors
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m aulib.train", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default=None, help="YAML file of TrainConfig keys")

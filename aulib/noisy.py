@@ -15,11 +15,8 @@ Images left with no known label are dropped. The result is written as the
 split ``C_<group>`` (``splits/C_<group>.csv``): 17au and 6au get different
 base models (different crops, different AUs), so each group has its own C.
 
-Prediction of the noisy set (:func:`predict_split_probs`) is chunked and
-resumable: each chunk of rows is written atomically to
-``preds/<split>_epoch<NNN>.chunks/``; an interrupted job skips finished
-chunks. Under ``torchrun`` every rank predicts chunks ``rank::world`` and rank
-0 assembles them in row order into ``preds/<split>_epoch<NNN>.npy``::
+Prediction of the noisy set is chunked, resumable and shardable
+(:func:`aulib.infer.sharded.predict_split_probs`)::
 
     torchrun --nproc_per_node 4 -m aulib.noisy --run-dir runs/paper/train/17au_base --epoch 23 \
         --workspace runs/paper --build-c --confidence 0.7
@@ -27,8 +24,7 @@ chunks. Under ``torchrun`` every rank predicts chunks ``rank::world`` and rank
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
+import dataclasses
 from pathlib import Path
 from typing import Callable
 
@@ -36,132 +32,15 @@ import numpy as np
 import pandas as pd
 
 from .aus import AUS_2020, au_columns, group_aus
-from .io import read_npy, read_yaml, write_csv, write_npy, write_yaml
-from .progress import progress
-from .runs import read_config, run_aus
-
-CHUNK_ROWS = 8192
-
-
-def _chunk_path(chunk_dir: Path, start: int, stop: int) -> Path:
-    return chunk_dir / f"rows{start:09d}-{stop:09d}.npy"
-
-
-def predict_in_chunks(n_rows: int, n_cols: int, predict_rows: Callable[[np.ndarray], np.ndarray],
-                      chunk_dir, chunk_rows: int = CHUNK_ROWS, shard: tuple[int, int] | None = None,
-                      resume: bool = True, barrier: Callable[[], None] | None = None,
-                      desc: str = "predict") -> np.ndarray | None:
-    """Run ``predict_rows(row_indices) -> (len, n_cols)`` over ``range(n_rows)``
-    in chunks of ``chunk_rows``, each saved atomically as a float16 .npy in
-    ``chunk_dir``.
-
-    ``shard=(rank, world)``: this process does chunks ``rank::world``.
-    ``resume``: chunks already on disk (right shape) are not recomputed.
-    ``barrier``: called after this shard's chunks (``torch.distributed.barrier``
-    under torchrun). Returns the assembled (n_rows, n_cols) float32 array on
-    rank 0 (every chunk must be there; a missing one is named in the error),
-    None on other ranks.
-    """
-    rank, world = shard or (0, 1)
-    if not 0 <= rank < world:
-        raise ValueError(f"shard must be (rank, world) with 0 <= rank < world, got {shard}")
-    chunk_dir = Path(chunk_dir)
-    chunk_dir.mkdir(parents=True, exist_ok=True)
-    plan = {"n_rows": int(n_rows), "n_cols": int(n_cols), "chunk_rows": int(chunk_rows)}
-    plan_path = chunk_dir / "plan.yaml"
-    if plan_path.exists() and resume and (read_yaml(plan_path) or {}) != plan:
-        raise ValueError(f"{chunk_dir} holds chunks of another job ({read_yaml(plan_path)}, now {plan}); "
-                         "delete the folder or pass resume=False")
-    write_yaml(plan_path, plan)
-    bounds = [(s, min(s + chunk_rows, n_rows)) for s in range(0, n_rows, chunk_rows)]
-
-    def done(s: int, e: int) -> bool:
-        path = _chunk_path(chunk_dir, s, e)
-        if not path.exists():
-            return False
-        try:
-            return read_npy(path).shape == (e - s, n_cols)
-        except (ValueError, OSError):
-            return False
-
-    mine = [b for b in bounds[rank::world] if not (resume and done(*b))]
-    for s, e in progress(mine, desc=f"{desc} [{rank}/{world}]", unit="chunk"):
-        out = np.asarray(predict_rows(np.arange(s, e)))
-        if out.shape != (e - s, n_cols):
-            raise ValueError(f"prediction of rows {s}:{e} has shape {out.shape}, expected {(e - s, n_cols)}")
-        write_npy(_chunk_path(chunk_dir, s, e), out.astype(np.float16))
-    if barrier is not None:
-        barrier()
-    if rank != 0:
-        return None
-    missing = [f"{s}:{e}" for s, e in bounds if not done(s, e)]
-    if missing:
-        raise RuntimeError(f"{len(missing)} chunks of {chunk_dir} are not predicted yet (rows {missing[:5]}...); "
-                           "run the other shards, or rerun without shard to finish them (resume skips done chunks)")
-    probs = np.empty((n_rows, n_cols), np.float32)
-    for s, e in bounds:
-        probs[s:e] = read_npy(_chunk_path(chunk_dir, s, e))
-    return probs
-
-
-def _resolve_device(device: str):
-    import torch
-
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device("cpu")
-
-
-def predict_split_probs(run_dir, epoch: int, ws, split: str = "noisy", out_path=None, batch_size: int = 256,
-                        device: str = "auto", shard: tuple[int, int] | None = None, resume: bool = True,
-                        chunk_rows: int = CHUNK_ROWS, num_workers: int = 0,
-                        barrier: Callable[[], None] | None = None, multicrop: bool = False) -> np.ndarray | None:
-    """Probabilities (N, C) float32 of a run's checkpoint ``epoch`` on
-    ``split`` of workspace ``ws`` (rows in the split file's order, C the run's AUs).
-
-    Written to ``out_path`` (default ``<run>/preds/<name>_epoch<NNN>.npy``,
-    float16, with ``<name>_index.csv`` beside it; ``name`` is ``split``, or
-    ``<split>_mc`` with ``multicrop``, the multi-crop average of
-    :func:`aulib.infer.predict_probs`) and reused when it exists and ``resume``. Chunked, resumable and shardable: see
-    :func:`predict_in_chunks`. Returns None on ranks other than 0.
-    """
-    from .data.dataset import make_loader
-    from .data.splits import read_split
-    from .infer import load_model, predict_probs
-
-    run_dir = Path(run_dir)
-    cfg = read_config(run_dir)
-    aus = run_aus(cfg, run_dir)
-    group = cfg.get("group")
-    name = f"{split}_mc" if multicrop else split
-    out_path = Path(out_path) if out_path else run_dir / "preds" / f"{name}_epoch{int(epoch):03d}.npy"
-    table = read_split(split, aus, ws=ws)
-    rank = (shard or (0, 1))[0]
-    if resume and out_path.exists():
-        probs = read_npy(out_path)
-        if probs.shape == (len(table), len(aus)):
-            return probs.astype(np.float32) if rank == 0 else None
-    dev = _resolve_device(device)
-    model = load_model(run_dir, int(epoch)).to(dev).eval()
-    style = cfg.get("crop_style")
-
-    def predict_rows(rows: np.ndarray) -> np.ndarray:
-        loader = make_loader(ws, table.iloc[rows], group, int(cfg["img_size"]), batch_size,
-                             train=False, num_workers=num_workers, style=style)
-        return predict_probs(model, loader, dev, multicrop=multicrop, aus=aus)
-
-    chunk_dir = out_path.with_name(out_path.name[: -len(".npy")] + ".chunks")
-    probs = predict_in_chunks(len(table), len(aus), predict_rows, chunk_dir, chunk_rows, shard, resume,
-                              barrier, desc=f"{run_dir.name} on {name}")
-    if probs is None:
-        return None
-    write_csv(out_path.with_name(f"{name}_index.csv"), table)
-    write_npy(out_path, probs.astype(np.float16))
-    shutil.rmtree(chunk_dir, ignore_errors=True)
-    return probs
-
+from .data.splits import read_split
+from .infer.sharded import CHUNK_ROWS, predict_in_chunks, predict_split_probs  # noqa: F401 - re-exported
+from .io import write_csv
+from .runs import load_run_preds, read_config, run_aus
+from .select.choose import choose_indices
+from .train import distributed
+from .train.config import TrainConfig
+from .train.loop import train
+from .workspace import Workspace
 
 def filter_noisy(noisy: pd.DataFrame, probs: np.ndarray, aus, threshold=0.5, confidence: float = 0.7
                  ) -> pd.DataFrame:
@@ -251,8 +130,6 @@ def build_dataset_c(ws, run_dir, epoch: int, aus=None, threshold=0.5, confidence
     against ``labels/noisy_true.csv`` when the workspace has it).
     ``group`` and ``aus`` default to the run's. Returns the split path
     (None on ranks other than 0)."""
-    from .data.splits import read_split
-
     cfg = read_config(run_dir)
     group = group or cfg.get("group")
     aus = list(aus) if aus is not None else list(run_aus(cfg, run_dir))
@@ -276,8 +153,8 @@ def base_model(ws, group: str, base_run: str | None = None, **train_config) -> P
     """Run directory of the base model that filters the noisy set.
 
     ``base_run`` names an existing run of the workspace; None trains (or
-    resumes) the run ``<group>_base`` on split A with :mod:`aulib.train`,
-    ``train_config`` giving the :class:`aulib.train.TrainConfig` fields
+    resumes) the run ``<group>_base`` on split A with :func:`aulib.train.loop.train`,
+    ``train_config`` giving the :class:`aulib.train.config.TrainConfig` fields
     (epochs, backbones, img_size, batch_size, ...). Its held-out split is
     ``test`` when the workspace has one, else ``H`` (so the Baseline of
     Table 1 gets a held-out estimate too)."""
@@ -285,10 +162,6 @@ def base_model(ws, group: str, base_run: str | None = None, **train_config) -> P
         d = ws.run(base_run)
         read_config(d)  # clear error when it is not a run directory
         return d
-    import dataclasses
-
-    from .train import TrainConfig, train
-
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     given = {k: v for k, v in train_config.items() if v is not None}
     unknown = sorted(set(given) - fields)
@@ -302,12 +175,9 @@ def base_model(ws, group: str, base_run: str | None = None, **train_config) -> P
 
 def base_epoch(run_dir, epoch: int | None = None, split: str = "B") -> int:
     """``epoch`` if given, else the run's best-average epoch on ``split``
-    (best mean final score at threshold 0.5, :mod:`aulib.choose`)."""
+    (best mean final score at threshold 0.5, :mod:`aulib.select.choose`)."""
     if epoch is not None:
         return int(epoch)
-    from .choose import choose_indices
-    from .runs import load_run_preds
-
     preds = load_run_preds(run_dir, split)
     if len(preds.epochs) == 0:
         raise FileNotFoundError(f"run {Path(run_dir).name} has no complete epoch with {split} predictions")
@@ -331,22 +201,11 @@ def main(argv=None) -> None:
     ap.add_argument("--confidence", type=float, default=0.7, help="confidence t of the filtering rule")
     a = ap.parse_args(argv)
 
-    from .workspace import Workspace
-
     ws = Workspace.for_profile(a.profile or Path(a.workspace).resolve().name, root=a.workspace)
+    initialised = distributed.setup(distributed.resolve_device(a.device))
     shard, barrier = None, None
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    if world > 1:
-        import datetime
-
-        import torch
-        import torch.distributed as dist
-
-        backend = "nccl" if torch.cuda.is_available() and a.device in ("auto", "cuda") else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group(backend, timeout=datetime.timedelta(hours=12))
-        shard, barrier = (dist.get_rank(), dist.get_world_size()), dist.barrier
+    if distributed.world_size() > 1:
+        shard, barrier = (distributed.rank(), distributed.world_size()), distributed.barrier
     try:
         if a.build_c and a.split == "noisy":
             path = build_dataset_c(ws, a.run, a.epoch, threshold=a.threshold, confidence=a.confidence,
@@ -361,10 +220,7 @@ def main(argv=None) -> None:
             if probs is not None:
                 print(f"predicted {probs.shape[0]} rows of {a.split}")
     finally:
-        if shard is not None:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+        distributed.cleanup(initialised)
 
 
 if __name__ == "__main__":

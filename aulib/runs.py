@@ -1,4 +1,5 @@
-"""Reading run directories (the one place that does).
+"""Reading run directories: predictions, logs, configs, run listings (file
+names from :class:`aulib.workspace.RunDir`).
 
 A run directory (docs/layout.md, "Run directory") holds ``config.yaml``,
 ``log.csv`` (one row per finished epoch), ``preds/<split>_index.csv``
@@ -9,7 +10,6 @@ choice, ensembles, tables) reads runs through this module.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,8 @@ import pandas as pd
 
 from .aus import au_columns, group_aus
 from .io import read_yaml
-from .workspace import Workspace
+from .train.config import ablations_of
+from .workspace import RunDir, Workspace
 
 
 @dataclass
@@ -55,7 +56,7 @@ class RunPreds:
 
 def read_config(run_dir) -> dict:
     """``config.yaml`` of a run as a dict (clear error when missing/bad)."""
-    path = Path(run_dir) / "config.yaml"
+    path = RunDir(run_dir).config
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: {run_dir} is not a run directory "
                                 "(train it with notebooks/04_train.ipynb or python -m aulib.train)")
@@ -69,34 +70,23 @@ def read_log(run_dir) -> pd.DataFrame:
     """``log.csv`` of a run (one row per finished epoch); an empty frame with
     an ``epoch`` column when the run has not finished an epoch yet. A log
     without an ``epoch`` column gets one (1, 2, ... in row order)."""
-    path = Path(run_dir) / "log.csv"
-    if not path.exists() or path.stat().st_size == 0:
-        return pd.DataFrame({"epoch": pd.Series([], dtype=np.int64)})
-    log = pd.read_csv(path)
-    if "epoch" not in log.columns:
-        log.insert(0, "epoch", np.arange(1, len(log) + 1))
-    return log
+    return RunDir(run_dir).read_log()
 
 
 def pred_epochs(run_dir, split: str) -> list[int]:
     """Epoch numbers that have a ``preds/<split>_epoch<NNN>.npy`` file."""
-    pat = re.compile(rf"^{re.escape(split)}_epoch(\d+)\.npy$")
-    d = Path(run_dir) / "preds"
-    if not d.is_dir():
-        return []
-    return sorted(int(m.group(1)) for p in d.iterdir() if (m := pat.match(p.name)))
+    return RunDir(run_dir).pred_epochs(split)
 
 
 def pred_splits(run_dir) -> list[str]:
     """Splits a run has predictions for (those with an index file)."""
-    d = Path(run_dir) / "preds"
-    return sorted(p.name[: -len("_index.csv")] for p in d.glob("*_index.csv")) if d.is_dir() else []
+    return RunDir(run_dir).pred_splits()
 
 
 def read_index(run_dir, split: str, aus=None) -> pd.DataFrame:
     """``preds/<split>_index.csv``; checks the AU columns (against ``aus`` if
     given) and the label codes."""
-    path = Path(run_dir) / "preds" / f"{split}_index.csv"
+    path = RunDir(run_dir).index(split)
     if not path.exists():
         have = pred_splits(run_dir)
         raise FileNotFoundError(f"{path} not found; run {Path(run_dir).name} has predictions for splits {have}")
@@ -137,7 +127,8 @@ def load_run_preds(run_dir, split: str = "B", epochs=None) -> RunPreds:
     aus = run_aus(config, run_dir)
     index = read_index(run_dir, split, aus)
     labels = index[au_columns(aus)].to_numpy(np.int8)
-    logged = set(int(e) for e in read_log(run_dir)["epoch"])
+    rd = RunDir(run_dir)
+    logged = rd.logged_epochs()
     done = [e for e in pred_epochs(run_dir, split) if e in logged]
     if epochs is not None:
         want = [int(e) for e in np.atleast_1d(epochs)]
@@ -149,7 +140,7 @@ def load_run_preds(run_dir, split: str = "B", epochs=None) -> RunPreds:
     n, c = labels.shape
     probs = np.empty((len(done), n, c), np.float32)
     for i, e in enumerate(done):
-        path = run_dir / "preds" / f"{split}_epoch{e:03d}.npy"
+        path = rd.preds(split, e)
         try:
             arr = np.load(path, allow_pickle=False, mmap_mode="r")
         except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
@@ -172,22 +163,24 @@ def _run_root(ws_or_dir) -> Path:
 def list_runs(ws_or_dir) -> pd.DataFrame:
     """One row per run directory under a workspace's ``train/`` (or a folder):
     ``name, dir, group, backbones, stage, img_size, crop_style, epochs``
-    (planned), ``epochs_done`` (log rows), ``heldout``, ``splits``, then
+    (planned), ``epochs_done`` (log rows), ``heldout``, ``splits``, ``ablate``
+    (comma-separated ablations), then
     every boolean config key (ablation flags such as the loss switches)."""
     root = _run_root(ws_or_dir)
     rows = []
-    for d in sorted(p for p in root.iterdir() if (p / "config.yaml").exists()) if root.is_dir() else []:
+    for d in sorted(p for p in root.iterdir() if RunDir(p).config.exists()) if root.is_dir() else []:
         cfg = read_config(d)
         row = {
             "name": str(cfg.get("run_name", d.name)), "dir": str(d), "group": cfg.get("group"),
             "backbones": "+".join(map(str, cfg.get("backbones") or [])), "stage": cfg.get("stage"),
             "img_size": cfg.get("img_size"), "crop_style": cfg.get("crop_style"), "epochs": cfg.get("epochs"),
             "epochs_done": len(read_log(d)), "heldout": heldout_split(cfg), "splits": ",".join(pred_splits(d)),
+            "ablate": ",".join(ablations_of(cfg)),
         }
         row.update({k: v for k, v in cfg.items() if isinstance(v, bool) and k not in row})
         rows.append(row)
     cols = ["name", "dir", "group", "backbones", "stage", "img_size", "crop_style", "epochs", "epochs_done",
-            "heldout", "splits"]
+            "heldout", "splits", "ablate"]
     return pd.DataFrame(rows, columns=cols + sorted({k for r in rows for k in r} - set(cols)))
 
 
@@ -219,73 +212,3 @@ def select_runs(ws_or_dir, group: str | None = None, names=None) -> list[Path]:
     if group is not None:
         table = table[table["group"] == group]
     return [Path(d) for d in table["dir"]]
-
-
-def write_synthetic_run(run_dir, group: str = "17au", peaks=None, epochs: int = 12, n_images: int = 150,
-                        variants: int = 4, heldout: str | None = "test", n_heldout: int = 300,
-                        split: str = "B", seed: int = 0, data_seed: int = 0,
-                        run_name: str | None = None) -> Path:
-    """Write a run directory with known convergence, without training.
-
-    For trying Figure 2 and the choice (and testing them): AU ``j`` has a
-    separability that rises to a peak at epoch ``peaks[j]`` and decays after
-    it, so its best epoch is known. Rows of ``split`` are ``n_images`` images
-    × ``variants`` (like B's ×4 expansion, variants of one image share labels
-    and most of their noise); ``heldout`` gets ``n_heldout`` images with the
-    same model. About 10 % of labels are unknown (-1). Runs with the same
-    ``data_seed`` (and sizes) share their rows and labels; ``seed`` sets the
-    model noise. Writes
-    ``config.yaml``, ``log.csv`` (epoch and the B scores at 0.5) and
-    ``preds/`` in the run-directory format; no checkpoints.
-    ``peaks`` defaults to epochs spread over the run.
-    """
-    from .io import write_csv, write_npy, write_yaml
-    from .metrics import batched_scores
-
-    run_dir = Path(run_dir)
-    aus = group_aus(group)
-    c = len(aus)
-    if peaks is None:
-        peaks = np.linspace(1, epochs, c).round().astype(int)
-    peaks = np.asarray(peaks, dtype=np.int64)
-    if peaks.shape != (c,) or peaks.min() < 1 or peaks.max() > epochs:
-        raise ValueError(f"peaks must give one epoch in 1..{epochs} per AU ({c}); got {peaks.tolist()}")
-    data = np.random.default_rng(data_seed)  # labels: shared by every run with the same data_seed
-    model = np.random.default_rng(seed)  # model noise: differs between runs
-    prevalence = data.uniform(0.08, 0.45, c)
-    ep = np.arange(1, epochs + 1)[:, None]
-    # separability per epoch and AU: highest (1.4) at peaks[j], falling off on both sides
-    strength = 0.4 + 1.0 * (1 - np.abs(ep - peaks[None, :]) / epochs) ** 2
-    bias = model.normal(-0.6, 0.3, c)
-
-    def make(split_name, n_img, n_var):
-        y = (data.random((n_img, c)) < prevalence).astype(np.int8)
-        y = np.repeat(y, n_var, axis=0)
-        labels = np.where(data.random(y.shape) < 0.1, -1, y).astype(np.int8)
-        z = np.repeat(model.normal(size=(n_img, c)), n_var, axis=0) + 0.3 * model.normal(size=y.shape)
-        logits = strength[:, None, :] * (2 * y[None] - 1) + z[None] + bias \
-            + 0.02 * model.normal(size=(epochs,) + y.shape)
-        probs = (1 / (1 + np.exp(-logits))).astype(np.float16)
-        folder = {"B": "optimization", "test": "test"}.get(split_name, split_name)
-        index = pd.DataFrame({"image": np.repeat([f"images/{folder}/{i:06d}.jpg" for i in range(n_img)], n_var),
-                              "variant": np.tile(np.arange(n_var), n_img)})
-        index = pd.concat([index, pd.DataFrame(labels, columns=au_columns(aus))], axis=1)
-        write_csv(run_dir / "preds" / f"{split_name}_index.csv", index)
-        for e in range(epochs):
-            write_npy(run_dir / "preds" / f"{split_name}_epoch{e + 1:03d}.npy", probs[e])
-        return labels, probs
-
-    labels, probs = make(split, n_images, variants)
-    if heldout:
-        make(heldout, n_heldout, 1)
-    s = batched_scores(labels, probs.astype(np.float32), 0.5)
-    log = pd.DataFrame({"epoch": np.arange(1, epochs + 1), f"{split}_acc": s["acc"].mean(1),
-                        f"{split}_f1": s["f1"].mean(1), f"{split}_final": s["mean_final"]})
-    for j, a in enumerate(aus):
-        log[f"{split}_final_AU{a}"] = s["final"][:, j]
-    write_csv(run_dir / "log.csv", log)
-    write_yaml(run_dir / "config.yaml", {
-        "run_name": run_name or run_dir.name, "group": group, "backbones": ["synthetic", "synthetic"],
-        "img_size": 64, "crop_style": "aligned" if group != "6au" else "box1.5", "stage": "finetune",
-        "epochs": int(epochs), "heldout": heldout, "seed": int(seed), "synthetic_peaks": peaks.tolist()})
-    return run_dir

@@ -11,12 +11,20 @@ Layout (all under ``runs/<profile>/`` by default; see docs/layout.md)::
     chosen/<group>.yaml   chosen model descriptions (per AU: run, epoch, threshold)
     notebooks/            executed notebook copies (pipeline runner)
     results/              figures/ and tables/ of this profile (demo: the repo's results/)
+
+A run directory's own layout is known only to :class:`RunDir`.
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+_CHECKPOINT = re.compile(r"^epoch(\d+)\.pt$")
 
 
 def repo_root() -> Path:
@@ -75,6 +83,9 @@ class Workspace:
     def run(self, run_name: str) -> Path:
         return self.train / run_name
 
+    def run_dir(self, run_name: str) -> "RunDir":
+        return RunDir(self.run(run_name))
+
     def chosen(self, group: str) -> Path:
         return self.root / "chosen" / f"{group}.yaml"
 
@@ -89,3 +100,100 @@ class Workspace:
     @property
     def tables(self) -> Path:
         return self.results / "tables"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The layout of one run directory (docs/layout.md, "Run directory"); the
+    only code that spells its file names. Creating it touches no disk; usable
+    wherever a path is (``os.fspath``)::
+
+        config.yaml  log.csv  preds/<split>_index.csv  preds/<split>_epoch<NNN>.npy
+        checkpoints/epoch<NNN>.pt
+
+    Epochs are 1-based, zero-padded to three digits.
+    """
+
+    path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(getattr(self.path, "path", self.path)))
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def log(self) -> Path:
+        return self.path / "log.csv"
+
+    @property
+    def launch_config(self) -> Path:
+        """Resolved config handed to a torchrun child (beside the run directory)."""
+        return self.path.parent / f".{self.path.name}.launch.yaml"
+
+    @property
+    def launch_error(self) -> Path:
+        """A failing torchrun child's exception (TORCHELASTIC_ERROR_FILE, beside the run directory)."""
+        return self.path.parent / f".{self.path.name}.error.json"
+
+    @property
+    def preds_dir(self) -> Path:
+        return self.path / "preds"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    def preds(self, split: str, epoch: int) -> Path:
+        """``preds/<split>_epoch<NNN>.npy``: float16 (N, C) probabilities."""
+        return self.preds_dir / f"{split}_epoch{int(epoch):03d}.npy"
+
+    def index(self, split: str) -> Path:
+        """``preds/<split>_index.csv``: image, variant, AU label columns."""
+        return self.preds_dir / f"{split}_index.csv"
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.checkpoints_dir / f"epoch{int(epoch):03d}.pt"
+
+    def checkpoint_epochs(self) -> list[int]:
+        """Epochs with a checkpoint file, sorted."""
+        d = self.checkpoints_dir
+        return sorted(int(m.group(1)) for p in d.iterdir() if (m := _CHECKPOINT.match(p.name))) if d.is_dir() else []
+
+    def pred_epochs(self, split: str) -> list[int]:
+        """Epochs with a ``preds/<split>_epoch<NNN>.npy`` file, sorted."""
+        pat = re.compile(rf"^{re.escape(split)}_epoch(\d+)\.npy$")
+        d = self.preds_dir
+        return sorted(int(m.group(1)) for p in d.iterdir() if (m := pat.match(p.name))) if d.is_dir() else []
+
+    def pred_splits(self) -> list[str]:
+        """Splits with an index file, sorted."""
+        d = self.preds_dir
+        return sorted(p.name[: -len("_index.csv")] for p in d.glob("*_index.csv")) if d.is_dir() else []
+
+    def read_log(self) -> pd.DataFrame:
+        """``log.csv`` (one row per finished epoch); an empty frame with an
+        ``epoch`` column before the first epoch. A log without an ``epoch``
+        column gets one (1, 2, ... in row order)."""
+        if not self.log.exists() or self.log.stat().st_size == 0:
+            return pd.DataFrame({"epoch": pd.Series([], dtype=np.int64)})
+        log = pd.read_csv(self.log)
+        if "epoch" not in log.columns:
+            log.insert(0, "epoch", np.arange(1, len(log) + 1))
+        return log
+
+    def logged_epochs(self) -> set[int]:
+        return {int(e) for e in self.read_log()["epoch"]}
+
+    def last_complete_epoch(self) -> int:
+        """The last epoch with both a log row and a checkpoint (0: none)."""
+        logged = self.logged_epochs()
+        return max((e for e in self.checkpoint_epochs() if e in logged), default=0)

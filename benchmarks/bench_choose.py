@@ -57,7 +57,7 @@ def measure(epochs: int = 100, rows: int = 10_000, aus: int = 23, loop_epochs: i
     """Time both searches on one problem; prints the comparison and returns
     the seconds (``vectorized_s``, ``paper_order_s``, ``loop_measured_s``,
     ``loop_s`` extrapolated), ``speedup``, ``peak_mib`` and ``exact``."""
-    from aulib.choose import best_threshold, choose_indices
+    from aulib.select.choose import best_threshold, choose_indices
 
     labels, probs = make_problem(epochs, rows, aus)
     grid = np.round(np.arange(0.05, 0.951, 0.05), 2)

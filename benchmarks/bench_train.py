@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from aulib.aus import au_columns, group_aus
 from aulib.data.dataset import make_loader, set_epoch
 from aulib.data.transforms import augment_batch, default_augment
-from aulib.distributed import resolve_device
 from aulib.io import write_csv, write_npy, write_yaml
-from aulib.losses import MultiViewLoss
-from aulib.models import MultiViewNet
+from aulib.train.distributed import resolve_device
+from aulib.train.losses import MultiViewLoss
+from aulib.train.model import MultiViewNet
 from aulib.workspace import Workspace
 
 GROUP = "17au"

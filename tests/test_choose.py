@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
-from aulib import choose as ch
-from aulib.choose import (Candidates, ChosenModel, best_threshold, choose_across_runs, choose_for_workspace,
-                          choose_indices, group_folds, honest_estimate, load_chosen, save_chosen)
 from aulib.io import read_yaml, write_yaml
-from aulib.runs import load_run_preds, write_synthetic_run
+from aulib.runs import load_run_preds
+from aulib.select import choose as ch
+from aulib.select.choose import (Candidates, ChosenModel, best_threshold, choose_across_runs, choose_for_workspace,
+                                 choose_indices, group_folds, honest_estimate, load_chosen, save_chosen)
+from synthetic_runs import write_synthetic_run
 from aulib.workspace import Workspace
 
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from aulib.choose import group_folds
-from aulib.ensemble import LinearEnsemble, fit_linear_ensemble, fit_logistic
+from aulib.select.ensemble import LinearEnsemble, fit_linear_ensemble, fit_logistic
+from aulib.select.folds import group_folds
 
 
 def _sigmoid(z):

@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from aulib.aus import group_aus
-from aulib.config import TrainConfig
 from aulib.infer import checkpoint_path, load_model, load_run_config, predict_probs
+from aulib.infer.views import multicrop_probs, multicrop_views, view_probs
 from aulib.io import write_torch, write_yaml
-from aulib.models import create_model
-from aulib.multicrop import multicrop_probs, multicrop_views, view_probs
+from aulib.train.config import TrainConfig
+from aulib.train.model import create_model
 
 
 class HalvesModel(torch.nn.Module):

@@ -5,9 +5,9 @@ import pytest
 import yaml
 
 from aulib import pipeline
-from aulib.config import TrainConfig
-from aulib.launch import run_training
-from aulib.train_errors import ChildProcessFailed, child_failure, record_child_errors
+from aulib.train import TrainConfig
+from aulib.train.errors import ChildProcessFailed, child_failure, record_child_errors
+from aulib.train.launch import run_training
 
 TINY = ["test_efficientnet", "test_efficientnet"]
 

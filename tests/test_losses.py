@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from aulib.losses import MultiViewLoss, balance_mask, coreg_loss, masked_bce, multiview_loss
+from aulib.train.losses import MultiViewLoss, balance_mask, coreg_loss, masked_bce, multiview_loss
 
 
 def test_multiview_loss_cosines():

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from aulib.models import MultiViewNet, PretrainedWeightsMissing, create_model
+from aulib.train.model import MultiViewNet, PretrainedWeightsMissing, create_model
 
 
 @pytest.fixture(autouse=True)

@@ -19,14 +19,14 @@ import torch
 from PIL import Image
 
 from aulib.aus import GROUPS, au_column
-from aulib.config import TrainConfig
 from aulib.data.faces import crop_face, load_rgb
-from aulib.ensemble import LinearEnsemble
 from aulib.infer import load_model
 from aulib.io import write_torch, write_yaml
-from aulib.models import create_model
 from aulib.predict import Predictor, errors_path, read_predictions
-from aulib.predict_io import expand_inputs, sample_photos
+from aulib.predict.inputs import expand_inputs, sample_photos
+from aulib.select.ensemble import LinearEnsemble
+from aulib.train.config import TrainConfig
+from aulib.train.model import create_model
 
 AUS17, AUS6 = list(GROUPS["17au"]), list(GROUPS["6au"])
 BACKBONE = "test_efficientnet"
@@ -348,7 +348,7 @@ def test_plot_faces_draws_each_face(photo_results, predictor, photos):
     import matplotlib
 
     matplotlib.use("Agg")
-    from aulib.predict_plot import plot_faces
+    from aulib.predict.plot import plot_faces
 
     results, _, _ = photo_results
     fig = plot_faces(results, predictor.thresholds, root=photos[0].parent)

@@ -3,6 +3,7 @@ uninterrupted one; same seed and config give identical metrics; damaged
 checkpoints are refused with a message naming the file."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
+import aulib
 from aulib.io import read_npy, read_torch
 from test_train import make_workspace, tiny_config
 
@@ -35,7 +37,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(workspace):
     code = f"""
 import os, signal, torch
 torch.set_num_threads(1)
-import aulib.losses as L
+import aulib.train.losses as L
 from aulib.train import train
 from test_train import tiny_config
 from aulib.workspace import Workspace
@@ -52,7 +54,8 @@ train(tiny_config(ws, run_name="killed", **{KW!r}))
 """
     tests_dir = str(Path(__file__).parent)
     proc = subprocess.run([sys.executable, "-c", code], cwd=tests_dir, capture_output=True, text=True,
-                          env={**__import__("os").environ, "PYTHONPATH": tests_dir})
+                          env={**os.environ,  # the child imports this aulib, whatever is installed
+                               "PYTHONPATH": os.pathsep.join([tests_dir, str(Path(aulib.__file__).parents[1])])})
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     killed = workspace.run("killed")
     # Only complete epochs are on disk, and no temporary file is left behind as a result.

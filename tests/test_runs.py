@@ -3,9 +3,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aulib.io import write_csv, write_npy
-from aulib.runs import list_runs, load_run_preds, read_log, select_runs, write_synthetic_run
+from aulib.io import read_yaml, write_csv, write_npy, write_yaml
+from aulib.runs import list_runs, load_run_preds, read_log, select_runs
 from aulib.workspace import Workspace
+from synthetic_runs import write_synthetic_run
 
 
 @pytest.fixture
@@ -82,3 +83,11 @@ def test_list_and_select_runs(ws, tmp_path):
         select_runs(ws, "17au", ["r6"])
     assert list_runs(tmp_path / "empty").empty
     assert read_log(tmp_path / "no_run").empty
+
+
+def test_list_runs_names_ablations_of_new_and_old_configs(tmp_path):
+    ws = Workspace(tmp_path, tmp_path / "results")
+    for name, extra in (("new", {"ablate": ["mv"]}), ("old", {"use_cr": False, "use_mv": True}), ("none", {})):
+        run = write_synthetic_run(ws.run(name), "6au", epochs=2, n_images=10, heldout=None)
+        write_yaml(run / "config.yaml", {**read_yaml(run / "config.yaml"), **extra})
+    assert list_runs(ws).set_index("name")["ablate"].to_dict() == {"new": "mv", "none": "", "old": "cr"}

@@ -146,16 +146,6 @@ def test_prepare_csv(tmp_path):
         S.load_labels(ws, "train")
 
 
-def test_synth_profile_for(monkeypatch):
-    monkeypatch.setenv("AULIB_PROFILE", "ci")
-    assert S.synth_profile_for(None) == "ci"
-    assert S.synth_profile_for("ci") == "ci"
-    assert S.synth_profile_for("demo") == "demo"
-    assert S.synth_profile_for("paper") == "demo"
-    assert S.synth_profile_for("paper", "ci") == "ci"
-    assert S.synth_profile_for("no_such_profile") == "demo"
-
-
 def test_report_helpers(tmp_path):
     ws = Workspace.for_profile("ci", root=tmp_path / "ws")
     tables = fake_synthau(ws.data)

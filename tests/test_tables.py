@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 from aulib.aus import AUS_2020, au_columns, group_aus
-from aulib.choose import load_chosen, save_chosen
 from aulib.io import write_csv, write_npy, write_yaml
 from aulib.report import paper, tables
+from aulib.select.chosen import load_chosen, save_chosen
 from aulib.workspace import Workspace
 
 

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from aulib import aus as aulib_aus
-from aulib.config import TrainConfig
 from aulib.infer import load_model, load_run_config
 from aulib.io import read_npy, read_torch, write_csv, write_npy, write_yaml
+from aulib.train.config import TrainConfig
 from aulib.workspace import Workspace
 
 GROUP = "6au"
@@ -134,7 +134,7 @@ def test_resume_gives_identical_run(workspace):
 
 @pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(workspace, monkeypatch):
-    from aulib.launch import run_training
+    from aulib.train.launch import run_training
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("AULIB_PROGRESS", "0")

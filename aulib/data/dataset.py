@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, SequentialSampler
 
 from aulib import aus as aulib_aus
+from aulib.data.crops import CropStore
 from aulib.data.splits import check_split, read_split
 from aulib.data.transforms import degrade
 
@@ -177,8 +178,6 @@ def make_loader(ws, split: str | pd.DataFrame, group: str, img_size: int, batch_
     rank gets its share; for evaluation that is rows ``rank::world_size``
     (padded by wrapping to equal length), so gather before writing predictions.
     """
-    from aulib.data.crops import CropStore
-
     aus = aulib_aus.group_aus(group)
     df = read_split(split, aus, ws=ws) if isinstance(split, str) else split
     store = CropStore(ws.crops(style or aulib_aus.CROP_STYLE[group], img_size))
@@ -225,8 +224,6 @@ def show_crops(ws, images, size: int, styles=("aligned", "box1.5"), scale: float
     """The crops of ``images`` (rows) in each crop style (columns), read from
     the workspace's crop stores of ``size`` px. Returns the matplotlib Figure."""
     import matplotlib.pyplot as plt
-
-    from aulib.data.crops import CropStore
 
     images = list(images)
     stores = [CropStore(ws.crops(style, size)) for style in styles]

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from .. import io as aio
-from ..aus import AUS_2020, au_column
+from ..aus import AUS_2020, GROUPS, au_column
 
 #: Label-table AU columns, in challenge order.
 AU_COLUMNS: list[str] = [au_column(a) for a in AUS_2020]
@@ -557,8 +557,6 @@ def label_counts(df: pd.DataFrame, aus: Sequence[int] = AUS_2020) -> pd.DataFram
     (positive / known, NaN when nothing is known), ``group`` (``17au`` or
     ``6au``; empty for AUs in neither).
     """
-    from ..aus import GROUPS
-
     values = df[[au_column(a) for a in aus]].to_numpy()
     pos, neg = (values == 1).sum(0), (values == 0).sum(0)
     known = pos + neg

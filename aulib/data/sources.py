@@ -35,7 +35,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..aus import AUS_2020
+from ..aus import AU_NAMES, AUS_2020
+from . import synth
 from .labels import (LabelReport, label_counts, read_emotionet_automatic, read_emotionet_manual,
                      read_generic_csv, read_label_table, write_label_table)
 
@@ -43,7 +44,6 @@ from .labels import (LabelReport, label_counts, read_emotionet_automatic, read_e
 SPLITS = ("optimization", "noisy", "noisy_true", "validation", "test")
 DATASETS = ("synthau", "emotionet", "csv")
 #: SynthAU profiles the generator knows; other kit profiles use ``demo`` data.
-SYNTH_PROFILES = ("demo", "ci")
 
 _READERS = {"manual": read_emotionet_manual, "automatic": read_emotionet_automatic, "generic": read_generic_csv}
 
@@ -64,23 +64,6 @@ LAYOUTS: dict[str, dict[str, tuple[str, str, str]]] = {
     },
     "csv": {split: ("", "generic", "") for split in SPLITS if split != "noisy_true"},
 }
-
-
-def synth_profile_for(profile: str | None, synth_profile: str | None = None) -> str:
-    """SynthAU size to generate for a kit profile: ``synth_profile`` if given,
-    else the profile file's ``defaults: 01_data: synth_profile`` when there is
-    one, else the profile itself when SynthAU knows it (demo, ci), else ``demo``.
-    ``profile`` None means ``$AULIB_PROFILE`` or ``demo``."""
-    from ..profiles import profile_defaults, resolve_profile
-
-    if synth_profile:
-        return synth_profile
-    profile = resolve_profile(profile)
-    try:
-        configured = profile_defaults(profile, "01_data").get("synth_profile")
-    except FileNotFoundError:
-        configured = None
-    return configured or (profile if profile in SYNTH_PROFILES else "demo")
 
 
 def resolve_data_root(ws, dataset: str, data_root=None) -> Path:
@@ -136,9 +119,7 @@ def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profil
 
     data_root = resolve_data_root(ws, dataset, data_root)
     if dataset == "synthau" and not (data_root / "synthau.yaml").exists():
-        from .synth import generate
-
-        generate(data_root, profile=synth_profile, seed=seed, progress=progress)
+        synth.generate(data_root, profile=synth_profile, seed=seed, progress=progress)
     if dataset == "csv" and "optimization" not in files:
         raise ValueError("dataset 'csv' needs the generic CSV of the optimization split, given by keyword: "
                          "prepare_labels(ws, 'csv', data_root, optimization='path/to/optimization.csv') "
@@ -202,8 +183,6 @@ def problems_table(reports: dict[str, LabelReport]) -> pd.DataFrame:
 def prevalence_table(ws, splits: Sequence[str] | None = None) -> pd.DataFrame:
     """Share of positives among known labels per AU (rows) and split (columns),
     for the splits with a label table, plus the AU's group and name."""
-    from ..aus import AU_NAMES
-
     splits = available_splits(ws) if splits is None else list(splits)
     out = pd.DataFrame(index=pd.Index(list(AUS_2020), name="AU"))
     out["name"] = [AU_NAMES[a] for a in AUS_2020]

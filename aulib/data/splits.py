@@ -23,6 +23,7 @@ import pandas as pd
 
 from aulib import aus as aulib_aus
 from aulib import io
+from aulib.data.labels import read_label_table
 
 #: Label-table splits copied to split files as they are (variant 0).
 PASSTHROUGH_SPLITS = ("noisy", "validation", "test")
@@ -217,8 +218,6 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
     0..``b_copies``-1 (the same degraded copies), every other split variant 0.
     Returns {split name: written path}.
     """
-    from aulib.data.labels import read_label_table
-
     opt_path = ws.labels("optimization")
     if not Path(opt_path).exists():
         raise FileNotFoundError(f"{opt_path} not found: build the label tables first (notebook 01_data)")
@@ -295,8 +294,6 @@ def check_split(df: pd.DataFrame, aus=None, source: str = "split") -> pd.DataFra
 def labelled_images(ws) -> list[str]:
     """Images of every label table of the workspace (optimization, noisy,
     validation, test), each once, in table order: what faces and crops are needed for."""
-    from aulib.data.labels import read_label_table
-
     images: dict[str, None] = {}
     for name in LABEL_TABLES:
         if Path(ws.labels(name)).exists():

@@ -41,6 +41,7 @@ from .. import io as aio
 from ..aus import AUS_2020
 from ..progress import progress as progress_bar
 from . import synth_labels as L
+from .labels import write_emotionet_automatic, write_emotionet_manual, write_generic_csv
 from .synth_face import render_face, sample_identity, sample_scene
 
 GENERATOR_VERSION = 1
@@ -161,11 +162,6 @@ def _face_rows(names, boxes: np.ndarray, lms: np.ndarray, size: int) -> pd.DataF
 
 
 def _label_writers():
-    try:
-        from .labels import write_emotionet_automatic, write_emotionet_manual, write_generic_csv
-    except ImportError as e:  # pragma: no cover - only while the kit is incomplete
-        raise ImportError("aulib.data.labels must provide write_emotionet_manual, "
-                          "write_emotionet_automatic and write_generic_csv to write SynthAU labels") from e
     return write_emotionet_manual, write_emotionet_automatic, write_generic_csv
 
 

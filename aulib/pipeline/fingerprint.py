@@ -10,6 +10,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from ..data.sources import LAYOUTS
+
 #: Files read from a data root besides those of the data set's layout.
 EXTRA_INPUTS = ("faces.csv", "synthau.yaml")
 
@@ -22,8 +24,6 @@ def input_files(values: dict) -> list[Path]:
     listing's identity: a folder's mtime changes when a file is added or removed)."""
     if not values.get("data_root"):
         return []
-    from ..data.sources import LAYOUTS
-
     root = Path(values["data_root"])
     layout = LAYOUTS.get(values.get("dataset") or "synthau", {})
     patterns = [spec for spec, _, _ in layout.values() if spec] or ["*.csv", "*.txt"]

@@ -128,7 +128,7 @@ def profile_path(ref: str) -> Path:
 
 @functools.lru_cache(maxsize=64)
 def _declared(path: str, mtime_ns: int) -> tuple[str, ...]:
-    import papermill
+    import papermill  # heavy optional (notebooks extra): only to read a notebook's parameters
 
     return tuple(papermill.inspect_notebook(path))
 
@@ -263,24 +263,3 @@ def step_settings(stem: str, namespace: dict) -> Settings:
     if "workspace" in declared_parameters(stem):
         values["workspace"] = str(ws.root)
     return Settings(values, ws, profile.name)
-
-
-# Kept for aulib/config.py (notebook_config) and aulib/data/sources.py
-# (synth_profile_for) until the merge removes their profile lookups; the
-# notebooks no longer call them.
-def profile_defaults(profile: str | None, notebook: str) -> dict:
-    """The ``defaults[notebook]`` mapping of a profile ({} if none)."""
-    return dict(load_profile(profile).defaults.get(notebook, {}))
-
-
-def notebook_params(profile: str | None, notebook: str, given: dict) -> dict:
-    """``given`` with each None replaced by the profile's ``defaults[notebook]`` value."""
-    defaults = profile_defaults(profile, notebook)
-    return {k: (defaults.get(k) if v is None else v) for k, v in given.items()}
-
-
-def notebook_workspace(profile: str | None, workspace=None) -> Workspace:
-    """``workspace`` if given, else runs/<profile's name>."""
-    ref = resolve_profile(profile)
-    name = load_profile(ref).name if profile_path(ref).exists() else ref
-    return Workspace.for_profile(name, root=workspace)

@@ -55,7 +55,7 @@ def _shown(profile: Profile, step: Step, values: dict) -> dict:
 def failure_message(step_name: str, error: BaseException, out_nb: Path) -> str:
     """What the runner prints when a step fails: the failing cell's source (a
     notebook error), then the exception (type and message; a torchrun
-    child's own, with its rank, see :mod:`aulib.train_errors`), last the
+    child's own, with its rank, see :mod:`aulib.train.errors`), last the
     executed notebook's path."""
     ename, evalue = getattr(error, "ename", None), getattr(error, "evalue", None)
     lines = [f"\n[fail] {step_name}"]
@@ -73,7 +73,7 @@ def failure_message(step_name: str, error: BaseException, out_nb: Path) -> str:
 def run(profile_name: str, data_root: str | None = None, force: bool = False,
         only: list[str] | None = None, workspace: str | None = None, results: str | None = None) -> Workspace:
     """Execute a profile's notebooks in order; returns the workspace."""
-    import papermill
+    import papermill  # heavy optional (notebooks extra): only when notebooks run
 
     profile = load_profile(profile_name)
     ws = Workspace.for_profile(profile.name, root=workspace, results=results)

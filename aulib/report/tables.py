@@ -66,11 +66,16 @@ import numpy as np
 import pandas as pd
 
 from .. import aus as aulib_aus
-from ..choose import ChosenModel, best_threshold, choose_indices, group_folds, load_chosen
-from ..ensemble import LinearEnsemble, fit_linear_ensemble
+from ..data.splits import read_split
+from ..infer.sharded import predict_split_probs
 from ..io import read_yaml, write_csv, write_text
 from ..metrics import au_scores, decide, summarize
 from ..runs import RunPreds, heldout_split, load_run_preds, pred_epochs, select_runs
+from ..select.choose import choose_indices
+from ..select.chosen import ChosenModel, load_chosen, save_chosen
+from ..select.ensemble import LinearEnsemble, fit_linear_ensemble
+from ..select.folds import group_folds
+from ..select.threshold import best_threshold
 from . import paper
 from .bootstrap import cluster_ids, paired_gains
 
@@ -418,8 +423,6 @@ def full_systems(ws, spec, save: bool = True) -> dict[str, ChosenModel]:
     """:func:`full_system` of every Table 1 group whose spec names its runs;
     with ``save`` each is written to ``chosen/<group>_full.yaml`` (beside the
     single-run choice ``chosen/<group>.yaml`` of notebook 06)."""
-    from ..choose import save_chosen
-
     full = spec if isinstance(spec, dict) else load_table_spec(spec)
     out = {}
     for g, rec in FULL_SYSTEM.items():
@@ -437,8 +440,6 @@ def chosen_probs(ws, chosen: ChosenModel, split: str, predict_missing: bool = Tr
     without them are predicted (:func:`aulib.noisy.predict_split_probs`,
     saved for the next time) when ``predict_missing``. ``images`` (N,): the
     split's image column, checked against the saved predictions' index."""
-    from ..noisy import predict_split_probs
-
     ens = LinearEnsemble.from_dict(chosen.ensemble) if chosen.ensemble else None
     c = len(chosen.aus)
     if ens is not None:
@@ -488,8 +489,6 @@ def table2(ws, chosen=None, splits=("validation", "test")) -> pd.DataFrame:
     (``chosen``: {group: ChosenModel or path}; default every
     ``chosen/<group>.yaml`` of 17au and 6au) scored together (all their AUs)
     on the workspace's ``validation`` and ``test`` splits."""
-    from ..data.splits import read_split
-
     if chosen is None:
         chosen = {g: ws.chosen(g) for g in ("17au", "6au") if ws.chosen(g).exists()}
     models = {g: (m if isinstance(m, ChosenModel) else load_chosen(m, ws.root)) for g, m in chosen.items()}

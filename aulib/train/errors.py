@@ -19,7 +19,7 @@ from pathlib import Path
 
 from torch.distributed.elastic.multiprocessing.errors import ErrorHandler, record
 
-from .io import write_json
+from ..io import write_json
 
 
 class RankedErrorHandler(ErrorHandler):

@@ -1,6 +1,6 @@
 """AU prediction on new photos and video frames with chosen models.
 
-``python -m aulib.predict IMAGES... --model ws/chosen/17au.yaml --model ws/chosen/6au.yaml``
+Command line: :mod:`aulib.predict.cli` (``python -m aulib.predict``).
 
 Every face MTCNN finds (not only the largest) is cropped in the style each
 chosen run was trained on (5-point ``aligned`` for 17au models, ``box1.5``
@@ -26,9 +26,7 @@ file or an argument is wrong (nothing predicted).
 """
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,27 +34,25 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 
-from .aus import AU_NAMES, AUS_2020, CROP_STYLE, au_column
-from .choose import ChosenModel, load_chosen
-from .data.faces import BOX_COLUMNS, LANDMARK_COLUMNS, crop_face, detect_all_faces
-from .ensemble import LinearEnsemble
-from .io import write_csv
-from .predict_io import Frame, InputError, annotate, au_label, expand_inputs, iter_frames
-from .progress import progress as _progress
-from .workspace import Workspace
+from ..aus import AU_NAMES, AUS_2020, CROP_STYLE, au_column
+from ..data.faces import BOX_COLUMNS, LANDMARK_COLUMNS, crop_face, detect_all_faces
+from ..infer.checkpoints import load_model
+from ..infer.sharded import autocast
+from ..infer.views import multicrop_probs
+from ..io import write_csv
+from ..progress import progress as _progress
+from ..runs import read_config, run_aus
+from ..select.choose import ChosenModel, load_chosen
+from ..select.ensemble import LinearEnsemble
+from ..train.distributed import resolve_device
+from ..workspace import RunDir, Workspace
+from .inputs import Frame, InputError, annotate, au_label, expand_inputs, iter_frames
 
 META_COLUMNS = ["image", "frame", "time_s", "face", "n_faces", "score", *BOX_COLUMNS, *LANDMARK_COLUMNS]
 ERROR_COLUMNS = ["image", "frame", "reason"]
 
-
-def resolve_device(device: str = "auto"):
-    """``auto`` -> ``cuda`` when a GPU is present, else ``cpu``."""
-    import torch
-
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 # --------------------------------------------------------------------------- chosen models -> plan
@@ -95,12 +91,10 @@ def _valid_style(style) -> bool:
 
 def _run_info(path: Path, chosen: ChosenModel, name: str, root: Path) -> tuple[Path, tuple[int, ...], tuple[str, int]]:
     """Run folder, its AUs and its crop (style, size); clear errors naming the chosen file."""
-    from .runs import read_config, run_aus
-
     d = chosen.run_dir(name, root)
-    if not (d / "config.yaml").exists():
+    if not RunDir(d).config.exists():
         raise FileNotFoundError(
-            f"{path}: run {name!r} has no {d / 'config.yaml'}. 'dir' entries are relative to the workspace "
+            f"{path}: run {name!r} has no {RunDir(d).config}. 'dir' entries are relative to the workspace "
             f"{root}; if the chosen file was moved out of <workspace>/chosen/, pass workspace=... (--workspace DIR), "
             "else rerun notebooks/06_choose.ipynb on the runs you have")
     cfg = read_config(d)
@@ -121,10 +115,10 @@ def _run_info(path: Path, chosen: ChosenModel, name: str, root: Path) -> tuple[P
 
 
 def _checkpoint(path: Path, run: str, run_dir: Path, epoch: int, aus) -> None:
-    ckpt = run_dir / "checkpoints" / f"epoch{epoch:03d}.pt"
+    rd = RunDir(run_dir)
+    ckpt = rd.checkpoint(epoch)
     if not ckpt.exists():
-        have = sorted(int(m.group(1)) for p in (run_dir / "checkpoints").glob("epoch*.pt")
-                      if (m := re.fullmatch(r"epoch(\d+)\.pt", p.name)))
+        have = rd.checkpoint_epochs()
         raise FileNotFoundError(
             f"{path}: AU {', '.join(map(str, aus))} use(s) checkpoint {ckpt} (run {run}, epoch {epoch}), which is "
             f"missing (the run has checkpoints for epochs {have}). Rerun notebooks/06_choose.ipynb so it picks kept "
@@ -186,7 +180,7 @@ class Predictor:
     (or its root folder) the files' run ``dir`` entries are relative to;
     default: the folder above each file's ``chosen/``. ``device``: ``auto``
     (GPU when present), ``cpu``, ``cuda:0`` ... ``multicrop``: average each
-    checkpoint over the multi-crop views (:mod:`aulib.multicrop`); an ensemble
+    checkpoint over the multi-crop views (:mod:`aulib.infer.views`); an ensemble
     always uses the inputs it was fitted on. ``batch_size``: faces per
     forward pass; ``chunk_size``: pictures detected and predicted together.
     """
@@ -226,8 +220,6 @@ class Predictor:
 
     def _model(self, part: _Part):
         """The checkpoint of a part, loaded once and kept on the device."""
-        from .infer import load_model
-
         key = (part.run_dir.resolve(), part.epoch)
         if key not in self._models:
             self._models[key] = load_model(part.run_dir, part.epoch, map_location=self.device).eval()
@@ -242,11 +234,6 @@ class Predictor:
 
     def _checkpoint_probs(self, part: _Part, x: np.ndarray, multicrop: bool) -> np.ndarray:
         """(N, C_run) float32 probabilities of a checkpoint on uint8 crops (N, S, S, 3)."""
-        import torch
-
-        from .infer import autocast
-        from .multicrop import multicrop_probs
-
         model = self._model(part)
         out = []
         with torch.inference_mode(), autocast(self.device):
@@ -399,7 +386,7 @@ class Predictor:
             write_csv(out_csv, results)
             write_csv(errors_path(out_csv), errors)
         if verbose:
-            print(summarize(results, errors))
+            print(summarize_predictions(results, errors))
             if out_csv is not None:
                 print(f"wrote {out_csv} ({len(results)} rows) and {errors_path(out_csv)}")
         return results, errors
@@ -441,7 +428,7 @@ def errors_path(out_csv) -> Path:
     return out_csv.with_name(f"{out_csv.stem}_errors.csv")
 
 
-def summarize(results: pd.DataFrame, errors: pd.DataFrame) -> str:
+def summarize_predictions(results: pd.DataFrame, errors: pd.DataFrame) -> str:
     """A few lines: pictures, faces, pictures without a face, errors."""
     pictures = results.drop_duplicates(["image", "frame"])
     n_faces = int((results["n_faces"] > 0).sum())
@@ -489,30 +476,5 @@ def read_predictions(path) -> pd.DataFrame:
     return df.astype({c: t for c, t in ints.items() if c in df.columns})
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m aulib.predict", description=__doc__.split("\n\n")[0])
-    ap.add_argument("inputs", nargs="+", help="image files, folders (searched recursively) and video files")
-    ap.add_argument("--model", action="append", required=True,
-                    help="chosen-model YAML (e.g. runs/demo/chosen/17au.yaml); repeat for each group")
-    ap.add_argument("--out", default="predictions.csv", help="results CSV (errors go to <stem>_errors.csv beside it)")
-    ap.add_argument("--annotate", default=None, metavar="DIR", help="also write annotated pictures into DIR")
-    ap.add_argument("--video-fps", type=float, default=2.0, help="frames per second sampled from videos (0: all)")
-    ap.add_argument("--workspace", default=None, help="workspace root the chosen files' run dirs are relative to")
-    ap.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, cuda:1 ...")
-    ap.add_argument("--batch-size", type=int, default=32, help="faces per forward pass")
-    ap.add_argument("--multicrop", action="store_true", help="average over the multi-crop views")
-    args = ap.parse_args(argv)
-    try:
-        _, errors = predict_files(args.inputs, args.model, args.out, args.annotate, args.video_fps or None,
-                                  args.workspace, args.device, args.batch_size, args.multicrop)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 1 if len(errors) else 0
-
-
 __all__ = ["Predictor", "plan_chosen", "predict_files", "available_chosen", "read_predictions", "errors_table", "errors_path",
-           "summarize", "resolve_device", "META_COLUMNS", "ERROR_COLUMNS"]
-
-if __name__ == "__main__":
-    sys.exit(main())
+           "summarize_predictions", "resolve_device", "META_COLUMNS", "ERROR_COLUMNS"]

@@ -1,0 +1,188 @@
+"""Predicting with a model: every view (plain and multi-crop) over a loader
+(:func:`predict_views`, also what the training loop evaluates with, so saved
+and later predictions come from the same code), and a run's checkpoint over a
+whole split in resumable, shardable chunks (:func:`predict_split_probs`).
+
+Chunks of rows are written atomically to ``preds/<split>_epoch<NNN>.chunks/``;
+an interrupted job skips finished chunks. Under ``torchrun`` every rank
+predicts chunks ``rank::world`` and rank 0 assembles them in row order.
+"""
+from __future__ import annotations
+
+import contextlib
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..data.dataset import make_loader
+from ..data.splits import read_split
+from ..io import read_npy, read_yaml, write_csv, write_npy, write_yaml
+from ..progress import progress as _progress
+from ..runs import read_config, run_aus
+from ..train.distributed import resolve_device
+from ..workspace import RunDir
+from .checkpoints import load_model
+from .views import view_probs
+
+
+def autocast(device: torch.device):
+    """Mixed-precision context on CUDA (bf16 where supported, else fp16); a no-op elsewhere."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+@torch.no_grad()
+def predict_views(model, loader, device, multicrop: bool = False, aus=None,
+                  progress: bool = True, desc: str = "predict") -> tuple[np.ndarray, np.ndarray | None]:
+    """Probabilities of the plain view and (``multicrop``) the multi-crop
+    average over ``loader`` (batches ``(x, labels)`` or ``x``).
+
+    Returns ``(single, mc)``: float32 (N, C) each (``mc`` None without
+    multicrop), rows in the loader's order. Batched, no grad, AMP on CUDA;
+    the model is put in eval mode. ``aus`` (the model's AUs) are needed for
+    the flipped view of multi-crop.
+    """
+    if multicrop and aus is None:
+        raise ValueError("multicrop needs the model's AUs (aus=...) to map the flipped view back")
+    device = torch.device(device)
+    core = getattr(model, "module", model)
+    core.eval()
+    single, mc = [], []
+    with autocast(device):
+        for batch in _progress(loader, desc=desc, unit="batch", disable=not progress, leave=False):
+            x = batch[0] if isinstance(batch, (tuple, list)) else batch
+            x = x.to(device, non_blocking=True)
+            if not multicrop:
+                single.append(core.probs(x).float().cpu())
+                continue
+            probs = view_probs(core, x, aus)
+            single.append(probs[0].cpu())
+            mc.append(probs.mean(0).cpu())
+    c = core.num_aus
+    cat = lambda parts: torch.cat(parts).numpy() if parts else np.zeros((0, c), np.float32)  # noqa: E731
+    return cat(single), (cat(mc) if multicrop else None)
+
+
+def predict_probs(model, loader, device, multicrop: bool = False, aus=None, progress: bool = True) -> np.ndarray:
+    """Probabilities float32 (N, C) of ``model`` over ``loader``: p = (p1 + p2) / 2
+    of the plain view, or with ``multicrop`` the average over the views of
+    :func:`aulib.infer.views.multicrop_views`. Rows in the loader's order."""
+    single, mc = predict_views(model, loader, device, multicrop, aus, progress)
+    return mc if multicrop else single
+
+
+CHUNK_ROWS = 8192
+
+
+def _chunk_path(chunk_dir: Path, start: int, stop: int) -> Path:
+    return chunk_dir / f"rows{start:09d}-{stop:09d}.npy"
+
+
+def predict_in_chunks(n_rows: int, n_cols: int, predict_rows: Callable[[np.ndarray], np.ndarray],
+                      chunk_dir, chunk_rows: int = CHUNK_ROWS, shard: tuple[int, int] | None = None,
+                      resume: bool = True, barrier: Callable[[], None] | None = None,
+                      desc: str = "predict") -> np.ndarray | None:
+    """Run ``predict_rows(row_indices) -> (len, n_cols)`` over ``range(n_rows)``
+    in chunks of ``chunk_rows``, each saved atomically as a float16 .npy in
+    ``chunk_dir``.
+
+    ``shard=(rank, world)``: this process does chunks ``rank::world``.
+    ``resume``: chunks already on disk (right shape) are not recomputed.
+    ``barrier``: called after this shard's chunks (``torch.distributed.barrier``
+    under torchrun). Returns the assembled (n_rows, n_cols) float32 array on
+    rank 0 (every chunk must be there; a missing one is named in the error),
+    None on other ranks.
+    """
+    rank, world = shard or (0, 1)
+    if not 0 <= rank < world:
+        raise ValueError(f"shard must be (rank, world) with 0 <= rank < world, got {shard}")
+    chunk_dir = Path(chunk_dir)
+    chunk_dir.mkdir(parents=True, exist_ok=True)
+    plan = {"n_rows": int(n_rows), "n_cols": int(n_cols), "chunk_rows": int(chunk_rows)}
+    plan_path = chunk_dir / "plan.yaml"
+    if plan_path.exists() and resume and (read_yaml(plan_path) or {}) != plan:
+        raise ValueError(f"{chunk_dir} holds chunks of another job ({read_yaml(plan_path)}, now {plan}); "
+                         "delete the folder or pass resume=False")
+    write_yaml(plan_path, plan)
+    bounds = [(s, min(s + chunk_rows, n_rows)) for s in range(0, n_rows, chunk_rows)]
+
+    def done(s: int, e: int) -> bool:
+        path = _chunk_path(chunk_dir, s, e)
+        if not path.exists():
+            return False
+        try:
+            return read_npy(path).shape == (e - s, n_cols)
+        except (ValueError, OSError):
+            return False
+
+    mine = [b for b in bounds[rank::world] if not (resume and done(*b))]
+    for s, e in _progress(mine, desc=f"{desc} [{rank}/{world}]", unit="chunk"):
+        out = np.asarray(predict_rows(np.arange(s, e)))
+        if out.shape != (e - s, n_cols):
+            raise ValueError(f"prediction of rows {s}:{e} has shape {out.shape}, expected {(e - s, n_cols)}")
+        write_npy(_chunk_path(chunk_dir, s, e), out.astype(np.float16))
+    if barrier is not None:
+        barrier()
+    if rank != 0:
+        return None
+    missing = [f"{s}:{e}" for s, e in bounds if not done(s, e)]
+    if missing:
+        raise RuntimeError(f"{len(missing)} chunks of {chunk_dir} are not predicted yet (rows {missing[:5]}...); "
+                           "run the other shards, or rerun without shard to finish them (resume skips done chunks)")
+    probs = np.empty((n_rows, n_cols), np.float32)
+    for s, e in bounds:
+        probs[s:e] = read_npy(_chunk_path(chunk_dir, s, e))
+    return probs
+
+
+
+def predict_split_probs(run_dir, epoch: int, ws, split: str = "noisy", out_path=None, batch_size: int = 256,
+                        device: str = "auto", shard: tuple[int, int] | None = None, resume: bool = True,
+                        chunk_rows: int = CHUNK_ROWS, num_workers: int = 0,
+                        barrier: Callable[[], None] | None = None, multicrop: bool = False) -> np.ndarray | None:
+    """Probabilities (N, C) float32 of a run's checkpoint ``epoch`` on
+    ``split`` of workspace ``ws`` (rows in the split file's order, C the run's AUs).
+
+    Written to ``out_path`` (default ``<run>/preds/<name>_epoch<NNN>.npy``,
+    float16, with ``<name>_index.csv`` beside it; ``name`` is ``split``, or
+    ``<split>_mc`` with ``multicrop``, the multi-crop average of
+    :func:`predict_probs`) and reused when it exists and ``resume``. Chunked, resumable and shardable: see
+    :func:`predict_in_chunks`. Returns None on ranks other than 0.
+    """
+    run_dir = Path(run_dir)
+    rd = RunDir(run_dir)
+    cfg = read_config(run_dir)
+    aus = run_aus(cfg, run_dir)
+    group = cfg.get("group")
+    name = f"{split}_mc" if multicrop else split
+    out_path = Path(out_path) if out_path else rd.preds(name, epoch)
+    table = read_split(split, aus, ws=ws)
+    rank = (shard or (0, 1))[0]
+    if resume and out_path.exists():
+        probs = read_npy(out_path)
+        if probs.shape == (len(table), len(aus)):
+            return probs.astype(np.float32) if rank == 0 else None
+    dev = resolve_device(device)
+    model = load_model(run_dir, int(epoch)).to(dev).eval()
+    style = cfg.get("crop_style")
+
+    def predict_rows(rows: np.ndarray) -> np.ndarray:
+        loader = make_loader(ws, table.iloc[rows], group, int(cfg["img_size"]), batch_size,
+                             train=False, num_workers=num_workers, style=style)
+        return predict_probs(model, loader, dev, multicrop=multicrop, aus=aus)
+
+    chunk_dir = out_path.with_name(out_path.name[: -len(".npy")] + ".chunks")
+    probs = predict_in_chunks(len(table), len(aus), predict_rows, chunk_dir, chunk_rows, shard, resume,
+                              barrier, desc=f"{run_dir.name} on {name}")
+    if probs is None:
+        return None
+    write_csv(out_path.with_name(f"{name}_index.csv"), table)
+    write_npy(out_path, probs.astype(np.float16))
+    shutil.rmtree(chunk_dir, ignore_errors=True)
+    return probs

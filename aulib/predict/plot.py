@@ -1,0 +1,75 @@
+"""Figures of predictions on new pictures: each face beside a bar chart of
+its AU probabilities, with the chosen threshold of every AU marked."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..aus import parse_au_column
+from ..data.faces import BOX_COLUMNS, ImageReadError, box_crop
+from .inputs import read_frame
+
+
+def _prob_columns(results: pd.DataFrame) -> list[str]:
+    return [c for c in results.columns if c.startswith("p_AU")]
+
+
+def plot_faces(results: pd.DataFrame, thresholds, max_faces: int = 8, context: float = 1.4, size: int = 160,
+               root=None):
+    """Figure with one row per face (the first ``max_faces`` rows with a face).
+
+    Left: the face, cut from its picture as the square of ``context`` times
+    the detector box. Right: horizontal bars of the ``p_AU<n>`` probabilities,
+    filled where the AU is decided present (``prob >= threshold``), a black
+    tick at each AU's threshold. ``thresholds``: mapping or Series AU ->
+    threshold (``Predictor.thresholds``). ``root``: the folder relative
+    ``image`` paths are relative to (``relative_to`` of the prediction).
+    Returns the matplotlib Figure
+    (None when no row has a face).
+    """
+    import matplotlib.pyplot as plt  # heavy optional dependency: only when plotting
+
+    faces = results[results["n_faces"] > 0].head(max_faces)
+    if faces.empty:
+        return None
+    cols = _prob_columns(results)
+    aus = [parse_au_column(c[2:]) for c in cols]
+    thr = np.array([float(pd.Series(thresholds)[a]) for a in aus])
+    fig, axes = plt.subplots(len(faces), 2, figsize=(9, 0.25 * len(aus) + 1.2 * len(faces) + 0.5),
+                             gridspec_kw={"width_ratios": [1, 2.6]}, squeeze=False)
+    pictures: dict = {}
+    y = np.arange(len(aus))
+    for (_, row), (ax_img, ax_bar) in zip(faces.iterrows(), axes):
+        source = Path(root) / row["image"] if root is not None and not Path(row["image"]).is_absolute() \
+            else row["image"]
+        key = (source, None if pd.isna(row["frame"]) else int(row["frame"]))
+        if key not in pictures:
+            try:
+                pictures[key] = read_frame(*key)
+            except (ImageReadError, OSError, ValueError):
+                pictures[key] = None
+        img = pictures[key]
+        if img is not None:
+            ax_img.imshow(box_crop(img, [row[c] for c in BOX_COLUMNS], size, scale=context))
+        else:
+            ax_img.text(0.5, 0.5, "picture not on disk", ha="center", va="center", fontsize=8)
+        where = str(row["image"]).replace("\\", "/").rsplit("/", 1)[-1]
+        if key[1] is not None:
+            where += f"\nframe {key[1]}"
+        ax_img.set_title(f"{where}\nface {int(row['face'])}", fontsize=8)
+        ax_img.axis("off")
+        p = row[cols].to_numpy(dtype=float)
+        on = p >= thr
+        ax_bar.barh(y, p, color=np.where(on, "tab:red", "lightgray"), edgecolor="tab:red", height=0.7)
+        ax_bar.vlines(thr, y - 0.4, y + 0.4, color="black", linewidth=1.2)
+        ax_bar.set_yticks(y, [f"AU{a}" for a in aus], fontsize=7)
+        ax_bar.invert_yaxis()
+        ax_bar.set_xlim(0, 1)
+        ax_bar.set_xlabel("probability (bar) and chosen threshold (tick); red: present", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["plot_faces"]

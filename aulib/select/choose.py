@@ -1,0 +1,306 @@
+"""Per-AU checkpoint and threshold choice, and an honest estimate of its gain.
+
+The paper (Sec. 2.3, Table 1) picks, for each AU, the checkpoint (epoch)
+with the best final score on dataset B ("chosen"), then a per-AU decision
+threshold on that checkpoint ("threshold"). Both choices are made and scored
+on the same split B, so the reported gain is optimistic. This module makes
+the same choices and also estimates them honestly:
+
+- ``optimistic``: chosen on the selection split, scored on it (the paper's numbers);
+- ``cross_fitted``: k-fold cross-fitting on the selection split: for each
+  fold the choice is made on the other folds and applied to this fold; the
+  pooled decisions are scored once. Folds are groups of images, so the ×4
+  degraded copies of one B image never straddle a fold;
+- ``heldout``: chosen on the selection split, scored on a split the choice
+  never saw (the run's held-out split: ``test`` on SynthAU, ``H`` on EmotioNet).
+
+Strategies (each gives one candidate and one threshold per AU):
+
+- ``baseline``: the single candidate with the best mean final score at 0.5, threshold 0.5;
+- ``chosen``: per AU, the candidate with its best final score at 0.5;
+- ``threshold``: the paper's order: per-AU candidate as in ``chosen``, then
+  the exact best threshold on that candidate;
+- ``average+threshold``: the ``baseline`` candidate, then per-AU best thresholds;
+- ``joint``: per AU, the (candidate, threshold) pair with the best score, searched jointly.
+
+A candidate is one (run, epoch); with several runs, the choice is across runs.
+Scores are the per-AU component of the challenge score, ``(acc + F1) / 2``
+(:mod:`aulib.metrics`); a decision is positive when ``prob >= threshold``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..metrics import au_scores, batched_scores, decide, summarize
+from ..runs import RunPreds, heldout_split, load_run_preds, pred_epochs, select_runs
+from ..workspace import Workspace
+from .chosen import ChosenModel, load_chosen, save_chosen  # noqa: F401 - re-exported
+from .folds import group_folds  # noqa: F401 - re-exported
+from .threshold import best_threshold
+
+STRATEGIES = ("baseline", "chosen", "threshold", "average+threshold", "joint")
+HONEST_ESTIMATES = ("optimistic", "cross_fitted", "heldout")
+
+# --------------------------------------------------------------------------- strategies on arrays
+
+def _argmax_nan(a: np.ndarray, axis: int) -> np.ndarray:
+    """argmax that treats NaN as -inf (first index on ties: the earliest epoch)."""
+    return np.argmax(np.where(np.isnan(a), -np.inf, a), axis=axis)
+
+
+def _per_au_columns(probs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """(N, C) probabilities taking AU j from candidate ``idx[j]`` of (K, N, C)."""
+    c = probs.shape[-1]
+    return np.asarray(probs[idx, :, np.arange(c)], dtype=np.float32).T
+
+
+def choose_indices(labels: np.ndarray, probs: np.ndarray, strategy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One strategy on arrays: ``labels`` (N, C), ``probs`` (K, N, C) for K
+    candidates. Returns per AU the candidate index (C,), threshold (C,) and
+    the per-AU final score on these labels (C,)."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
+    probs = np.asarray(probs)
+    if probs.ndim != 3 or probs.shape[0] == 0:
+        raise ValueError(f"probs must be (K, N, C) with K >= 1 candidates; got {probs.shape}")
+    c = probs.shape[-1]
+    if strategy == "joint":
+        thr_all, score_all = best_threshold(labels, probs)
+        idx = _argmax_nan(score_all, 0)
+        return idx, thr_all[idx, np.arange(c)], score_all[idx, np.arange(c)]
+    at_half = batched_scores(labels, probs, 0.5)
+    if strategy in ("baseline", "average+threshold"):
+        idx = np.full(c, _argmax_nan(at_half["mean_final"], 0))
+    else:
+        idx = _argmax_nan(at_half["final"], 0)
+    if strategy in ("baseline", "chosen"):
+        return idx, np.full(c, 0.5), at_half["final"][idx, np.arange(c)]
+    thr, score = best_threshold(labels, _per_au_columns(probs, idx))
+    return idx, thr, score
+
+
+def cross_fitted_decisions(labels: np.ndarray, probs: np.ndarray, strategy: str,
+                           folds: np.ndarray) -> np.ndarray:
+    """(N, C) 0/1 decisions where each row's decision comes from a choice
+    made on the other folds only."""
+    n, c = labels.shape
+    out = np.zeros((n, c), np.int8)
+    for f in np.unique(folds):
+        test = folds == f
+        train = ~test
+        idx, thr, _ = choose_indices(labels[train], probs[:, train], strategy)
+        p = np.asarray(probs[idx[:, None], np.flatnonzero(test)[None, :], np.arange(c)[:, None]]).T  # (n_f, C)
+        out[test] = decide(p, thr)
+    return out
+
+
+# --------------------------------------------------------------------------- candidates across runs
+
+@dataclass
+class Candidates:
+    """Predictions of K candidates (run, epoch) on the same rows of one split:
+    ``probs`` (K, N, C), ``labels`` (N, C), ``keys`` [(run_name, epoch)] * K."""
+
+    split: str
+    aus: tuple[int, ...]
+    keys: list[tuple[str, int]]
+    labels: np.ndarray
+    probs: np.ndarray
+    index: pd.DataFrame
+
+    @classmethod
+    def from_runs(cls, runs: list[RunPreds]) -> "Candidates":
+        """Stack runs' epochs as candidates. The runs must share the split,
+        the AUs and the rows (same images, variants and labels, same order)."""
+        if not runs:
+            raise ValueError("no runs given to choose from")
+        first = runs[0]
+        for r in runs[1:]:
+            if r.aus != first.aus:
+                raise ValueError(f"runs {first.run_name} and {r.run_name} predict different AUs "
+                                 f"({first.aus} vs {r.aus}); choose within one group")
+            if r.split != first.split:
+                raise ValueError(f"runs {first.run_name} and {r.run_name} hold different splits "
+                                 f"({first.split}, {r.split})")
+            cols = [c for c in ("image", "variant") if c in first.index.columns]
+            same = (len(r.index) == len(first.index) and np.array_equal(r.labels, first.labels)
+                    and r.index[cols].reset_index(drop=True).equals(first.index[cols].reset_index(drop=True)))
+            if not same:
+                raise ValueError(f"runs {first.run_name} and {r.run_name} have different rows in "
+                                 f"preds/{first.split}_index.csv; they were not evaluated on the same split")
+        keys = [(r.run_name, int(e)) for r in runs for e in r.epochs]
+        if not keys:
+            raise ValueError(f"none of the runs {[r.run_name for r in runs]} has a complete epoch on {first.split}")
+        probs = runs[0].probs if len(runs) == 1 else np.concatenate([r.probs for r in runs], axis=0)
+        return cls(first.split, first.aus, keys, first.labels, probs, first.index)
+
+    def groups(self) -> np.ndarray:
+        """Image of each row (rows of one image share a fold); row number if no ``image`` column."""
+        return self.index["image"].to_numpy() if "image" in self.index.columns else np.arange(len(self.index))
+
+    def subset(self, keys) -> "Candidates":
+        pos = {k: i for i, k in enumerate(self.keys)}
+        take = [pos[k] for k in keys]
+        return Candidates(self.split, self.aus, list(keys), self.labels, self.probs[take], self.index)
+
+
+@dataclass
+class Choice:
+    """Per-AU choice: ``run`` names, ``epoch`` (C,), ``threshold`` (C,), and
+    ``score`` (C,), the per-AU final score on the split it was chosen on."""
+
+    strategy: str
+    split: str
+    aus: tuple[int, ...]
+    run: list[str]
+    epoch: np.ndarray
+    threshold: np.ndarray
+    score: np.ndarray
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame({"run": self.run, "epoch": self.epoch, "threshold": self.threshold,
+                             f"final_{self.split}": self.score}, index=pd.Index(self.aus, name="au"))
+
+    def probs(self, cands: Candidates) -> np.ndarray:
+        """(N, C) probabilities of this choice on another candidate set (same keys available)."""
+        pos = {k: i for i, k in enumerate(cands.keys)}
+        try:
+            idx = np.array([pos[(r, int(e))] for r, e in zip(self.run, self.epoch)])
+        except KeyError as err:
+            raise KeyError(f"candidate {err.args[0]} has no predictions on split {cands.split}") from None
+        return _per_au_columns(cands.probs, idx)
+
+    def decisions(self, cands: Candidates) -> np.ndarray:
+        return decide(self.probs(cands), self.threshold)
+
+
+def choose(cands: Candidates, strategy: str = "threshold") -> Choice:
+    """Make one strategy's per-AU choice on a candidate set."""
+    idx, thr, score = choose_indices(cands.labels, cands.probs, strategy)
+    return Choice(strategy, cands.split, cands.aus, [cands.keys[i][0] for i in idx],
+                  np.array([cands.keys[i][1] for i in idx], dtype=np.int64), np.asarray(thr, float),
+                  np.asarray(score, float))
+
+
+def choose_across_runs(runs: list[RunPreds], strategy: str = "threshold") -> Choice:
+    """Per AU the best (run, epoch) (and threshold) over several runs of one group."""
+    return choose(Candidates.from_runs(runs), strategy)
+
+
+# --------------------------------------------------------------------------- honest estimate
+
+@dataclass
+class ChoiceReport:
+    """Result of :func:`honest_estimate`.
+
+    ``table``: one row per strategy; columns ``optimistic``, ``cross_fitted``,
+    ``heldout`` (final scores) and ``gain_<estimate>`` (over ``baseline``).
+    ``long``: strategy, estimate, acc, f1, final. ``choices``: each strategy's
+    choice made on the whole selection split. ``per_au``: per-AU scores of
+    every strategy and estimate (strategy, estimate, au, acc, f1, final, n, n_pos).
+    """
+
+    table: pd.DataFrame
+    long: pd.DataFrame
+    choices: dict[str, Choice]
+    per_au: pd.DataFrame
+    select_split: str
+    heldout_split: str | None
+    folds: int
+    notes: list[str] = field(default_factory=list)
+
+
+def honest_estimate(select: Candidates, heldout: Candidates | None = None, strategies=STRATEGIES,
+                    folds: int = 5, seed: int = 0) -> ChoiceReport:
+    """Score every strategy three ways: chosen and scored on ``select``
+    (optimistic), k-fold cross-fitted on ``select`` (folds by image), and
+    chosen on ``select`` then scored on ``heldout`` (when given). Candidates
+    missing from ``heldout`` are dropped from both before choosing."""
+    strategies = list(strategies)
+    if "baseline" not in strategies:
+        strategies = ["baseline"] + strategies
+    notes = []
+    if heldout is not None:
+        if heldout.aus != select.aus:
+            raise ValueError(f"held-out split {heldout.split} has AUs {heldout.aus}, selection split has {select.aus}")
+        common = [k for k in select.keys if k in set(heldout.keys)]
+        if not common:
+            notes.append(f"no (run, epoch) has predictions on both {select.split} and {heldout.split}; "
+                         "held-out estimate skipped")
+            heldout = None
+        else:
+            if len(common) < len(select.keys):
+                notes.append(f"{len(select.keys) - len(common)} candidates without {heldout.split} predictions "
+                             "were left out of every estimate")
+            select, heldout = select.subset(common), heldout.subset(common)
+    fold_of_row = group_folds(select.groups(), folds, seed)
+    rows, per_au, choices = [], [], {}
+    for s in strategies:
+        ch = choose(select, s)
+        choices[s] = ch
+        decs = {"optimistic": (select.labels, ch.decisions(select)),
+                "cross_fitted": (select.labels, cross_fitted_decisions(select.labels, select.probs, s, fold_of_row))}
+        if heldout is not None:
+            decs["heldout"] = (heldout.labels, ch.decisions(heldout))
+        for est, (lab, d) in decs.items():
+            sc = au_scores(lab, d, select.aus)
+            rows.append({"strategy": s, "estimate": est, **summarize(sc)})
+            per_au.append(sc.reset_index().assign(strategy=s, estimate=est))
+    long = pd.DataFrame(rows)
+    table = long.pivot(index="strategy", columns="estimate", values="final").reindex(strategies)
+    table = table.reindex(columns=list(HONEST_ESTIMATES))
+    for est in HONEST_ESTIMATES:
+        table[f"gain_{est}"] = table[est] - table.loc["baseline", est]
+    table.columns.name = None
+    per_au = pd.concat(per_au, ignore_index=True)[["strategy", "estimate", "au", "acc", "f1", "final", "n", "n_pos"]]
+    return ChoiceReport(table, long, choices, per_au, select.split, heldout.split if heldout is not None else None,
+                        folds, notes)
+
+
+# --------------------------------------------------------------------------- workspace entry point
+
+def load_candidates(run_dirs, split: str, epochs: dict | None = None) -> tuple[list[RunPreds], Candidates]:
+    """Load runs' predictions on ``split`` and stack them as candidates."""
+    runs = [load_run_preds(d, split, None if epochs is None else epochs.get(Path(d).name)) for d in run_dirs]
+    runs = [r for r in runs if len(r.epochs)]
+    return runs, Candidates.from_runs(runs)
+
+
+def choose_for_workspace(ws: Workspace, group: str, runs=None, select_split: str = "B", heldout: str | None = None,
+                         folds: int = 5, strategy: str = "threshold", strategies=STRATEGIES,
+                         seed: int = 0) -> tuple[ChoiceReport, ChosenModel]:
+    """Checkpoint and threshold choice for a group over the runs of a
+    workspace (``runs`` None: every run of the group). ``heldout`` None takes
+    the held-out split named in the runs' configs. Returns the honest-estimate
+    report and the chosen model of ``strategy`` (not yet saved)."""
+    dirs = select_runs(ws, group, runs)
+    if not dirs:
+        raise FileNotFoundError(f"no runs of group {group!r} under {ws.train}; train one with notebooks/04_train.ipynb")
+    run_preds, select = load_candidates(dirs, select_split)
+    if heldout is None:
+        names = {heldout_split(r.config) for r in run_preds} - {None}
+        heldout = sorted(names)[0] if names else None  # runs naming different splits: the first by name
+    held = None
+    notes = []
+    if heldout is not None:
+        have = [d for d in dirs if pred_epochs(d, heldout)]
+        if len(have) < len(dirs):
+            lacking = sorted(set(d.name for d in dirs) - set(d.name for d in have))
+            notes.append(f"runs without {heldout} predictions: {lacking}")
+        if have:
+            _, held = load_candidates(have, heldout)
+    report = honest_estimate(select, held, strategies=strategies, folds=folds, seed=seed)
+    report.notes[:0] = notes
+    if strategy not in report.choices:
+        report.choices[strategy] = choose(select, strategy)
+    chosen = ChosenModel.from_choice(report.choices[strategy], group, ws.root, run_preds)
+    return report, chosen
+
+
+__all__ = ["STRATEGIES", "HONEST_ESTIMATES", "best_threshold", "choose_indices", "group_folds", "cross_fitted_decisions",
+           "Candidates", "Choice", "choose", "choose_across_runs", "ChoiceReport", "honest_estimate",
+           "ChosenModel", "save_chosen", "load_chosen", "load_candidates", "choose_for_workspace"]

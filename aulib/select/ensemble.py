@@ -1,0 +1,226 @@
+"""Linear ensemble of several runs, one logistic regression per AU.
+
+The paper combines "the results of several models with different backbone by
+using linear model". Here, for AU ``c``, the ensemble probability is::
+
+    p_c = sigmoid(sum_r coef[c, r] * logit(p_rc) + intercept[c])
+
+where ``p_rc`` is run ``r``'s probability for AU ``c`` (clipped to
+``[eps, 1 - eps]`` before the logit). The weights are fitted on dataset B by
+L2-regularised logistic regression on the known labels (scikit-learn's
+objective: ``0.5 |coef|^2 + C * sum(log-loss)``, intercept not penalised),
+solved for all AUs at once by a batched Newton method.
+
+Cross-fitting: B's rows are split into ``folds`` folds *by group* (the image:
+B's degraded copies of one image share a fold); the ensemble scored on a fold
+is fitted on the other folds only, so the returned B probabilities are
+out-of-fold. The final ensemble is fitted on all of B, for held-out and new data.
+
+An AU whose (training) labels have fewer than ``min_count`` positives or
+negatives cannot be fitted; it falls back to the mean of the runs' logits
+(``coef = 1/R``, ``intercept = 0``), which is the run itself for one run.
+Those AUs are listed in ``LinearEnsemble.fallback`` and a warning names them.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .folds import group_folds
+
+EPS = 1e-4
+
+
+def _logit(p, eps: float = EPS) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), eps, 1 - eps)
+    return np.log(p) - np.log1p(-p)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _stack(probs_list, n_rows: int | None = None) -> np.ndarray:
+    """list of R arrays (N, C) -> (R, N, C) float64, shapes checked."""
+    if len(probs_list) == 0:
+        raise ValueError("the ensemble needs the probabilities of at least one run")
+    arrs = [np.asarray(p) for p in probs_list]
+    shape = arrs[0].shape
+    for i, a in enumerate(arrs):
+        if a.ndim != 2 or a.shape != shape:
+            raise ValueError(f"run {i} probabilities have shape {a.shape}; every run must give the same (N, C) "
+                             f"as run 0 {shape} (same split index, same AUs)")
+    if n_rows is not None and shape[0] != n_rows:
+        raise ValueError(f"probabilities have {shape[0]} rows but labels have {n_rows}")
+    return np.stack(arrs).astype(np.float64)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, C: float = 1.0,
+                 max_iter: int = 100, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+    """Batched L2 logistic regression by damped Newton steps.
+
+    x (P, N, D) features, y (P, N) 0/1 targets, weight (P, N) >= 0 row
+    weights (0 drops a row). Minimises ``0.5 |w|^2 + C * sum_i weight_i *
+    logloss_i`` per problem ``p`` (intercept not penalised), i.e.
+    scikit-learn's ``LogisticRegression(C=C)``. Returns ``coef`` (P, D) and
+    ``intercept`` (P,).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    p_count, _, d = x.shape
+    y = np.asarray(y, dtype=np.float64)
+    weight = np.asarray(weight, dtype=np.float64) * C
+    xa = np.concatenate([x, np.ones(x.shape[:2] + (1,))], axis=2)          # (P, N, D+1)
+    penalty = np.diag(np.r_[np.ones(d), 1e-10])                              # intercept ~unpenalised
+    theta = np.zeros((p_count, d + 1))
+
+    def objective(th):                                                      # th (..., P, D+1)
+        z = np.matmul(xa, th[..., None])[..., 0]
+        loss = np.logaddexp(0.0, z) - y * z
+        return (weight * loss).sum(-1) + 0.5 * (th[..., :d] ** 2).sum(-1)
+
+    current = objective(theta)
+    for _ in range(max_iter):
+        z = np.matmul(xa, theta[..., None])[..., 0]
+        p = _sigmoid(z)
+        grad = np.matmul(np.swapaxes(xa, 1, 2), (weight * (p - y))[..., None])[..., 0] + theta @ penalty
+        hess = np.matmul(np.swapaxes(xa, 1, 2), xa * (weight * p * (1 - p))[..., None]) + penalty
+        delta = np.linalg.solve(hess, grad[..., None])[..., 0]
+        step = np.ones(p_count)
+        pending = np.ones(p_count, bool)
+        for _half in range(30):                       # backtrack only where the full step does not descend
+            cand = theta - step[:, None] * delta
+            obj = objective(cand)
+            ok = pending & (obj <= current + 1e-12 * np.abs(current))
+            theta[ok], current[ok] = cand[ok], obj[ok]
+            pending &= ~ok
+            if not pending.any():
+                break
+            step[pending] *= 0.5
+        if np.abs(delta).max() < tol:
+            break
+    return theta[:, :d], theta[:, d]
+
+
+@dataclass
+class LinearEnsemble:
+    """Per-AU linear combination of runs' logits (see module docstring).
+
+    ``coef`` (C, R), ``intercept`` (C,); ``aus`` the C AU numbers; ``runs``
+    the R run names in feature order; ``fallback`` AUs that use the mean of
+    the runs' logits because B had too few positives/negatives. For a chosen
+    model, ``epochs`` (C, R) int names the checkpoint of run r used for AU c
+    and ``multicrop`` whether the runs' inputs are multi-crop averages.
+    """
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    aus: tuple[int, ...] = ()
+    runs: tuple[str, ...] = ()
+    fallback: tuple[int, ...] = field(default_factory=tuple)
+    eps: float = EPS
+    epochs: np.ndarray | None = None
+    multicrop: bool = False
+
+    def predict(self, probs_list) -> np.ndarray:
+        """Ensemble probabilities (N, C) float32 from R runs' (N, C) arrays,
+        given in the order of ``runs``."""
+        x = _logit(_stack(probs_list), self.eps)                             # (R, N, C)
+        if x.shape[0] != self.coef.shape[1] or x.shape[2] != self.coef.shape[0]:
+            raise ValueError(f"the ensemble combines {self.coef.shape[1]} runs over {self.coef.shape[0]} AUs; "
+                             f"got {x.shape[0]} runs over {x.shape[2]} AUs")
+        return _combine(x, self.coef, self.intercept)
+
+    def to_dict(self) -> dict:
+        """Plain lists for the chosen model's ``ensemble`` entry."""
+        return {"runs": list(self.runs), "aus": [int(a) for a in self.aus],
+                "coef": [[float(v) for v in row] for row in np.asarray(self.coef)],
+                "intercept": [float(v) for v in np.asarray(self.intercept)],
+                "fallback": [int(a) for a in self.fallback], "features": "logit", "eps": float(self.eps),
+                "epochs": None if self.epochs is None else np.asarray(self.epochs, dtype=int).tolist(),
+                "multicrop": bool(self.multicrop)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LinearEnsemble":
+        """Inverse of :meth:`to_dict` (clear error on a malformed entry)."""
+        try:
+            coef = np.asarray(d["coef"], dtype=np.float64)
+            intercept = np.asarray(d["intercept"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"ensemble entry needs 'coef' (C x R) and 'intercept' (C) lists of numbers: {err}") \
+                from None
+        if coef.ndim != 2 or intercept.shape != (coef.shape[0],):
+            raise ValueError(f"ensemble entry: coef must be C x R and intercept C; got {coef.shape} and "
+                             f"{intercept.shape}")
+        runs = tuple(d.get("runs") or ())
+        if runs and len(runs) != coef.shape[1]:
+            raise ValueError(f"ensemble entry names {len(runs)} runs but coef has {coef.shape[1]} columns")
+        if d.get("features", "logit") != "logit":
+            raise ValueError(f"ensemble entry has features {d.get('features')!r}; only 'logit' is known")
+        epochs = d.get("epochs")
+        if epochs is not None:
+            epochs = np.asarray(epochs, dtype=np.int64)
+            if epochs.shape != coef.shape:
+                raise ValueError(f"ensemble entry: epochs must be C x R like coef {coef.shape}, got {epochs.shape}")
+        return cls(coef, intercept, tuple(int(a) for a in d.get("aus") or ()), runs,
+                   tuple(int(a) for a in d.get("fallback") or ()), float(d.get("eps", EPS)), epochs,
+                   bool(d.get("multicrop", False)))
+
+
+def _combine(x: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """Logits x (R, N, C) -> ensemble probabilities (N, C) float32."""
+    return _sigmoid(np.einsum("rnc,cr->nc", x, coef) + intercept).astype(np.float32)
+
+
+def _fit_masked(x: np.ndarray, labels: np.ndarray, rows: np.ndarray, C: float, min_count: int):
+    """Fit every AU on ``rows`` (bool (N,)); x (R, N, C). Returns coef (C, R),
+    intercept (C,), fallback bool (C,)."""
+    r_count, _, c_count = x.shape
+    known = (labels >= 0) & rows[:, None]
+    n_pos = ((labels == 1) & known).sum(0)
+    n_neg = ((labels == 0) & known).sum(0)
+    fallback = (n_pos < min_count) | (n_neg < min_count)
+    coef = np.full((c_count, r_count), 1.0 / r_count)
+    intercept = np.zeros(c_count)
+    fit = np.flatnonzero(~fallback)
+    if fit.size:
+        xp = np.moveaxis(x[:, :, fit], (0, 2), (2, 0))                       # (P, N, R)
+        w, b = fit_logistic(xp, (labels[:, fit] == 1).T, known[:, fit].T, C=C)
+        coef[fit], intercept[fit] = w, b
+    return coef, intercept, fallback
+
+
+def fit_linear_ensemble(probs_list, labels, groups=None, folds: int = 5, C: float = 1.0,
+                        aus=None, runs=None, seed: int = 0, min_count: int = 5
+                        ) -> tuple[LinearEnsemble, np.ndarray]:
+    """Fit the per-AU linear ensemble on B with cross-fitting.
+
+    ``probs_list``: R arrays (N, C) (one per run, same rows); ``labels`` (N, C)
+    1/0/-1 (unknown rows are ignored); ``groups`` (N,) the image of each row
+    (None: every row its own group); ``folds`` >= 2; ``C`` inverse L2
+    strength. Returns ``(ensemble fitted on all rows, oof_probs (N, C))``
+    where row i of ``oof_probs`` comes from the ensemble fitted without
+    row i's fold.
+    """
+    labels = np.asarray(labels)
+    x = _logit(_stack(probs_list, labels.shape[0] if labels.ndim == 2 else None))
+    if labels.shape != x.shape[1:]:
+        raise ValueError(f"labels have shape {labels.shape} but the runs' probabilities are {x.shape[1:]}")
+    n, c_count = labels.shape
+    aus = tuple(int(a) for a in aus) if aus is not None else tuple(range(c_count))
+    runs = tuple(str(r) for r in runs) if runs is not None else tuple(f"run{i}" for i in range(x.shape[0]))
+    if len(aus) != c_count or len(runs) != x.shape[0]:
+        raise ValueError(f"{len(aus)} AUs and {len(runs)} run names given for {c_count} AUs and {x.shape[0]} runs")
+    fold = group_folds(np.arange(n) if groups is None else groups, folds, seed)
+    oof = np.empty((n, c_count), np.float32)
+    for f in range(folds):
+        test = fold == f
+        coef, intercept, _ = _fit_masked(x, labels, ~test, C, min_count)
+        oof[test] = _combine(x[:, test], coef, intercept)
+    coef, intercept, fallback = _fit_masked(x, labels, np.ones(n, bool), C, min_count)
+    fb = tuple(a for a, f_ in zip(aus, fallback) if f_)
+    if fb:
+        warnings.warn(f"linear ensemble: AUs {list(fb)} have fewer than {min_count} positive or negative labels "
+                      "in B; they use the mean of the runs' logits instead of a fitted combination", stacklevel=2)
+    return LinearEnsemble(coef, intercept, aus, runs, fb), oof

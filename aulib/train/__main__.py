@@ -1,0 +1,4 @@
+"""``python -m aulib.train`` and ``torchrun -m aulib.train``: see :mod:`aulib.train.loop`."""
+from .loop import main
+
+main()

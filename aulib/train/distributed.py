@@ -1,0 +1,90 @@
+"""The one owner of devices and the process group (training, noisy-set
+prediction, inference, the predict CLI): device choice, set-up/clean-up of
+the process group under ``torchrun``, rank queries, and gathering per-rank
+predictions back into dataset order.
+
+One process per device; ``WORLD_SIZE > 1`` (set by torchrun) turns it on.
+Backend: NCCL on CUDA, gloo on CPU. Without torchrun every helper is a no-op.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+#: Process-group timeout: long enough for rank 0 to write a large evaluation
+#: or to assemble the noisy set's predictions while the others wait.
+TIMEOUT = datetime.timedelta(hours=12)
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """"auto" -> this process's GPU (``LOCAL_RANK``) if CUDA is available, else
+    CPU; "cuda" without an index -> this process's GPU; anything else as given."""
+    device = device or "auto"
+    if device not in ("auto", "cuda"):
+        return torch.device(device)
+    if device == "cuda" or torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def setup(device: torch.device) -> bool:
+    """Initialise the process group when launched by torchrun with more than
+    one process (and not yet initialised). Returns whether this call did it."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or (dist.is_available() and dist.is_initialized()):
+        return False
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend, timeout=TIMEOUT)
+    return True
+
+
+def cleanup(initialised_here: bool) -> None:
+    if initialised_here and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:
+    """Mean of a tensor over the ranks (the tensor itself when not distributed)."""
+    if world_size() == 1:
+        return values
+    out = values.clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out / world_size()
+
+
+def gather_strided(local: np.ndarray, n: int, device: torch.device) -> np.ndarray:
+    """Reassemble rows predicted by ``DistributedSampler(shuffle=False)``.
+
+    Rank ``r`` holds rows ``r, r + W, r + 2W, ...`` of the padded index list
+    ``[0..n-1, 0, 1, ...]`` (every rank has ``ceil(n / W)`` rows). Returns the
+    (n, C) array in dataset order on every rank (all_gather, then trim)."""
+    w = world_size()
+    if w == 1:
+        return local[:n]
+    t = torch.from_numpy(np.ascontiguousarray(local, dtype=np.float32)).to(device)
+    parts = [torch.empty_like(t) for _ in range(w)]
+    dist.all_gather(parts, t)
+    stacked = torch.stack(parts, dim=1)  # (M, W, C): row i of rank r is dataset position i * W + r
+    return stacked.reshape(-1, t.shape[-1])[:n].cpu().numpy()

@@ -1,0 +1,115 @@
+"""The import graph of aulib: every module imports, no cycles, and no module
+hides an aulib dependency inside a function."""
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+import aulib
+
+ROOT = Path(aulib.__file__).parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
+
+
+def _resolve(mod: str, is_package: bool, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    base = mod.split(".") if is_package else mod.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imports_of(mod: str) -> list[tuple[str, bool]]:
+    """(imported aulib module, at module level?) for every import statement of ``mod``."""
+    path = MODULES[mod]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    top = {id(n) for n in tree.body}
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = _resolve(mod, path.name == "__init__.py", node)
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
+        else:
+            continue
+        out += [(t, id(node) in top) for t in targets if t.split(".")[0] == "aulib"]
+    return out
+
+
+def graph() -> dict[str, set[str]]:
+    """Module -> aulib modules its import statements run: the target and its
+    parent packages, except the module's own packages (already being imported)."""
+    g = {}
+    for mod in MODULES:
+        own = {".".join(mod.split(".")[:i]) for i in range(1, mod.count(".") + 2)}
+        deps = set()
+        for target, _ in imports_of(mod):
+            parts = target.split(".")
+            deps |= {".".join(parts[:i]) for i in range(2, len(parts) + 1)} & set(MODULES)
+        g[mod] = deps - own
+    return g
+
+
+def find_cycle(g: dict[str, set[str]]) -> list[str] | None:
+    state, stack = {}, []
+
+    def visit(m):
+        state[m] = 1
+        stack.append(m)
+        for d in sorted(g.get(m, ())):
+            if state.get(d) == 1:
+                return stack[stack.index(d):] + [d]
+            if d not in state and (c := visit(d)):
+                return c
+        stack.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(g):
+        if m not in state and (c := visit(m)):
+            return c
+    return None
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycle():
+    cycle = find_cycle(graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_aulib_imports_are_at_module_level():
+    hidden = [f"{mod} imports {target} inside a function" for mod in MODULES
+              for target, top in imports_of(mod) if not top]
+    assert not hidden, "\n".join(hidden)
+
+
+@pytest.mark.parametrize("mod", sorted(m for m in MODULES if not m.endswith("__main__")))
+def test_every_module_imports(mod):
+    importlib.import_module(mod)
+
+
+def test_old_import_paths_are_the_new_modules():
+    import aulib.choose
+    import aulib.config
+    import aulib.train.config
+    import aulib.select.choose
+
+    assert aulib.config is aulib.train.config and aulib.choose is aulib.select.choose
+    from aulib.infer import load_model  # noqa: F401
+    from aulib.predict import Predictor  # noqa: F401
+    from aulib.train import TrainConfig, train  # noqa: F401

@@ -20,8 +20,10 @@ from PIL import Image
 
 from aulib.aus import AUS_2020
 from aulib.data import synth
+from aulib.data.sources import prepare_labels
 from aulib.pipeline import load_profile
 from aulib.pipeline.rehearsal import CHANGED, CHANGED_TOP, main, paper_path, rehearsal_profile, slice_data_root
+from aulib.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,12 +65,13 @@ def test_written_profile_loads_and_cli_slices_a_data_root(tmp_path):
     out = tmp_path / "r.yaml"
     assert main(["--data-root", str(root), "--out", str(out), "--rows", "5", "4", "--img-size", "40"]) == 0
     sliced = tmp_path / "r_data"
-    assert len(pd.read_csv(sliced / "optimization.csv")) == 5 and len(list((sliced / "images/optimization").iterdir())) == 5
-    assert sum(len(p.read_text().splitlines()) for p in (sliced / "noisy").glob("*.txt")) == 4
+    reports = prepare_labels(Workspace.for_profile("r", root=tmp_path / "ws"), "emotionet", sliced, progress=False)
+    assert {s: (r.read, r.kept) for s, r in reports.items()} == {"optimization": (5, 5), "noisy": (4, 4)}
     assert (sliced / "noisy" / "list_1.txt").read_bytes() == b"".join(
         (root / "noisy" / "list_1.txt").read_bytes().splitlines(keepends=True)[:4])
     profile = load_profile(str(out))
     assert profile.name == "rehearsal" and profile.common["data_root"] == str(sliced)
+    assert profile.defaults["04_train"]["img_size"] == 40
     assert [s.name for s in profile.steps] == [s.name for s in load_profile("paper").steps]
     with pytest.raises(FileExistsError, match="already holds a data root"):
         slice_data_root(root, sliced, 5, 4)

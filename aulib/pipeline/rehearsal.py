@@ -83,8 +83,9 @@ def rehearsal_profile(paper_yaml: str | Path | None = None, weights: dict[str, s
     weights = {str(k): str(Path(v).expanduser().resolve()) for k, v in (weights or {}).items()}
     out = copy.deepcopy(paper)
     out["profile"] = name
-    out["description"] = (f"Rehearsal of {src.name} ({paper.get('profile', src.stem)}): its steps and settings at "
-                          f"{img_size} px, <= {epochs} epoch(s), {nproc} processes, <= {workers} workers; made by aulib.pipeline.rehearsal.")
+    out["description"] = (f"Rehearsal of {src.name} ({paper.get('profile', src.stem)}): its steps and settings "
+                          f"at {img_size} px, <= {epochs} epoch(s), {nproc} processes, <= {workers} workers; "
+                          "made by aulib.pipeline.rehearsal.")
     if data_root is not None:
         out["common"] = {**(out.get("common") or {}), "data_root": str(data_root)}
     defaults = out.get("defaults") or {}

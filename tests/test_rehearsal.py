@@ -172,6 +172,8 @@ def test_paper_path_rehearsed_end_to_end(tmp_path):
     assert yaml.safe_load((ws / "train" / "17au_effb4_plain" / "config.yaml").read_text())["pretrained"] == str(
         weight_file)
     assert yaml.safe_load((ws / "train" / "17au_r101_plain" / "config.yaml").read_text())["pretrained"] is True
+    executed = (ws / "notebooks" / "04_train__17au_r101_plain.ipynb").read_text()
+    assert "Setting OMP_NUM_THREADS" in executed        # torchrun's banner: more than one process
 
     tables = ws / "results" / "tables"
     for name in ("table1_17au", "table1_6au", "table3"):

@@ -115,8 +115,17 @@ def read_torch(path, map_location="cpu"):
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise
-    except pickle.UnpicklingError as e:   # an object a weights-only load must not run
-        raise pickle.UnpicklingError(f"{path}: refused by the weights-only loader: {e}") from None
+    except pickle.UnpicklingError as e:   # an object a weights-only load must not run, or a damaged file
+        # torch's text suggests retrying with weights_only=False, i.e. running the file's code: only its finding is kept
+        found = [ln.strip().rstrip(".") for ln in str(e).splitlines()
+                 if ln.strip() and "weights_only" not in ln and "torch.load" not in ln]
+        what = "; ".join(found) or "not plain data"
+        if "global" in what.lower():
+            raise pickle.UnpicklingError(f"{path}: refused by the weights-only loader ({what}); a pickle of "
+                                         "Python objects can run code and aulib never writes one: do not load "
+                                         "this file, use a checkpoint of a run you trained") from None
+        raise ValueError(f"{path}: not a readable checkpoint ({what}); it is damaged or not written by aulib: "
+                         "retrain or resume from an earlier epoch") from None
     except Exception as e:                # truncated or not a checkpoint at all
         raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e}); "
                          "it is damaged or not written by aulib: retrain or resume from an earlier epoch") from None

@@ -20,6 +20,11 @@ Prediction of the noisy set is chunked, resumable and shardable
 
     torchrun --nproc_per_node 4 -m aulib.noisy --run-dir runs/paper/train/17au_base --epoch 23 \
         --workspace runs/paper --build-c --confidence 0.7
+
+Under torchrun (one machine or several, ``--nnodes``) every rank predicts and
+sends its chunks to global rank 0, which alone writes (chunks, predictions,
+C, the report); every machine reads the noisy split, the crop store and the
+base run's config.yaml and checkpoint from its own ``--workspace``.
 """
 from __future__ import annotations
 
@@ -123,18 +128,21 @@ def score_filter(before: pd.DataFrame, after: pd.DataFrame, true: pd.DataFrame |
 def build_dataset_c(ws, run_dir, epoch: int, aus=None, threshold=0.5, confidence: float = 0.7,
                     group: str | None = None, batch_size: int = 256, device: str = "auto",
                     resume: bool = True, shard: tuple[int, int] | None = None,
-                    barrier: Callable[[], None] | None = None) -> Path | None:
+                    barrier: Callable[[], None] | None = None, collective: bool = False,
+                    chunk_rows: int = CHUNK_ROWS) -> Path | None:
     """Predict the noisy split with ``run_dir`` at ``epoch``, filter it and
     write ``splits/C_<group>.csv`` plus the report
     ``<results>/tables/noisy_filter_<group>.csv`` (:func:`score_filter`,
     against ``labels/noisy_true.csv`` when the workspace has it).
-    ``group`` and ``aus`` default to the run's. Returns the split path
-    (None on ranks other than 0)."""
+    ``group`` and ``aus`` default to the run's; ``shard``, ``barrier``,
+    ``collective``: see :func:`aulib.infer.sharded.predict_in_chunks`.
+    Returns the split path (None on ranks other than 0)."""
     cfg = read_config(run_dir)
     group = group or cfg.get("group")
     aus = list(aus) if aus is not None else list(run_aus(cfg, run_dir))
     probs = predict_split_probs(run_dir, epoch, ws, "noisy", batch_size=batch_size, device=device,
-                                shard=shard, resume=resume, barrier=barrier)
+                                shard=shard, resume=resume, barrier=barrier, collective=collective,
+                                chunk_rows=chunk_rows)
     if probs is None:
         return None
     run_cols = list(run_aus(cfg, run_dir))
@@ -203,20 +211,20 @@ def main(argv=None) -> None:
 
     ws = Workspace.for_profile(a.profile or Path(a.workspace).resolve().name, root=a.workspace)
     initialised = distributed.setup(distributed.resolve_device(a.device))
-    shard, barrier = None, None
-    if distributed.world_size() > 1:
-        shard, barrier = (distributed.rank(), distributed.world_size()), distributed.barrier
+    # under torchrun: rank 0 gathers every rank's chunks and alone writes (no shared run directory needed)
+    shard = (distributed.rank(), distributed.world_size()) if distributed.world_size() > 1 else None
+    collective = shard is not None
     try:
         if a.build_c and a.split == "noisy":
             path = build_dataset_c(ws, a.run, a.epoch, threshold=a.threshold, confidence=a.confidence,
                                    batch_size=a.batch_size, device=a.device, resume=not a.no_resume,
-                                   shard=shard, barrier=barrier)
+                                   shard=shard, collective=collective, chunk_rows=a.chunk_rows)
             if path is not None:
                 print(f"dataset C written to {path}")
         else:
             probs = predict_split_probs(a.run, a.epoch, ws, a.split, batch_size=a.batch_size, device=a.device,
                                         shard=shard, resume=not a.no_resume, chunk_rows=a.chunk_rows,
-                                        barrier=barrier)
+                                        collective=collective)
             if probs is not None:
                 print(f"predicted {probs.shape[0]} rows of {a.split}")
     finally:

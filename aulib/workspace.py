@@ -140,9 +140,9 @@ class RunDir:
         return self.path.parent / f".{self.path.name}.launch.yaml"
 
     @property
-    def launch_error(self) -> Path:
-        """A failing torchrun child's exception (TORCHELASTIC_ERROR_FILE, beside the run directory)."""
-        return self.path.parent / f".{self.path.name}.error.json"
+    def lock(self) -> Path:
+        """Lock file of the process writing the run (``aulib.train.lock``), beside the run directory."""
+        return self.path.parent / f".{self.path.name}.lock"
 
     @property
     def preds_dir(self) -> Path:

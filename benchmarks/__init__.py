@@ -9,7 +9,9 @@ has ``run(quick: bool) -> list[dict]``: the rows of the table, made with
 from __future__ import annotations
 
 #: Benchmark names (module ``benchmarks.bench_<name>``), in table order.
-BENCHMARKS = ("loader", "train", "choose", "faces", "noisy", "bootstrap")
+BENCHMARKS = ("loader", "train", "choose", "faces", "noisy", "bootstrap", "scale")
+#: Run only when named with ``--only`` (``scale`` takes about 15 minutes).
+ON_REQUEST = ("scale",)
 
 
 def row(name: str, measured: str, ratio: float | None, at_most: float | None = None,

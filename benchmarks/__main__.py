@@ -2,6 +2,10 @@
 
     python -m benchmarks [--quick] [--only NAME ...] [--demo-log PATH] [--json PATH] [--log PATH]
         [--threads N] [--no-baseline] [-v]
+    python -m benchmarks --gpu [--toy] [--device auto|cuda|cpu]   # GPU rates, paper GPU-hours
+
+``--gpu`` runs only ``benchmarks/bench_gpu.py`` (one GPU, about 5 minutes;
+``--toy``: the same code at toy size on the CPU, as the tests run it).
 
 Each benchmark (``benchmarks/bench_<name>.py``, names in
 :data:`benchmarks.BENCHMARKS`) runs in its own process, so its peak memory is
@@ -14,7 +18,8 @@ from ``--demo-log`` (the output of ``/usr/bin/time -v``) or
 ``runs/demo/pipeline_peak_rss.txt`` when present.
 
 ``--quick`` shrinks every benchmark (about 2 minutes on 2 cores); the full run
-takes up to about 10. Every benchmark process gets ``OMP_NUM_THREADS=--threads``
+takes up to about 10. ``scale`` (the paper-scale cost model, about 15 minutes)
+runs only when named: ``--only scale``. Every benchmark process gets ``OMP_NUM_THREADS=--threads``
 (default 1). Benchmark output goes to ``--log`` (``-v`` shows it live).
 """
 from __future__ import annotations
@@ -32,10 +37,11 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks import BENCHMARKS
+from benchmarks import BENCHMARKS, ON_REQUEST
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINE = "baseline"
+GPU = "gpu"   # benchmarks/bench_gpu.py: only with --gpu (at full size it needs a GPU)
 DEMO_RSS_FILE = Path("runs") / "demo" / "pipeline_peak_rss.txt"
 
 
@@ -48,11 +54,12 @@ def _baseline() -> list[dict]:
     return []
 
 
-def run_child(name: str, quick: bool, out: Path) -> None:
+def run_child(name: str, quick: bool, out: Path, device: str = "auto") -> None:
     """Run one benchmark in this process and write its rows to ``out`` (JSON)."""
     from aulib.io import write_json
 
-    rows = _baseline() if name == BASELINE else importlib.import_module(f"benchmarks.bench_{name}").run(quick)
+    extra = {"device": device} if name == GPU else {}
+    rows = _baseline() if name == BASELINE else importlib.import_module(f"benchmarks.bench_{name}").run(quick, **extra)
     write_json(out, rows)
 
 
@@ -82,11 +89,12 @@ def _tree_rss_sampler(pid: int, peak: list[float], stop: threading.Event) -> Non
         peak[0] = max(peak[0], total / 2**20)
 
 
-def run_benchmark(name: str, quick: bool, verbose: bool, log, threads: int = 1) -> dict:
+def run_benchmark(name: str, quick: bool, verbose: bool, log, threads: int = 1, device: str = "auto") -> dict:
     """Run ``name`` in a fresh process; its rows, seconds, peak memory, exit code."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.json"
-        cmd = [sys.executable, "-m", "benchmarks", "--child", name, "--out", str(out)] + (["--quick"] if quick else [])
+        cmd = [sys.executable, "-m", "benchmarks", "--child", name, "--out", str(out), "--device", device] + (
+            ["--quick"] if quick else [])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
                "AULIB_PROGRESS": "0", "PYTHONUNBUFFERED": "1"}
         if threads:
@@ -189,18 +197,28 @@ def main(argv=None) -> int:
                     help="OMP_NUM_THREADS of every benchmark process (default 1: a shared machine; 0 leaves it as is)")
     ap.add_argument("-v", "--verbose", action="store_true", help="show the benchmarks' own output live")
     ap.add_argument("--no-baseline", action="store_true", help="skip the baseline process (import floor)")
+    ap.add_argument("--gpu", action="store_true", help="only the GPU benchmark (bench_gpu.py: rates, paper GPU-hours)")
+    ap.add_argument("--toy", action="store_true", help="with --gpu: toy size, runs on the CPU in seconds")
+    ap.add_argument("--device", default="auto", help="with --gpu: auto | cuda | cpu")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
 
     if a.child:
-        run_child(a.child, a.quick, Path(a.out))
+        run_child(a.child, a.quick, Path(a.out), a.device)
         return 0
-    names = a.only or list(BENCHMARKS)
-    unknown = sorted(set(names) - set(BENCHMARKS))
-    if unknown:
-        ap.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}")
-    names = [n for n in BENCHMARKS if n in names]
+    if a.gpu:
+        import torch
+
+        if not (a.toy or a.device == "cpu" or torch.cuda.is_available()):
+            ap.error("--gpu found no CUDA device: run it on a GPU machine, or add --toy for the toy size on the CPU")
+        names, a.quick, a.no_baseline = [GPU], a.toy, True
+    else:
+        names = a.only or [n for n in BENCHMARKS if n not in ON_REQUEST]
+        unknown = sorted(set(names) - set(BENCHMARKS))
+        if unknown:
+            ap.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)} (and --gpu)")
+        names = [n for n in BENCHMARKS if n in names]
 
     info = machine()
     if a.threads:
@@ -213,7 +231,7 @@ def main(argv=None) -> int:
     with (open(log_path, "w") if log_path else open(os.devnull, "w")) as log:
         for name in ([] if a.no_baseline else [BASELINE]) + names:
             print(f"  running {name}{' (quick)' if a.quick else ''} ...", end="", file=sys.stderr, flush=True)
-            res = run_benchmark(name, a.quick, a.verbose, log, a.threads)
+            res = run_benchmark(name, a.quick, a.verbose, log, a.threads, a.device)
             print(f" {res['seconds']:.0f} s" + ("" if res["rows"] is not None else f", FAILED:\n{res['tail']}"),
                   file=sys.stderr, flush=True)
             results.append(res)

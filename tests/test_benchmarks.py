@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,12 +53,17 @@ def test_table_marks_failures_and_unmet_targets():
     assert "| NO " in text and "FAILED" in text and "900 (950)" in text and "not measured in this run" in text
 
 
+def _quick_run(name: str, out: Path, timeout: int) -> list[str]:
+    """``python -m benchmarks --quick --only NAME``: the lines of its table (figures in ``out``)."""
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", name, "--no-baseline",
+                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [line for line in done.stdout.splitlines() if line.startswith("|")]
+
+
 def test_quick_choose_prints_one_table(tmp_path):
     out = tmp_path / "figures.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "choose", "--no-baseline",
-                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    table = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    table = _quick_run("choose", out, 120)
     assert table[0].split("|")[1].strip() == "benchmark"
     assert any("choice: exact vectorized search" in line for line in table)
     assert any(line.startswith("| demo ") for line in table)
@@ -66,3 +72,70 @@ def test_quick_choose_prints_one_table(tmp_path):
     assert choose["benchmark"] == "choose" and choose["peak_rss_mib"] > 0
     # the exact search never scores below the 19-threshold grid (a property, not a timing)
     assert "never below the grid: True" in choose["rows"][1]["measured"]
+
+
+def test_scale_fit_recovers_exponents_and_projects():
+    from benchmarks.bench_scale import fit, slope
+
+    n = np.array([1e3, 1e4, 1e5])
+    assert slope(n, 3e-6 * n ** 2) == pytest.approx(2.0)
+    assert slope(n, 5e-4 * n * np.log(n)) == pytest.approx(1.1, abs=0.05)   # n log n reads ~1.1 here
+    points = [{"n": int(k), "seconds": 1e-4 * k, "peak_mib": 100 + 1e-3 * k, "floor_mib": 100.0} for k in n]
+    f = fit(points, 1_000_000)
+    assert f["time_exponent"] == pytest.approx(1.0) and f["memory_exponent"] == pytest.approx(1.0)
+    assert f["paper_seconds"] == pytest.approx(100.0) and f["paper_peak_mib"] == pytest.approx(1100.0)
+    assert f["paper_core_hours"] == pytest.approx(100 / 3600)
+
+
+def test_quick_scale_prints_every_stage(tmp_path):
+    """A toy-size run of the paper-scale cost model, so that it cannot rot."""
+    out = tmp_path / "figures.json"
+    table = _quick_run("scale", out, 300)
+    for stage in ("labels", "faces", "crops_raw", "crops_jpeg", "splits", "noisy", "choice"):
+        assert any(f"scale: {stage} time exponent" in line for line in table), stage
+    (scale,) = json.loads(out.read_text())["results"]
+    by_name = {r["name"]: r for r in scale["rows"]}
+    size = by_name["scale: jpeg / raw crop-store bytes at 224 px (quality 90)"]
+    assert size["ok"] is True            # bytes, not a timing: a JPEG crop is under 1/5 of the raw one
+
+
+def test_gpu_benchmark_runs_at_toy_size_on_the_cpu(tmp_path):
+    out = tmp_path / "gpu.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--gpu", "--toy", "--device", "cpu", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
+    (gpu,) = json.loads(out.read_text())["results"]
+    names = [r["name"] for r in gpu["rows"]]
+    assert gpu["benchmark"] == "gpu" and any(n.startswith("train test_efficientnet pair") for n in names)
+    assert any(n.startswith("train test_resnet pair") for n in names)
+    assert any(n.startswith("loader raw store") for n in names) and any(n.startswith("loader jpeg store") for n in names)
+    assert any("MTCNN" in n for n in names)
+    assert all(r["ratio"] > 0 for r in gpu["rows"] if r["ratio"] is not None)
+    hours = next(r for r in gpu["rows"] if r["name"].startswith("paper profile projected GPU-hours"))
+    assert "17au_effb4_pretrain" in hours["measured"] and "03_noisy_filter" in hours["measured"]
+
+
+def test_paper_projection_counts_every_training_run():
+    from benchmarks.bench_gpu import MODES, PAPER_IMAGES, paper_runs, project_hours
+
+    runs = paper_runs()
+    assert len(runs) == 12 and {r["backbone"] for r in runs} == {"efficientnet_b4", "resnet101"}
+    pre = next(r for r in runs if r["name"] == "17au_effb4_pretrain")
+    assert pre["train_images"] == PAPER_IMAGES["A"] + PAPER_IMAGES["C"] and pre["epochs"] == 10
+    rate = {m: 100.0 for m in MODES} | {"infer_bf16": 400.0}
+    hours = project_hours(runs, {"efficientnet_b4": rate, "resnet101": rate}, mtcnn_ips=100.0)
+    # one training image at 100 img/s, evaluation at 400 img/s: hours of the plain 17au run by hand
+    plain = next(r for r in runs if r["name"] == "17au_effb4_plain")
+    expect = plain["epochs"] * (PAPER_IMAGES["A"] / 100 + plain["eval_forwards"] / 400) / 3600
+    assert hours["17au_effb4_plain"] == pytest.approx(expect)
+    assert hours["03_noisy_filter"] == pytest.approx(PAPER_IMAGES["NOISY"] / 400 / 3600)
+
+
+def test_gpu_flag_refuses_without_cuda_unless_toy(monkeypatch):
+    import torch
+
+    from benchmarks.__main__ import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit):
+        main(["--gpu"])

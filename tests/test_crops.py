@@ -113,8 +113,7 @@ def test_resume_after_sigkill_matches_uninterrupted_build(tmp_path, dataset, mon
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    done = np.load(killed / "done.npy")
-    assert done.sum() == 4
+    assert C.rows_done(killed) == 4
     with pytest.raises(RuntimeError, match="rerun build_crop_store"):
         C.CropStore(killed)
 
@@ -175,3 +174,99 @@ def test_bad_arguments(tmp_path, dataset):
         C.build_crop_store(root, faces_csv, tmp_path / "s", "square", 16)
     with pytest.raises(FileNotFoundError, match="build_crop_store"):
         C.CropStore(tmp_path / "nothing")
+
+
+# --------------------------------------------------------------------------- codec jpeg
+
+def _psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return np.inf if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def test_jpeg_store_round_trip_is_close_to_raw_and_smaller(tmp_path, dataset):
+    root, faces_csv = dataset
+    raw = C.build_crop_store(root, faces_csv, tmp_path / "raw", "aligned", 64, chunk=4, progress=False)
+    jpg = C.build_crop_store(root, faces_csv, tmp_path / "jpg", "aligned", 64, chunk=4, progress=False,
+                             codec="jpeg", quality=90)
+    assert (jpg.codec, raw.codec) == ("jpeg", "raw") and jpg.status.tolist() == raw.status.tolist()
+    assert jpg.images.shape == raw.images.shape and jpg.images.dtype == np.uint8
+    every = jpg.images[np.arange(9)]
+    assert every.shape == (9, 64, 64, 3) and every.dtype == np.uint8
+    np.testing.assert_array_equal(jpg.images[[5, 0, 5]], every[[5, 0, 5]])   # any order, repeats
+    np.testing.assert_array_equal(jpg.images[3], every[3])
+    for k in range(9):
+        if raw.status[k] == "unreadable":
+            assert every[k].max() <= 2        # black stays (almost) black
+        else:
+            assert _psnr(every[k], raw.images[k]) > 33, k
+    assert (tmp_path / "jpg" / "pixels.jpg").stat().st_size < (tmp_path / "raw" / "pixels.u8").stat().st_size / 5
+    assert not (tmp_path / "jpg" / "journal.bin").exists()
+    again = pickle.loads(pickle.dumps(jpg))
+    assert len(pickle.dumps(jpg.images)) < 1000      # by path: workers reopen the file
+    np.testing.assert_array_equal(again.images[np.arange(9)], every)
+
+
+def test_jpeg_resume_after_sigkill_and_torn_tail(tmp_path, dataset):
+    root, faces_csv = dataset
+    killed = tmp_path / "killed"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from aulib.data import crops
+        real, calls = crops._append, []
+        def append_then_die(path, data):
+            real(path, data)
+            calls.append(path.name)
+            if calls.count("journal.bin") == 2:    # two chunks committed, the third never starts
+                os.kill(os.getpid(), signal.SIGKILL)
+        crops._append = append_then_die
+        crops.build_crop_store({str(root)!r}, {str(faces_csv)!r}, {str(killed)!r}, "aligned", 32,
+                               chunk=2, progress=False, codec="jpeg")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert C.rows_done(killed) == 4
+    with pytest.raises(RuntimeError, match="4 of 9 rows done"):
+        C.CropStore(killed)
+    with open(killed / "pixels.jpg", "ab") as f:       # a chunk appended but never journalled
+        f.write(b"\xff" * 1000)
+    with open(killed / "journal.bin", "ab") as f:      # and a torn journal record
+        f.write(b"\x01" * 7)
+
+    seen = []
+    real = C._crop_rows
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(C, "_crop_rows", lambda task: (seen.extend(task[5]), real(task))[1])
+        store = C.build_crop_store(root, faces_csv, killed, "aligned", 32, chunk=2, progress=False, codec="jpeg")
+    assert sorted(seen) == list(range(4, 9))
+    whole = C.build_crop_store(root, faces_csv, tmp_path / "whole", "aligned", 32, chunk=2, progress=False,
+                               codec="jpeg")
+    np.testing.assert_array_equal(store.images[np.arange(9)], whole.images[np.arange(9)])
+    assert store.status.tolist() == whole.status.tolist()
+    assert (killed / "pixels.jpg").stat().st_size == (tmp_path / "whole" / "pixels.jpg").stat().st_size
+
+
+def test_jpeg_workers_give_the_same_pixels(tmp_path, dataset):
+    root, faces_csv = dataset
+    serial = C.build_crop_store(root, faces_csv, tmp_path / "a", "box1.5", 32, chunk=3, codec="jpeg", progress=False)
+    pooled = C.build_crop_store(root, faces_csv, tmp_path / "b", "box1.5", 32, chunk=3, codec="jpeg",
+                                num_workers=2, progress=False)
+    np.testing.assert_array_equal(serial.images[np.arange(9)], pooled.images[np.arange(9)])
+
+
+def test_store_of_another_codec_or_quality_is_refused(tmp_path, dataset):
+    root, faces_csv = dataset
+    C.build_crop_store(root, faces_csv, tmp_path / "r", "aligned", 16, progress=False)
+    with pytest.raises(ValueError, match="codec"):
+        C.build_crop_store(root, faces_csv, tmp_path / "r", "aligned", 16, codec="jpeg", progress=False)
+    C.build_crop_store(root, faces_csv, tmp_path / "j", "aligned", 16, codec="jpeg", quality=90, progress=False)
+    with pytest.raises(ValueError, match="quality"):
+        C.build_crop_store(root, faces_csv, tmp_path / "j", "aligned", 16, codec="jpeg", quality=80, progress=False)
+    with pytest.raises(ValueError, match="codec"):
+        C.build_crop_store(root, faces_csv, tmp_path / "j", "aligned", 16, progress=False)
+    with pytest.raises(ValueError, match="unknown crop-store codec"):
+        C.build_crop_store(root, faces_csv, tmp_path / "x", "aligned", 16, codec="webp")
+    with pytest.raises(ValueError, match="quality must be"):
+        C.build_crop_store(root, faces_csv, tmp_path / "x", "aligned", 16, codec="jpeg", quality=0)
+    store = C.build_crop_store(root, faces_csv, tmp_path / "j", "aligned", 16, codec="jpeg", quality=80,
+                               overwrite=True, progress=False)
+    assert store.meta["quality"] == 80 and not (tmp_path / "j" / "pixels.u8").exists()

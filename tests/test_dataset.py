@@ -160,3 +160,27 @@ def test_show_batch_and_crops(ws):
 
 def store_row(ws, image):
     return CropStore(ws.crops("box1.5", SIZE)).rows([image])[0]
+
+
+def test_loader_over_a_jpeg_store_gives_uint8_batches(ws, tmp_path):
+    """The loader does not care about the codec: a jpeg store gives batches of
+    the same shape and dtype, in worker processes too, close to the raw pixels."""
+    raw = CropStore(ws.crops("box1.5", SIZE))
+    faces = pd.DataFrame([{**dict.fromkeys(FACE_COLUMNS, np.nan), "image": name, "width": 40, "height": 40,
+                           "n_faces": 1, "score": 0.99, "x0": 10, "y0": 10, "x1": 30, "y1": 30}
+                          for name in raw.index["image"]], columns=FACE_COLUMNS)
+    jws = Workspace.for_profile("ci", root=tmp_path)
+    jws.data.parent.mkdir(parents=True, exist_ok=True)
+    jws.data.symlink_to(ws.data, target_is_directory=True)
+    store = build_crop_store(jws.data, faces, jws.crops("box1.5", SIZE), "box1.5", SIZE, progress=False,
+                             codec="jpeg", quality=95)
+    assert store.codec == "jpeg"
+    split = pd.read_csv(ws.split("B"))
+    for workers in (0, 2):
+        loader = make_loader(jws, split, "6au", SIZE, batch_size=16, train=False, num_workers=workers)
+        batches = list(loader)
+        assert [x.shape for x, _ in batches] == [(16, 3, SIZE, SIZE)] * 2 + [(8, 3, SIZE, SIZE)]
+        assert all(x.dtype == torch.uint8 and y.dtype == torch.int8 and y.shape[1] == 6 for x, y in batches)
+    x, _ = next(iter(make_loader(jws, split.iloc[::4], "6au", SIZE, batch_size=10, train=False)))
+    expected = torch.from_numpy(raw.images[raw.rows(split["image"].iloc[::4])]).permute(0, 3, 1, 2).float()
+    assert (x.float() - expected).abs().mean() < 12     # random noise is JPEG's worst case

@@ -3,6 +3,8 @@
 Real photos that ship with the dependencies: matplotlib's grace_hopper.jpg and
 scikit-image's astronaut. MTCNN runs on a handful of images only.
 """
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -408,3 +410,32 @@ def test_min_face_rule_keeps_the_largest_face(photos, detected):
         eyes = lambda r: np.array([[r["lm0_x"], r["lm0_y"]], [r["lm1_x"], r["lm1_y"]]])  # noqa: E731
         iod = np.linalg.norm(eyes(ref)[1] - eyes(ref)[0])
         assert np.linalg.norm(eyes(row) - eyes(ref), axis=1).max() < 0.08 * iod, name
+
+
+def test_face_cache_checkpoints_cost_a_bounded_share_of_the_time(tmp_path, monkeypatch):
+    """A million-image cache must not be rewritten after every chunk (O(N^2)):
+    with a fast detector and a slow write, most chunks skip the checkpoint."""
+    (tmp_path / "images").mkdir()
+    names = [f"images/{i:04d}.jpg" for i in range(200)]
+    for name in names:
+        (tmp_path / name).touch()
+
+    def instant(paths, **kw):
+        out = pd.DataFrame([{"image": str(p), "width": 8, "height": 8, "n_faces": 0, "score": np.nan,
+                             "status": "no_face"} for p in paths], columns=F.CACHE_COLUMNS)
+        out.attrs["errors"] = {}
+        return out
+
+    calls = []
+    real = F.write_csv
+
+    def slow(path, frame):
+        calls.append(len(frame))
+        time.sleep(0.02)
+        real(path, frame)
+
+    monkeypatch.setattr(F, "detect_faces", instant)
+    monkeypatch.setattr(F, "write_csv", slow)
+    df, _ = F.build_face_cache(tmp_path, names, tmp_path / "faces.csv", chunk=2, progress=False)
+    assert len(df) == 200 and calls[0] == 2 and calls[-1] == 200
+    assert len(calls) < 20          # 100 chunks, old code: 101 writes

@@ -85,5 +85,5 @@ def test_old_run_config_with_use_switches_resumes(workspace):
     saved = read_yaml(run / "config.yaml")  # written the way runs before the ablate list were
     del saved["ablate"], saved["loss_weights"]
     write_yaml(run / "config.yaml", {**saved, "use_mv": False, "use_cr": True, "use_balance": True})
-    train(tiny_config(workspace, run_name="old", epochs=2, **kw), resume=True)
+    train(tiny_config(workspace, run_name="old", epochs=2, **kw), resume=True, extend=True)
     assert pd.read_csv(run / "log.csv")["epoch"].tolist() == [1, 2]

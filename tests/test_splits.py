@@ -131,12 +131,12 @@ def test_make_splits_and_read_split(tmp_path):
     a, b, t = (read_split(n, ws=ws) for n in ("A", "B", "test"))
     assert len(b) == 4 * 20 and set(b["variant"]) == {0, 1, 2, 3}
     assert len(a) == 180 and set(a["variant"]) == {0}
-    assert len(t) == 4 * 30 and set(t["variant"]) == {0, 1, 2, 3}   # held out: degraded exactly as B
+    assert len(t) == 30 and set(t["variant"]) == {0}   # SynthAU's test: the generator degraded it already
     assert not set(a["image"]) & set(b["image"])
     assert b[COLS].dtypes.eq(np.int8).all()
     summary = split_summary(ws)
     assert list(summary.index) == ["A", "B", "test"]
-    assert summary.loc["test", "rows"] == 120 and summary.loc["test", "images"] == 30
+    assert summary.loc["test", "rows"] == 30 and summary.loc["test", "images"] == 30
     assert summary.loc["B", "rows"] == 80 and summary.loc["B", "images"] == 20
     assert summary.loc["A", "AU25"] == (a["AU25"] == 1).sum()
     assert labelled_images(ws) == list(label_table(200, seed=1)["image"]) + list(test["image"])
@@ -144,11 +144,12 @@ def test_make_splits_and_read_split(tmp_path):
     assert list(sub.columns) == ["image", "variant", "AU51", "AU52", "AU53", "AU54", "AU55", "AU56"]
 
 
-def test_heldout_split_h_is_degraded_like_b(tmp_path):
+@pytest.mark.parametrize("other", ["validation", "test"])
+def test_heldout_split_h_is_degraded_like_b(tmp_path, other):
     """H gets B's variants 0..3 (same degraded copies), so B and H differ only in which
-    images the choices saw; validation and A stay single clean copies."""
-    ws, _, _ = _workspace_with_splits(tmp_path, 300, "validation", 20, seed=2, frac_holdout=0.1)
-    b, h, a, v = (read_split(n, ws=ws) for n in ("B", "H", "A", "validation"))
+    images the choices saw; validation, SynthAU's (already degraded) test and A stay single copies."""
+    ws, _, _ = _workspace_with_splits(tmp_path, 300, other, 20, seed=2, frac_holdout=0.1)
+    b, h, a, v = (read_split(n, ws=ws) for n in ("B", "H", "A", other))
     for split in (b, h):
         per_image = split.groupby("image")["variant"].apply(tuple)
         assert (per_image == (0, 1, 2, 3)).all()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -482,7 +483,9 @@ def build_face_cache(data_root, images: Sequence[str], out_csv, method: str = "m
     ``data_root``) and return it with a :class:`FaceReport`.
 
     ``method="mtcnn"`` detects faces (see :func:`detect_faces`), ``chunk``
-    images at a time, rewriting ``out_csv`` atomically after each chunk; with
+    images at a time, rewriting ``out_csv`` atomically after a chunk unless
+    the last rewrite was under 10x its own duration ago (so rewrites cost at
+    most ~10 % of the time, not O(N^2) on a million images); with
     ``resume`` the rows already in ``out_csv`` are kept (except unreadable
     ones, which are retried), so an interrupted build continues where it
     stopped (rows are reused whatever made them: pass ``resume=False`` after
@@ -519,6 +522,7 @@ def build_face_cache(data_root, images: Sequence[str], out_csv, method: str = "m
     errors: dict[str, str] = {}
     bar = _progress_bar(total=len(images), desc="faces", disable=not progress)
     bar.update(len(images) - len(todo))
+    next_write, write_s = 0.0, 0.0
     for start in range(0, len(todo), chunk):
         part = todo[start:start + chunk]
         found = detect_faces([paths[k] for k in part], device=device, batch_size=batch_size,
@@ -528,7 +532,11 @@ def build_face_cache(data_root, images: Sequence[str], out_csv, method: str = "m
                 errors[images[k]] = found.attrs["errors"].get(str(paths[k]), "unreadable")
             row["image"] = images[k]
             done[images[k]] = row
-        _write_cache(out_csv, [done[i] for i in images if i in done])
+        if time.perf_counter() >= next_write:   # checkpoint, at most ~10 % of the time: O(N) writing in all
+            t = time.perf_counter()
+            _write_cache(out_csv, [done[i] for i in images if i in done])
+            write_s = time.perf_counter() - t
+            next_write = time.perf_counter() + 10 * write_s
         bar.update(len(part))
     bar.close()
     df = _write_cache(out_csv, [done[i] for i in images])

@@ -2,9 +2,11 @@
 
 The paper holds out 10% of the optimization set as dataset B and expands it
 x4 with degraded copies (``variant`` 1..3, see :func:`aulib.data.transforms.degrade`)
-to match the test distribution. The held-out splits (``H``, and ``test``, SynthAU's
-held-out split) are expanded the same way (:data:`HELDOUT_SPLITS`), so B and a
-held-out split differ only in which images the choices saw, not in distribution. Per-AU checkpoint choice needs positives of
+to match the test distribution. The held-out split ``H`` is expanded the same
+way (:data:`HELDOUT_SPLITS`), so B and H differ only in which images the
+choices saw, not in distribution. SynthAU's ``test`` split stands in for the
+challenge's test set (Table 2): it carries the generator's own challenge-style
+degradation and stays one copy per image. Per-AU checkpoint choice needs positives of
 every AU in B, so the split is a seeded iterative multi-label stratification
 (Sechidis et al., 2011) followed by a repair step that moves a positive into
 any fold left without one.
@@ -28,7 +30,7 @@ from aulib.data.labels import read_label_table
 #: Label-table splits copied to split files as they are (variant 0).
 PASSTHROUGH_SPLITS = ("noisy", "validation", "test")
 #: Held-out splits: expanded with the same degraded copies as B.
-HELDOUT_SPLITS = ("H", "test")
+HELDOUT_SPLITS = ("H",)
 #: Label tables whose images the splits refer to.
 LABEL_TABLES = ("optimization",) + PASSTHROUGH_SPLITS
 
@@ -214,7 +216,7 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
     Reads ``ws.labels("optimization")`` (required) and splits it into A, B
     and H (when ``frac_holdout > 0``); the ``noisy``, ``validation`` and
     ``test`` label tables, when present, become splits too. B and the
-    held-out splits (:data:`HELDOUT_SPLITS`: ``H``, ``test``) get variants
+    held-out split (:data:`HELDOUT_SPLITS`: ``H``) get variants
     0..``b_copies``-1 (the same degraded copies), every other split variant 0.
     Returns {split name: written path}.
     """

@@ -5,7 +5,10 @@ whole split in resumable, shardable chunks (:func:`predict_split_probs`).
 
 Chunks of rows are written atomically to ``preds/<split>_epoch<NNN>.chunks/``;
 an interrupted job skips finished chunks. Under ``torchrun`` every rank
-predicts chunks ``rank::world`` and rank 0 assembles them in row order.
+predicts chunks ``rank::world`` and rank 0 assembles them in row order;
+``collective=True`` (``python -m aulib.noisy`` under torchrun) sends the
+chunks to rank 0, which alone reads and writes them (several machines need no
+shared run directory: each reads only the split, crop store and checkpoint).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from ..data.splits import read_split
 from ..io import read_npy, read_yaml, write_csv, write_npy, write_yaml
 from ..progress import progress as _progress
 from ..runs import read_config, run_aus
+from ..train import distributed
 from ..train.distributed import resolve_device
 from ..workspace import RunDir
 from .checkpoints import load_model
@@ -80,6 +84,23 @@ def predict_probs(model, loader, device, multicrop: bool = False, aus=None, prog
 CHUNK_ROWS = 8192
 
 
+def _predict_chunk(predict_rows, s: int, e: int, n_cols: int) -> np.ndarray:
+    out = np.asarray(predict_rows(np.arange(s, e)))
+    if out.shape != (e - s, n_cols):
+        raise ValueError(f"prediction of rows {s}:{e} has shape {out.shape}, expected {(e - s, n_cols)}")
+    return out.astype(np.float16)
+
+
+def _predict_rounds(todo, predict_rows, n_cols: int, chunk_dir: Path, rank: int, world: int, desc: str) -> None:
+    """Round ``i``: rank ``r`` predicts ``todo[i * world + r]``; rank 0 gathers and writes the round's chunks."""
+    for i in _progress(range(0, len(todo), world), desc=f"{desc} [{rank}/{world}]", unit="round", disable=rank != 0):
+        mine = todo[i + rank] if i + rank < len(todo) else None
+        parts = distributed.gather_objects(None if mine is None else _predict_chunk(predict_rows, *mine, n_cols))
+        if parts is not None:
+            for (s, e), part in zip(todo[i:i + world], parts):
+                write_npy(_chunk_path(chunk_dir, s, e), part)
+
+
 def _chunk_path(chunk_dir: Path, start: int, stop: int) -> Path:
     return chunk_dir / f"rows{start:09d}-{stop:09d}.npy"
 
@@ -87,7 +108,7 @@ def _chunk_path(chunk_dir: Path, start: int, stop: int) -> Path:
 def predict_in_chunks(n_rows: int, n_cols: int, predict_rows: Callable[[np.ndarray], np.ndarray],
                       chunk_dir, chunk_rows: int = CHUNK_ROWS, shard: tuple[int, int] | None = None,
                       resume: bool = True, barrier: Callable[[], None] | None = None,
-                      desc: str = "predict") -> np.ndarray | None:
+                      desc: str = "predict", collective: bool = False) -> np.ndarray | None:
     """Run ``predict_rows(row_indices) -> (len, n_cols)`` over ``range(n_rows)``
     in chunks of ``chunk_rows``, each saved atomically as a float16 .npy in
     ``chunk_dir``.
@@ -95,14 +116,20 @@ def predict_in_chunks(n_rows: int, n_cols: int, predict_rows: Callable[[np.ndarr
     ``shard=(rank, world)``: this process does chunks ``rank::world``.
     ``resume``: chunks already on disk (right shape) are not recomputed.
     ``barrier``: called after this shard's chunks (``torch.distributed.barrier``
-    under torchrun). Returns the assembled (n_rows, n_cols) float32 array on
-    rank 0 (every chunk must be there; a missing one is named in the error),
-    None on other ranks.
+    under torchrun). ``collective``: ``shard`` is the process group's (rank,
+    world); rank 0 picks the chunks to do, every rank predicts one per round
+    and rank 0 gathers and writes them (only rank 0 touches ``chunk_dir``).
+    Returns the assembled (n_rows, n_cols) float32 array on rank 0 (every
+    chunk must be there; a missing one is named in the error), None on other ranks.
     """
     rank, world = shard or (0, 1)
     if not 0 <= rank < world:
         raise ValueError(f"shard must be (rank, world) with 0 <= rank < world, got {shard}")
     chunk_dir = Path(chunk_dir)
+    bounds = [(s, min(s + chunk_rows, n_rows)) for s in range(0, n_rows, chunk_rows)]
+    if collective and rank != 0:
+        _predict_rounds(distributed.broadcast_object(None), predict_rows, n_cols, chunk_dir, rank, world, desc)
+        return None
     chunk_dir.mkdir(parents=True, exist_ok=True)
     plan = {"n_rows": int(n_rows), "n_cols": int(n_cols), "chunk_rows": int(chunk_rows)}
     plan_path = chunk_dir / "plan.yaml"
@@ -110,7 +137,6 @@ def predict_in_chunks(n_rows: int, n_cols: int, predict_rows: Callable[[np.ndarr
         raise ValueError(f"{chunk_dir} holds chunks of another job ({read_yaml(plan_path)}, now {plan}); "
                          "delete the folder or pass resume=False")
     write_yaml(plan_path, plan)
-    bounds = [(s, min(s + chunk_rows, n_rows)) for s in range(0, n_rows, chunk_rows)]
 
     def done(s: int, e: int) -> bool:
         path = _chunk_path(chunk_dir, s, e)
@@ -121,14 +147,15 @@ def predict_in_chunks(n_rows: int, n_cols: int, predict_rows: Callable[[np.ndarr
         except (ValueError, OSError):
             return False
 
-    mine = [b for b in bounds[rank::world] if not (resume and done(*b))]
-    for s, e in _progress(mine, desc=f"{desc} [{rank}/{world}]", unit="chunk"):
-        out = np.asarray(predict_rows(np.arange(s, e)))
-        if out.shape != (e - s, n_cols):
-            raise ValueError(f"prediction of rows {s}:{e} has shape {out.shape}, expected {(e - s, n_cols)}")
-        write_npy(_chunk_path(chunk_dir, s, e), out.astype(np.float16))
-    if barrier is not None:
-        barrier()
+    if collective:
+        todo = distributed.broadcast_object([b for b in bounds if not (resume and done(*b))])
+        _predict_rounds(todo, predict_rows, n_cols, chunk_dir, rank, world, desc)
+    else:
+        for s, e in _progress([b for b in bounds[rank::world] if not (resume and done(*b))],
+                              desc=f"{desc} [{rank}/{world}]", unit="chunk"):
+            write_npy(_chunk_path(chunk_dir, s, e), _predict_chunk(predict_rows, s, e, n_cols))
+        if barrier is not None:
+            barrier()
     if rank != 0:
         return None
     missing = [f"{s}:{e}" for s, e in bounds if not done(s, e)]
@@ -142,10 +169,15 @@ def predict_in_chunks(n_rows: int, n_cols: int, predict_rows: Callable[[np.ndarr
 
 
 
+def _complete(path: Path, shape: tuple) -> bool:
+    return path.exists() and read_npy(path).shape == shape
+
+
 def predict_split_probs(run_dir, epoch: int, ws, split: str = "noisy", out_path=None, batch_size: int = 256,
                         device: str = "auto", shard: tuple[int, int] | None = None, resume: bool = True,
                         chunk_rows: int = CHUNK_ROWS, num_workers: int = 0,
-                        barrier: Callable[[], None] | None = None, multicrop: bool = False) -> np.ndarray | None:
+                        barrier: Callable[[], None] | None = None, multicrop: bool = False,
+                        collective: bool = False) -> np.ndarray | None:
     """Probabilities (N, C) float32 of a run's checkpoint ``epoch`` on
     ``split`` of workspace ``ws`` (rows in the split file's order, C the run's AUs).
 
@@ -153,7 +185,8 @@ def predict_split_probs(run_dir, epoch: int, ws, split: str = "noisy", out_path=
     float16, with ``<name>_index.csv`` beside it; ``name`` is ``split``, or
     ``<split>_mc`` with ``multicrop``, the multi-crop average of
     :func:`predict_probs`) and reused when it exists and ``resume``. Chunked, resumable and shardable: see
-    :func:`predict_in_chunks`. Returns None on ranks other than 0.
+    :func:`predict_in_chunks` (``collective``: rank 0 alone reads and writes
+    the run directory's prediction files). Returns None on ranks other than 0.
     """
     run_dir = Path(run_dir)
     rd = RunDir(run_dir)
@@ -164,10 +197,11 @@ def predict_split_probs(run_dir, epoch: int, ws, split: str = "noisy", out_path=
     out_path = Path(out_path) if out_path else rd.preds(name, epoch)
     table = read_split(split, aus, ws=ws)
     rank = (shard or (0, 1))[0]
-    if resume and out_path.exists():
-        probs = read_npy(out_path)
-        if probs.shape == (len(table), len(aus)):
-            return probs.astype(np.float32) if rank == 0 else None
+    if collective:   # rank 0 says whether the predictions exist (the others may not see its files)
+        if distributed.broadcast_object(rank == 0 and resume and _complete(out_path, (len(table), len(aus)))):
+            return read_npy(out_path).astype(np.float32) if rank == 0 else None
+    elif resume and _complete(out_path, (len(table), len(aus))):
+        return read_npy(out_path).astype(np.float32) if rank == 0 else None
     dev = resolve_device(device)
     model = load_model(run_dir, int(epoch)).to(dev).eval()
     style = cfg.get("crop_style")
@@ -179,7 +213,7 @@ def predict_split_probs(run_dir, epoch: int, ws, split: str = "noisy", out_path=
 
     chunk_dir = out_path.with_name(out_path.name[: -len(".npy")] + ".chunks")
     probs = predict_in_chunks(len(table), len(aus), predict_rows, chunk_dir, chunk_rows, shard, resume,
-                              barrier, desc=f"{run_dir.name} on {name}")
+                              barrier, desc=f"{run_dir.name} on {name}", collective=collective)
     if probs is None:
         return None
     write_csv(out_path.with_name(f"{name}_index.csv"), table)

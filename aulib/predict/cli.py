@@ -2,12 +2,17 @@
 AU predictions of chosen models on photos, folders and videos (:mod:`aulib.predict.predictor`).
 
 Exit status: 0 every input was read, 1 some inputs could not be read (results
-for the others are written), 2 a chosen file or an argument is wrong.
+for the others are written), 2 a chosen file, a run's config.yaml or a
+checkpoint is missing, malformed or refused (one line naming the file), or an
+argument is wrong.
 """
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
+
+import yaml
 
 from .predictor import predict_files
 
@@ -29,7 +34,8 @@ def main(argv=None) -> int:
     try:
         _, errors = predict_files(args.inputs, args.model, args.out, args.annotate, args.video_fps or None,
                                   args.workspace, args.device, args.batch_size, args.multicrop)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (OSError, ValueError, pickle.UnpicklingError, yaml.YAMLError) as e:
+        # a missing, malformed or hostile model file: one line naming it (the messages do), never a traceback
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     return 1 if len(errors) else 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from ..aus import GROUPS, group_aus
 from ..io import read_yaml, write_yaml
@@ -87,10 +88,16 @@ def load_chosen(path, workspace_root=None, check_files: bool = True) -> ChosenMo
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"chosen-model file {path} not found; run notebooks/06_choose.ipynb to make it")
-    raw = read_yaml(path)
-
     def fail(msg):
         raise ValueError(f"{path}: {msg}")
+
+    try:
+        raw = read_yaml(path)
+    except yaml.YAMLError as err:   # e.g. a !!python/object tag, which safe_load does not construct
+        fail(f"not a chosen-model file: {' '.join(str(err).split())}; write it with "
+             "aulib.select.chosen.save_chosen (notebooks/06_choose.ipynb)")
+    except UnicodeDecodeError as err:
+        fail(f"not a UTF-8 text file ({err.reason} at byte {err.start}); give the chosen/<group>.yaml file")
 
     if not isinstance(raw, dict):
         fail("must be a mapping with keys group, aus, runs, per_au")

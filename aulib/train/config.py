@@ -21,7 +21,7 @@ STAGES = ("plain", "pretrain", "finetune")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "step", "constant")
 #: Keys that may change when a run is resumed (they do not change results;
-#: ``epochs`` extends or shortens a run).
+#: ``epochs`` extends or shortens a run, and only with ``extend=True``).
 RESUMABLE_CHANGES = ("epochs", "num_workers", "progress")
 #: Older boolean switches, still read (config.yaml of older runs): ``use_<x>:
 #: false`` or ``no_<x>: true`` put ``<x>`` into ``ablate``.

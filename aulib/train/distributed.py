@@ -5,6 +5,11 @@ predictions back into dataset order.
 
 One process per device; ``WORLD_SIZE > 1`` (set by torchrun) turns it on.
 Backend: NCCL on CUDA, gloo on CPU. Without torchrun every helper is a no-op.
+
+Several machines (``torchrun --nnodes N``): the device is chosen by
+``LOCAL_RANK`` (the process's number on its machine: ``cuda:LOCAL_RANK``),
+everything that writes asks :func:`is_main` (global ``RANK`` 0, on one machine
+only). Under the c10d rendezvous any machine may hold rank 0.
 """
 from __future__ import annotations
 
@@ -32,9 +37,32 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def local_rank() -> int:
+    """This process's number on its machine (torchrun's ``LOCAL_RANK``; 0 without torchrun)."""
+    return int(os.environ.get("LOCAL_RANK", 0))
+
+
 def barrier() -> None:
     if world_size() > 1:
         dist.barrier()
+
+
+def on_main(fn):
+    """``fn()`` run on rank 0 only; its result on every rank, or its exception
+    raised on every rank (so that all ranks stop together on a refusal)."""
+    if world_size() == 1:
+        return fn()
+    box = [None]
+    if is_main():
+        try:
+            box = [(True, fn())]
+        except Exception as err:   # handed to the other ranks, then raised here too
+            box = [(False, err)]
+    dist.broadcast_object_list(box, src=0)
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -44,7 +72,7 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device not in ("auto", "cuda"):
         return torch.device(device)
     if device == "cuda" or torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cuda", local_rank())   # not RANK: on machine 2 of 8 GPUs each, RANK is 8..15
     return torch.device("cpu")
 
 
@@ -88,3 +116,23 @@ def gather_strided(local: np.ndarray, n: int, device: torch.device) -> np.ndarra
     dist.all_gather(parts, t)
     stacked = torch.stack(parts, dim=1)  # (M, W, C): row i of rank r is dataset position i * W + r
     return stacked.reshape(-1, t.shape[-1])[:n].cpu().numpy()
+
+
+def broadcast_object(obj):
+    """Rank 0's ``obj`` on every rank (a picklable object; itself when not distributed)."""
+    if world_size() == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_objects(obj) -> list | None:
+    """Every rank's ``obj`` (picklable), in rank order, on rank 0; None on the
+    others. Lets rank 0 alone write what all ranks computed, so the ranks of
+    another machine need not see rank 0's files."""
+    if world_size() == 1:
+        return [obj]
+    out = [None] * world_size() if is_main() else None
+    dist.gather_object(obj, out, dst=0)
+    return out

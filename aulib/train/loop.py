@@ -1,6 +1,6 @@
 """Training loop of the multi-view AU model.
 
-``python -m aulib.train --config FILE [key=value ...] [--resume] [--overwrite]``
+``python -m aulib.train --config FILE [key=value ...] [--resume [--extend]] [--overwrite]``
 or, on several GPUs, ``torchrun --nproc-per-node=N -m aulib.train --config FILE``.
 In Python: ``train(TrainConfig(...))``. The steps, each a short function:
 :func:`build` (data, model, optimisation), :func:`train_one_epoch`,
@@ -10,8 +10,16 @@ Every epoch writes, atomically, into the run directory ``<workspace>/train/<run_
 (docs/layout.md): ``preds/<split>_epoch<NNN>.npy`` for every evaluation split
 (and ``<split>_mc`` multi-crop averages), ``checkpoints/epoch<NNN>.pt`` and,
 last, a row of ``log.csv`` (epoch, lr, time_s, train losses, per-split mean
-acc / F1 / final score, per-AU final score on B ``B_final_AU<n>``). A row in
-the log therefore marks a complete epoch.
+acc / F1 / final score, per-AU final score on B ``B_final_AU<n>``), then
+older checkpoints are pruned (``keep_checkpoints``). An epoch is complete when
+it has both its log row and its checkpoint; pruning never removes the last
+complete one, so a kill between any two writes resumes correctly.
+
+One training process writes a run directory at a time (a lock file beside it,
+:mod:`aulib.train.lock`), and nothing is written into it before the decision
+to start, resume or overwrite is made and the run is built. A resume that
+asks for another ``epochs`` than config.yaml is refused unless ``extend=True``
+(``--extend``).
 
 Resuming (``resume=True``) continues from the last complete epoch and gives
 the same weights and predictions as an uninterrupted run (exactly, on CPU):
@@ -57,6 +65,7 @@ from ..workspace import RunDir, Workspace
 from . import distributed as dist_utils
 from .config import RESUMABLE_CHANGES, TrainConfig, parse_overrides
 from .errors import record_child_errors
+from .lock import RunLock
 from .losses import TERMS, MultiViewLoss, term_weights
 from .model import create_model
 
@@ -143,22 +152,41 @@ def _comparable(saved: dict) -> dict:
         return saved
 
 
-def _prepare_run_dir(rd: RunDir, cfg: TrainConfig, resume: bool, overwrite: bool) -> int:
-    """Check/create the run directory; returns the last complete epoch (0 for a fresh run). Rank 0 only writes."""
-    exists = rd.config.exists()
-    dist_utils.barrier()  # every rank has looked before rank 0 changes anything
-    if exists and overwrite:
-        if dist_utils.is_main():
-            shutil.rmtree(rd.path)
-        exists = False
-    elif exists and not resume:
+@dataclass
+class RunPlan:
+    """What :func:`plan_run_dir` decided, before anything is written: continue
+    after epoch ``start`` (0: from scratch); ``config``: the config.yaml to write
+    once the run is built (a fresh run, or an extended one), else None;
+    ``remove_old``: delete the existing directory first (overwrite)."""
+
+    start: int
+    config: dict | None = None
+    remove_old: bool = False
+
+
+def _epochs_refusal(rd: RunDir, saved: int, asked: int, done: int) -> str:
+    state = f"finished all {done} epochs" if done >= saved else f"has {done} of its {saved} epochs"
+    return (f"cannot resume run {rd.name} ({rd.path}) with epochs {asked}: its config.yaml has epochs {saved} "
+            f"and it {state}. To train it to {asked} epochs (the learning-rate schedule is recomputed for the "
+            f"new total), ask for it by name: extend=True (python -m aulib.train ... --resume --extend); to start "
+            f"it again, overwrite=True (--overwrite); to keep it as it is, ask for epochs={saved} (a profile "
+            f"that lost its 'epochs' key asks for the default, {TrainConfig().epochs})")
+
+
+def plan_run_dir(rd: RunDir, cfg: TrainConfig, resume: bool, overwrite: bool, extend: bool = False) -> RunPlan:
+    """Decide how a run directory is (re)used; reads it and writes nothing.
+
+    New: a fresh run. ``overwrite``: a fresh run over the old one. ``resume``:
+    continue after the last complete epoch; a config.yaml that differs (other
+    than :data:`RESUMABLE_CHANGES`) is refused, and so is another ``epochs``
+    unless ``extend`` (never fewer epochs than are finished)."""
+    if not rd.config.exists():
+        return RunPlan(0, cfg.to_dict())
+    if overwrite:
+        return RunPlan(0, cfg.to_dict(), remove_old=True)
+    if not resume:
         raise FileExistsError(f"run directory {rd.path} already exists; resume=True (--resume) continues it, "
                               f"overwrite=True (--overwrite) starts it again, or choose another run_name")
-    if not exists:
-        if dist_utils.is_main():
-            write_yaml(rd.config, cfg.to_dict())
-        dist_utils.barrier()
-        return 0
     saved = _comparable(read_yaml(rd.config) or {})
     new = cfg.to_dict()
     diff = {k: (saved.get(k), new.get(k)) for k in sorted(set(saved) | set(new))
@@ -167,20 +195,38 @@ def _prepare_run_dir(rd: RunDir, cfg: TrainConfig, resume: bool, overwrite: bool
         raise ValueError(f"cannot resume {rd.path}: its config.yaml differs from this config in "
                          + ", ".join(f"{k} (saved {a!r}, now {b!r})" for k, (a, b) in diff.items())
                          + "; use another run_name, or overwrite=True to start again")
-    if saved.get("epochs") != new["epochs"]:
-        if cfg.schedule != "constant":
-            warnings.warn(f"resuming {rd.name} with epochs {saved.get('epochs')} -> {new['epochs']}: the "
-                          f"{cfg.schedule} schedule is recomputed for the new total", stacklevel=3)
-        if dist_utils.is_main():
-            write_yaml(rd.config, new)
-    return rd.last_complete_epoch()
+    done = rd.last_complete_epoch()
+    if saved.get("epochs") == new["epochs"]:
+        return RunPlan(done)
+    if not extend:
+        raise ValueError(_epochs_refusal(rd, saved.get("epochs"), new["epochs"], done))
+    if new["epochs"] < done:
+        raise ValueError(f"cannot change run {rd.name} to {new['epochs']} epochs: it has finished {done}; "
+                         f"overwrite=True (--overwrite) starts it again")
+    if cfg.schedule != "constant":
+        warnings.warn(f"extending {rd.name} from {saved.get('epochs')} to {new['epochs']} epochs: the "
+                      f"{cfg.schedule} schedule is recomputed for the new total", stacklevel=5)
+    return RunPlan(done, new)
+
+
+def _apply_plan(rd: RunDir, plan: RunPlan, keep) -> None:
+    """Rank 0, once the run is built: carry out what :func:`plan_run_dir` decided."""
+    if plan.remove_old:
+        shutil.rmtree(rd.path)
+    if plan.config is not None:
+        write_yaml(rd.config, plan.config)
+    _prune_checkpoints(rd, keep)     # finishes a commit that was killed before its pruning
 
 
 def _prune_checkpoints(rd: RunDir, keep) -> None:
+    """Delete checkpoints beyond ``keep_checkpoints`` among the complete epochs
+    (log row and checkpoint); never the last complete one, which resume needs,
+    nor one of a later epoch."""
     if keep == "all":
         return
     n = 1 if keep == "last" else int(keep)
-    for e in rd.checkpoint_epochs()[:-n]:
+    done = rd.last_complete_epoch()
+    for e in [e for e in rd.checkpoint_epochs() if e <= done][:-n]:
         rd.checkpoint(e).unlink(missing_ok=True)
 
 
@@ -322,8 +368,10 @@ def evaluate(run: Run) -> dict[str, np.ndarray]:
 
 
 def commit_epoch(run: Run, epoch: int, row: dict, preds: dict, log: pd.DataFrame) -> pd.DataFrame:
-    """Rank 0: score and write the epoch's predictions, its checkpoint, then
-    (last, marking the epoch complete) its ``log.csv`` row; returns the log."""
+    """Rank 0: score and write the epoch's predictions, its checkpoint, then its
+    ``log.csv`` row (marking the epoch complete), then prune older checkpoints;
+    returns the log. Killed between any two steps, resume continues from the
+    last epoch with both its log row and its checkpoint, which is never pruned."""
     cfg, rd = run.cfg, run.rd
     for name, p in preds.items():
         labels = run.eval_tables[name.removesuffix("_mc")][au_columns(run.aus)].to_numpy(np.int8)
@@ -336,9 +384,9 @@ def commit_epoch(run: Run, epoch: int, row: dict, preds: dict, log: pd.DataFrame
                 "torch": torch.get_rng_state(), "augment": run.aug_gen.get_state(),
                 "balance": run.bal_gen.get_state()},
         "config": cfg.to_dict()})
-    _prune_checkpoints(rd, cfg.keep_checkpoints)
     log = pd.concat([log, pd.DataFrame([row])], ignore_index=True) if len(log) else pd.DataFrame([row])
     write_csv(rd.log, log)
+    _prune_checkpoints(rd, cfg.keep_checkpoints)
     if cfg.progress:
         terms = " ".join(f"{k} {row[k]:.4f}" for k in TERMS)
         print(f"[{cfg.run_name}] epoch {epoch}/{cfg.epochs}  loss {row['loss']:.4f} (bce {row['bce']:.4f} "
@@ -372,15 +420,26 @@ def _fit(run: Run, start: int, last: int, on_epoch_end) -> None:
         dist_utils.barrier()
 
 
+def _take_lock(rd: RunDir) -> RunLock | None:
+    """The run directory's lock for this process (None: lent by the launcher, ``AULIB_RUN_LOCK_TOKEN``)."""
+    lock = RunLock(rd)
+    return None if lock.lent_by_launcher() else lock.acquire()
+
+
 def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, stop_after: int | None = None,
-          on_epoch_end=None) -> Path:
+          on_epoch_end=None, extend: bool = False) -> Path:
     """Train (or resume) the run of ``cfg``; returns its run directory.
 
     resume: continue from the last complete epoch (a run that has not started
     starts; a finished one returns at once). overwrite: delete an existing run
     directory first. Without either, an existing run directory is an error.
-    stop_after: stop after this epoch (a later ``resume`` continues).
+    extend: let ``resume`` give a run another number of ``epochs`` than its
+    config.yaml (without it that is refused: a finished run is never extended
+    by accident). stop_after: stop after this epoch (a later ``resume`` continues).
     on_epoch_end: called on rank 0 as ``on_epoch_end(log DataFrame)`` after every epoch.
+
+    One process writes a run directory at a time (:class:`aulib.train.lock.RunLock`,
+    rank 0 under torchrun); nothing in it is written before the run is built.
     """
     if isinstance(cfg, dict):
         cfg = TrainConfig.from_dict(cfg)
@@ -390,22 +449,36 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, stop_
     device = dist_utils.resolve_device(cfg.device)
     initialised = dist_utils.setup(device)
     deterministic = torch.are_deterministic_algorithms_enabled()
+    locks = []
     try:
         ws = workspace_of(cfg)
         _check_splits(ws, cfg.train_splits + cfg.eval_splits)
         rd = ws.run_dir(cfg.run_name)
-        start = _prepare_run_dir(rd, cfg, resume, overwrite)
-        dist_utils.barrier()
+
+        def decide() -> RunPlan:
+            locks.append(_take_lock(rd))
+            return plan_run_dir(rd, cfg, resume, overwrite, extend)
+
+        plan = dist_utils.on_main(decide)
         last = min(cfg.epochs, stop_after or cfg.epochs)
-        if start >= last:
+        if plan.start >= last:
+            if dist_utils.is_main():
+                _apply_plan(rd, plan, cfg.keep_checkpoints)
             return rd.path
         if device.type == "cpu":
             torch.use_deterministic_algorithms(True, warn_only=True)
         else:
             torch.backends.cudnn.benchmark = True
-        _fit(build(cfg, ws, rd, start, device), start, last, on_epoch_end)
+        run = build(cfg, ws, rd, plan.start, device)
+        if dist_utils.is_main():
+            _apply_plan(rd, plan, cfg.keep_checkpoints)
+        dist_utils.barrier()
+        _fit(run, plan.start, last, on_epoch_end)
         return rd.path
     finally:
+        for lock in locks:
+            if lock is not None:
+                lock.release()
         torch.use_deterministic_algorithms(deterministic)
         dist_utils.cleanup(initialised)
 
@@ -417,10 +490,12 @@ def main(argv=None) -> None:
     ap.add_argument("overrides", nargs="*", help="key=value pairs applied over the file (values parsed as YAML)")
     ap.add_argument("--resume", action="store_true", help="continue the run from its last complete epoch")
     ap.add_argument("--overwrite", action="store_true", help="delete an existing run directory first")
+    ap.add_argument("--extend", action="store_true",
+                    help="with --resume: let the run take another number of epochs than its config.yaml")
     ap.add_argument("--stop-after", type=int, default=None, help="stop after this epoch")
     a = ap.parse_args(argv)
     cfg = (TrainConfig.from_yaml(a.config, a.overrides) if a.config
            else TrainConfig.from_dict(parse_overrides(a.overrides), source="command line"))
-    run_dir = train(cfg, resume=a.resume, overwrite=a.overwrite, stop_after=a.stop_after)
+    run_dir = train(cfg, resume=a.resume, overwrite=a.overwrite, stop_after=a.stop_after, extend=a.extend)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"run directory: {run_dir}", file=sys.stderr)

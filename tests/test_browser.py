@@ -1,0 +1,272 @@
+"""04_train as a user sees it: JupyterLab in headless Chromium (selenium).
+
+JupyterLab is started on 127.0.0.1 (free port, token, no browser) in a
+throwaway project root (``AULIB_ROOT``) whose ``runs/ci`` links the real ci
+workspace's data, crops and splits, so the notebook trains its default run
+afresh without touching ``runs/ci``. The test double-clicks 04_train in the
+file browser, runs Run -> Run All Cells from the menu, waits for the kernel to
+be idle and asserts: every cell ran, no error or stderr output (a red
+``TqdmWarning: IProgress not found`` is one), progress bars are widgets and a
+figure is rendered. The screenshot is kept at ``runs/ci/browser/04_train.png``
+(and copied to ``$AULIB_ARTEFACTS`` if set). Skipped when Chromium is absent,
+unless ``CI`` is set (then it fails). Cost: JupyterLab + Chromium start
+(seconds) and one training epoch of the ci profile; measured once on a 2-core
+machine shared with other jobs: about 7 min, 352 s of it the epoch.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from aulib.workspace import repo_root
+
+NOTEBOOK = "04_train.ipynb"
+CI_INPUTS = ("data", "labels", "splits", "crops", "faces.csv")   # what 04_train reads from runs/ci
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+ERROR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'
+STDERR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+RUN_TIMEOUT_S = 600
+
+
+def _browser():
+    """(chromium, chromedriver) paths; skip, or fail under ``CI``, when absent."""
+    chromium = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+    driver = shutil.which("chromedriver")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        driver = None
+    if chromium and driver:
+        return chromium, driver
+    why = ("needs chromium, chromedriver and selenium (apt-get install -y chromium chromium-driver; "
+           "pip install -e '.[test]'); .ci/run installs them")
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but the browser test {why}")
+    pytest.skip(f"browser test {why}; set CI=true to make their absence a failure")
+
+
+def _ci_workspace() -> Path:
+    """runs/ci with the outputs of 01_data and 02_split (built if missing; a no-op when up to date)."""
+    env = {**os.environ, "AULIB_PROFILE": "ci"}
+    env.pop("AULIB_ROOT", None)
+    res = subprocess.run([sys.executable, "-m", "aulib.pipeline", "--profile", "ci", "--only", "01_data,02_split"],
+                         cwd=repo_root(), env=env, capture_output=True, text=True)
+    assert res.returncode == 0, f"ci pipeline steps 01_data, 02_split failed:\n{res.stdout}\n{res.stderr}"
+    ws = repo_root() / "runs" / "ci"
+    missing = [n for n in CI_INPUTS if not (ws / n).exists()]
+    assert not missing, f"{ws} lacks {missing} after 01_data and 02_split; rerun python -m aulib.pipeline --profile ci"
+    return ws
+
+
+def _project(tmp: Path, ws: Path) -> Path:
+    """A throwaway AULIB_ROOT: the notebook, the ci profile (04_train: 1 epoch), runs/ci linking ``ws``'s inputs."""
+    root = tmp / "project"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(repo_root() / "notebooks" / NOTEBOOK, root / "notebooks" / NOTEBOOK)
+    shutil.copytree(repo_root() / "notebooks" / "profiles", root / "notebooks" / "profiles")
+    ci = root / "notebooks" / "profiles" / "ci.yaml"
+    spec = yaml.safe_load(ci.read_text())
+    spec["defaults"]["04_train"]["epochs"] = 1          # one epoch shows the bars and curves: the test's cost
+    ci.write_text(yaml.safe_dump(spec, sort_keys=False))
+    (root / "runs" / "ci").mkdir(parents=True)
+    for name in CI_INPUTS:
+        (root / "runs" / "ci" / name).symlink_to(ws / name)
+    return root
+
+
+def _lab_env(tmp: Path, root: Path) -> dict:
+    """The server's environment: a user's (no MPLBACKEND), the venv's python first
+    on PATH, the ci profile, Jupyter's user config/data/settings in ``tmp``."""
+    env = {**os.environ, "AULIB_PROFILE": "ci", "AULIB_ROOT": str(root),
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    for key in ("MPLBACKEND", "JUPYTER_PATH", "PAPERMILL_EXECUTION"):
+        env.pop(key, None)
+    for key, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                     ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
+                     ("JUPYTERLAB_SETTINGS_DIR", "settings"), ("JUPYTERLAB_WORKSPACES_DIR", "workspaces")):
+        env[key] = str(tmp / "jupyter" / sub)
+    news = tmp / "jupyter" / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True)
+    news.write_text(json.dumps({"fetchNews": "false"}))   # no "get Jupyter news?" toast over the notebook
+    return env
+
+
+def _venv_kernelspec(env: dict) -> None:
+    """The ``python3`` kernel Jupyter will start is this environment's (.venv's)."""
+    out = subprocess.run([sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    spec = json.loads(out)["kernelspecs"].get("python3")
+    assert spec, f"no python3 kernelspec in {out}; run {sys.executable} -m ipykernel install --sys-prefix"
+    prefix = os.path.realpath(sys.prefix)
+    assert os.path.realpath(spec["resource_dir"]).startswith(prefix), (
+        f"python3 kernelspec at {spec['resource_dir']} is not this environment's ({sys.prefix}); "
+        f"run {sys.executable} -m ipykernel install --sys-prefix")
+    argv0 = spec["spec"]["argv"][0]
+    exe = shutil.which(argv0, path=env["PATH"])
+    assert exe and os.path.samefile(exe, sys.executable), f"kernel python {argv0!r} resolves to {exe}, not {sys.executable}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_lab(root: Path, env: dict, log_path: Path):
+    """JupyterLab on loopback serving ``root/notebooks``; returns (process, url)."""
+    port, token = _free_port(), os.urandom(16).hex()
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+                             "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+                             f"--ServerApp.root_dir={root / 'notebooks'}", "--LabApp.extension_manager=readonly"]
+                            + (["--allow-root"] if os.geteuid() == 0 else []),
+                            env=env, cwd=root / "notebooks", stdout=log, stderr=subprocess.STDOUT)
+    status = f"http://127.0.0.1:{port}/api/status?token={token}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"JupyterLab exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(status, timeout=2).read()
+            return proc, f"http://127.0.0.1:{port}/lab?token={token}"
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    raise AssertionError(f"JupyterLab did not answer {status} in 120 s:\n{log_path.read_text()[-3000:]}")
+
+
+def _chrome(chromium: str, chromedriver: str):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000"):
+        opts.add_argument(arg)
+    return webdriver.Chrome(service=Service(chromedriver), options=opts)
+
+
+def _wait(driver, what: str, cond, timeout: float = 120):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.25).until(lambda d: cond(d), f"waited {timeout} s for {what}")
+
+
+def _by_text(driver, css: str, text: str):
+    """The first visible element matching ``css`` whose text is ``text`` (or None)."""
+    from selenium.webdriver.common.by import By
+
+    return next((e for e in driver.find_elements(By.CSS_SELECTOR, css) if e.text.strip() == text and e.is_displayed()), None)
+
+
+def _open_from_file_browser(driver, name: str) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    item = _wait(driver, f"{name} in the file browser", lambda d: _by_text(d, ".jp-DirListing-itemText", name))
+    ActionChains(driver).double_click(item).perform()
+    _wait(driver, f"{name} open with an idle kernel", lambda d: _kernel_state(d) == "idle")
+
+
+def _run_all_from_menu(driver) -> None:
+    _wait(driver, "the Run menu", lambda d: _by_text(d, ".lm-MenuBar-item", "Run")).click()
+    _wait(driver, "Run All Cells in the Run menu", lambda d: _by_text(d, ".lm-Menu-item", "Run All Cells")).click()
+
+
+def _kernel_state(driver) -> str | None:
+    return driver.execute_script(
+        f"const e = document.querySelector('{PANEL} .jp-Notebook-ExecutionIndicator');"
+        "return e ? e.getAttribute('data-status') : null;")
+
+
+def _prompts(driver) -> list[str]:
+    return driver.execute_script(
+        f"return [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt')].map(e => e.textContent.trim());")
+
+
+def _wait_run_all(driver, n_code: int, timeout: float = RUN_TIMEOUT_S) -> bool:
+    """Wait until every code cell ran (or an error stopped the run) and the kernel
+    is idle; returns whether a widget progress bar was seen meanwhile."""
+    from selenium.webdriver.common.by import By
+
+    seen_widget, deadline = False, time.time() + timeout
+    while time.time() < deadline:
+        seen_widget = seen_widget or bool(driver.find_elements(By.CSS_SELECTOR, f"{PANEL} .jp-OutputArea-output .widget-hprogress, {PANEL} .jp-OutputArea-output .widget-progress"))
+        prompts = _prompts(driver)
+        ran = sum(bool(re.fullmatch(r"\[\d+\]:", p)) for p in prompts)
+        stopped = bool(driver.find_elements(By.CSS_SELECTOR, f"{PANEL} {ERROR_OUTPUT}"))
+        if not any("*" in p for p in prompts) and (ran == n_code or stopped) and _kernel_state(driver) == "idle":
+            return seen_widget
+        time.sleep(0.5)
+    raise AssertionError(f"Run All did not finish in {timeout} s; prompts {_prompts(driver)}")
+
+
+def _keep_screenshot(driver) -> Path:
+    """Scroll to the last figure, save the page; path printed (and copied to $AULIB_ARTEFACTS)."""
+    driver.execute_script(f"const i = [...document.querySelectorAll('{PANEL} .jp-OutputArea-output img')].pop();"
+                          "if (i) i.scrollIntoView({block: 'center'});")
+    time.sleep(0.5)
+    out = repo_root() / "runs" / "ci" / "browser" / "04_train.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.png")
+    driver.save_screenshot(str(tmp))
+    os.replace(tmp, out)
+    if os.environ.get("AULIB_ARTEFACTS"):
+        dest = Path(os.environ["AULIB_ARTEFACTS"]) / "browser"
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy(out, dest / out.name)
+    print(f"browser screenshot: {out}")
+    return out
+
+
+@pytest.mark.slow
+def test_04_train_runs_clean_in_jupyterlab(tmp_path):
+    from selenium.webdriver.common.by import By
+
+    chromium, chromedriver = _browser()
+    t0 = time.time()
+    root = _project(tmp_path, _ci_workspace())
+    env = _lab_env(tmp_path, root)
+    _venv_kernelspec(env)
+    n_code = sum(c["cell_type"] == "code" for c in json.loads((root / "notebooks" / NOTEBOOK).read_text())["cells"])
+    lab, url = _start_lab(root, env, tmp_path / "jupyterlab.log")
+    driver = shot = None
+    try:
+        driver = _chrome(chromium, chromedriver)
+        driver.get(url)
+        _open_from_file_browser(driver, NOTEBOOK)
+        _run_all_from_menu(driver)
+        seen_widget = _wait_run_all(driver, n_code)
+        bad = [e.text for e in driver.find_elements(By.CSS_SELECTOR, f"{PANEL} {ERROR_OUTPUT}, {PANEL} {STDERR_OUTPUT}")]
+        prompts = _prompts(driver)
+        imgs = driver.execute_script(
+            f"return [...document.querySelectorAll('{PANEL} .jp-OutputArea-output img')].map(i => i.naturalWidth);")
+        kernel_pids = [p.pid for p in psutil.Process(lab.pid).children(recursive=True)
+                       if "ipykernel_launcher" in " ".join(p.cmdline())]
+        kernel_libs = {m.path for pid in kernel_pids for m in psutil.Process(pid).memory_maps()}
+    finally:
+        if driver is not None:
+            shot = _keep_screenshot(driver)       # also when a step above failed: what the user saw
+            driver.quit()
+        lab.terminate()
+        lab.wait(30)
+    print(f"browser test: {time.time() - t0:.0f} s")
+    assert not bad, f"{NOTEBOOK} in JupyterLab showed error/stderr output (screenshot {shot}):\n" + "\n---\n".join(bad)
+    assert all(re.fullmatch(r"\[\d+\]:", p) for p in prompts) and len(prompts) == n_code, (
+        f"not every code cell of {NOTEBOOK} ran: prompts {prompts} (screenshot {shot})")
+    assert any(w > 0 for w in imgs), f"{NOTEBOOK} rendered no figure (img widths {imgs}; screenshot {shot})"
+    assert seen_widget, f"no progress-bar widget was rendered while {NOTEBOOK} trained (is ipywidgets installed?)"
+    prefix = os.path.realpath(sys.prefix)
+    assert kernel_pids and any(p.startswith(prefix) for p in kernel_libs), (
+        f"the notebook's kernel {kernel_pids} loaded nothing from {prefix}: not this environment's python")

@@ -19,7 +19,8 @@ fingerprint (:mod:`aulib.pipeline.fingerprint`: notebook source, resolved
 parameters, input files outside the workspace, the step before), so changing
 a step or its data reruns it and every step after it. ``--force`` reruns
 everything. The runner stops at the first failing notebook and prints the
-failing cell and error.
+failing cell, the exception (a torchrun child's own, with its rank) and the
+executed notebook's path.
 """
 from __future__ import annotations
 
@@ -55,6 +56,24 @@ def _shown(profile: Profile, step: Step, values: dict) -> dict:
     return {k: v for k, v in values.items() if k not in ("workspace", "profile") and base.get(k) != v}
 
 
+def failure_message(step_name: str, error: BaseException, out_nb: Path) -> str:
+    """What the runner prints when a step fails: the failing cell's source (a
+    notebook error), then the exception (type and message; a torchrun
+    child's own, with its rank, see :mod:`aulib.train.errors`), last the
+    executed notebook's path."""
+    ename, evalue = getattr(error, "ename", None), getattr(error, "evalue", None)
+    lines = [f"\n[fail] {step_name}"]
+    if ename is not None and getattr(error, "source", None) is not None:
+        lines[0] += f": cell {getattr(error, 'exec_count', '?')} raised"
+        lines += ["       cell source:"] + ["         " + ln for ln in str(error.source).splitlines()]
+    else:
+        ename, evalue = type(error).__name__, str(error)
+        lines[0] += ": the notebook did not finish"
+    lines += [f"       {ename}: " + "\n       ".join(str(evalue).splitlines() or [""]),
+              f"       executed notebook (full traceback): {out_nb}"]
+    return "\n".join(lines)
+
+
 def run(profile_name: str, data_root: str | None = None, force: bool = False,
         only: list[str] | None = None, workspace: str | None = None, results: str | None = None) -> Workspace:
     """Execute a profile's notebooks in order; returns the workspace. With
@@ -86,7 +105,6 @@ def run(profile_name: str, data_root: str | None = None, force: bool = False,
 def _run_steps(profile: Profile, ws: Workspace, extra: dict, force: bool, only: list[str] | None) -> None:
     """Execute the steps of ``profile`` in workspace ``ws`` (``extra``: given values)."""
     import papermill  # heavy optional (notebooks extra): only when notebooks run
-    from papermill.exceptions import PapermillExecutionError
 
     steps = plan(profile, ws, extra)
     ws.notebooks.mkdir(parents=True, exist_ok=True)
@@ -110,13 +128,10 @@ def _run_steps(profile: Profile, ws: Workspace, extra: dict, force: bool, only: 
         try:
             papermill.execute_notebook(str(nb_path), str(out_nb), parameters=params, kernel_name="python3",
                                        cwd=str(nb_path.parent), progress_bar=False, log_output=False)
-        except PapermillExecutionError as e:
+        except Exception as e:  # any failure: say what was raised and where the executed copy is
             if stamp.exists():
                 stamp.unlink()
-            print(f"\n[fail] {step.name}: cell {e.exec_count} ({e.ename}: {e.evalue})\n"
-                  f"       executed copy with the traceback: {out_nb}", file=sys.stderr, flush=True)
-            print("       cell source:\n" + "\n".join("         " + ln for ln in e.source.splitlines()),
-                  file=sys.stderr, flush=True)
+            print(failure_message(step.name, e, out_nb), file=sys.stderr, flush=True)
             raise SystemExit(1) from None
         write_yaml(stamp, {"fingerprint": fp, "seconds": round(time.time() - t0, 1), "parameters": params,
                           "inputs": inputs, "previous": previous_fp})

@@ -5,6 +5,10 @@ notebook). With ``nproc > 1`` it writes the resolved config to the run folder
 and runs ``torchrun --standalone --nproc-per-node N -m aulib.train`` as a
 child process (one process per GPU; gloo on CPU), streaming its output; the
 run directory is the same either way, so notebooks 05-07 need not care.
+A child that raises makes ``run_training`` raise
+:class:`~aulib.train.errors.ChildProcessFailed` naming the child's exception
+and rank (torchrun's error file, ``TORCHELASTIC_ERROR_FILE``, in a temporary
+folder of this machine).
 
 Several machines (``nnodes > 1``): every machine runs the same call (or the
 command of :func:`node_commands`) with its own ``node_rank``; the machines meet
@@ -16,10 +20,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from ..io import write_yaml
 from .config import TrainConfig
+from .errors import child_failure
 from .lock import TOKEN_ENV, RunLock
 from .loop import train, workspace_of
 
@@ -96,14 +102,20 @@ def _torchrun(cfg: TrainConfig, rd, nproc: int, command: list[str], env: dict) -
     """Run ``command`` (torchrun; the caller holds the run's lock), streaming its output."""
     launch_cfg = rd.launch_config
     write_yaml(launch_cfg, cfg.to_dict())
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, env=env,
-                            stderr=subprocess.STDOUT, text=True, bufsize=1)
-    tail: list[str] = []
-    for line in proc.stdout:
-        print(line, end="", flush=True)
-        tail = (tail + [line])[-40:]
-    if proc.wait() != 0:
-        raise RuntimeError(f"torchrun with {nproc} processes failed (exit {proc.returncode}) for run "
-                           f"{cfg.run_name}; last output:\n{''.join(tail)}")
+    with tempfile.TemporaryDirectory(prefix="aulib-torchrun-") as tmp:   # this machine's, not the shared workspace
+        error_file = Path(tmp) / "error.json"   # torchrun copies the first failing child's exception here
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                env={**env, "TORCHELASTIC_ERROR_FILE": str(error_file)})
+        tail: list[str] = []
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            tail = (tail + [line])[-40:]
+        failure = child_failure(error_file, cfg.run_name, nproc, proc.returncode) if proc.wait() != 0 else None
+    if failure is not None:
+        raise failure
+    if proc.returncode != 0:
+        raise RuntimeError(f"torchrun with {nproc} processes failed (exit {proc.returncode}) for run {cfg.run_name} "
+                           "and no child recorded an exception (killed by a signal, e.g. out of memory?); "
+                           f"last output:\n{''.join(tail)}")
     launch_cfg.unlink(missing_ok=True)
     return rd.path

@@ -64,6 +64,7 @@ from ..progress import progress as _progress
 from ..workspace import RunDir, Workspace
 from . import distributed as dist_utils
 from .config import RESUMABLE_CHANGES, TrainConfig, parse_overrides
+from .errors import record_child_errors
 from .lock import RunLock
 from .losses import TERMS, MultiViewLoss, term_weights
 from .model import create_model
@@ -482,6 +483,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, stop_
         dist_utils.cleanup(initialised)
 
 
+@record_child_errors
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m aulib.train", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default=None, help="YAML file of TrainConfig keys")

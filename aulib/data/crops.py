@@ -280,11 +280,12 @@ class CropStore:
             expected = n * self.size * self.size * 3
             size_ok = pixels.stat().st_size == expected
             expected = f"{expected} bytes of pixels.u8"
-            self.images = _open_pixels(pixels, n, self.size, "r")
         if len(self.index) != n or not size_ok:
             raise ValueError(f"crop store {self.dir} is damaged (index rows {len(self.index)}, expected {n} rows, "
                              f"{expected}); delete the folder and rerun notebooks/02_split.ipynb (from Python: "
                              "build_crop_store(..., overwrite=True))")
+        if self.codec != "jpeg":     # mapped only once its size is known to be right
+            self.images = _open_pixels(pixels, n, self.size, "r")
         self.status: np.ndarray = self.index["status"].to_numpy(dtype=str)
         self._row_of = pd.Series(self.index["row"].to_numpy(dtype=np.int64), index=self.index["image"])
 

@@ -26,23 +26,25 @@ def sampled():
 def test_prevalence_is_imbalanced_like_figure1(sampled):
     _, labels, _, _ = sampled
     prev = labels.mean(0)
-    # Rarest ~3 %, not EmotioNet's 0.5 %: the demo's split A (2700 images)
-    # must hold ~80 positives of every AU for it to be learnable, and B (300)
-    # ~9 for its F1 to be measurable. Still imbalanced: max/min > 12.
-    assert 0.02 <= prev.min() <= 0.035
+    # Rarest ~4.5 %, not EmotioNet's 0.5 %: the demo's split A (2400 images)
+    # must hold ~110 positives of every AU for it to be learned in 10 epochs
+    # (v2's ~3 %, 60-80 positives, left AU9 unpredicted), and B (300) ~14 for
+    # its F1 to be measurable. Still imbalanced: max/min > 10.
+    assert 0.04 <= prev.min() <= 0.05
     assert 0.35 <= prev.max() <= 0.60
-    assert prev.max() / prev.min() > 12
+    assert prev.max() / prev.min() > 10
     assert AUS_2020[int(prev.argmax())] == 25
-    rarest = set(np.array(AUS_2020)[np.argsort(prev)[:6]].tolist())
-    assert {9, 18, 28} <= rarest
 
 
 def test_every_expression_au_has_enough_positives_for_the_demo():
-    # Split A of the demo profile: 90 % of the optimization images.
-    n_a = 0.9 * synth.PROFILES["demo"]["optimization"]
+    """Split A of the demo profile, as its profile sizes it (B and H carved out)."""
+    from aulib.pipeline.profile import load_profile, resolve
+
+    split = resolve(load_profile("demo"), "02_split")
+    n_a = (1 - split["frac_b"] - split["frac_holdout"]) * synth.PROFILES["demo"]["optimization"]
     prev = L.describe(50_000).set_index("au")["prevalence"]
     for au in AUS_2020[:17]:
-        assert prev[au] * n_a >= 60, f"AU{au}: {prev[au]:.3%} gives {prev[au] * n_a:.0f} positives in A"
+        assert prev[au] * n_a >= 100, f"AU{au}: {prev[au]:.3%} gives {prev[au] * n_a:.0f} positives in A"
 
 
 def test_emotion_co_occurrence_and_exclusive_pose(sampled):

@@ -1,4 +1,6 @@
 """The paper's numbers, and Tables 1-3 built from synthetic run directories."""
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -216,3 +218,32 @@ def test_results_readme_says_what_each_column_is_and_which_gains_exclude_zero(ws
     assert "| +0.0144 |  |" in lines[0]                      # Baseline -> Ensemble: not stated in the text
     t3 = [ln for ln in section.splitlines() if ln.startswith("| table3")]
     assert len(t3) == 3 and "| -0.0195 |" in next(ln for ln in t3 if "w/o L_cr" in ln)
+
+
+def test_per_au_baselines_flags_an_au_never_predicted(ws, tmp_path):
+    """Each baseline's per-AU F1 on B at its last epoch, threshold 0.5; an AU the
+    model never predicts present (F1 0) is marked in results/README.md."""
+    from aulib.report.summary import write_results_readme
+
+    per = tables.per_au_baselines(ws, SPEC)
+    assert per["au"].tolist()[:3] == ["AU1", "AU2", "AU4"]
+    assert {"F1 17_a", "positives 17_a", "F1 6_a", "F1 12_base"} <= set(per.columns)
+    base = tables.load_run_preds(ws.run("17_a"), "B")
+    expect = tables.au_scores(base.labels, tables.decide(base.probs[-1]), base.aus)["f1"].to_numpy()
+    assert per["F1 17_a"].iloc[:17].to_numpy() == pytest.approx(expect)
+    assert per["positives 17_a"].iloc[0] == (base.labels[:, 0] == 1).sum()
+    # AU9 never predicted present: F1 0, marked
+    run = ws.run("17_a")
+    other = Workspace.for_profile("t2", root=tmp_path, results=tmp_path / "results")
+    shutil.copytree(run, other.run("17_a"))
+    col = list(base.aus).index(9)
+    for e in base.epochs:
+        path = other.run("17_a") / "preds" / f"B_epoch{e:03d}.npy"
+        p = np.load(path)
+        p[:, col] = 0.1
+        write_npy(path, p)
+    per2 = tables.per_au_baselines(other, {"17au": {"baseline": "17_a", "ensemble": ["17_a"]}})
+    assert per2.set_index("au").loc["AU9", "F1 17_a"] == 0 and list(per2.columns) == ["au", "F1 17_a", "positives 17_a"]
+    write_csv(other.tables / "per_au_baselines.csv", per2)
+    text = write_results_readme(other, "t2").read_text()
+    assert "| AU9 | 0.000 ** |" in text and "| AU1 | 0.000 ** |" not in text

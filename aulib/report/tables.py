@@ -410,6 +410,31 @@ def table3(ws, spec) -> pd.DataFrame:
                   int(full.get("bootstrap", 1000)), previous=False)
 
 
+def per_au_baselines(ws, spec, split: str = "B") -> pd.DataFrame:
+    """Per-AU F1 on ``split`` of each table's Baseline run (Tables 1 and 3) at
+    its last epoch and threshold 0.5, as Figure 2 plots it: one row per AU
+    (``au``, then per run ``F1 <run>`` and ``positives <run>``, the AU's
+    positive rows of ``split``). An AU at F1 <= 0.2 is not predicted better
+    than the trivial all-present predictor (F1 = 2p / (1 + p) <= 0.2 for
+    prevalence p <= 11 %)."""
+    full = spec if isinstance(spec, dict) else load_table_spec(spec)
+    out = None
+    for group in [*table1_groups(full), "12au"]:
+        base = _group_spec(full, group).get("baseline") or []
+        if not base or not ws.run(base[0]).exists():
+            continue
+        run = load_run_preds(ws.run(base[0]), split)
+        if not len(run.epochs):
+            continue
+        per = au_scores(run.labels, decide(run.probs[-1]), run.aus)
+        col = pd.DataFrame({f"F1 {run.run_name}": per["f1"], f"positives {run.run_name}": per["n_pos"]})
+        out = col if out is None else out.join(col, how="outer")
+    if out is None:
+        return pd.DataFrame({"au": []})
+    out.index = [f"AU{a}" for a in out.index]
+    return out.rename_axis("au").reset_index()
+
+
 def full_system(ws, group: str, spec) -> ChosenModel:
     """The chosen model of ``group``'s full system (the last Table 1 row's
     recipe fitted on all of B) with its ensemble, per-run epochs and

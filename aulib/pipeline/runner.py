@@ -25,12 +25,15 @@ executed notebook's path.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 from ..io import read_yaml, write_yaml
+from ..progress import HEADLESS_ENV
 from ..workspace import Workspace, repo_root
 from .fingerprint import fingerprint, identity, input_files
 from . import kfold
@@ -102,6 +105,21 @@ def run(profile_name: str, data_root: str | None = None, force: bool = False,
     return ws
 
 
+@contextlib.contextmanager
+def _headless_kernels():
+    """Kernels started inside get ``AULIB_HEADLESS=1`` (text progress bars, see
+    :mod:`aulib.progress`); this process's environment is restored after."""
+    old = os.environ.get(HEADLESS_ENV)
+    os.environ[HEADLESS_ENV] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(HEADLESS_ENV, None)
+        else:
+            os.environ[HEADLESS_ENV] = old
+
+
 def _run_steps(profile: Profile, ws: Workspace, extra: dict, force: bool, only: list[str] | None) -> None:
     """Execute the steps of ``profile`` in workspace ``ws`` (``extra``: given values)."""
     import papermill  # heavy optional (notebooks extra): only when notebooks run
@@ -126,8 +144,9 @@ def _run_steps(profile: Profile, ws: Workspace, extra: dict, force: bool, only: 
         print(f"[run ] {step.name}  {json.dumps(_shown(profile, step, params), default=str)}", flush=True)
         t0 = time.time()
         try:
-            papermill.execute_notebook(str(nb_path), str(out_nb), parameters=params, kernel_name="python3",
-                                       cwd=str(nb_path.parent), progress_bar=False, log_output=False)
+            with _headless_kernels():
+                papermill.execute_notebook(str(nb_path), str(out_nb), parameters=params, kernel_name="python3",
+                                           cwd=str(nb_path.parent), progress_bar=False, log_output=False)
         except Exception as e:  # any failure: say what was raised and where the executed copy is
             if stamp.exists():
                 stamp.unlink()

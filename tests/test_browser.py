@@ -10,8 +10,8 @@ be idle and asserts: every cell ran, no error or stderr output (a red
 figure is rendered. The screenshot is kept at ``runs/ci/browser/04_train.png``
 (and copied to ``$AULIB_ARTEFACTS`` if set). Skipped when Chromium is absent,
 unless ``CI`` is set (then it fails). Cost: JupyterLab + Chromium start
-(seconds) and one training epoch of the ci profile; measured once on a 2-core
-machine shared with other jobs: about 7 min, 352 s of it the epoch.
+(seconds) and one training epoch of the ci profile: 37 s on a quiet 2-core
+machine.
 """
 from __future__ import annotations
 
@@ -31,12 +31,6 @@ import pytest
 import yaml
 
 from aulib.workspace import repo_root
-
-#: Opt-in until it passes: on the clean-clone CI rehearsal of this round, Run All
-#: left the notebook's cells unexecuted within the wait (screenshot kept), so it
-#: does not yet gate CI. Set AULIB_BROWSER_TEST=1 to run it.
-pytestmark = pytest.mark.skipif(not os.environ.get("AULIB_BROWSER_TEST"),
-                                reason="browser test is opt-in: set AULIB_BROWSER_TEST=1")
 
 NOTEBOOK = "04_train.ipynb"
 CI_INPUTS = ("data", "labels", "splits", "crops", "faces.csv")   # what 04_train reads from runs/ci
@@ -77,10 +71,11 @@ def _ci_workspace() -> Path:
 
 
 def _project(tmp: Path, ws: Path) -> Path:
-    """A throwaway AULIB_ROOT: the notebook, the ci profile (04_train: 1 epoch), runs/ci linking ``ws``'s inputs."""
+    """A throwaway AULIB_ROOT: the notebooks, the ci profile (04_train: 1 epoch), runs/ci linking ``ws``'s inputs."""
     root = tmp / "project"
     (root / "notebooks").mkdir(parents=True)
-    shutil.copy(repo_root() / "notebooks" / NOTEBOOK, root / "notebooks" / NOTEBOOK)
+    for nb in (repo_root() / "notebooks").glob("*.ipynb"):     # a user's project has every notebook: the
+        shutil.copy(nb, root / "notebooks" / nb.name)          # profile check reads each step's parameters
     shutil.copytree(repo_root() / "notebooks" / "profiles", root / "notebooks" / "profiles")
     ci = root / "notebooks" / "profiles" / "ci.yaml"
     spec = yaml.safe_load(ci.read_text())
@@ -97,7 +92,7 @@ def _lab_env(tmp: Path, root: Path) -> dict:
     on PATH, the ci profile, Jupyter's user config/data/settings in ``tmp``."""
     env = {**os.environ, "AULIB_PROFILE": "ci", "AULIB_ROOT": str(root),
            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
-    for key in ("MPLBACKEND", "JUPYTER_PATH", "PAPERMILL_EXECUTION"):
+    for key in ("MPLBACKEND", "JUPYTER_PATH", "AULIB_HEADLESS"):
         env.pop(key, None)
     for key, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
                      ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
@@ -106,6 +101,11 @@ def _lab_env(tmp: Path, root: Path) -> dict:
     news = tmp / "jupyter" / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
     news.write_text(json.dumps({"fetchNews": "false"}))   # no "get Jupyter news?" toast over the notebook
+    # Render every cell (JupyterLab 4 otherwise renders only those in view), so the test sees every
+    # prompt and output; execution is the same either way.
+    tracker = tmp / "jupyter" / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
     return env
 
 
@@ -178,16 +178,45 @@ def _by_text(driver, css: str, text: str):
 
 
 def _open_from_file_browser(driver, name: str) -> None:
+    """Double-click ``name`` in the file browser and wait until the notebook is
+    revealed: kernel idle, loading spinner gone, a cell active and focused.
+    JupyterLab reports the kernel idle while the panel still shows its
+    spinner; a Run All clicked then runs nothing (the clean-clone failure:
+    every prompt left ``[ ]:``)."""
     from selenium.webdriver.common.action_chains import ActionChains
 
     item = _wait(driver, f"{name} in the file browser", lambda d: _by_text(d, ".jp-DirListing-itemText", name))
     ActionChains(driver).double_click(item).perform()
     _wait(driver, f"{name} open with an idle kernel", lambda d: _kernel_state(d) == "idle")
+    _wait(driver, f"{name} revealed (no spinner, a cell active and focused)", lambda d: d.execute_script(
+        f"const p = document.querySelector('{PANEL}');"
+        "return !!p && !p.querySelector('.jp-Spinner') && !!p.querySelector('.jp-Cell.jp-mod-active')"
+        " && p.contains(document.activeElement);"))
 
 
-def _run_all_from_menu(driver) -> None:
-    _wait(driver, "the Run menu", lambda d: _by_text(d, ".lm-MenuBar-item", "Run")).click()
-    _wait(driver, "Run All Cells in the Run menu", lambda d: _by_text(d, ".lm-Menu-item", "Run All Cells")).click()
+def _run_all_from_menu(driver, attempts: int = 3) -> None:
+    """Run -> Run All Cells, as a user clicks it, until the kernel starts on the
+    cells: a click that leaves every prompt blank for 20 s is repeated, at most
+    ``attempts`` times (belt and braces; :func:`_open_from_file_browser` waits
+    for the notebook to be revealed, the cause of the runs that did nothing)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.keys import Keys
+
+    def started(d):
+        return any(p.startswith("[") and p != "[ ]:" for p in _prompts(d)) or _kernel_state(d) == "busy"
+
+    for attempt in range(attempts):
+        _wait(driver, "the Run menu", lambda d: _by_text(d, ".lm-MenuBar-item", "Run")).click()
+        item = _wait(driver, "an enabled Run All Cells in the Run menu",
+                     lambda d: (lambda e: e if e is not None and "lm-mod-disabled" not in (e.get_attribute("class") or "")
+                                else None)(_by_text(d, ".lm-Menu-item", "Run All Cells")))
+        item.click()
+        try:
+            _wait(driver, "the first cell to start", started, timeout=20)
+            return
+        except TimeoutException:
+            driver.find_element("css selector", "body").send_keys(Keys.ESCAPE)
+    raise AssertionError(f"Run -> Run All Cells started no cell in {attempts} attempts; prompts {_prompts(driver)}")
 
 
 def _kernel_state(driver) -> str | None:
@@ -211,7 +240,8 @@ def _wait_run_all(driver, n_code: int, timeout: float = RUN_TIMEOUT_S) -> bool:
         seen_widget = seen_widget or bool(driver.find_elements(By.CSS_SELECTOR, f"{PANEL} .jp-OutputArea-output .widget-hprogress, {PANEL} .jp-OutputArea-output .widget-progress"))
         prompts = _prompts(driver)
         ran = sum(bool(re.fullmatch(r"\[\d+\]:", p)) for p in prompts)
-        stopped = bool(driver.find_elements(By.CSS_SELECTOR, f"{PANEL} {ERROR_OUTPUT}"))
+        # JupyterLab renders a cell's exception with the stderr MIME type: either stops Run All
+        stopped = bool(driver.find_elements(By.CSS_SELECTOR, f"{PANEL} {ERROR_OUTPUT}, {PANEL} {STDERR_OUTPUT}"))
         if not any("*" in p for p in prompts) and (ran == n_code or stopped) and _kernel_state(driver) == "idle":
             return seen_widget
         time.sleep(0.5)

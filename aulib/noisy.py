@@ -164,8 +164,9 @@ def base_model(ws, group: str, base_run: str | None = None, **train_config) -> P
     resumes) the run ``<group>_base`` on split A with :func:`aulib.train.loop.train`,
     ``train_config`` giving the :class:`aulib.train.config.TrainConfig` fields
     (epochs, backbones, img_size, batch_size, ...). Its held-out split is
-    ``test`` when the workspace has one, else ``H`` (so the Baseline of
-    Table 1 gets a held-out estimate too)."""
+    ``H`` when the workspace has one (the kit's held-out split, degraded x4
+    like B, as every 04_train run of the profile scores), else ``test`` (so
+    the Baseline of Table 1 gets a held-out estimate too)."""
     if base_run is not None:
         d = ws.run(base_run)
         read_config(d)  # clear error when it is not a run directory
@@ -176,7 +177,7 @@ def base_model(ws, group: str, base_run: str | None = None, **train_config) -> P
     if unknown:
         raise ValueError(f"TrainConfig has no fields {unknown}; known: {sorted(fields)}")
     base = {"run_name": f"{group}_base", "group": group, "workspace": str(ws.root),
-            "heldout": next((h for h in ("test", "H") if ws.split(h).exists()), None)}
+            "heldout": next((h for h in ("H", "test") if ws.split(h).exists()), None)}
     # resume=True: a finished base run is reused as it is, an interrupted one continues.
     return Path(train(TrainConfig(**{**base, **given}), resume=True))
 

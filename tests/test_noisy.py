@@ -106,3 +106,23 @@ def test_chunked_prediction_resumes_after_interruption(tmp_path):
 def test_rank0_reports_missing_chunks(tmp_path):
     with pytest.raises(RuntimeError, match="not predicted yet"):
         predict_in_chunks(30, 2, _fake([]), tmp_path, chunk_rows=7, shard=(0, 2))
+
+
+def test_base_model_scores_the_kits_heldout_split_h_before_synthaus_test(tmp_path, monkeypatch):
+    """The base run (Table 1's Baseline) logs the held-out split every 04_train run
+    of the profile scores: H when the workspace has it, even beside SynthAU's test."""
+    from aulib import noisy as N
+    from aulib.workspace import Workspace
+
+    ws = Workspace.for_profile("t", root=tmp_path)
+    seen = {}
+    monkeypatch.setattr(N, "train", lambda cfg, resume: seen.setdefault("heldout", cfg.heldout) and tmp_path)
+    for split in ("test", "H"):
+        ws.split(split).parent.mkdir(parents=True, exist_ok=True)
+        ws.split(split).write_text("image,variant\n")
+    N.base_model(ws, "17au", epochs=1)
+    assert seen["heldout"] == "H"
+    ws.split("H").unlink()
+    seen.clear()
+    N.base_model(ws, "17au", epochs=1)
+    assert seen["heldout"] == "test"

@@ -9,7 +9,7 @@ from skimage.data import astronaut
 from skimage.transform import resize
 
 from aulib.aus import GROUPS
-from aulib.data.transforms import AugmentConfig, augment_batch, default_augment, degrade, stable_rng
+from aulib.data.transforms import AugmentConfig, augment_batch, default_augment, degrade, degrade_batch, stable_rng
 
 
 def face(size=64):
@@ -75,6 +75,21 @@ def test_degrade_deterministic_and_keyed():
     assert not np.array_equal(degrade(img, 2, "a.jpg", 0), degrade(img, 2, "a.jpg", 1))
     with pytest.raises(ValueError, match="uint8"):
         degrade(img.astype(np.float32), 1, "a.jpg")
+
+
+def test_degrade_batch_equals_one_call_per_image():
+    """Batched degradation (grouped by down-sampled size) gives every copy pixel
+    for pixel as degrading it alone, whatever else shares the batch."""
+    rng = np.random.default_rng(5)
+    imgs = rng.integers(0, 256, (40, 48, 48, 3), dtype=np.uint8)
+    variants = np.tile(np.arange(8), 5)
+    keys = [f"img/{i % 13}.jpg" for i in range(40)]        # repeated keys, other variants
+    batch = degrade_batch(imgs, variants, keys, seed=3)
+    alone = np.stack([degrade(imgs[i], int(variants[i]), keys[i], seed=3) for i in range(40)])
+    assert np.array_equal(batch, alone) and np.array_equal(batch[variants == 0], imgs[variants == 0])
+    assert np.array_equal(degrade_batch(imgs[::-1], variants[::-1], keys[::-1], seed=3), batch[::-1])
+    with pytest.raises(ValueError, match="must match"):
+        degrade_batch(imgs, variants[:3], keys, seed=3)
 
 
 def test_default_augment():

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, S
 from aulib import aus as aulib_aus
 from aulib.data.crops import CropStore
 from aulib.data.splits import check_split, read_split
-from aulib.data.transforms import degrade
+from aulib.data.transforms import degrade_batch
 
 
 class AUDataset(Dataset):
@@ -84,9 +84,10 @@ class AUDataset(Dataset):
         order = np.argsort(rows, kind="stable")
         pixels = np.empty((len(rows), self.size, self.size, 3), dtype=np.uint8)
         pixels[order] = self.pixels[rows[order]]  # one sequential fancy read
-        for i in np.flatnonzero(self.variants[indices] > 0):
-            j = indices[i]
-            pixels[i] = degrade(pixels[i], int(self.variants[j]), self.image_names[j], self.seed)
+        deg = np.flatnonzero(self.variants[indices] > 0)
+        if len(deg):
+            j = indices[deg]
+            pixels[deg] = degrade_batch(pixels[deg], self.variants[j], [self.image_names[k] for k in j], self.seed)
         x = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
         return x, torch.from_numpy(self.labels[indices])
 

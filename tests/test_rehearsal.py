@@ -144,19 +144,22 @@ def write_weights(tmp: Path) -> tuple[Path, Path]:
 
 @pytest.mark.slow
 def test_paper_path_rehearsed_end_to_end(tmp_path):
+    """README 'Reproducing on EmotioNet' step 3, its two commands as written: a
+    slice of 200 optimization rows and 100 noisy lines of a larger data root."""
     data = tmp_path / "emotionet"
-    write_emotionet_layout(data, 200, 100)
+    write_emotionet_layout(data, 230, 120)
     assert not (data / "faces.csv").exists()
     weight_file, hf_home = write_weights(tmp_path)
     profile = tmp_path / "rehearsal.yaml"
     subprocess.run([sys.executable, "-m", "aulib.pipeline.rehearsal", "--data-root", str(data), "--out",
-                    str(profile), "--weights", f"efficientnet_b4={weight_file}"], check=True, cwd=tmp_path)
+                    str(profile), "--rows", "200", "100", "--weights", f"efficientnet_b4={weight_file}"],
+                   check=True, cwd=tmp_path)
     env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"}
     env.pop("AULIB_PROFILE", None)
     ws = tmp_path / "ws"
     t0 = time.time()
-    done = subprocess.run([sys.executable, "-m", "aulib.pipeline", "--profile", str(profile), "--data-root",
-                           str(data), "--workspace", str(ws)], env=env, cwd=tmp_path, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "aulib.pipeline", "--profile", str(profile), "--workspace", str(ws)],
+                          env=env, cwd=tmp_path, capture_output=True, text=True)
     minutes = (time.time() - t0) / 60
     print(done.stdout[-3000:], done.stderr[-6000:], f"rehearsal took {minutes:.1f} min", sep="\n")
     assert done.returncode == 0, done.stderr[-6000:]

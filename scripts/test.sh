@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite, run after scripts/setup.sh. Two streams share the machine's cores:
-#  A (in the background): the end-to-end rehearsals (paper path, own data) and the
-#    two-node torchrun test, each in its own temporary workspace;
+#  A (in the background): the end-to-end rehearsals (paper path, own data), the
+#    two-node torchrun test and the runner's tests, each in its own temporary workspace;
 #  B: the whole notebook pipeline with the toy `ci` profile (fresh runs/ci), the
 #    README's headless command (papermill of 04_train for the 6au group), then the
 #    unit tests and every notebook under nbval (--nbval-lax, this environment's kernel),
@@ -13,10 +13,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AULIB_PROFILE=ci MPLBACKEND=Agg PATH="$PWD/.venv/bin:$PATH" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-E2E=(tests/test_rehearsal.py tests/test_owndata_rehearsal.py tests/test_multinode.py)
+E2E=(tests/test_rehearsal.py tests/test_owndata_rehearsal.py tests/test_multinode.py tests/test_pipeline.py)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -rf runs/ci out.ipynb
+# matplotlib's font cache, built once before the streams: two first imports at the same moment
+# can leave a partial cache, whose missing fonts then print findfont warnings in notebooks
+python -c "import matplotlib.font_manager"
 
 python -m pytest -q -p no:cacheprovider --basetemp "$tmp/a" "${E2E[@]}" "$@" > "$tmp/a.log" 2>&1 &
 stream_a=$!

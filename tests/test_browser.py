@@ -98,6 +98,10 @@ def _lab_env(tmp: Path, root: Path) -> dict:
                      ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
                      ("JUPYTERLAB_SETTINGS_DIR", "settings"), ("JUPYTERLAB_WORKSPACES_DIR", "workspaces")):
         env[key] = str(tmp / "jupyter" / sub)
+    # A matplotlib font cache of its own, built here: a stale or partial shared cache makes the
+    # log-scale axes' mathtext print findfont warnings (stderr) that are not the notebook's
+    env["MPLCONFIGDIR"] = str(tmp / "matplotlib")
+    subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, check=True)
     news = tmp / "jupyter" / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
     news.write_text(json.dumps({"fetchNews": "false"}))   # no "get Jupyter news?" toast over the notebook

@@ -155,7 +155,8 @@ def test_paper_path_rehearsed_end_to_end(tmp_path):
                     str(profile), "--rows", "200", "100", "--weights", f"efficientnet_b4={weight_file}"],
                    check=True, cwd=tmp_path)
     env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"}
-    env.pop("AULIB_PROFILE", None)
+    for key in ("AULIB_PROFILE", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):   # torchrun sets the threads itself
+        env.pop(key, None)
     ws = tmp_path / "ws"
     t0 = time.time()
     done = subprocess.run([sys.executable, "-m", "aulib.pipeline", "--profile", str(profile), "--workspace", str(ws)],

@@ -89,10 +89,9 @@ def degrade_batch(images: np.ndarray, variants, keys, seed: int = 0) -> np.ndarr
     for i, (kind, factor, *_u) in draws.items():
         if kind in (1, 3):
             groups.setdefault((max(1, round(h / factor)), max(1, round(w / factor))), []).append(i)
-    for size, idx in groups.items():
+    for idx in groups.values():
         x = torch.from_numpy(np.ascontiguousarray(images[idx])).permute(0, 3, 1, 2).float()
-        small = F.interpolate(x, size=size, mode="area")
-        up = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+        up = _downsample(x, draws[idx[0]][1])           # every image of the group has this size
         out[idx] = up.permute(0, 2, 3, 1).round_().clamp_(0, 255).to(torch.uint8).numpy()
     for i, (kind, _f, u_size, u_x, u_y) in draws.items():
         if kind in (2, 3):

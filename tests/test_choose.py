@@ -166,6 +166,26 @@ def test_honest_estimate_table(tmp_path):
     assert list(rep2.table.index) == ["baseline", "chosen"] and rep2.table["heldout"].isna().all()
 
 
+def test_heldout_is_needed_only_at_the_picked_candidates(tmp_path):
+    """Training no longer scores the held-out split every epoch: the choice is
+    made over every candidate on B, then only the picked (run, epoch) need
+    held-out predictions (the old code dropped the others from the choice)."""
+    import pandas as pd
+
+    ws = Workspace.for_profile("ci", root=tmp_path / "ws")
+    peaks = np.where(np.arange(17) % 2, 2, 3)
+    write_synthetic_run(ws.run("a"), peaks=peaks, epochs=8, n_images=60, seed=1)
+    full, _ = choose_for_workspace(ws, "17au", folds=3)
+    picked = {e for c in full.choices.values() for e in c.epoch.tolist()}
+    unpicked = sorted(set(range(1, 9)) - picked)
+    assert unpicked
+    for e in unpicked:
+        (ws.run("a") / "preds" / f"test_epoch{e:03d}.npy").unlink()
+    lazy, _ = choose_for_workspace(ws, "17au", folds=3)
+    pd.testing.assert_frame_equal(lazy.table, full.table)
+    assert not lazy.notes and np.isfinite(lazy.table["heldout"]).all()
+
+
 def test_candidates_refuse_runs_on_different_rows(tmp_path):
     a = load_run_preds(write_synthetic_run(tmp_path / "a", epochs=2, n_images=10, heldout=None), "B")
     b = load_run_preds(write_synthetic_run(tmp_path / "b", epochs=2, n_images=11, heldout=None), "B")

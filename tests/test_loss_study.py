@@ -80,7 +80,7 @@ def test_parse_setting():
             parse_setting(bad)
 
 
-def test_configs_copy_the_demo_step_and_change_only_weights_seed_name(tmp_path):
+def test_configs_copy_the_demo_step_and_change_only_weights_seed_name_and_score_heldout(tmp_path):
     base = like_config(tmp_path, "demo", "12au_effnet_plain")
     assert (base.group, base.epochs, base.img_size, base.batch_size, base.lr) == ("12au", 4, 64, 32, 0.005)
     assert base.backbones == ["test_efficientnet"] * 2 and base.heldout == "H" and base.multicrop is False
@@ -89,7 +89,8 @@ def test_configs_copy_the_demo_step_and_change_only_weights_seed_name(tmp_path):
     got = cfgs["none"][1].to_dict()
     assert (got["w_mv"], got["w_cr"], got["seed"]) == (0.0, 0.0, 1)
     changed = {k for k, v in base.to_dict().items() if got[k] != v}
-    assert changed == {"w_mv", "w_cr", "seed", "run_name"}
+    assert changed == {"w_mv", "w_cr", "seed", "run_name", "eval_splits"}
+    assert base.eval_splits == ["B"] and got["eval_splits"] == ["B", "H"]   # the study reads H from log.csv
     with pytest.raises(ValueError, match="no 04_train step 'nope'"):
         like_config(tmp_path, "demo", "nope")
 

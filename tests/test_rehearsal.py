@@ -172,7 +172,7 @@ def test_paper_path_rehearsed_end_to_end(tmp_path):
     for run in ("17au_effb4_plain", "17au_r101_plain", "12au_effb4_no_cr"):
         cfg = yaml.safe_load((ws / "train" / run / "config.yaml").read_text())
         assert cfg["backbones"][0] in ("efficientnet_b4", "resnet101") and cfg["img_size"] == 32
-        assert "H" in cfg["eval_splits"] and len(pd.read_csv(ws / "train" / run / "log.csv")) == 1
+        assert (cfg["heldout"], cfg["eval_splits"]) == ("H", ["B"]) and len(pd.read_csv(ws / "train" / run / "log.csv")) == 1
     assert yaml.safe_load((ws / "train" / "17au_effb4_plain" / "config.yaml").read_text())["pretrained"] == str(
         weight_file)
     assert yaml.safe_load((ws / "train" / "17au_r101_plain" / "config.yaml").read_text())["pretrained"] is True
@@ -184,6 +184,8 @@ def test_paper_path_rehearsed_end_to_end(tmp_path):
         t = pd.read_csv(tables / f"{name}.csv")
         filled = t[["B Final", "B cross-fit Final", "Held-out F1", "Held-out Final"]].to_numpy(float)
         assert len(t) >= 2 and np.isfinite(filled).all(), f"{name} has empty cells:\n{t}"
+    for run, name in (("17au_effb4_plain", "H"), ("17au_effb4_finetune", "H_mc")):   # predicted from checkpoints
+        assert list((ws / "train" / run / "preds").glob(f"{name}_epoch*.npy")), (run, name)
     t2 = pd.read_csv(tables / "table2.csv")
     ours = t2[t2["source"] == "aulib"]
     assert len(ours) == 2 and ours[["Mean Accuracy", "F1", "Final score"]].isna().all().all()

@@ -71,6 +71,33 @@ def workspace(tmp_path_factory) -> Workspace:
 
 
 @pytest.mark.slow
+def test_heldout_predicted_at_chosen_epochs_equals_scoring_it_every_epoch(workspace):
+    """Training scores B alone; the held-out split, predicted afterwards from
+    a checkpoint, is what a run scoring it every epoch wrote (same weights:
+    seeded, deterministic on CPU), plain and multi-crop."""
+    from aulib.infer.at_epochs import preds_at_epochs
+    from aulib.runs import load_run_preds
+    from aulib.train import train
+
+    lazy = train(tiny_config(workspace, run_name="lazy_h", epochs=2))
+    eager = train(tiny_config(workspace, run_name="eager_h", epochs=2, eval_splits=["B", "test"]))
+    assert not list((lazy / "preds").glob("test*")) and len(list((eager / "preds").glob("test*_epoch*.npy"))) == 4
+    for mc in (False, True):
+        got = preds_at_epochs(workspace, lazy, "test", [1], multicrop=mc)
+        want = load_run_preds(eager, "test_mc" if mc else "test", [1])
+        assert got.epochs.tolist() == [1] and got.probs.shape == want.probs.shape
+        np.testing.assert_allclose(got.probs, want.probs, atol=2e-3)
+        assert got.index["image"].tolist() == want.index["image"].tolist()
+    assert sorted(p.name for p in (lazy / "preds").glob("test*.npy")) == ["test_epoch001.npy", "test_mc_epoch001.npy"]
+    (lazy / "checkpoints" / "epoch002.pt").rename(lazy / "epoch002.pt.away")
+    try:
+        with pytest.raises(FileNotFoundError, match=r"lazy_h has no test predictions at epochs \[2\].*keep_checkpoints"):
+            preds_at_epochs(workspace, lazy, "test", [1, 2])
+    finally:
+        (lazy / "epoch002.pt.away").rename(lazy / "checkpoints" / "epoch002.pt")
+
+
+@pytest.mark.slow
 def test_run_directory_layout_and_learning(workspace):
     from aulib.train import train
 
@@ -79,8 +106,9 @@ def test_run_directory_layout_and_learning(workspace):
     assert run_dir == workspace.run("learn")
     log = pd.read_csv(run_dir / "log.csv")
     assert log["epoch"].tolist() == [1, 2, 3, 4, 5]
-    for col in ["lr", "time_s", "loss", "bce", "mv", "cr", "B_acc", "B_f1", "B_final", "B_mc_final", "test_final"]:
+    for col in ["lr", "time_s", "loss", "bce", "mv", "cr", "B_acc", "B_f1", "B_final", "B_mc_final"]:
         assert col in log, col
+    assert "test_final" not in log     # the held-out split is scored at chosen epochs only (next test)
     assert [f"B_final_AU{a}" for a in aulib_aus.group_aus(GROUP)] == [c for c in log if c.startswith("B_final_AU")]
     assert log["bce"].iloc[-1] < log["bce"].iloc[0]
     # labels of B: the score must beat both trivial predictors (all negative, all positive)
@@ -91,7 +119,8 @@ def test_run_directory_layout_and_learning(workspace):
 
     trivial = max(score_probs(labels, np.full(labels.shape, p), 0.5)[1]["final"] for p in (0.0, 1.0))
     assert log["B_final"].iloc[-1] > trivial + 0.1
-    for split in ("B", "B_mc", "test", "test_mc"):
+    assert not (run_dir / "preds" / "test_index.csv").exists()
+    for split in ("B", "B_mc"):
         assert (run_dir / "preds" / f"{split}_index.csv").exists()
         for e in range(1, 6):
             p = read_npy(run_dir / "preds" / f"{split}_epoch{e:03d}.npy")
@@ -138,7 +167,8 @@ def test_torchrun_two_processes_on_cpu(workspace, monkeypatch):
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("AULIB_PROGRESS", "0")
-    cfg = tiny_config(workspace, run_name="ddp", epochs=1, max_train_batches=2, multicrop=False)
+    cfg = tiny_config(workspace, run_name="ddp", epochs=1, max_train_batches=2, multicrop=False,
+                      eval_splits=["B", "test"])   # two splits gathered in split order
     run_dir = run_training(cfg, nproc=2)        # torchrun --nproc-per-node=2 -m aulib.train (gloo)
     assert run_dir == workspace.run("ddp")
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.yaml", "log.csv", "preds"]

@@ -67,7 +67,7 @@ import pandas as pd
 
 from .. import aus as aulib_aus
 from ..data.splits import read_split
-from ..infer.sharded import predict_split_probs
+from ..infer.at_epochs import pred_name, preds_at_epochs
 from ..io import read_yaml, write_csv, write_text
 from ..metrics import au_scores, decide, summarize
 from ..runs import RunPreds, heldout_split, load_run_preds, pred_epochs, select_runs
@@ -243,11 +243,13 @@ def _scores(decisions: dict, aus) -> dict:
     return {est: nan if d is None else summarize(au_scores(lab, d, aus)) for est, (lab, d, _) in decisions.items()}
 
 
-def recipe_decisions(recipe: Recipe, runs_b: list[RunPreds], runs_h: list[RunPreds] | None = None,
+def recipe_decisions(recipe: Recipe, runs_b: list[RunPreds], runs_h=None,
                      folds: int = 5, seed: int = 0, C: float = 1.0) -> tuple[dict, FittedSystem]:
     """0/1 decisions of a recipe under each estimate: {estimate: (labels (N, C),
     decisions (N, C) or None, clusters (N,))} for ``ESTIMATES`` (held-out
     decisions None when ``runs_h`` is None), and the system fitted on all of B.
+    ``runs_h``: the runs' held-out predictions, or a function of the fitted
+    system's epochs (R, C) that gives them (:meth:`_RunCache.heldout`).
     Clusters (:func:`.bootstrap.cluster_ids`) are what a bootstrap resamples."""
     labels = runs_b[0].labels
     n = len(labels)
@@ -266,6 +268,8 @@ def recipe_decisions(recipe: Recipe, runs_b: list[RunPreds], runs_h: list[RunPre
         sys_f, _ = fit_system(recipe, runs_b, np.flatnonzero(fold != f), groups, folds, seed, C)
         dec[test] = decide(sys_f.probs(runs_b, test), sys_f.thresholds)
     out["B cross-fit"] = (labels, dec, clusters)
+    if callable(runs_h):
+        runs_h = runs_h(system.epochs)
     if runs_h is None:
         out["Held-out"] = (None, None, None)
     else:
@@ -293,18 +297,26 @@ class _RunCache:
         return out
 
     def heldout(self, names: list[str], split: str | None, multicrop: bool):
-        """Runs' held-out predictions, or (None, reason)."""
+        """``(load, None)``: ``load(epochs)`` gives the runs' held-out
+        predictions at the epochs (R, C) a fitted system picked, predicted from
+        their checkpoints where training did not score them
+        (:mod:`aulib.infer.at_epochs`); or ``(None, reason)``."""
         if split is None:
             found = {heldout_split(self.get([n], "B")[0].config) for n in names} - {None}
             if not found:
                 return None, "no held-out split named in the runs' configs"
             split = sorted(found)[0]
-        name = f"{split}_mc" if multicrop else split
         dirs = select_runs(self.ws, None, names)
-        lacking = [n for n, d in zip(names, dirs) if not pred_epochs(d, name)]
-        if lacking:
-            return None, f"runs {lacking} have no {name} predictions"
-        return self.get(names, name), None
+        if not self.ws.split(split).exists() and not all(pred_epochs(d, pred_name(split, multicrop)) for d in dirs):
+            return None, f"no {split} split in the workspace ({self.ws.split(split)}) and no {split} predictions"
+
+        def load(epochs: np.ndarray) -> list[RunPreds]:
+            runs = [preds_at_epochs(self.ws, d, split, e, multicrop) for d, e in zip(dirs, epochs)]
+            for r in runs:
+                add_subjects(r.index, self.ws)
+            return runs
+
+        return load, None
 
 
 def _row(recipe: Recipe, paper_row, scores: dict | None, runs: list[str], note: str) -> dict:
@@ -378,7 +390,11 @@ def _table(ws, recipes, group_spec: dict, paper_rows: dict, heldout: str | None,
         split = "B_mc" if rec.multicrop else "B"
         runs_b = cache.get(names, split)
         runs_h, why = cache.heldout(names, heldout, rec.multicrop)
-        dec, _ = recipe_decisions(rec, runs_b, runs_h, folds, seed, C)
+        try:
+            dec, _ = recipe_decisions(rec, runs_b, runs_h, folds, seed, C)
+        except FileNotFoundError as err:       # a pruned checkpoint: no held-out estimate for this row
+            dec, _ = recipe_decisions(rec, runs_b, None, folds, seed, C)
+            why = str(err)
         rows.append(_row(rec, paper_rows.get(rec.row), _scores(dec, runs_b[0].aus), names, why or ""))
         decisions.append(dec)
     return add_gains(pd.DataFrame(rows), decisions, previous, n_boot, seed)
@@ -481,8 +497,9 @@ def chosen_probs(ws, chosen: ChosenModel, split: str, predict_missing: bool = Tr
     """(N, C) probabilities of a chosen model on a split of the workspace.
 
     Uses the runs' saved ``preds/<split>[_mc]_epoch<NNN>.npy``; epochs
-    without them are predicted (:func:`aulib.noisy.predict_split_probs`,
-    saved for the next time) when ``predict_missing``. ``images`` (N,): the
+    without them are predicted from their checkpoints
+    (:func:`aulib.infer.at_epochs.preds_at_epochs`, saved for the next time)
+    when ``predict_missing``. ``images`` (N,): the
     split's image column, checked against the saved predictions' index."""
     ens = LinearEnsemble.from_dict(chosen.ensemble) if chosen.ensemble else None
     c = len(chosen.aus)
@@ -498,22 +515,12 @@ def chosen_probs(ws, chosen: ChosenModel, split: str, predict_missing: bool = Tr
 
     def run_probs(name: str, eps: np.ndarray) -> np.ndarray:
         d = chosen.run_dir(name, ws.root)
-        out = None
-        for e in sorted(set(int(x) for x in eps)):
-            if e in pred_epochs(d, pred_split):
-                rp = load_run_preds(d, pred_split, [e])
-                if images is not None and not np.array_equal(rp.index["image"].to_numpy(), np.asarray(images)):
-                    raise ValueError(f"{d}/preds/{pred_split}_index.csv lists other images than splits/{split}.csv; "
-                                     f"delete the run's {pred_split} predictions so they are made again")
-                p = rp.probs[0]
-            elif predict_missing:
-                p = predict_split_probs(d, e, ws, split, multicrop=pred_split.endswith("_mc") and split != pred_split)
-            else:
-                raise FileNotFoundError(f"run {name} has no {pred_split} predictions at epoch {e}")
-            out = np.zeros((len(p), c), np.float32) if out is None else out
-            cols = np.flatnonzero(np.asarray(eps) == e)
-            out[:, cols] = p[:, cols]
-        return out
+        rp = (preds_at_epochs(ws, d, split, eps, multicrop=pred_split != split) if predict_missing
+              else load_run_preds(d, pred_split, sorted(set(int(e) for e in eps))))
+        if images is not None and not np.array_equal(rp.index["image"].to_numpy(), np.asarray(images)):
+            raise ValueError(f"{d}/preds/{pred_split}_index.csv lists other images than splits/{split}.csv; "
+                             f"delete the run's {pred_split} predictions so they are made again")
+        return _at(rp, eps)
 
     if ens is not None:
         return ens.predict([run_probs(n, epochs[:, i]) for i, n in enumerate(run_names)])

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..infer.at_epochs import preds_at_epochs
 from ..metrics import au_scores, batched_scores, decide, summarize
 from ..runs import RunPreds, heldout_split, load_run_preds, pred_epochs, select_runs
 from ..workspace import Workspace
@@ -215,19 +216,20 @@ class ChoiceReport:
     notes: list[str] = field(default_factory=list)
 
 
-def honest_estimate(select: Candidates, heldout: Candidates | None = None, strategies=STRATEGIES,
+def honest_estimate(select: Candidates, heldout=None, strategies=STRATEGIES,
                     folds: int = 5, seed: int = 0) -> ChoiceReport:
     """Score every strategy three ways: chosen and scored on ``select``
     (optimistic), k-fold cross-fitted on ``select`` (folds by image), and
-    chosen on ``select`` then scored on ``heldout`` (when given). Candidates
-    missing from ``heldout`` are dropped from both before choosing."""
+    chosen on ``select`` then scored on ``heldout`` (when given).
+    ``heldout``: :class:`Candidates` (those missing from it are dropped from
+    both before choosing), or a function of the (run, epoch) keys the
+    choices picked that returns their Candidates (:func:`choose_for_workspace`
+    predicts them from checkpoints where needed)."""
     strategies = list(strategies)
     if "baseline" not in strategies:
         strategies = ["baseline"] + strategies
     notes = []
-    if heldout is not None:
-        if heldout.aus != select.aus:
-            raise ValueError(f"held-out split {heldout.split} has AUs {heldout.aus}, selection split has {select.aus}")
+    if heldout is not None and not callable(heldout):
         common = [k for k in select.keys if k in set(heldout.keys)]
         if not common:
             notes.append(f"no (run, epoch) has predictions on both {select.split} and {heldout.split}; "
@@ -238,11 +240,19 @@ def honest_estimate(select: Candidates, heldout: Candidates | None = None, strat
                 notes.append(f"{len(select.keys) - len(common)} candidates without {heldout.split} predictions "
                              "were left out of every estimate")
             select, heldout = select.subset(common), heldout.subset(common)
+    choices = {s: choose(select, s) for s in strategies}
+    if callable(heldout):
+        picked = sorted({(r, int(e)) for ch in choices.values() for r, e in zip(ch.run, ch.epoch)})
+        try:
+            heldout = heldout(picked)
+        except FileNotFoundError as err:      # a pruned checkpoint: no held-out estimate
+            notes.append(f"held-out estimate skipped: {err}")
+            heldout = None
+    if heldout is not None and heldout.aus != select.aus:
+        raise ValueError(f"held-out split {heldout.split} has AUs {heldout.aus}, selection split has {select.aus}")
     fold_of_row = group_folds(select.groups(), folds, seed)
-    rows, per_au, choices = [], [], {}
-    for s in strategies:
-        ch = choose(select, s)
-        choices[s] = ch
+    rows, per_au = [], []
+    for s, ch in choices.items():
         decs = {"optimistic": (select.labels, ch.decisions(select)),
                 "cross_fitted": (select.labels, cross_fitted_decisions(select.labels, select.probs, s, fold_of_row))}
         if heldout is not None:
@@ -271,6 +281,20 @@ def load_candidates(run_dirs, split: str, epochs: dict | None = None) -> tuple[l
     return runs, Candidates.from_runs(runs)
 
 
+def _heldout_loader(ws: Workspace, run_dirs: dict, split: str):
+    """keys [(run, epoch)] -> their :class:`Candidates` on ``split``, predicted
+    from the checkpoints where training did not score them."""
+    def load(keys) -> Candidates:
+        epochs = {}
+        for run, e in keys:
+            epochs.setdefault(run, []).append(e)
+        runs = [preds_at_epochs(ws, run_dirs[run], split, eps) for run, eps in epochs.items()]
+        for r in runs:
+            add_subjects(r.index, ws)
+        return Candidates.from_runs(runs)
+    return load
+
+
 def choose_for_workspace(ws: Workspace, group: str, runs=None, select_split: str = "B", heldout: str | None = None,
                          folds: int = 5, strategy: str = "threshold", strategies=STRATEGIES,
                          seed: int = 0) -> tuple[ChoiceReport, ChosenModel]:
@@ -286,16 +310,12 @@ def choose_for_workspace(ws: Workspace, group: str, runs=None, select_split: str
     if heldout is None:
         names = {heldout_split(r.config) for r in run_preds} - {None}
         heldout = sorted(names)[0] if names else None  # runs naming different splits: the first by name
-    held = None
-    notes = []
+    held, notes = None, []
     if heldout is not None:
-        have = [d for d in dirs if pred_epochs(d, heldout)]
-        if len(have) < len(dirs):
-            lacking = sorted(set(d.name for d in dirs) - set(d.name for d in have))
-            notes.append(f"runs without {heldout} predictions: {lacking}")
-        if have:
-            _, held = load_candidates(have, heldout)
-            add_subjects(held.index, ws)
+        if ws.split(heldout).exists() or all(pred_epochs(d, heldout) for d in dirs):
+            held = _heldout_loader(ws, {r.run_name: r.run_dir for r in run_preds}, heldout)
+        else:
+            notes.append(f"no {heldout} split in the workspace ({ws.split(heldout)}): held-out estimate skipped")
     report = honest_estimate(select, held, strategies=strategies, folds=folds, seed=seed)
     report.notes[:0] = notes
     if strategy not in report.choices:

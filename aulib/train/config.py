@@ -21,8 +21,10 @@ STAGES = ("plain", "pretrain", "finetune")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "step", "constant")
 #: Keys that may change when a run is resumed (they do not change results;
-#: ``epochs`` extends or shortens a run, and only with ``extend=True``).
-RESUMABLE_CHANGES = ("epochs", "num_workers", "progress")
+#: ``epochs`` extends or shortens a run, and only with ``extend=True``;
+#: ``eval_splits`` only changes which splits later epochs score: a held-out
+#: split they skip is predicted from the checkpoints when needed).
+RESUMABLE_CHANGES = ("epochs", "num_workers", "progress", "eval_splits")
 #: Older boolean switches, still read (config.yaml of older runs): ``use_<x>:
 #: false`` or ``no_<x>: true`` put ``<x>`` into ``ablate``.
 LEGACY_SWITCHES = ("mv", "cr", "balance")
@@ -44,7 +46,12 @@ class TrainConfig:
     :class:`aulib.data.transforms.AugmentConfig` fields. ``amp``: "auto" (on
     for CUDA), true, false. ``keep_checkpoints``: "all", "last" or N (the last
     N); per-AU choice reads predictions, but loading a chosen epoch later needs
-    its checkpoint, so keep all unless disk is short. ``max_train_batches``
+    its checkpoint, so keep all unless disk is short. Splits: ``train_splits``
+    (default A, plus C_<group> to pretrain); ``eval_splits`` are scored every
+    epoch (default B alone); ``heldout`` names the held-out split, predicted
+    afterwards at the epochs a choice picks, from their checkpoints
+    (:mod:`aulib.infer.at_epochs`); list it in ``eval_splits`` to score it every
+    epoch instead. ``max_train_batches``
     caps the batches per epoch (tests, smoke runs).
     """
 
@@ -151,7 +158,7 @@ class TrainConfig:
             c.train_splits = ["A", f"C_{c.group}"] if c.stage == "pretrain" else ["A"]
         c.train_splits = [str(s) for s in ([c.train_splits] if isinstance(c.train_splits, str) else c.train_splits)]
         if c.eval_splits is None:
-            c.eval_splits = ["B"] + ([c.heldout] if c.heldout else [])
+            c.eval_splits = ["B"]      # the held-out split is scored at the chosen epochs (aulib.infer.at_epochs)
         c.eval_splits = [str(s) for s in ([c.eval_splits] if isinstance(c.eval_splits, str) else c.eval_splits)]
         if "B" not in c.eval_splits:
             raise ValueError(f"eval_splits {c.eval_splits} must include 'B' (the per-epoch metrics are on B)")

@@ -452,7 +452,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, stop_
     locks = []
     try:
         ws = workspace_of(cfg)
-        _check_splits(ws, cfg.train_splits + cfg.eval_splits)
+        _check_splits(ws, cfg.train_splits + cfg.eval_splits + ([cfg.heldout] if cfg.heldout else []))
         rd = ws.run_dir(cfg.run_name)
 
         def decide() -> RunPlan:

@@ -105,11 +105,14 @@ def like_config(ws_root, profile: str = "demo", like: str = "12au_effnet_plain")
 
 def study_configs(base: TrainConfig, settings: list[tuple[str, float, float]], seeds) -> dict[str, list]:
     """{setting name: [TrainConfig per seed]}: ``base`` with the setting's weights,
-    the seed and run name ``lw_<setting>_s<seed>``."""
+    the seed and run name ``lw_<setting>_s<seed>``; each scores the held-out
+    split every epoch (the study reads it from log.csv)."""
     out = {}
+    evals = ["B"] + ([base.heldout] if base.heldout else [])
     for name, w_mv, w_cr in settings:
         out[name] = [TrainConfig.from_dict({**base.to_dict(), "w_mv": w_mv, "w_cr": w_cr, "seed": int(s),
-                                            "run_name": f"lw_{name}_s{s}"}).resolved() for s in seeds]
+                                            "run_name": f"lw_{name}_s{s}", "eval_splits": evals}).resolved()
+                     for s in seeds]
     return out
 
 

@@ -83,3 +83,25 @@ def test_input_files_of_an_emotionet_root_change_with_one_row(tmp_path):
     opt.write_text("URL,URL orig,'AU 1'\nhttp://x/a.jpg,http://x/a.jpg,1\n")
     after = F.fingerprint(P.repo_root() / "notebooks" / "01_data.ipynb", values, F.identity(files), "")
     assert before != after
+
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in (P.repo_root() / "notebooks").glob("*.ipynb")))
+def test_declared_parameters_are_what_papermill_reads(notebook):
+    """The profile loader reads parameters cells with ast (kernels no longer
+    import papermill for it); the names and their order are papermill's."""
+    import papermill
+
+    stem = notebook.removesuffix(".ipynb")
+    assert P.declared_parameters(stem) == tuple(papermill.inspect_notebook(str(P.repo_root() / "notebooks" / notebook)))
+    assert P.declared_parameters(stem)
+
+
+def test_step_settings_does_not_import_papermill():
+    code = ("import sys; from aulib.pipeline import step_settings; "
+            "step_settings('05_convergence', {'profile': 'demo', 'workspace': None, 'runs': None, 'group': None, "
+            "'split': None}); assert 'papermill' not in sys.modules, 'papermill imported'")
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=P.repo_root())
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -29,8 +29,10 @@ naming the file, the section and the key.
 """
 from __future__ import annotations
 
+import ast
 import difflib
 import functools
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,9 +146,20 @@ def profile_path(ref: str) -> Path:
 
 @functools.lru_cache(maxsize=64)
 def _declared(path: str, mtime_ns: int) -> tuple[str, ...]:
-    import papermill  # heavy optional (notebooks extra): only to read a notebook's parameters
-
-    return tuple(papermill.inspect_notebook(path))
+    """Names assigned in the notebook's cell tagged ``parameters``, in order:
+    the names papermill would inject, read with :mod:`ast` (the cell holds
+    plain assignments) so that every kernel is spared papermill's import."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    cells = [c for c in nb.get("cells", []) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        return ()
+    source = cells[0]["source"]
+    tree = ast.parse(source if isinstance(source, str) else "".join(source), filename=f"{path} (parameters cell)")
+    names: list[str] = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
+    return tuple(names)
 
 
 def declared_parameters(stem: str) -> tuple[str, ...]:

@@ -6,6 +6,8 @@
    ratio is the overhead of the multi-view machinery (target <= 1.05).
 2. Epoch time with the real data path (crop-store memmap -> make_loader ->
    augment_batch on the device) against the same steps over in-memory tensors.
+3. The same MultiViewNet step in channels-last memory (the kit's,
+   ``aulib.train.model.CHANNELS_LAST``) against contiguous NCHW.
 
 ``python benchmarks/bench_train.py [--backbone lcnet_050] [--img-size 64]
 [--batch-size 64] [--steps 20] [--device auto] [--threads N]``
@@ -29,6 +31,7 @@ from aulib.data.transforms import augment_batch, default_augment
 from aulib.io import write_csv, write_npy, write_yaml
 from aulib.train.distributed import resolve_device
 from aulib.train.losses import MultiViewLoss
+from aulib.train import model as model_mod
 from aulib.train.model import MultiViewNet
 from aulib.workspace import Workspace
 
@@ -72,14 +75,16 @@ def single_step_fn(backbone: str, c: int, device):
     """Two independent (backbone + linear head + BCE) models, one after the other."""
     models = [torch.nn.Sequential(timm.create_model(backbone, num_classes=0), torch.nn.LazyLinear(c)).to(device)
               for _ in range(2)]
+    fmt = torch.channels_last if model_mod.CHANNELS_LAST else torch.contiguous_format  # as MultiViewNet
     for m in models:
         m(torch.zeros(2, 3, 32, 32, device=device))  # materialise the lazy head
+        m.to(memory_format=fmt)
     opts = [torch.optim.AdamW(m.parameters(), lr=1e-3) for m in models]
     mean = torch.tensor((0.485, 0.456, 0.406), device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor((0.229, 0.224, 0.225), device=device).view(1, 3, 1, 1) * 255
 
     def step(x, y):
-        xn = (x.float() - mean) / std
+        xn = ((x.float() - mean) / std).contiguous(memory_format=fmt)
         for m, opt in zip(models, opts):
             logits = m(xn)
             loss = F.binary_cross_entropy_with_logits(logits, y.clamp(min=0).float())
@@ -127,6 +132,12 @@ def measure(backbone: str = "lcnet_050", img_size: int = 64, batch_size: int = 6
     print(f"multi-view step        {1000 * t_mv:8.1f} ms  ({b / t_mv:7.0f} img/s)")
     print(f"two single models      {1000 * t_single:8.1f} ms  ({b / t_single:7.0f} img/s)")
     print(f"overhead ratio (multi-view / two singles): {t_mv / t_single:.3f}  (target <= 1.05)")
+    saved, model_mod.CHANNELS_LAST = model_mod.CHANNELS_LAST, False
+    try:
+        t_nchw = _time_steps(multiview_step_fn(backbone, c, device), batches, device)
+    finally:
+        model_mod.CHANNELS_LAST = saved
+    print(f"multi-view step NCHW   {1000 * t_nchw:8.1f} ms  (channels-last / NCHW {t_mv / t_nchw:.3f})")
 
     n = b * (steps + 3)
     aug = default_augment(GROUP)
@@ -156,6 +167,7 @@ def measure(backbone: str = "lcnet_050", img_size: int = 64, batch_size: int = 6
           f"ratio {t_loader / t_memory:.3f}")
     return {"device": str(device), "threads": torch.get_num_threads(), "backbone": backbone, "img_size": s,
             "batch_size": b, "steps": steps, "multiview_s": t_mv, "single_s": t_single, "overhead": t_mv / t_single,
+            "nchw_s": t_nchw,
             "images": n, "loader_s": t_loader, "memory_s": t_memory, "loader_ratio": t_loader / t_memory}
 
 
@@ -166,12 +178,16 @@ def run(quick: bool = False) -> list[dict]:
     from benchmarks import row
 
     runs = [measure(steps=8 if quick else 20) for _ in range(1 if quick else 2)]
-    r = {**runs[0], **{k: min(x[k] for x in runs) for k in ("multiview_s", "single_s", "loader_s", "memory_s")}}
+    r = {**runs[0], **{k: min(x[k] for x in runs) for k in ("multiview_s", "single_s", "nchw_s", "loader_s",
+                                                             "memory_s")}}
     r["overhead"], r["loader_ratio"] = r["multiview_s"] / r["single_s"], r["loader_s"] / r["memory_s"]
     what = f"{r['backbone']} x2, {r['img_size']} px, batch {r['batch_size']}, {r['device']}"
     return [row("multi-view overhead: one two-view step vs two single-backbone steps",
                 f"{1000 * r['multiview_s']:.0f} vs {1000 * r['single_s']:.0f} ms/step ({what})",
                 r["overhead"], at_most=1.05),
+            row("memory format: the two-view step channels-last (the kit's) vs contiguous NCHW",
+                f"{1000 * r['multiview_s']:.0f} vs {1000 * r['nchw_s']:.0f} ms/step ({what})",
+                r["multiview_s"] / r["nchw_s"], at_most=1.0),
             row("data loading in training: aligned crop store + augment vs in-memory batches",
                 f"{r['loader_s']:.2f} vs {r['memory_s']:.2f} s per epoch of {r['images']} img "
                 f"(two-view step, num_workers 0)", r["loader_ratio"], at_most=1.05)]

@@ -99,6 +99,12 @@ def pooled_features(backbone: nn.Module) -> int:
     return int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)
 
 
+#: Conv weights and inputs in channels-last (NHWC) memory: the same numbers,
+#: 15-35 % faster CPU training and evaluation here (benchmarks/), and what
+#: AMP convolutions on GPU want.
+CHANNELS_LAST = True
+
+
 class MultiViewNet(nn.Module):
     """Two backbones -> features f1, f2 -> per-view linear AU classifiers.
 
@@ -140,6 +146,8 @@ class MultiViewNet(nn.Module):
             std = torch.tensor(cfg.get("std", (0.229, 0.224, 0.225)), dtype=torch.float32) * 255
             self.register_buffer(f"mean{i}", mean.view(1, 3, 1, 1), persistent=False)
             self.register_buffer(f"std{i}", std.view(1, 3, 1, 1), persistent=False)
+        if CHANNELS_LAST:
+            self.to(memory_format=torch.channels_last)
 
     @property
     def num_aus(self) -> int:
@@ -147,7 +155,7 @@ class MultiViewNet(nn.Module):
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, H, W) uint8/float in [0, 255] -> (f1, f2), each (B, D)."""
-        x = x.float()
+        x = x.float().contiguous(memory_format=torch.channels_last if CHANNELS_LAST else torch.contiguous_format)
         f1 = self.proj1(self.backbone1((x - self.mean1) / self.std1))
         f2 = self.proj2(self.backbone2((x - self.mean2) / self.std2))
         return f1, f2

@@ -48,7 +48,7 @@ GENERATOR_VERSION = 3  # 3: every AU >= ~4.5 % (>= ~110 positives in the demo's 
 SPLITS = ("optimization", "noisy", "validation", "test")
 _SPLIT_CODE = {s: i for i, s in enumerate(SPLITS)}
 PROFILES: dict[str, dict[str, int]] = {
-    "demo": {"optimization": 3000, "noisy": 10000, "validation": 500, "test": 1000},
+    "demo": {"optimization": 3000, "noisy": 4000, "validation": 250, "test": 500},
     "ci": {"optimization": 600, "noisy": 1500, "validation": 200, "test": 300},
 }
 IMAGE_SIZE = 128

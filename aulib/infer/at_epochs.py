@@ -53,7 +53,9 @@ def preds_at_epochs(ws: Workspace, run_dir, split: str, epochs, multicrop: bool 
             f"checkpoint to predict them from (keep_checkpoints: {keep!r}); keep every checkpoint "
             f"(keep_checkpoints: all, the default) or score {split} every epoch (eval_splits: [B, {split}])")
     have = set(RunDir(run_dir).pred_epochs(pred_name(split, multicrop)))
+    cfg = read_config(run_dir)
+    batch = int(cfg.get("eval_batch_size") or 2 * int(cfg.get("batch_size", 32)))   # training's evaluation batch
     for e in want:
         if e not in have:
-            predict_split_probs(run_dir, e, ws, split=split, multicrop=multicrop, device=device)
+            predict_split_probs(run_dir, e, ws, split=split, multicrop=multicrop, device=device, batch_size=batch)
     return load_run_preds(run_dir, pred_name(split, multicrop), want)

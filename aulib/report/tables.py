@@ -502,7 +502,6 @@ def chosen_probs(ws, chosen: ChosenModel, split: str, predict_missing: bool = Tr
     when ``predict_missing``. ``images`` (N,): the
     split's image column, checked against the saved predictions' index."""
     ens = LinearEnsemble.from_dict(chosen.ensemble) if chosen.ensemble else None
-    c = len(chosen.aus)
     if ens is not None:
         run_names = list(ens.runs)
         epochs = ens.epochs if ens.epochs is not None else np.array(

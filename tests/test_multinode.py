@@ -99,7 +99,7 @@ def _files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
-KW = dict(epochs=1, max_train_batches=2, multicrop=False, batch_size=16,
+KW = dict(epochs=1, max_train_batches=2, multicrop=False, batch_size=16, eval_splits=["B", "test"],
           backbones=["test_efficientnet", "test_efficientnet"])
 
 

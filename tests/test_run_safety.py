@@ -192,7 +192,8 @@ class Killed(Exception):
     pass
 
 
-SAFE = dict(epochs=3, max_train_batches=2, batch_size=16, multicrop=False, heldout="test", keep_checkpoints="last")
+SAFE = dict(epochs=3, max_train_batches=2, batch_size=16, multicrop=False, heldout="test", keep_checkpoints="last",
+            eval_splits=["B", "test"])      # two prediction files an epoch: a kill between them too
 #: (where epoch 2's commit is killed, the last complete epoch left on disk)
 KILL_POINTS = [("preds B", 1), ("preds test", 1), ("checkpoint", 1), ("log", 1), ("prune", 2)]
 

@@ -21,41 +21,29 @@ import numpy as np
 
 from ..runs import RunPreds, load_run_preds, read_config
 from ..workspace import RunDir, Workspace
-from .sharded import predict_split_probs
-
-
-def pred_name(split: str, multicrop: bool) -> str:
-    """File stem of a split's predictions: ``<split>`` or ``<split>_mc``."""
-    return f"{split}_mc" if multicrop else split
-
-
-def unobtainable_epochs(run_dir, split: str, epochs, multicrop: bool = False) -> list[int]:
-    """Epochs of ``epochs`` that have neither ``split`` predictions nor a
-    checkpoint to predict them from (sorted; empty when all can be had)."""
-    rd = RunDir(run_dir)
-    have = set(rd.pred_epochs(pred_name(split, multicrop))) | set(rd.checkpoint_epochs())
-    return sorted({int(e) for e in np.atleast_1d(epochs)} - have)
+from .checkpoints import load_run_config
+from .sharded import pred_name, predict_split_probs
 
 
 def preds_at_epochs(ws: Workspace, run_dir, split: str, epochs, multicrop: bool = False,
-                      device: str = "auto") -> RunPreds:
+                    device: str = "auto") -> RunPreds:
     """A run's probabilities on ``split`` (of workspace ``ws``) at ``epochs``
     (the distinct epoch numbers, sorted), predicting every epoch without a
-    prediction file from its checkpoint first. Raises FileNotFoundError,
-    naming the run and epochs, when a checkpoint it needs was pruned."""
-    run_dir = Path(run_dir)
+    prediction file from its checkpoint first, in training's evaluation batch.
+    Raises FileNotFoundError, naming the run and epochs, when a checkpoint it
+    needs was pruned."""
+    run_dir, rd, name = Path(run_dir), RunDir(run_dir), pred_name(split, multicrop)
     want = sorted({int(e) for e in np.atleast_1d(epochs)})
-    gone = unobtainable_epochs(run_dir, split, want, multicrop)
+    missing = sorted(set(want) - set(rd.pred_epochs(name)))
+    if not missing:
+        return load_run_preds(run_dir, name, want)
+    gone = sorted(set(missing) - set(rd.checkpoint_epochs()))
     if gone:
-        keep = read_config(run_dir).get("keep_checkpoints")
         raise FileNotFoundError(
-            f"run {run_dir.name} has no {pred_name(split, multicrop)} predictions at epochs {gone} and no "
-            f"checkpoint to predict them from (keep_checkpoints: {keep!r}); keep every checkpoint "
+            f"run {run_dir.name} has no {name} predictions at epochs {gone} and no checkpoint to predict them "
+            f"from (keep_checkpoints: {read_config(run_dir).get('keep_checkpoints')!r}); keep every checkpoint "
             f"(keep_checkpoints: all, the default) or score {split} every epoch (eval_splits: [B, {split}])")
-    have = set(RunDir(run_dir).pred_epochs(pred_name(split, multicrop)))
-    cfg = read_config(run_dir)
-    batch = int(cfg.get("eval_batch_size") or 2 * int(cfg.get("batch_size", 32)))   # training's evaluation batch
-    for e in want:
-        if e not in have:
-            predict_split_probs(run_dir, e, ws, split=split, multicrop=multicrop, device=device, batch_size=batch)
-    return load_run_preds(run_dir, pred_name(split, multicrop), want)
+    batch = load_run_config(run_dir).resolved().eval_batch_size
+    for e in missing:
+        predict_split_probs(run_dir, e, ws, split=split, multicrop=multicrop, device=device, batch_size=batch)
+    return load_run_preds(run_dir, name, want)

@@ -169,6 +169,11 @@ def predict_in_chunks(n_rows: int, n_cols: int, predict_rows: Callable[[np.ndarr
 
 
 
+def pred_name(split: str, multicrop: bool) -> str:
+    """File stem of a split's predictions: ``<split>`` or ``<split>_mc``."""
+    return f"{split}_mc" if multicrop else split
+
+
 def _complete(path: Path, shape: tuple) -> bool:
     return path.exists() and read_npy(path).shape == shape
 
@@ -193,7 +198,7 @@ def predict_split_probs(run_dir, epoch: int, ws, split: str = "noisy", out_path=
     cfg = read_config(run_dir)
     aus = run_aus(cfg, run_dir)
     group = cfg.get("group")
-    name = f"{split}_mc" if multicrop else split
+    name = pred_name(split, multicrop)
     out_path = Path(out_path) if out_path else rd.preds(name, epoch)
     table = read_split(split, aus, ws=ws)
     rank = (shard or (0, 1))[0]

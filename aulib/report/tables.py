@@ -67,7 +67,8 @@ import pandas as pd
 
 from .. import aus as aulib_aus
 from ..data.splits import read_split
-from ..infer.at_epochs import pred_name, preds_at_epochs
+from ..infer.at_epochs import preds_at_epochs
+from ..infer.sharded import pred_name
 from ..io import read_yaml, write_csv, write_text
 from ..metrics import au_scores, decide, summarize
 from ..runs import RunPreds, heldout_split, load_run_preds, pred_epochs, select_runs

@@ -100,3 +100,87 @@ def test_rare_au_falls_back_to_mean_of_runs():
     assert ens.intercept[1] == 0
     logit = [np.log(p[:, 1]) - np.log1p(-p[:, 1]) for p in probs]
     np.testing.assert_allclose(oof[:, 1], _sigmoid((logit[0] + logit[1]) / 2), rtol=1e-4)
+
+
+def test_fit_weights_follow_the_members_balancing_rule():
+    from aulib.select.ensemble import fit_weights
+
+    # AU 0: 2 positives, 8 negatives: 0.2 * 8 = 1.6 < 2, so no balancing; AU 1: 1 positive, 8 negatives,
+    # 1 unknown: 0.2 * 8 > 1, negatives weigh 0.2; the last row is outside the fitting rows
+    labels = np.array([[1, 1]] + [[1, 0]] + [[0, 0]] * 7 + [[0, -1]] + [[1, 1]], np.int8)
+    rows = np.r_[np.ones(10, bool), False]
+    w = fit_weights(labels, rows, 0.2)
+    np.testing.assert_array_equal(w[:, 0], np.r_[np.ones(10), 0])
+    np.testing.assert_allclose(w[:, 1], np.r_[1.0, [0.2] * 8, 0, 0])
+    np.testing.assert_array_equal(fit_weights(labels, rows, None), ((labels >= 0) & rows[:, None]).astype(float))
+
+
+def test_balanced_fit_is_weighted_logistic_regression():
+    """neg_weight=alpha is scikit-learn's LogisticRegression with sample_weight alpha on the negatives."""
+    from sklearn.linear_model import LogisticRegression
+
+    probs, y, _, _ = _synthetic(n=600, c=2, r=2, seed=5)
+    z0 = np.log(probs[0][:, 1] / (1 - probs[0][:, 1]))
+    y[:, 1] = z0 + np.random.default_rng(0).normal(0, 0.7, 600) > 1.6                      # rare AU: balanced
+    ens, _ = fit_linear_ensemble(probs, y, folds=2, neg_weight=0.2)
+    assert ens.neg_weight == 0.2 and LinearEnsemble.from_dict(ens.to_dict()).neg_weight == 0.2
+    x = np.stack([np.log(p[:, 1] / (1 - p[:, 1])) for p in np.clip(probs, 1e-4, 1 - 1e-4)], 1)
+    ref = LogisticRegression(C=1.0, tol=1e-10, max_iter=1000).fit(x, y[:, 1], sample_weight=np.where(y[:, 1], 1, 0.2))
+    np.testing.assert_allclose(ens.coef[1], ref.coef_[0], atol=1e-5)
+    np.testing.assert_allclose(ens.intercept[1], ref.intercept_[0], atol=1e-5)
+    plain, _ = fit_linear_ensemble(probs, y, folds=2)
+    # weighting the negatives down predicts more positives at 0.5, as the balanced members do
+    assert (ens.predict(probs)[:, 1] >= 0.5).sum() > (plain.predict(probs)[:, 1] >= 0.5).sum()
+
+
+def test_members_neg_weight_reads_the_training_rule():
+    from aulib.select.ensemble import members_neg_weight
+
+    assert members_neg_weight([{"alpha": 0.2}, {"alpha": 0.2, "ablate": []}]) == 0.2
+    assert members_neg_weight([{"ablate": ["balance"]}, {"ablate": ["balance", "mv"]}]) is None
+    with pytest.raises(ValueError, match="different batch balancing"):
+        members_neg_weight([{"alpha": 0.2}, {"ablate": ["balance"]}])
+
+
+def _epoch_runs(seed=0, n=400, c=5, epochs=(4, 3)):
+    """Members whose AUs peak at different epochs: (E_r, N, C) probabilities and labels."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, c)) < np.linspace(0.1, 0.4, c)).astype(np.int8)
+    y[rng.random((n, c)) < 0.05] = -1
+    runs = []
+    for r, e_count in enumerate(epochs):
+        peak = rng.integers(0, e_count, c)
+        strength = 2.0 - 0.7 * np.abs(np.arange(e_count)[:, None] - peak[None, :])           # (E, C)
+        z = strength[:, None, :] * (2 * y[None] - 1) + rng.normal(size=(e_count, n, c)) * 1.5
+        runs.append(_sigmoid(z).astype(np.float32))
+    return runs, y
+
+
+def test_chosen_ensemble_cannot_lose_in_sample_and_keeps_the_unchosen_on_ties():
+    from aulib.metrics import au_scores, decide
+    from aulib.select.ensemble import choose_ensemble_epochs
+
+    runs, y = _epoch_runs()
+    first = np.array([1, 2])
+    idx, coef, intercept, fb = choose_ensemble_epochs(runs, y, first, neg_weight=0.2)
+    assert idx.shape == (5, 2) and coef.shape == (5, 2) and not fb.any()
+    chosen = LinearEnsemble(coef, intercept).predict([r[idx[:, i], :, np.arange(5)].T for i, r in enumerate(runs)])
+    plain, _ = fit_linear_ensemble([r[f] for r, f in zip(runs, first)], y, folds=2, neg_weight=0.2)
+    ours = au_scores(y, decide(chosen))["final"].to_numpy()
+    unchosen = au_scores(y, decide(plain.predict([r[f] for r, f in zip(runs, first)])))["final"].to_numpy()
+    assert (ours >= unchosen - 1e-12).all() and (ours > unchosen).any()
+    # per AU it is the best of every pair of epochs, each refitted
+    for c in range(5):
+        for e0 in range(4):
+            for e1 in range(3):
+                ens, _ = fit_linear_ensemble([runs[0][e0][:, [c]], runs[1][e1][:, [c]]], y[:, [c]], folds=2,
+                                             neg_weight=0.2)
+                p = ens.predict([runs[0][e0][:, [c]], runs[1][e1][:, [c]]])
+                assert au_scores(y[:, [c]], decide(p))["final"].iloc[0] <= ours[c] + 1e-12
+    # identical epochs everywhere: every candidate ties, the unchosen combination is kept
+    flat = [np.repeat(r[:1], len(r), 0) for r in runs]
+    idx, *_ = choose_ensemble_epochs(flat, y, first)
+    np.testing.assert_array_equal(idx, np.tile(first, (5, 1)))
+    # top_k keeps each member's k best epochs per AU, the unchosen one always among them
+    idx_k, *_ = choose_ensemble_epochs(runs, y, first, neg_weight=0.2, top_k=2)
+    assert idx_k.shape == (5, 2)

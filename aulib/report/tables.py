@@ -28,12 +28,16 @@ Recipe of each row (one "system": which runs, which predictions, which choices):
 - *Baseline*: one run; its best-average epoch on B (the epoch with the best
   mean final score at 0.5); threshold 0.5; no ensemble.
 - *Ensemble*: the ``ensemble`` runs, each at its own best-average epoch;
-  combined by the per-AU linear ensemble (:mod:`aulib.ensemble`); threshold 0.5.
+  combined by the per-AU linear ensemble (:mod:`aulib.select.ensemble`),
+  fitted by the members' own balancing rule; threshold 0.5.
 - *-multicrop*: the runs' ``B_mc`` predictions (multi-crop average) instead
   of ``B`` (and ``<heldout>_mc`` for the held-out estimate).
 - *-pretrained*: the ``pretrained`` runs instead of the ``ensemble`` runs.
-- *-chosen*: each run's epoch is chosen per AU on B (best per-AU final score
-  at 0.5), then those per-AU probabilities are ensembled.
+- *-chosen*: per AU, the members' epochs chosen *for the ensemble* on B:
+  every combination of the members' epochs refitted and scored by the
+  ensemble's final score at 0.5, the unchosen ensemble's combination winning
+  ties (:func:`aulib.select.ensemble.choose_ensemble_epochs`), so in-sample
+  on B the step cannot lose to the row above it.
 - *-threshold*: per-AU thresholds chosen (exact search,
   :func:`aulib.choose.best_threshold`) on the ensemble's B probabilities
   (in-sample: the ensemble fitted on the same rows, as in the paper).
@@ -74,7 +78,7 @@ from ..metrics import au_scores, decide, summarize
 from ..runs import RunPreds, heldout_split, load_run_preds, pred_epochs, select_runs
 from ..select.choose import choose_indices
 from ..select.chosen import ChosenModel, load_chosen, save_chosen
-from ..select.ensemble import LinearEnsemble, fit_linear_ensemble
+from ..select.ensemble import LinearEnsemble, choose_ensemble_epochs, fit_linear_ensemble, members_neg_weight
 from ..select.folds import add_subjects, fold_groups, group_folds
 from ..select.threshold import best_threshold
 from . import paper
@@ -205,29 +209,41 @@ class FittedSystem:
 
 
 def fit_system(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, groups: np.ndarray, folds: int = 5,
-               seed: int = 0, C: float = 1.0) -> tuple[FittedSystem, np.ndarray]:
+               seed: int = 0, C: float = 1.0, top_k: int | None = None) -> tuple[FittedSystem, np.ndarray]:
     """Fit ``recipe`` on ``rows`` (indices) of the runs' B predictions, as the
     paper does: epochs, ensemble and thresholds all chosen on those rows.
+    An ensemble is fitted by its members' rule (:func:`members_neg_weight`);
+    a chosen ensemble's epochs are chosen per AU for the ensemble over every
+    combination of its members' epochs (:func:`choose_ensemble_epochs`,
+    ``top_k`` candidate epochs per member and AU, None: all).
     Returns the system and its in-sample B probabilities on those rows (the
     ensemble fitted on them), on which thresholds were chosen."""
     labels = runs[0].labels[rows]
+    names = [r.run_name for r in runs]
+    if not recipe.ensemble and len(runs) != 1:
+        raise ValueError(f"row {recipe.row!r} uses one run, but the spec names {names}")
     strategy = "baseline" if recipe.epochs == "average" else "chosen"
-    epochs, chosen = [], []
-    for r in runs:
-        idx = choose_indices(labels, r.probs[:, rows], strategy)[0]
-        epochs.append(r.epochs[idx])
-        chosen.append(_at(r, r.epochs[idx], rows))
+    first = np.stack([choose_indices(labels, r.probs[:, rows], "baseline")[0] for r in runs])   # (R, C)
     if recipe.ensemble:
-        ens, _oof = fit_linear_ensemble(chosen, labels, groups[rows], folds, C, aus=runs[0].aus,
-                                        runs=[r.run_name for r in runs], seed=seed)
-        ens.epochs, ens.multicrop = np.stack(epochs, axis=1), recipe.multicrop
-        fit_probs = ens.predict(chosen)             # in-sample, the paper's protocol; out-of-fold is B cross-fit
+        neg_weight = members_neg_weight([r.config for r in runs])
+        if strategy == "chosen":
+            idx, coef, intercept, fb = choose_ensemble_epochs([np.asarray(r.probs[:, rows]) for r in runs], labels,
+                                                              first[:, 0], C, neg_weight, top_k=top_k)
+            epochs = np.stack([r.epochs[idx[:, i]] for i, r in enumerate(runs)])           # (R, C)
+            ens = LinearEnsemble(coef, intercept, tuple(runs[0].aus), tuple(names),
+                                 tuple(a for a, f in zip(runs[0].aus, fb) if f), neg_weight=neg_weight)
+        else:
+            epochs = np.stack([r.epochs[i] for r, i in zip(runs, first)])
+            ens, _oof = fit_linear_ensemble([_at(r, e, rows) for r, e in zip(runs, epochs)], labels, groups[rows],
+                                            folds, C, aus=runs[0].aus, runs=names, seed=seed, neg_weight=neg_weight)
+        ens.epochs, ens.multicrop = epochs.T, recipe.multicrop
+        fit_probs = ens.predict([_at(r, e, rows) for r, e in zip(runs, epochs)])   # in-sample, the paper's protocol
     else:
-        if len(runs) != 1:
-            raise ValueError(f"row {recipe.row!r} uses one run, but the spec names {[r.run_name for r in runs]}")
-        ens, fit_probs = None, chosen[0]
+        idx = choose_indices(labels, runs[0].probs[:, rows], strategy)[0]
+        epochs = runs[0].epochs[idx][None, :]
+        ens, fit_probs = None, _at(runs[0], epochs[0], rows)
     thr = best_threshold(labels, fit_probs)[0] if recipe.threshold else np.full(labels.shape[1], 0.5)
-    return FittedSystem([r.run_name for r in runs], np.stack(epochs), ens, thr), fit_probs
+    return FittedSystem(names, epochs, ens, thr), fit_probs
 
 
 def evaluate_recipe(recipe: Recipe, runs_b: list[RunPreds], runs_h: list[RunPreds] | None = None,

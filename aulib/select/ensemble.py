@@ -8,8 +8,25 @@ using linear model". Here, for AU ``c``, the ensemble probability is::
 where ``p_rc`` is run ``r``'s probability for AU ``c`` (clipped to
 ``[eps, 1 - eps]`` before the logit). The weights are fitted on dataset B by
 L2-regularised logistic regression on the known labels (scikit-learn's
-objective: ``0.5 |coef|^2 + C * sum(log-loss)``, intercept not penalised),
-solved for all AUs at once by a batched Newton method.
+objective: ``0.5 |coef|^2 + C * sum(weight * log-loss)``, intercept not
+penalised), solved for all AUs at once by a batched Newton method.
+
+Fitting rule (``neg_weight``): the members were trained with batch balancing
+(``alpha``: where ``alpha * negatives > positives`` an AU keeps only
+``alpha * negatives`` of its negatives), so their outputs, decided at 0.5,
+carry that balanced prior. An ensemble refitted by plain log-loss undoes it
+(it recalibrates to B's prevalence, predicts fewer positives, and loses F1 at
+0.5 to its own members). ``neg_weight=alpha`` fits by the members' own rule:
+per AU, where ``alpha * n_neg > n_pos`` on the fitting rows every negative
+weighs ``alpha`` (the expected share training keeps), else 1.
+``neg_weight=None`` is plain log-loss (members trained without balancing).
+:func:`members_neg_weight` reads the rule from the members' configs.
+
+Chosen ensembles (:func:`choose_ensemble_epochs`): the paper's "chosen" step
+inside an ensemble picks, per AU, the members' epochs *for the ensemble*: every
+combination of the members' epochs is a candidate, refitted, and scored by the
+ensemble's own final score at 0.5; the combination of the unchosen ensemble
+is candidate 0 and wins ties, so in-sample the choice cannot lose to it.
 
 Cross-fitting: B's rows are split into ``folds`` folds *by group* (the image:
 B's degraded copies of one image share a fold); the ensemble scored on a fold
@@ -23,11 +40,13 @@ Those AUs are listed in ``LinearEnsemble.fallback`` and a warning names them.
 """
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..metrics import batched_scores, scores_from_counts
 from .folds import group_folds
 
 EPS = 1e-4
@@ -109,9 +128,10 @@ class LinearEnsemble:
 
     ``coef`` (C, R), ``intercept`` (C,); ``aus`` the C AU numbers; ``runs``
     the R run names in feature order; ``fallback`` AUs that use the mean of
-    the runs' logits because B had too few positives/negatives. For a chosen
-    model, ``epochs`` (C, R) int names the checkpoint of run r used for AU c
-    and ``multicrop`` whether the runs' inputs are multi-crop averages.
+    the runs' logits because B had too few positives/negatives;
+    ``neg_weight`` the fitting rule (module docstring; None: plain log-loss).
+    For a chosen model, ``epochs`` (C, R) int names the checkpoint of run r
+    used for AU c and ``multicrop`` whether the runs' inputs are multi-crop averages.
     """
 
     coef: np.ndarray
@@ -122,6 +142,7 @@ class LinearEnsemble:
     eps: float = EPS
     epochs: np.ndarray | None = None
     multicrop: bool = False
+    neg_weight: float | None = None
 
     def predict(self, probs_list) -> np.ndarray:
         """Ensemble probabilities (N, C) float32 from R runs' (N, C) arrays,
@@ -139,7 +160,8 @@ class LinearEnsemble:
                 "intercept": [float(v) for v in np.asarray(self.intercept)],
                 "fallback": [int(a) for a in self.fallback], "features": "logit", "eps": float(self.eps),
                 "epochs": None if self.epochs is None else np.asarray(self.epochs, dtype=int).tolist(),
-                "multicrop": bool(self.multicrop)}
+                "multicrop": bool(self.multicrop),
+                "neg_weight": None if self.neg_weight is None else float(self.neg_weight)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "LinearEnsemble":
@@ -165,7 +187,8 @@ class LinearEnsemble:
                 raise ValueError(f"ensemble entry: epochs must be C x R like coef {coef.shape}, got {epochs.shape}")
         return cls(coef, intercept, tuple(int(a) for a in d.get("aus") or ()), runs,
                    tuple(int(a) for a in d.get("fallback") or ()), float(d.get("eps", EPS)), epochs,
-                   bool(d.get("multicrop", False)))
+                   bool(d.get("multicrop", False)),
+                   None if d.get("neg_weight") is None else float(d["neg_weight"]))
 
 
 def _combine(x: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
@@ -173,33 +196,133 @@ def _combine(x: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarr
     return _sigmoid(np.einsum("rnc,cr->nc", x, coef) + intercept).astype(np.float32)
 
 
-def _fit_masked(x: np.ndarray, labels: np.ndarray, rows: np.ndarray, C: float, min_count: int):
-    """Fit every AU on ``rows`` (bool (N,)); x (R, N, C). Returns coef (C, R),
-    intercept (C,), fallback bool (C,)."""
-    r_count, _, c_count = x.shape
+def members_neg_weight(configs) -> float | None:
+    """The fitting rule of an ensemble of runs with these ``config.yaml``
+    dicts: their ``alpha`` when they were trained with batch balancing, None
+    (plain log-loss) when balancing was ablated. Members must agree."""
+    rules = {None if "balance" in (c.get("ablate") or []) or c.get("no_balance") or c.get("use_balance") is False
+             else float(c.get("alpha", 0.2)) for c in configs}
+    if len(rules) > 1:
+        raise ValueError(f"ensemble members were trained with different batch balancing ({sorted(map(str, rules))}); "
+                         "ensemble runs trained under one rule")
+    return rules.pop() if rules else None
+
+
+def fit_weights(labels: np.ndarray, rows: np.ndarray, neg_weight: float | None) -> np.ndarray:
+    """Row weights (N, C) of the fit: 0 for unknown labels and rows outside
+    ``rows`` (bool (N,)); per AU, ``neg_weight`` on the negatives where
+    ``neg_weight * n_neg > n_pos`` among the fitting rows (the members'
+    balancing rule), else 1."""
     known = (labels >= 0) & rows[:, None]
-    n_pos = ((labels == 1) & known).sum(0)
-    n_neg = ((labels == 0) & known).sum(0)
-    fallback = (n_pos < min_count) | (n_neg < min_count)
-    coef = np.full((c_count, r_count), 1.0 / r_count)
-    intercept = np.zeros(c_count)
+    w = known.astype(np.float64)
+    if neg_weight is not None:
+        neg = (labels == 0) & known
+        balanced = neg_weight * neg.sum(0) > ((labels == 1) & known).sum(0)        # (C,)
+        w[neg & balanced[None, :]] = neg_weight
+    return w
+
+
+def _fit_problems(x: np.ndarray, y: np.ndarray, w: np.ndarray, fallback: np.ndarray, C: float):
+    """Fit P problems x (P, N, R), 0/1 y (P, N), weights w (P, N); a
+    ``fallback`` (P,) problem takes the mean of the logits. Returns coef (P, R), intercept (P,)."""
+    coef = np.full((x.shape[0], x.shape[2]), 1.0 / x.shape[2])
+    intercept = np.zeros(x.shape[0])
     fit = np.flatnonzero(~fallback)
     if fit.size:
-        xp = np.moveaxis(x[:, :, fit], (0, 2), (2, 0))                       # (P, N, R)
-        w, b = fit_logistic(xp, (labels[:, fit] == 1).T, known[:, fit].T, C=C)
-        coef[fit], intercept[fit] = w, b
+        coef[fit], intercept[fit] = fit_logistic(x[fit], y[fit], w[fit], C=C)
+    return coef, intercept
+
+
+def _fit_masked(x: np.ndarray, labels: np.ndarray, rows: np.ndarray, C: float, min_count: int,
+                neg_weight: float | None = None):
+    """Fit every AU on ``rows`` (bool (N,)); x (R, N, C). Returns coef (C, R),
+    intercept (C,), fallback bool (C,)."""
+    known = (labels >= 0) & rows[:, None]
+    fallback = (((labels == 1) & known).sum(0) < min_count) | (((labels == 0) & known).sum(0) < min_count)
+    coef, intercept = _fit_problems(np.moveaxis(x, (0, 2), (2, 0)), (labels == 1).T,
+                                    fit_weights(labels, rows, neg_weight).T, fallback, C)
     return coef, intercept, fallback
 
 
+def _candidate_epochs(probs: np.ndarray, labels: np.ndarray, first: int, top_k: int | None) -> np.ndarray:
+    """Per AU, the epoch indices (C, k) of one run's candidates: every epoch,
+    or its ``top_k`` best by its own per-AU final score at 0.5; ``first``
+    (the unchosen ensemble's epoch) always first."""
+    e_count, c_count = probs.shape[0], labels.shape[1]
+    if top_k is None or e_count <= top_k:
+        order = np.tile(np.arange(e_count), (c_count, 1))
+    else:
+        final = np.nan_to_num(batched_scores(labels, probs)["final"], nan=-1.0)     # (E, C)
+        order = np.argsort(-final, axis=0, kind="stable")[:top_k].T                  # (C, k)
+        order = np.where((order == first).any(1, keepdims=True), order,
+                         np.concatenate([order[:, :-1], np.full((c_count, 1), first)], 1))
+    rest = np.sort(np.where(order == first, -1, order), axis=1)[:, 1:]              # first taken out
+    return np.concatenate([np.full((c_count, 1), first), rest], axis=1)
+
+
+def choose_ensemble_epochs(probs_runs, labels, first, C: float = 1.0, neg_weight: float | None = None,
+                           min_count: int = 5, top_k: int | None = None, chunk_bytes: int = 256 << 20
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The paper's "chosen" step for an ensemble, chosen for the ensemble.
+
+    ``probs_runs``: R arrays (E_r, N, C), every epoch of each member on the
+    fitting rows; ``labels`` (N, C) 1/0/-1; ``first`` (R,) the epoch index of
+    each member in the unchosen ensemble. Per AU, every combination of the
+    members' candidate epochs (all, or each member's ``top_k`` by its own
+    score; :func:`_candidate_epochs`) is refitted by the ensemble's rule and
+    scored by its final score at 0.5 on these rows; the best wins, the
+    unchosen combination on ties. Returns ``epoch_idx`` (C, R), ``coef``
+    (C, R), ``intercept`` (C,), ``fallback`` (C,) bool. Work goes in chunks of
+    AUs so that about ``chunk_bytes`` of features are held at once.
+    """
+    labels = np.asarray(labels)
+    n, c_count = labels.shape
+    r_count = len(probs_runs)
+    cands = [_candidate_epochs(np.asarray(p), labels, int(f), top_k) for p, f in zip(probs_runs, first)]
+    combos = np.array(list(itertools.product(*[range(c.shape[1]) for c in cands])))   # (J, R); row 0 = first
+    idx = np.stack([cands[r][:, combos[:, r]] for r in range(r_count)], axis=-1)       # (C, J, R)
+    rows = np.ones(n, bool)
+    w_all = fit_weights(labels, rows, neg_weight)                                      # (N, C)
+    known = labels >= 0
+    fallback = (((labels == 1) & known).sum(0) < min_count) | (((labels == 0) & known).sum(0) < min_count)
+    out_idx = np.empty((c_count, r_count), np.int64)
+    coef = np.empty((c_count, r_count))
+    intercept = np.empty(c_count)
+    step = max(1, int(chunk_bytes // max(1, len(combos) * n * (r_count + 1) * 8 * 4)))
+    for c0 in range(0, c_count, step):
+        cs = np.arange(c0, min(c_count, c0 + step))
+        # features (len(cs), J, N, R): member r's logit at its candidate epoch for that AU
+        x = np.stack([_logit(np.asarray(probs_runs[r])[idx[cs, :, r], :, cs[:, None]]) for r in range(r_count)],
+                     axis=-1)
+        k, j = x.shape[:2]
+        y = np.broadcast_to((labels[:, cs] == 1).T[:, None, :], (k, j, n))
+        w = np.broadcast_to(w_all[:, cs].T[:, None, :], (k, j, n))
+        cf, b = _fit_problems(x.reshape(k * j, n, r_count), y.reshape(k * j, n), w.reshape(k * j, n),
+                              np.repeat(fallback[cs], j), C)
+        z = np.einsum("pnr,pr->pn", x.reshape(k * j, n, r_count), cf) + b[:, None]
+        d = (_sigmoid(z).astype(np.float32) >= 0.5).reshape(k, j, n)                  # as decide() on predict()
+        pos = (labels[:, cs] == 1).T[:, None, :]
+        neg = (labels[:, cs] == 0).T[:, None, :]
+        tp, fp = (d & pos).sum(-1), (d & neg).sum(-1)
+        n_pos, n_neg = pos.sum(-1), neg.sum(-1)
+        _, _, final = scores_from_counts(tp, fp, n_pos - tp, n_neg - fp)               # (k, J)
+        best = np.argmax(np.nan_to_num(final, nan=-np.inf), axis=1)                    # first on ties
+        out_idx[cs] = idx[cs, best]
+        coef[cs] = cf.reshape(k, j, r_count)[np.arange(k), best]
+        intercept[cs] = b.reshape(k, j)[np.arange(k), best]
+    return out_idx, coef, intercept, fallback
+
+
 def fit_linear_ensemble(probs_list, labels, groups=None, folds: int = 5, C: float = 1.0,
-                        aus=None, runs=None, seed: int = 0, min_count: int = 5
+                        aus=None, runs=None, seed: int = 0, min_count: int = 5, neg_weight: float | None = None
                         ) -> tuple[LinearEnsemble, np.ndarray]:
     """Fit the per-AU linear ensemble on B with cross-fitting.
 
     ``probs_list``: R arrays (N, C) (one per run, same rows); ``labels`` (N, C)
     1/0/-1 (unknown rows are ignored); ``groups`` (N,) the image of each row
     (None: every row its own group); ``folds`` >= 2; ``C`` inverse L2
-    strength. Returns ``(ensemble fitted on all rows, oof_probs (N, C))``
+    strength; ``neg_weight`` the fitting rule (module docstring). Returns
+    ``(ensemble fitted on all rows, oof_probs (N, C))``
     where row i of ``oof_probs`` comes from the ensemble fitted without
     row i's fold.
     """
@@ -220,11 +343,11 @@ def fit_linear_ensemble(probs_list, labels, groups=None, folds: int = 5, C: floa
     oof = np.empty((n, c_count), np.float32)
     for f in np.unique(fold):
         test = fold == f
-        coef, intercept, _ = _fit_masked(x, labels, ~test, C, min_count)
+        coef, intercept, _ = _fit_masked(x, labels, ~test, C, min_count, neg_weight)
         oof[test] = _combine(x[:, test], coef, intercept)
-    coef, intercept, fallback = _fit_masked(x, labels, np.ones(n, bool), C, min_count)
+    coef, intercept, fallback = _fit_masked(x, labels, np.ones(n, bool), C, min_count, neg_weight)
     fb = tuple(a for a, f_ in zip(aus, fallback) if f_)
     if fb:
         warnings.warn(f"linear ensemble: AUs {list(fb)} have fewer than {min_count} positive or negative labels "
                       "in B; they use the mean of the runs' logits instead of a fitted combination", stacklevel=2)
-    return LinearEnsemble(coef, intercept, aus, runs, fb), oof
+    return LinearEnsemble(coef, intercept, aus, runs, fb, neg_weight=neg_weight), oof

@@ -5,7 +5,7 @@ import torch
 
 from aulib.aus import group_aus
 from aulib.infer import checkpoint_path, load_model, load_run_config, predict_probs
-from aulib.infer.views import multicrop_probs, multicrop_views, view_probs
+from aulib.infer.views import VIEWS, multicrop_probs, multicrop_views, run_views, view_probs
 from aulib.io import write_torch, write_yaml
 from aulib.train.config import TrainConfig
 from aulib.train.model import create_model
@@ -26,7 +26,7 @@ class HalvesModel(torch.nn.Module):
 def test_views_and_flip_mapping_for_head_pose():
     x = torch.zeros(2, 3, 20, 20, dtype=torch.uint8)
     x[:, :, :, :10] = 200  # bright left half
-    views = multicrop_views(x, "6au")
+    views = multicrop_views(x, "6au", VIEWS)
     assert len(views) == 4
     assert torch.equal(views[0][0], x.float()) and views[0][1].tolist() == list(range(6))
     assert torch.equal(views[1][0], x.float().flip(-1)) and views[1][1].tolist() == [1, 0, 2, 3, 5, 4]
@@ -34,12 +34,31 @@ def test_views_and_flip_mapping_for_head_pose():
         assert xv.shape == x.shape and xv.dtype == torch.float32
         assert float(xv.min()) >= 0 and float(xv.max()) <= 255
     model = HalvesModel()
-    per_view = view_probs(model, x, "6au")
+    per_view = view_probs(model, x, "6au", VIEWS)
     # the flipped view mapped back agrees with the image itself
     torch.testing.assert_close(per_view[1], per_view[0])
-    assert torch.allclose(multicrop_probs(model, x, group_aus("6au")), per_view.mean(0))
+    assert torch.allclose(multicrop_probs(model, x, group_aus("6au"), VIEWS), per_view.mean(0))
     # expression AUs are not permuted
-    assert all(p.tolist() == list(range(17)) for _, p in multicrop_views(x, "17au"))
+    assert all(p.tolist() == list(range(17)) for _, p in multicrop_views(x, "17au", VIEWS))
+
+
+def test_default_views_are_those_training_produces():
+    """Multi-crop averages only views the training augmentation makes: the image and, where
+    training flips, its flip; the 0.9x corner crops (outside the training distribution of
+    aligned faces, near chance on the demo's B) only when a run names them."""
+    assert run_views({"group": "17au"}) == ("image", "flip")
+    assert run_views({"group": "6au"}) == ("image",)                       # the head-pose model is not flipped
+    assert run_views({"group": "17au", "augment": {"flip": False}}) == ("image",)
+    assert run_views({"group": "17au", "augment": "none"}) == ("image",)
+    assert run_views({"group": "17au", "multicrop_views": list(VIEWS)}) == VIEWS
+    cfg = TrainConfig(group="17au", multicrop_views=["image", "crop_tl"]).resolved()
+    assert run_views(cfg) == ("image", "crop_tl")
+    for bad in (["flip"], ["image", "zoom"], ["image", "flip", "flip"]):
+        with pytest.raises(ValueError, match="multicrop_views"):
+            TrainConfig(group="17au", multicrop_views=bad).resolved()
+    x = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
+    views = multicrop_views(x, "17au")
+    assert len(views) == 2 and torch.equal(views[1][0], x.float().flip(-1))
 
 
 def test_predict_probs_matches_model_and_keeps_order():

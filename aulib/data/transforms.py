@@ -139,6 +139,19 @@ def default_augment(group: str, flip: bool | None = None) -> AugmentConfig:
     return AugmentConfig(flip=bool(flip))
 
 
+def resolve_augment(augment, group: str) -> AugmentConfig | None:
+    """A run's ``augment`` setting as an :class:`AugmentConfig`: "default"
+    (:func:`default_augment` of ``group``), "none" (None), or a dict of
+    fields over the default."""
+    if augment in (None, "none", False):
+        return None
+    if augment == "default":
+        return default_augment(group)
+    if isinstance(augment, dict):
+        return AugmentConfig(**{**default_augment(group).__dict__, **augment})
+    raise ValueError(f"augment must be 'default', 'none' or a dict of AugmentConfig fields, got {augment!r}")
+
+
 def augment_batch(x: torch.Tensor, y: torch.Tensor, aus, cfg: AugmentConfig,
                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Augment a batch: uint8 or float (B, 3, H, W), labels (B, C) over ``aus``

@@ -29,7 +29,7 @@ from ..train import distributed
 from ..train.distributed import resolve_device
 from ..workspace import RunDir
 from .checkpoints import load_model
-from .views import view_probs
+from .views import run_views, view_probs
 
 
 def autocast(device: torch.device):
@@ -43,9 +43,11 @@ def autocast(device: torch.device):
 
 @torch.no_grad()
 def predict_views(model, loader, device, multicrop: bool = False, aus=None,
-                  progress: bool = True, desc: str = "predict") -> tuple[np.ndarray, np.ndarray | None]:
+                  progress: bool = True, desc: str = "predict", views=("image", "flip")
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """Probabilities of the plain view and (``multicrop``) the multi-crop
-    average over ``loader`` (batches ``(x, labels)`` or ``x``).
+    average over the named ``views`` (:mod:`aulib.infer.views`; a run's are
+    :func:`aulib.infer.views.run_views`) over ``loader`` (batches ``(x, labels)`` or ``x``).
 
     Returns ``(single, mc)``: float32 (N, C) each (``mc`` None without
     multicrop), rows in the loader's order. Batched, no grad, AMP on CUDA;
@@ -65,7 +67,7 @@ def predict_views(model, loader, device, multicrop: bool = False, aus=None,
             if not multicrop:
                 single.append(core.probs(x).float().cpu())
                 continue
-            probs = view_probs(core, x, aus)
+            probs = view_probs(core, x, aus, views)
             single.append(probs[0].cpu())
             mc.append(probs.mean(0).cpu())
     c = core.num_aus
@@ -73,11 +75,12 @@ def predict_views(model, loader, device, multicrop: bool = False, aus=None,
     return cat(single), (cat(mc) if multicrop else None)
 
 
-def predict_probs(model, loader, device, multicrop: bool = False, aus=None, progress: bool = True) -> np.ndarray:
+def predict_probs(model, loader, device, multicrop: bool = False, aus=None, progress: bool = True,
+                  views=("image", "flip")) -> np.ndarray:
     """Probabilities float32 (N, C) of ``model`` over ``loader``: p = (p1 + p2) / 2
-    of the plain view, or with ``multicrop`` the average over the views of
-    :func:`aulib.infer.views.multicrop_views`. Rows in the loader's order."""
-    single, mc = predict_views(model, loader, device, multicrop, aus, progress)
+    of the plain view, or with ``multicrop`` the average over the named
+    ``views`` (:func:`aulib.infer.views.multicrop_views`). Rows in the loader's order."""
+    single, mc = predict_views(model, loader, device, multicrop, aus, progress, views=views)
     return mc if multicrop else single
 
 
@@ -188,8 +191,8 @@ def predict_split_probs(run_dir, epoch: int, ws, split: str = "noisy", out_path=
 
     Written to ``out_path`` (default ``<run>/preds/<name>_epoch<NNN>.npy``,
     float16, with ``<name>_index.csv`` beside it; ``name`` is ``split``, or
-    ``<split>_mc`` with ``multicrop``, the multi-crop average of
-    :func:`predict_probs`) and reused when it exists and ``resume``. Chunked, resumable and shardable: see
+    ``<split>_mc`` with ``multicrop``, the average over the run's views,
+    :func:`aulib.infer.views.run_views`) and reused when it exists and ``resume``. Chunked, resumable and shardable: see
     :func:`predict_in_chunks` (``collective``: rank 0 alone reads and writes
     the run directory's prediction files). Returns None on ranks other than 0.
     """
@@ -214,7 +217,7 @@ def predict_split_probs(run_dir, epoch: int, ws, split: str = "noisy", out_path=
     def predict_rows(rows: np.ndarray) -> np.ndarray:
         loader = make_loader(ws, table.iloc[rows], group, int(cfg["img_size"]), batch_size,
                              train=False, num_workers=num_workers, style=style)
-        return predict_probs(model, loader, dev, multicrop=multicrop, aus=aus)
+        return predict_probs(model, loader, dev, multicrop=multicrop, aus=aus, views=run_views(cfg))
 
     chunk_dir = out_path.with_name(out_path.name[: -len(".npy")] + ".chunks")
     probs = predict_in_chunks(len(table), len(aus), predict_rows, chunk_dir, chunk_rows, shard, resume,

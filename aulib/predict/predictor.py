@@ -40,7 +40,7 @@ from ..aus import AU_NAMES, AUS_2020, CROP_STYLE, au_column
 from ..data.faces import BOX_COLUMNS, LANDMARK_COLUMNS, crop_face, detect_all_faces
 from ..infer.checkpoints import load_model
 from ..infer.sharded import autocast
-from ..infer.views import multicrop_probs
+from ..infer.views import multicrop_probs, run_views
 from ..io import write_csv
 from ..progress import progress as _progress
 from ..runs import read_config, run_aus
@@ -225,6 +225,11 @@ class Predictor:
             self._models[key] = load_model(part.run_dir, part.epoch, map_location=self.device).eval()
         return self._models[key]
 
+    @staticmethod
+    def _views(part: _Part) -> tuple[str, ...]:
+        """The multi-crop views of a part's run (:func:`aulib.infer.views.run_views`)."""
+        return run_views(read_config(part.run_dir))
+
     @property
     def columns(self) -> list[str]:
         """Output columns: meta, then ``p_AU<n>``, then ``AU<n>``."""
@@ -240,7 +245,7 @@ class Predictor:
             for s in range(0, len(x), self.batch_size):
                 xb = torch.from_numpy(np.ascontiguousarray(x[s:s + self.batch_size])).permute(0, 3, 1, 2)
                 xb = xb.to(self.device, non_blocking=True)
-                p = multicrop_probs(model, xb, part.run_aus) if multicrop else model.probs(xb)
+                p = multicrop_probs(model, xb, part.run_aus, self._views(part)) if multicrop else model.probs(xb)
                 out.append(p.float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(part.run_aus)), np.float32)
 

@@ -51,7 +51,9 @@ class TrainConfig:
     epoch (default B alone); ``heldout`` names the held-out split, predicted
     afterwards at the epochs a choice picks, from their checkpoints
     (:mod:`aulib.infer.at_epochs`); list it in ``eval_splits`` to score it every
-    epoch instead. ``max_train_batches``
+    epoch instead. ``multicrop``: also score ``<split>_mc``, the mean over
+    the views ``multicrop_views`` (None: those training produces,
+    :func:`aulib.infer.views.run_views`). ``max_train_batches``
     caps the batches per epoch (tests, smoke runs).
     """
 
@@ -93,6 +95,7 @@ class TrainConfig:
     num_workers: int = 0
     device: str = "auto"
     multicrop: bool = True
+    multicrop_views: list | None = None
     keep_checkpoints: str | int = "all"
     max_train_batches: int | None = None
     progress: bool = True
@@ -163,6 +166,9 @@ class TrainConfig:
         if "B" not in c.eval_splits:
             raise ValueError(f"eval_splits {c.eval_splits} must include 'B' (the per-epoch metrics are on B)")
         c.eval_batch_size = int(c.eval_batch_size or 2 * c.batch_size)
+        if c.multicrop_views is not None:
+            from ..infer.views import check_views      # here: aulib.infer imports the training package
+            c.multicrop_views = list(check_views(c.multicrop_views))
         valid = ablation_names()
         unknown = [a for a in c.ablate if a not in valid]
         if unknown:

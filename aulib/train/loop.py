@@ -54,9 +54,10 @@ import torch
 from ..aus import au_columns, group_aus
 from ..data.dataset import make_loader, set_epoch, split_dataframe
 from ..data.splits import read_split
-from ..data.transforms import AugmentConfig, augment_batch, default_augment
+from ..data.transforms import augment_batch, resolve_augment
 from ..infer.checkpoints import checkpoint_path
 from ..infer.sharded import autocast, predict_views
+from ..infer.views import run_views
 from ..io import read_torch, read_yaml, write_csv, write_npy, write_torch, write_yaml
 from ..metrics import score_probs
 from ..pipeline.profile import default_profile
@@ -115,14 +116,7 @@ def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimize
 
 
 def _augment_config(cfg: TrainConfig):
-    if cfg.augment in (None, "none", False):
-        return None
-    if cfg.augment == "default":
-        return default_augment(cfg.group)
-    if isinstance(cfg.augment, dict):
-        base = default_augment(cfg.group)
-        return AugmentConfig(**{**base.__dict__, **cfg.augment})
-    raise ValueError(f"augment must be 'default', 'none' or a dict of AugmentConfig fields, got {cfg.augment!r}")
+    return resolve_augment(cfg.augment, cfg.group)
 
 
 def _check_splits(ws, names: list[str]) -> None:
@@ -359,7 +353,8 @@ def evaluate(run: Run) -> dict[str, np.ndarray]:
     """Probabilities (N, C) of every evaluation split (and ``<split>_mc``), all rows on every rank."""
     preds = {}
     for s, loader in run.eval_loaders.items():
-        single, mc = predict_views(run.core, loader, run.device, run.cfg.multicrop, run.aus, progress=False)
+        single, mc = predict_views(run.core, loader, run.device, run.cfg.multicrop, run.aus, progress=False,
+                                   views=run_views(run.cfg))
         n = len(run.eval_tables[s])
         preds[s] = dist_utils.gather_strided(single, n, run.device)
         if mc is not None:

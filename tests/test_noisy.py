@@ -62,6 +62,71 @@ def test_score_filter_hand_made():
     assert no_truth["acc_after"].isna().all() and no_truth.loc["AU2", "labels_after"] == 2
 
 
+def test_score_filter_shows_which_class_survives():
+    """Shares of the true positives / negatives that C keeps right or turns
+    wrong, and the prevalence before, after and true (hand-made, truth known)."""
+    aus = [1, 2, 4]
+    #                 AU1  AU2  AU4
+    before = _table([[1,   1,   1],      # n/0
+                     [1,   0,   0],      # n/1
+                     [0,   0,   0],      # n/2
+                     [0,   0,   1],      # n/3
+                     [1,  -1,   0],      # n/4
+                     [0,   1,   1]],     # n/5: no label survives, the image is not in C
+                    aus)
+    true = _table([[1, 1, -1], [1, 1, -1], [1, 0, -1], [0, 0, -1], [0, 0, -1], [0, -1, -1]], aus)
+    # C in another row order than the noisy split; a label is kept (as in the noisy list) or -1
+    after = _table([[1, -1, -1],         # n/4: AU1 a wrong positive kept
+                    [0, 0, -1],          # n/3
+                    [0, 0, 0],           # n/2: AU1 a wrong negative kept, AU2 right
+                    [-1, 0, -1],         # n/1: AU1 a right positive dropped, AU2 a wrong negative kept
+                    [1, -1, 1]],         # n/0: AU2 a right positive dropped
+                   aus, images=["n/4.jpg", "n/3.jpg", "n/2.jpg", "n/1.jpg", "n/0.jpg"])
+    rep = score_filter(before, after, true, aus)
+    assert list(rep.columns) == ["labels_before", "labels_after", "kept", "pos_before", "pos_after",
+                                 "acc_before", "acc_after", "prev_before", "prev_after", "prev_true",
+                                 "true_pos_kept", "true_neg_kept", "true_pos_as_neg", "true_neg_as_pos"]
+    # AU1: true positives n/0 (C 1), n/1 (C -1), n/2 (C 0); true negatives n/3 (C 0), n/4 (C 1), n/5 (not in C)
+    au1 = rep.loc["AU1"]
+    assert au1["true_pos_kept"] == pytest.approx(1 / 3) and au1["true_pos_as_neg"] == pytest.approx(1 / 3)
+    assert au1["true_neg_kept"] == pytest.approx(1 / 3) and au1["true_neg_as_pos"] == pytest.approx(1 / 3)
+    assert (au1["prev_before"], au1["prev_after"], au1["prev_true"]) == pytest.approx((3 / 6, 2 / 4, 3 / 6))
+    # AU2: true positives n/0 (C -1), n/1 (C 0); true negatives n/2, n/3 (C 0), n/4 (noisy and C -1);
+    # n/5's truth unknown: C keeps no positive, its prevalence falls from 2/5 to 0 against a true 2/5
+    au2 = rep.loc["AU2"]
+    assert au2["true_pos_kept"] == 0 and au2["true_pos_as_neg"] == pytest.approx(1 / 2)
+    assert au2["true_neg_kept"] == pytest.approx(2 / 3) and au2["true_neg_as_pos"] == 0
+    assert (au2["prev_before"], au2["prev_after"], au2["prev_true"]) == pytest.approx((2 / 5, 0, 2 / 5))
+    assert au2["acc_before"] == pytest.approx(3 / 4) and au2["acc_after"] == pytest.approx(2 / 3)
+    # AU4: no truth: the truth columns are NaN, the prevalences of the labels are not
+    au4 = rep.loc["AU4"]
+    assert au4[["prev_true", "true_pos_kept", "true_neg_kept", "true_pos_as_neg", "true_neg_as_pos"]].isna().all()
+    assert (au4["prev_before"], au4["prev_after"]) == pytest.approx((3 / 6, 1 / 2))
+    # mean row: every rate averaged over the AUs that have it; counts summed
+    m = rep.loc["mean"]
+    assert m["true_pos_kept"] == pytest.approx((1 / 3 + 0) / 2) and m["true_neg_kept"] == pytest.approx((1 / 3 + 2 / 3) / 2)
+    assert m["true_pos_as_neg"] == pytest.approx((1 / 3 + 1 / 2) / 2) and m["true_neg_as_pos"] == pytest.approx(1 / 6)
+    assert m["prev_true"] == pytest.approx((1 / 2 + 2 / 5) / 2)
+    assert m["prev_before"] == pytest.approx((1 / 2 + 2 / 5 + 1 / 2) / 3)
+    assert m["prev_after"] == pytest.approx((1 / 2 + 0 + 1 / 2) / 3)
+    assert m["pos_after"] == 2 + 0 + 1 and m["labels_after"] == 4 + 3 + 2
+    assert rep.loc["images"].iloc[7:].isna().all() and rep.loc["images", "labels_after"] == 5
+    # without truth: the label prevalences only
+    no_truth = score_filter(before, after, None, aus)
+    assert no_truth.loc["AU2", "prev_after"] == 0 and no_truth["true_pos_kept"].isna().all()
+    assert no_truth["prev_true"].isna().all()
+
+
+def test_score_filter_rejects_a_c_that_is_not_a_subset():
+    aus = [1]
+    before = _table([[1], [0]], aus)
+    true = _table([[1], [0], [1]], aus, images=["n/0.jpg", "n/1.jpg", "other.jpg"])
+    with pytest.raises(ValueError, match="noisy split lacks"):
+        score_filter(before, _table([[1]], aus, images=["other.jpg"]), true, aus)
+    with pytest.raises(ValueError, match="duplicate"):
+        score_filter(before, _table([[1], [1]], aus, images=["n/0.jpg", "n/0.jpg"]), true, aus)
+
+
 def _fake(calls):
     def predict_rows(rows):
         calls.append(int(rows[0]))

@@ -83,10 +83,6 @@ def filter_noisy(noisy: pd.DataFrame, probs: np.ndarray, aus, threshold=0.5, con
     return out[(kept >= 0).any(axis=1)].reset_index(drop=True)
 
 
-TRUTH_COLUMNS = ["prev_before", "prev_after", "prev_true",
-                 "true_pos_kept", "true_neg_kept", "true_pos_as_neg", "true_neg_as_pos"]
-
-
 def score_filter(before: pd.DataFrame, after: pd.DataFrame, true: pd.DataFrame | None, aus) -> pd.DataFrame:
     """Label accuracy before/after filtering, what survives, and which class.
 
@@ -163,18 +159,18 @@ def score_filter(before: pd.DataFrame, after: pd.DataFrame, true: pd.DataFrame |
     na, pa, aa = counts_and_acc(after)
     nan = np.full(len(cols), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        truth = {"prev_before": pb / nb, "prev_after": pa / na, "prev_true": nan,
+        rates = {"prev_before": pb / nb, "prev_after": pa / na, "prev_true": nan,
                  "true_pos_kept": nan, "true_neg_kept": nan, "true_pos_as_neg": nan, "true_neg_as_pos": nan}
         if true is not None:
             t, c = truth_of(before), c_on_noisy()
             tp, tn = (t == 1).sum(0), (t == 0).sum(0)
-            truth.update({"prev_true": tp / (tp + tn),
+            rates.update({"prev_true": tp / (tp + tn),
                           "true_pos_kept": ((t == 1) & (c == 1)).sum(0) / tp,
                           "true_neg_kept": ((t == 0) & (c == 0)).sum(0) / tn,
                           "true_pos_as_neg": ((t == 1) & (c == 0)).sum(0) / tp,
                           "true_neg_as_pos": ((t == 0) & (c == 1)).sum(0) / tn})
         df = pd.DataFrame({"labels_before": nb, "labels_after": na, "kept": na / nb, "pos_before": pb,
-                           "pos_after": pa, "acc_before": ab, "acc_after": aa, **truth},
+                           "pos_after": pa, "acc_before": ab, "acc_after": aa, **rates},
                           index=pd.Index(cols, name="au"))
 
     def au_mean(v) -> float:
@@ -183,7 +179,7 @@ def score_filter(before: pd.DataFrame, after: pd.DataFrame, true: pd.DataFrame |
 
     mean = {"labels_before": nb.sum(), "labels_after": na.sum(), "kept": na.sum() / max(nb.sum(), 1),
             "pos_before": pb.sum(), "pos_after": pa.sum(), "acc_before": au_mean(ab), "acc_after": au_mean(aa),
-            **{k: au_mean(v) for k, v in truth.items()}}
+            **{k: au_mean(v) for k, v in rates.items()}}
     images = {"labels_before": len(before), "labels_after": len(after), "kept": len(after) / max(len(before), 1)}
     return pd.concat([df, pd.DataFrame([mean, images], index=pd.Index(["mean", "images"], name="au"))])
 

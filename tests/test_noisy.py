@@ -62,9 +62,8 @@ def test_score_filter_hand_made():
     assert no_truth["acc_after"].isna().all() and no_truth.loc["AU2", "labels_after"] == 2
 
 
-def test_score_filter_shows_which_class_survives():
-    """Shares of the true positives / negatives that C keeps right or turns
-    wrong, and the prevalence before, after and true (hand-made, truth known)."""
+def _class_case():
+    """Noisy split, C and truth by hand: C keeps fewer true positives than negatives."""
     aus = [1, 2, 4]
     #                 AU1  AU2  AU4
     before = _table([[1,   1,   1],      # n/0
@@ -82,6 +81,13 @@ def test_score_filter_shows_which_class_survives():
                     [-1, 0, -1],         # n/1: AU1 a right positive dropped, AU2 a wrong negative kept
                     [1, -1, 1]],         # n/0: AU2 a right positive dropped
                    aus, images=["n/4.jpg", "n/3.jpg", "n/2.jpg", "n/1.jpg", "n/0.jpg"])
+    return before, after, true, aus
+
+
+def test_score_filter_shows_which_class_survives():
+    """Shares of the true positives / negatives that C keeps right or turns
+    wrong, and the prevalence before, after and true (hand-made, truth known)."""
+    before, after, true, aus = _class_case()
     rep = score_filter(before, after, true, aus)
     assert list(rep.columns) == ["labels_before", "labels_after", "kept", "pos_before", "pos_after",
                                  "acc_before", "acc_after", "prev_before", "prev_after", "prev_true",
@@ -115,6 +121,38 @@ def test_score_filter_shows_which_class_survives():
     no_truth = score_filter(before, after, None, aus)
     assert no_truth.loc["AU2", "prev_after"] == 0 and no_truth["true_pos_kept"].isna().all()
     assert no_truth["prev_true"].isna().all()
+
+
+def test_results_readme_says_when_the_filter_shifts_c_toward_negatives(tmp_path):
+    from aulib.io import write_csv
+    from aulib.report.summary import noisy_filter_sentence, write_results_readme
+    from aulib.workspace import Workspace
+
+    before, after, true, aus = _class_case()
+    ws = Workspace(tmp_path / "ws", tmp_path / "results")
+    write_csv(ws.tables / "noisy_filter_17au.csv", score_filter(before, after, true, aus).reset_index())
+    text = write_results_readme(ws, "demo").read_text()
+    section = text.split("## Noisy-label filtering (dataset C)")[1]
+    assert "`true_pos_kept`" in section and "`prev_true`" in section          # the columns explained
+    # means over AU1 and AU2, the AUs with truth: C 0.25 positive against a true 0.45
+    assert ("**The filter shifts C toward negatives**: it keeps 17 % of the true positives as positives against "
+            "50 % of the true negatives as negatives (42 % of the true positives become wrong negatives), so C's "
+            "labels are 0.250 positive against a true 0.450 (the noisy labels: 0.450; means over the 2 AUs with "
+            "true labels). C keeps under 5 % of the true positives of AU2 (0.0 %). Label accuracy (0.708 before "
+            "filtering, 0.583 after)") in section
+    head = next(ln for ln in section.splitlines() if ln.startswith("| au |"))
+    assert "| prev_before | prev_after | prev_true | true_pos_kept | true_neg_kept | true_pos_as_neg |" in head
+    assert "| AU2 | 5 | 3 | 0.6000 | 2 | 0 | 0.7500 | 0.6667 | 0.4000 | 0.0000 | 0.4000 | 0.0000 | 0.6667 |" in section
+    assert "**6au**" not in section                                          # no 6au table written
+    # a filter that keeps every right label and drops every wrong one keeps the true prevalence
+    right = true.copy()
+    right.loc[5, "AU2"] = 1
+    fair = noisy_filter_sentence(score_filter(right, right, right, aus))
+    assert fair.startswith("The filter keeps C's prevalence near the truth") and "toward" not in fair
+    blind = noisy_filter_sentence(score_filter(before, after, None, aus))
+    assert blind.startswith("Without the noisy images' true labels")
+    old = score_filter(before, after, true, aus).drop(columns=["prev_true", "true_pos_kept"])
+    assert "rerun notebook 03" in noisy_filter_sentence(old)
 
 
 def test_score_filter_rejects_a_c_that_is_not_a_subset():

@@ -110,7 +110,8 @@ def test_score_filter_shows_which_class_survives():
     assert (au4["prev_before"], au4["prev_after"]) == pytest.approx((3 / 6, 1 / 2))
     # mean row: every rate averaged over the AUs that have it; counts summed
     m = rep.loc["mean"]
-    assert m["true_pos_kept"] == pytest.approx((1 / 3 + 0) / 2) and m["true_neg_kept"] == pytest.approx((1 / 3 + 2 / 3) / 2)
+    assert m["true_pos_kept"] == pytest.approx((1 / 3 + 0) / 2)
+    assert m["true_neg_kept"] == pytest.approx((1 / 3 + 2 / 3) / 2)
     assert m["true_pos_as_neg"] == pytest.approx((1 / 3 + 1 / 2) / 2) and m["true_neg_as_pos"] == pytest.approx(1 / 6)
     assert m["prev_true"] == pytest.approx((1 / 2 + 2 / 5) / 2)
     assert m["prev_before"] == pytest.approx((1 / 2 + 2 / 5 + 1 / 2) / 3)

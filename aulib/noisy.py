@@ -84,18 +84,50 @@ def filter_noisy(noisy: pd.DataFrame, probs: np.ndarray, aus, threshold=0.5, con
 
 
 def score_filter(before: pd.DataFrame, after: pd.DataFrame, true: pd.DataFrame | None, aus) -> pd.DataFrame:
-    """Label accuracy before/after filtering, and what survives.
+    """Label accuracy before/after filtering, what survives, and which class.
 
-    ``before`` the noisy split, ``after`` C (split tables), ``true`` the true
-    labels of the noisy images (label table, e.g. SynthAU's ``noisy_true``;
-    None when unknown: accuracies are NaN). Accuracy of an AU is the share of
-    its known labels equal to the true label (rows where the true label is
-    known). Rows ``AU<n>``, then ``mean`` (counts summed, accuracies averaged
-    over AUs) and ``images`` (images before/after). Columns: ``labels_before,
-    labels_after, kept`` (share), ``pos_before, pos_after, acc_before, acc_after``.
+    ``before`` the noisy split, ``after`` C (split tables; C's rows are a
+    subset of the noisy images, matched on ``image`` and ``variant``), ``true``
+    the true labels of the noisy images (label table, e.g. SynthAU's
+    ``noisy_true``; None when unknown: every column that needs the truth is
+    NaN). Rows ``AU<n>``, then ``mean`` and ``images`` (images before/after).
+
+    Columns, per AU:
+
+    - ``labels_before``, ``labels_after``: known labels in the noisy split / in C;
+      ``kept`` = labels_after / labels_before;
+    - ``pos_before``, ``pos_after``: labels 1 in the noisy split / in C;
+    - ``acc_before``, ``acc_after``: share of the known labels equal to the true
+      label (rows where the true label is known);
+    - ``prev_before`` = pos_before / labels_before, ``prev_after`` =
+      pos_after / labels_after (share of positives among the known labels;
+      need no truth), ``prev_true``: share of positives among the known true
+      labels of the noisy images;
+    - of the noisy images whose true label is 1: ``true_pos_kept`` the share
+      with C label 1 (a right positive in C), ``true_pos_as_neg`` the share with
+      C label 0 (a wrong negative in C); the rest are unknown in C (dropped, or
+      unknown in the noisy list). Of those whose true label is 0:
+      ``true_neg_kept`` the share with C label 0, ``true_neg_as_pos`` the share
+      with C label 1. An image absent from C has C label unknown. NaN for an AU
+      with no true positive (negative) and wherever the truth is unknown.
+
+    Row ``mean``: counts (labels_*, pos_*) summed over AUs, ``kept`` the pooled
+    share (labels_after summed / labels_before summed); every other rate (acc_*,
+    prev_*, true_*) is the unweighted mean of the AU rows, NaN AUs left out
+    (each AU counts once, as in the challenge's metrics), so its ``prev_after``
+    is not pos_after / labels_after of that row. Row ``images``: images in the
+    noisy split / in C and their ratio, the other columns NaN.
     """
     aus = list(group_aus(aus) if isinstance(aus, str) else aus)
     cols = au_columns(aus)
+    true_ix = None if true is None else true.set_index("image")
+
+    def truth_of(df: pd.DataFrame) -> np.ndarray:
+        t = true_ix.reindex(df["image"])[cols].to_numpy(np.float64)
+        if np.isnan(t).any():
+            gone = df["image"][np.isnan(t).any(axis=1)].iloc[0]
+            raise ValueError(f"true label table has no row for image {gone!r}")
+        return t.astype(np.int8)
 
     def counts_and_acc(df: pd.DataFrame):
         lab = df[cols].to_numpy(np.int8)
@@ -103,24 +135,51 @@ def score_filter(before: pd.DataFrame, after: pd.DataFrame, true: pd.DataFrame |
         if true is None:
             acc = np.full(len(cols), np.nan)
         else:
-            t = true.set_index("image").reindex(df["image"])[cols].to_numpy()
-            if np.isnan(t.astype(np.float64)).any():
-                gone = df["image"][np.isnan(t.astype(np.float64)).any(axis=1)].iloc[0]
-                raise ValueError(f"true label table has no row for image {gone!r}")
+            t = truth_of(df)
             valid = known & (t >= 0)
             with np.errstate(invalid="ignore"):
                 acc = ((lab == t) & valid).sum(0) / valid.sum(0)
         return known.sum(0), (lab == 1).sum(0), acc
 
+    def c_on_noisy() -> np.ndarray:
+        """C's labels on the noisy split's rows (-1 where the image is not in C)."""
+        key = ["image", "variant"] if "variant" in before and "variant" in after else ["image"]
+        at = pd.MultiIndex.from_frame(after[key].astype({k: np.int64 for k in key if k == "variant"}))
+        bt = pd.MultiIndex.from_frame(before[key].astype({k: np.int64 for k in key if k == "variant"}))
+        if not at.is_unique:
+            raise ValueError(f"C has duplicate rows for {at[at.duplicated()][0]!r}")
+        if not at.isin(bt).all():
+            raise ValueError(f"C has rows the noisy split lacks, e.g. {at[~at.isin(bt)][0]!r}")
+        row = at.get_indexer(bt)
+        c = np.full((len(before), len(cols)), -1, np.int8)
+        c[row >= 0] = after[cols].to_numpy(np.int8)[row[row >= 0]]
+        return c
+
     nb, pb, ab = counts_and_acc(before)
     na, pa, aa = counts_and_acc(after)
+    nan = np.full(len(cols), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
+        rates = {"prev_before": pb / nb, "prev_after": pa / na, "prev_true": nan,
+                 "true_pos_kept": nan, "true_neg_kept": nan, "true_pos_as_neg": nan, "true_neg_as_pos": nan}
+        if true is not None:
+            t, c = truth_of(before), c_on_noisy()
+            tp, tn = (t == 1).sum(0), (t == 0).sum(0)
+            rates.update({"prev_true": tp / (tp + tn),
+                          "true_pos_kept": ((t == 1) & (c == 1)).sum(0) / tp,
+                          "true_neg_kept": ((t == 0) & (c == 0)).sum(0) / tn,
+                          "true_pos_as_neg": ((t == 1) & (c == 0)).sum(0) / tp,
+                          "true_neg_as_pos": ((t == 0) & (c == 1)).sum(0) / tn})
         df = pd.DataFrame({"labels_before": nb, "labels_after": na, "kept": na / nb, "pos_before": pb,
-                           "pos_after": pa, "acc_before": ab, "acc_after": aa}, index=pd.Index(cols, name="au"))
+                           "pos_after": pa, "acc_before": ab, "acc_after": aa, **rates},
+                          index=pd.Index(cols, name="au"))
+
+    def au_mean(v) -> float:
+        v = np.asarray(v, dtype=np.float64)
+        return float(np.nanmean(v)) if np.isfinite(v).any() else np.nan
+
     mean = {"labels_before": nb.sum(), "labels_after": na.sum(), "kept": na.sum() / max(nb.sum(), 1),
-            "pos_before": pb.sum(), "pos_after": pa.sum(),
-            "acc_before": np.nanmean(ab) if np.isfinite(ab).any() else np.nan,
-            "acc_after": np.nanmean(aa) if np.isfinite(aa).any() else np.nan}
+            "pos_before": pb.sum(), "pos_after": pa.sum(), "acc_before": au_mean(ab), "acc_after": au_mean(aa),
+            **{k: au_mean(v) for k, v in rates.items()}}
     images = {"labels_before": len(before), "labels_after": len(after), "kept": len(after) / max(len(before), 1)}
     return pd.concat([df, pd.DataFrame([mean, images], index=pd.Index(["mean", "images"], name="au"))])
 

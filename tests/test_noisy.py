@@ -62,6 +62,110 @@ def test_score_filter_hand_made():
     assert no_truth["acc_after"].isna().all() and no_truth.loc["AU2", "labels_after"] == 2
 
 
+def _class_case():
+    """Noisy split, C and truth by hand: C keeps fewer true positives than negatives."""
+    aus = [1, 2, 4]
+    #                 AU1  AU2  AU4
+    before = _table([[1,   1,   1],      # n/0
+                     [1,   0,   0],      # n/1
+                     [0,   0,   0],      # n/2
+                     [0,   0,   1],      # n/3
+                     [1,  -1,   0],      # n/4
+                     [0,   1,   1]],     # n/5: no label survives, the image is not in C
+                    aus)
+    true = _table([[1, 1, -1], [1, 1, -1], [1, 0, -1], [0, 0, -1], [0, 0, -1], [0, -1, -1]], aus)
+    # C in another row order than the noisy split; a label is kept (as in the noisy list) or -1
+    after = _table([[1, -1, -1],         # n/4: AU1 a wrong positive kept
+                    [0, 0, -1],          # n/3
+                    [0, 0, 0],           # n/2: AU1 a wrong negative kept, AU2 right
+                    [-1, 0, -1],         # n/1: AU1 a right positive dropped, AU2 a wrong negative kept
+                    [1, -1, 1]],         # n/0: AU2 a right positive dropped
+                   aus, images=["n/4.jpg", "n/3.jpg", "n/2.jpg", "n/1.jpg", "n/0.jpg"])
+    return before, after, true, aus
+
+
+def test_score_filter_shows_which_class_survives():
+    """Shares of the true positives / negatives that C keeps right or turns
+    wrong, and the prevalence before, after and true (hand-made, truth known)."""
+    before, after, true, aus = _class_case()
+    rep = score_filter(before, after, true, aus)
+    assert list(rep.columns) == ["labels_before", "labels_after", "kept", "pos_before", "pos_after",
+                                 "acc_before", "acc_after", "prev_before", "prev_after", "prev_true",
+                                 "true_pos_kept", "true_neg_kept", "true_pos_as_neg", "true_neg_as_pos"]
+    # AU1: true positives n/0 (C 1), n/1 (C -1), n/2 (C 0); true negatives n/3 (C 0), n/4 (C 1), n/5 (not in C)
+    au1 = rep.loc["AU1"]
+    assert au1["true_pos_kept"] == pytest.approx(1 / 3) and au1["true_pos_as_neg"] == pytest.approx(1 / 3)
+    assert au1["true_neg_kept"] == pytest.approx(1 / 3) and au1["true_neg_as_pos"] == pytest.approx(1 / 3)
+    assert (au1["prev_before"], au1["prev_after"], au1["prev_true"]) == pytest.approx((3 / 6, 2 / 4, 3 / 6))
+    # AU2: true positives n/0 (C -1), n/1 (C 0); true negatives n/2, n/3 (C 0), n/4 (noisy and C -1);
+    # n/5's truth unknown: C keeps no positive, its prevalence falls from 2/5 to 0 against a true 2/5
+    au2 = rep.loc["AU2"]
+    assert au2["true_pos_kept"] == 0 and au2["true_pos_as_neg"] == pytest.approx(1 / 2)
+    assert au2["true_neg_kept"] == pytest.approx(2 / 3) and au2["true_neg_as_pos"] == 0
+    assert (au2["prev_before"], au2["prev_after"], au2["prev_true"]) == pytest.approx((2 / 5, 0, 2 / 5))
+    assert au2["acc_before"] == pytest.approx(3 / 4) and au2["acc_after"] == pytest.approx(2 / 3)
+    # AU4: no truth: the truth columns are NaN, the prevalences of the labels are not
+    au4 = rep.loc["AU4"]
+    assert au4[["prev_true", "true_pos_kept", "true_neg_kept", "true_pos_as_neg", "true_neg_as_pos"]].isna().all()
+    assert (au4["prev_before"], au4["prev_after"]) == pytest.approx((3 / 6, 1 / 2))
+    # mean row: every rate averaged over the AUs that have it; counts summed
+    m = rep.loc["mean"]
+    assert m["true_pos_kept"] == pytest.approx((1 / 3 + 0) / 2)
+    assert m["true_neg_kept"] == pytest.approx((1 / 3 + 2 / 3) / 2)
+    assert m["true_pos_as_neg"] == pytest.approx((1 / 3 + 1 / 2) / 2) and m["true_neg_as_pos"] == pytest.approx(1 / 6)
+    assert m["prev_true"] == pytest.approx((1 / 2 + 2 / 5) / 2)
+    assert m["prev_before"] == pytest.approx((1 / 2 + 2 / 5 + 1 / 2) / 3)
+    assert m["prev_after"] == pytest.approx((1 / 2 + 0 + 1 / 2) / 3)
+    assert m["pos_after"] == 2 + 0 + 1 and m["labels_after"] == 4 + 3 + 2
+    assert rep.loc["images"].iloc[7:].isna().all() and rep.loc["images", "labels_after"] == 5
+    # without truth: the label prevalences only
+    no_truth = score_filter(before, after, None, aus)
+    assert no_truth.loc["AU2", "prev_after"] == 0 and no_truth["true_pos_kept"].isna().all()
+    assert no_truth["prev_true"].isna().all()
+
+
+def test_results_readme_says_when_the_filter_shifts_c_toward_negatives(tmp_path):
+    from aulib.io import write_csv
+    from aulib.report.summary import noisy_filter_sentence, write_results_readme
+    from aulib.workspace import Workspace
+
+    before, after, true, aus = _class_case()
+    ws = Workspace(tmp_path / "ws", tmp_path / "results")
+    write_csv(ws.tables / "noisy_filter_17au.csv", score_filter(before, after, true, aus).reset_index())
+    text = write_results_readme(ws, "demo").read_text()
+    section = text.split("## Noisy-label filtering (dataset C)")[1]
+    assert "`true_pos_kept`" in section and "`prev_true`" in section          # the columns explained
+    # means over AU1 and AU2, the AUs with truth: C 0.25 positive against a true 0.45
+    assert ("**The filter shifts C toward negatives**: it keeps 17 % of the true positives as positives against "
+            "50 % of the true negatives as negatives (42 % of the true positives become wrong negatives), so C's "
+            "labels are 0.250 positive against a true 0.450 (the noisy labels: 0.450; means over the 2 AUs with "
+            "true labels). C keeps under 5 % of the true positives of AU2 (0.0 %). Label accuracy (0.708 before "
+            "filtering, 0.583 after)") in section
+    head = next(ln for ln in section.splitlines() if ln.startswith("| au |"))
+    assert "| prev_before | prev_after | prev_true | true_pos_kept | true_neg_kept | true_pos_as_neg |" in head
+    assert "| AU2 | 5 | 3 | 0.6000 | 2 | 0 | 0.7500 | 0.6667 | 0.4000 | 0.0000 | 0.4000 | 0.0000 | 0.6667 |" in section
+    assert "**6au**" not in section                                          # no 6au table written
+    # a filter that keeps every right label and drops every wrong one keeps the true prevalence
+    right = true.copy()
+    right.loc[5, "AU2"] = 1
+    fair = noisy_filter_sentence(score_filter(right, right, right, aus))
+    assert fair.startswith("The filter keeps C's prevalence near the truth") and "toward" not in fair
+    blind = noisy_filter_sentence(score_filter(before, after, None, aus))
+    assert blind.startswith("Without the noisy images' true labels")
+    old = score_filter(before, after, true, aus).drop(columns=["prev_true", "true_pos_kept"])
+    assert "rerun notebook 03" in noisy_filter_sentence(old)
+
+
+def test_score_filter_rejects_a_c_that_is_not_a_subset():
+    aus = [1]
+    before = _table([[1], [0]], aus)
+    true = _table([[1], [0], [1]], aus, images=["n/0.jpg", "n/1.jpg", "other.jpg"])
+    with pytest.raises(ValueError, match="noisy split lacks"):
+        score_filter(before, _table([[1]], aus, images=["other.jpg"]), true, aus)
+    with pytest.raises(ValueError, match="duplicate"):
+        score_filter(before, _table([[1], [1]], aus, images=["n/0.jpg", "n/0.jpg"]), true, aus)
+
+
 def _fake(calls):
     def predict_rows(rows):
         calls.append(int(rows[0]))

@@ -55,6 +55,78 @@ PER_AU_NOTE = (
     "positives from C, and no ablation can move it."
 )
 _GAIN_ESTIMATES = ("B", "B cross-fit", "Held-out")
+NOISY_NOTE = (
+    "Per AU (table of `aulib.noisy.score_filter`): `labels_*`, `pos_*` = known labels and labels 1 in the noisy "
+    "split (before) and in C (after), `kept` = the share of known labels C keeps, `acc_*` = their agreement with "
+    "the true labels. `prev_before`, `prev_after` = share of positives among the known labels of the noisy split "
+    "and of C; `prev_true` = among the true labels of the noisy images. Of the noisy images whose true label is 1, "
+    "`true_pos_kept` have label 1 in C and `true_pos_as_neg` a wrong 0; of those whose true label is 0, "
+    "`true_neg_kept` have 0 in C and `true_neg_as_pos` a wrong 1 (the rest are unknown in C). Row `mean`: counts "
+    "summed, `kept` pooled, every other rate the mean over the AUs. The columns that need the truth are empty "
+    "without the noisy images' true labels (SynthAU keeps them; EmotioNet has none)."
+)
+NOISY_RATES = ["prev_before", "prev_after", "prev_true",
+               "true_pos_kept", "true_neg_kept", "true_pos_as_neg", "true_neg_as_pos"]
+SHIFT_TOLERANCE = 0.1      # |prev_after / prev_true - 1| within this: C keeps the true prevalence
+FEW_TRUE_POSITIVES = 0.05  # an AU whose C keeps fewer of its true positives is named
+
+
+def _pct(x: float, digits: int = 0) -> str:
+    return f"{100 * x:.{digits}f} %"
+
+
+def noisy_filter_sentence(df: pd.DataFrame) -> str:
+    """One sentence on which class the noisy filter favours, from the table of
+    :func:`aulib.noisy.score_filter` (index ``au``). Rates are averaged over
+    the AUs whose true prevalence is known (the ``mean`` row when every AU has
+    truth): C is shifted toward negatives (positives) when its prevalence
+    ``prev_after`` lies more than ``SHIFT_TOLERANCE`` (relative) below (above)
+    the true one ``prev_true``; AUs whose C keeps under ``FEW_TRUE_POSITIVES``
+    of their true positives are named."""
+    if not set(NOISY_RATES) <= set(df.columns) or "mean" not in df.index:
+        return "*(this table predates the prevalence and true-class columns: rerun notebook 03)*"
+    aus = df.drop(index=["mean", "images"], errors="ignore")
+    known = aus[aus["prev_true"].notna() & aus["prev_after"].notna()]
+    if known.empty:
+        m = df.loc["mean"]
+        return (f"Without the noisy images' true labels the table cannot say which class the filter favours "
+                f"(positives, mean over AUs: {float(m['prev_before']):.3f} of the noisy labels, "
+                f"{float(m['prev_after']):.3f} of C's).")
+    pb, pa, pt, tpk, tnk, tpn, ab, aa = (float(known[c].mean()) for c in (
+        "prev_before", "prev_after", "prev_true", "true_pos_kept", "true_neg_kept", "true_pos_as_neg",
+        "acc_before", "acc_after"))
+    prev = (f"C's labels are {pa:.3f} positive against a true {pt:.3f} (the noisy labels: {pb:.3f}; "
+            f"means over the {len(known)} AUs with true labels)")
+    acc = (f" Label accuracy ({ab:.3f} before filtering, {aa:.3f} after) pools both classes and does not show "
+           "this.")
+    if pa < pt * (1 - SHIFT_TOLERANCE):
+        few = known[known["true_pos_kept"] < FEW_TRUE_POSITIVES]["true_pos_kept"].sort_values()
+        named = (f" C keeps under {_pct(FEW_TRUE_POSITIVES)} of the true positives of "
+                 + ", ".join(f"{au} ({_pct(v, 1)})" for au, v in few.items()) + "." if len(few) else "")
+        return (f"**The filter shifts C toward negatives**: it keeps {_pct(tpk)} of the true positives as positives "
+                f"against {_pct(tnk)} of the true negatives as negatives ({_pct(tpn)} of the true positives "
+                f"become wrong negatives), so {prev}." + named + acc)
+    if pa > pt * (1 + SHIFT_TOLERANCE):
+        return (f"**The filter shifts C toward positives**: it keeps {_pct(tpk)} of the true positives as positives "
+                f"against {_pct(tnk)} of the true negatives as negatives, so {prev}." + acc)
+    return (f"The filter keeps C's prevalence near the truth: {prev}; it keeps {_pct(tpk)} of the true positives "
+            f"and {_pct(tnk)} of the true negatives.")
+
+
+def noisy_filter_section(tab: Path) -> list[str]:
+    """Markdown lines of the noisy-filter section: per group with a table
+    (``noisy_filter_17au.csv`` always, ``noisy_filter_6au.csv`` when written),
+    the sentence of :func:`noisy_filter_sentence`, then the table."""
+    out = ["## Noisy-label filtering (dataset C)", NOISY_NOTE, ""]
+    for group in ("17au", "6au"):
+        path = tab / f"noisy_filter_{group}.csv"
+        if not path.exists():
+            if group == "17au":
+                out += [f"*({path.name} not produced)*", ""]
+            continue
+        df = pd.read_csv(path)
+        out += [f"**{group}**", "", noisy_filter_sentence(df.set_index("au")), "", to_markdown(df), ""]
+    return out
 
 
 def _gain_cell(row: pd.Series, col: str) -> str:
@@ -165,7 +237,7 @@ def write_results_readme(ws, profile: str, dataset: str = "synthau") -> Path:
         parts += [f"**{group}**", "", _csv_table(tab / f"choice_{group}.csv"), ""]
     parts += ["## Which gains are distinguishable from zero", GAINS_NOTE, "", gains_table(tab), ""]
     parts += ["## Does each baseline learn every AU?", PER_AU_NOTE, "", _per_au_table(tab / "per_au_baselines.csv"), ""]
-    parts += ["## Noisy-label filtering (dataset C)", _csv_table(tab / "noisy_filter_17au.csv"), ""]
+    parts += noisy_filter_section(tab)
     path = ws.results / "README.md"
     write_text(path, "\n".join(parts) + "\n")
     return path

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up aulib in a virtual environment at .venv (idempotent; about 2 minutes).
 # Usage: bash scripts/setup.sh        (PYTHON=python3.11 bash scripts/setup.sh to pick an interpreter)
+# Every package is installed at the version in constraints.txt, the environment CI and results/ ran
+# with; AULIB_FLOAT=1 bash scripts/setup.sh takes the newest versions pyproject.toml allows instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -14,7 +16,12 @@ pip_install() {   # quiet on success; on failure show pip's output and stop
     exit 1
   fi
 }
+LOCK=(-c constraints.txt)
+if [ "${AULIB_FLOAT:-0}" = 1 ]; then
+  LOCK=()
+  echo "setup: AULIB_FLOAT=1: newest allowed versions, not constraints.txt (results may differ from results/)" >&2
+fi
 pip_install --upgrade pip
-pip_install "torch==2.14.1" "torchvision==0.29.1"     # the versions the kit is tested with
-pip_install -e ".[notebooks,test]"
+pip_install "${LOCK[@]}" "torch==2.14.1" "torchvision==0.29.1"     # the versions the kit is tested with
+pip_install "${LOCK[@]}" -e ".[notebooks,test]"
 .venv/bin/python -c "import aulib, torch, timm, facenet_pytorch, papermill, nbval; print('aulib', aulib.__version__, '| torch', torch.__version__, '| timm', timm.__version__, '| cuda', torch.cuda.is_available())"

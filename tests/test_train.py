@@ -204,3 +204,21 @@ def test_pretrain_on_a_plus_c_then_finetune(workspace):
     assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)
     with pytest.raises(ValueError, match="init_from"):
         train(tiny_config(workspace, stage="finetune", run_name="x", **kw))
+
+
+@pytest.mark.slow
+def test_view_study_scores_each_view_and_the_image_alone_is_what_training_logged(workspace):
+    """aulib.infer.view_study predicts B under every view once: the image alone scores what
+    training logged as B_final for that epoch; the run's own average (image + flip here:
+    6au with flip switched on) and all four views follow."""
+    from aulib.infer.view_study import view_scores
+    from aulib.infer.views import VIEWS
+    from aulib.train import train
+
+    run_dir = train(tiny_config(workspace, run_name="views", epochs=1, augment={"flip": True}))
+    df = view_scores(workspace, run_dir, 1)
+    assert df["views"].tolist() == [*VIEWS, "image + flip", " + ".join(VIEWS)]
+    logged = pd.read_csv(run_dir / "log.csv")
+    assert df["final"].iloc[0] == pytest.approx(float(logged["B_final"].iloc[0]), abs=1e-6)
+    assert df["final"].iloc[4] == pytest.approx(float(logged["B_mc_final"].iloc[0]), abs=1e-6)
+    assert df["gain"].iloc[0] == 0 and df[["final", "f1", "acc"]].notna().all().all()

@@ -32,6 +32,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..environment import write_environment
 from ..io import read_yaml, write_yaml
 from ..progress import HEADLESS_ENV
 from ..workspace import Workspace, repo_root
@@ -128,6 +129,7 @@ def _run_steps(profile: Profile, ws: Workspace, extra: dict, force: bool, only: 
     ws.notebooks.mkdir(parents=True, exist_ok=True)
     if profile.tables:
         write_yaml(ws.root / "table_spec.yaml", profile.tables)
+    write_environment(ws.root / "environment.txt")
     previous = ""
     for step, nb_path, params in steps:
         inputs = identity(input_files(params))

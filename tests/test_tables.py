@@ -272,3 +272,25 @@ def test_chosen_and_threshold_steps_cannot_lose_in_sample_per_au(ws, group):
     assert (per_au["chosen", False] >= per_au["average", False] - 1e-12).all()
     assert (per_au["chosen", False] > per_au["average", False]).any()
     assert (per_au["chosen", True] >= per_au["chosen", False] - 1e-12).all()
+
+
+def test_results_readme_shows_table1_compact_with_a_reading(ws):
+    """Table 1 at a glance: final score and the step's gain with its interval per estimate (the full
+    23 columns stay in the CSV), and a paragraph computed from the numbers."""
+    from aulib.report.summary import write_results_readme
+
+    t1 = tables.table1(ws, "17au", {**SPEC, "bootstrap": 200})
+    tables.write_table(t1, "table1_17au", ws)
+    tables.write_table(tables.table3(ws, {**SPEC, "bootstrap": 200}), "table3", ws)
+    text = write_results_readme(ws, "t").read_text()
+    section = text.split("## Table 1 · 17 AUs")[1].split("## Table 1 · 6 AUs")[0]
+    head = next(ln for ln in section.splitlines() if ln.startswith("| row"))
+    assert head == "| row | paper | B | B gain | B cross-fit | B cross-fit gain | Held-out | Held-out gain |"
+    chosen = next(ln for ln in section.splitlines() if ln.startswith("| Ensemble-multicrop-pretrained-chosen |"))
+    r = t1.set_index("row").loc["Ensemble-multicrop-pretrained-chosen"]
+    assert f"| {r['Held-out Final']:.4f} | {r['Held-out gain vs previous row']:+.4f} [" in chosen
+    reading = next(ln for ln in section.splitlines() if ln.startswith("**Reading.**"))
+    assert f"{t1['B gain vs Baseline'].iloc[-1]:+.4f}" in reading and "*Ensemble-multicrop*" in reading
+    t3 = text.split("## Table 3")[1].split("##")[0]
+    assert "| row | paper | B | B gain |" in t3
+    assert (ws.results / "environment.txt").exists() and "## Environment" in text

@@ -4,7 +4,7 @@ Problem: E epochs x N rows of B x C AUs (default 100 x 10,000 x 23), labels
 with 10 % unknown, float16 probabilities. Two ways to pick, per AU, the best
 (epoch, threshold) by the final score (acc + F1) / 2:
 
-- ``aulib.choose.best_threshold`` over all epochs at once (the ``joint``
+- ``aulib.select.threshold.best_threshold`` over all epochs at once (the ``joint``
   strategy): exact, every cut between distinct probabilities;
 - a loop calling scikit-learn's ``accuracy_score`` and ``f1_score`` for each
   epoch, AU and one of 19 thresholds 0.05 .. 0.95 (a grid: not exact).

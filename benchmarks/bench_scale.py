@@ -195,7 +195,7 @@ def stage_noisy(n: int, tmp: Path) -> dict:
 
 
 def stage_choice(n: int, tmp: Path, epochs: int = EPOCHS) -> dict:
-    from aulib.choose import best_threshold
+    from aulib.select.threshold import best_threshold
 
     rows = 4 * n
     rng = np.random.default_rng(0)

@@ -103,13 +103,24 @@ def test_every_module_imports(mod):
     importlib.import_module(mod)
 
 
-def test_old_import_paths_are_the_new_modules():
-    import aulib.choose
-    import aulib.config
-    import aulib.train.config
-    import aulib.select.choose
+def test_every_module_at_the_package_top_defines_something():
+    """``ls aulib`` shows the stage packages and modules that hold code: no alias of an
+    old import path (a module whose only content is a re-export) stands at the top."""
+    def defines(node) -> bool:          # a def, a class, or a name bound at module level
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return True
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        return any(isinstance(t, ast.Name) for t in targets)
 
-    assert aulib.config is aulib.train.config and aulib.choose is aulib.select.choose
+    top = sorted(p for p in ROOT.glob("*.py") if p.name != "__init__.py")
+    empty = [p.name for p in top if not any(defines(n) for n in ast.parse(p.read_text()).body)]
+    assert not empty, f"modules at the top of aulib/ that define nothing: {empty}"
+    for gone in ("config", "choose", "ensemble", "multicrop", "predict_io"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(f"aulib.{gone}")
+
+
+def test_public_entry_points():
     from aulib.infer import load_model  # noqa: F401
     from aulib.predict import Predictor  # noqa: F401
     from aulib.train import TrainConfig, train  # noqa: F401

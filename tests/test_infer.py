@@ -1,4 +1,4 @@
-"""Multi-crop views and inference helpers (aulib.multicrop, aulib.infer)."""
+"""Multi-crop views and inference helpers (aulib.infer.views, aulib.infer)."""
 import numpy as np
 import pytest
 import torch

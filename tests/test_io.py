@@ -79,7 +79,7 @@ def test_written_files_respect_the_umask(tmp_path, umask):
     from PIL import Image
 
     from aulib.data import crops, faces
-    from aulib.predict_io import annotate
+    from aulib.predict.inputs import annotate
 
     root = tmp_path / "data"
     (root / "images").mkdir(parents=True)

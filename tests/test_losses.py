@@ -1,4 +1,4 @@
-"""Loss values against hand-computed cases (aulib.losses)."""
+"""Loss values against hand-computed cases (aulib.train.losses)."""
 import math
 
 import pytest

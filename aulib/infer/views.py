@@ -26,13 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..aus import flip_permutation, group_aus
-from ..data.transforms import resolve_augment
-
-#: (scale, anchor) of the crop views: a square of ``scale`` times the side,
-#: anchored at the top-left (0) or bottom-right (1) corner of the image.
-CROPS: dict[str, tuple[float, float]] = {"crop_tl": (0.9, 0.0), "crop_br": (0.9, 1.0)}
-#: Every view by name, in the order :func:`multicrop_views` returns them.
-VIEWS: tuple[str, ...] = ("image", "flip", *CROPS)
+from ..data.transforms import CROP_VIEWS, VIEWS, check_views, resolve_augment  # noqa: F401 - VIEWS re-exported
 
 
 def _crop_resize(x: torch.Tensor, scale: float, anchor: float) -> torch.Tensor:
@@ -41,16 +35,6 @@ def _crop_resize(x: torch.Tensor, scale: float, anchor: float) -> torch.Tensor:
     y0, x0 = round((h - ch) * anchor), round((w - cw) * anchor)
     crop = x[..., y0:y0 + ch, x0:x0 + cw].float()
     return F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
-
-
-def check_views(views) -> tuple[str, ...]:
-    """``views`` as a tuple of known view names, ``image`` first (clear error otherwise)."""
-    views = tuple(str(v) for v in ([views] if isinstance(views, str) else views))
-    unknown = [v for v in views if v not in VIEWS]
-    if unknown or not views or views[0] != "image" or len(set(views)) != len(views):
-        raise ValueError(f"multicrop_views {list(views)}: give distinct names of {list(VIEWS)}, 'image' first "
-                         f"(unknown: {unknown})")
-    return views
 
 
 def run_views(cfg) -> tuple[str, ...]:
@@ -81,7 +65,7 @@ def multicrop_views(x: torch.Tensor, aus, views=("image", "flip")) -> list[tuple
         elif name == "flip":
             out.append((x.float().flip(-1), torch.as_tensor(flip_permutation(aus), device=x.device)))
         else:
-            out.append((_crop_resize(x, *CROPS[name]), ident))
+            out.append((_crop_resize(x, *CROP_VIEWS[name]), ident))
     return out
 
 

@@ -4,7 +4,7 @@ Every AU's final score ``(acc + F1) / 2`` at threshold 0.5 on the selection
 split, epoch by epoch; a black star marks each line's best epoch; the average
 over AUs (the challenge final score) is the bold black line with its own
 star. AUs peaking at different epochs is what motivates choosing a
-checkpoint per AU (:mod:`aulib.choose`).
+checkpoint per AU (:mod:`aulib.select.choose`).
 
 The scores come from a run's saved predictions (:class:`aulib.runs.RunPreds`)
 or from its ``log.csv`` (columns ``<split>_final_AU<n>``, one per AU, as

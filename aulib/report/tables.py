@@ -39,7 +39,7 @@ Recipe of each row (one "system": which runs, which predictions, which choices):
   ties (:func:`aulib.select.ensemble.choose_ensemble_epochs`), so in-sample
   on B the step cannot lose to the row above it.
 - *-threshold*: per-AU thresholds chosen (exact search,
-  :func:`aulib.choose.best_threshold`) on the ensemble's B probabilities
+  :func:`aulib.select.threshold.best_threshold`) on the ensemble's B probabilities
   (in-sample: the ensemble fitted on the same rows, as in the paper).
 
 Three estimates of every row (F1, Accuracy, Final score each):
@@ -471,7 +471,7 @@ def per_au_baselines(ws, spec, split: str = "B") -> pd.DataFrame:
 def full_system(ws, group: str, spec) -> ChosenModel:
     """The chosen model of ``group``'s full system (the last Table 1 row's
     recipe fitted on all of B) with its ensemble, per-run epochs and
-    thresholds, ready for :func:`aulib.choose.save_chosen` and :func:`table2`."""
+    thresholds, ready for :func:`aulib.select.chosen.save_chosen` and :func:`table2`."""
     full = spec if isinstance(spec, dict) else load_table_spec(spec)
     rec = table1_recipes(group, _group_spec(full, group))[-1]
     names = _group_spec(full, group).get(rec.runs) or []

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from ..aus import GROUPS, define_group, group_aus, group_crop
+from ..data.transforms import check_views
 from .losses import TERMS, W_CR, W_MV, ablation_names
 
 STAGES = ("plain", "pretrain", "finetune")
@@ -40,7 +41,7 @@ class TrainConfig:
     ``batch_size`` per process (torchrun: each rank). Learning rate ``lr``
     follows ``schedule`` per step: ``cosine`` (linear warm-up over
     ``warmup_epochs``, then cosine to 0), ``step`` (x ``lr_gamma`` every
-    ``lr_step_epochs``), ``constant``. Loss: :class:`aulib.losses.MultiViewLoss`
+    ``lr_step_epochs``), ``constant``. Loss: :class:`aulib.train.losses.MultiViewLoss`
     (``alpha``, ``w_mv``, ``w_cr``, switches). ``augment``: "default"
     (:func:`aulib.data.transforms.default_augment`), "none", or a dict of
     :class:`aulib.data.transforms.AugmentConfig` fields. ``amp``: "auto" (on
@@ -167,7 +168,6 @@ class TrainConfig:
             raise ValueError(f"eval_splits {c.eval_splits} must include 'B' (the per-epoch metrics are on B)")
         c.eval_batch_size = int(c.eval_batch_size or 2 * c.batch_size)
         if c.multicrop_views is not None:
-            from ..infer.views import check_views      # here: aulib.infer imports the training package
             c.multicrop_views = list(check_views(c.multicrop_views))
         valid = ablation_names()
         unknown = [a for a in c.ablate if a not in valid]

@@ -322,6 +322,13 @@ def test_table3_seed_spread_on_runs_with_known_scores(tmp_path):
     assert t3.loc["Baseline", "B Final seed sd"] == pytest.approx(sd(base), abs=1e-12)
     md = tables.to_markdown(tables.with_intervals(t.reset_index()))
     assert "| B Final | B Final seed sd |" in md and "| B gain vs Baseline | B gain vs Baseline seed sd |" in md
+    # results/README.md explains the columns only when a table has them
+    from aulib.report.summary import write_results_readme
+
+    tables.write_table(t1, "table3", ws)
+    assert "seed sd" not in write_results_readme(ws, "s").read_text()
+    tables.write_table(t.reset_index(), "table3", ws)
+    assert "*seed sd* (the profile trains several `seeds`)" in write_results_readme(ws, "s").read_text()
 
 
 def test_table1_seed_spread_is_the_spread_of_the_tables_of_each_seed(ws, tmp_path):

@@ -221,3 +221,26 @@ def test_profile_groups_are_registered_and_checked(project):
     _profile(root, [{"notebook": "02_b.ipynb"}], name="g", groups={"17au": {"aus": [1, 2]}})
     with pytest.raises(ValueError, match=r"g\.yaml: groups: group '17au' is already defined"):
         pipeline.load_profile("g")
+
+
+def test_seeds_run_each_training_step_per_seed_and_the_table_spec_lists_the_replicas(project):
+    """seeds: [0, 3]: every 04_train step runs once more as <run>_s3 with overrides {seed: 3}
+    (the notebook receives them), a finetune's init_from names its own seed's pretrain
+    run, and table_spec.yaml maps each run to its replicas."""
+    root, log = project
+    _notebook(root / "notebooks" / "04_train.ipynb",
+              "profile = None\nworkspace = None\nrun_name = None\ninit_from = None\noverrides = None",
+              f"open({str(log)!r}, 'a').write(f'{{run_name}} {{overrides}} {{init_from}}\\n')")
+    base = yaml.safe_load((root / "notebooks" / "profiles" / "base.yaml").read_text())
+    base["defaults"]["04_train"] = {"run_name": None, "init_from": None, "overrides": {}}
+    (root / "notebooks" / "profiles" / "base.yaml").write_text(yaml.safe_dump(base))
+    _profile(root, [{"notebook": "04_train.ipynb", "name": "pre", "parameters": {"run_name": "pre"}},
+                    {"notebook": "04_train.ipynb", "name": "ft",
+                     "parameters": {"run_name": "ft", "init_from": "train/pre", "overrides": {"lr": 0.1}}},
+                    {"notebook": "02_b.ipynb"}], seeds=[0, 3])
+    ws = pipeline.run("t")
+    assert _lines(log) == ["pre {} None", "pre_s3 {'seed': 3} None", "ft {'lr': 0.1} train/pre",
+                           "ft_s3 {'lr': 0.1, 'seed': 3} train/pre_s3", "b0 t"]
+    assert (ws.notebooks / "04_train__ft_s3.ipynb").exists()
+    assert yaml.safe_load((ws.root / "table_spec.yaml").read_text()) == {
+        "baseline": ["r1"], "seed_replicas": {"pre": {0: "pre", 3: "pre_s3"}, "ft": {0: "ft", 3: "ft_s3"}}}

@@ -1,4 +1,6 @@
 """Profile resolution against the real notebooks and shipped profiles (nothing executed)."""
+import re
+
 import pytest
 import yaml
 
@@ -105,3 +107,81 @@ def test_step_settings_does_not_import_papermill():
 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=P.repo_root())
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _seeded(tmp_path, **raw):
+    path = tmp_path / "seeded.yaml"
+    path.write_text(yaml.safe_dump({"profile": "seeded", "extends": "demo", **raw}))
+    return path
+
+
+def test_seeds_train_every_04_train_run_once_per_seed_and_finetunes_follow_their_seed(tmp_path):
+    from aulib.train.config import notebook_config
+
+    demo = P.load_profile("demo")
+    seeded = P.load_profile(_seeded(tmp_path, seeds=[0, 1, 2]))
+    trains = [s.name for s in demo.steps if s.stem == "04_train"]
+    assert [s.name for s in seeded.steps if s.stem == "04_train"] == [
+        n if k == 0 else f"{n}_s{k}" for n in trains for k in (0, 1, 2)]
+    assert [s.name for s in seeded.steps if s.stem != "04_train"] == [s.name for s in demo.steps if s.stem != "04_train"]
+    assert [s.name for s in seeded.steps].index("03_noisy_filter__17au") \
+        < [s.name for s in seeded.steps].index("04_train__17au_effnet_pretrain")
+    by_name = {s.name: P.resolve(seeded, s.stem, s.parameters) for s in seeded.steps}
+    # the first seed's steps are demo's own, parameter for parameter (same fingerprints: no rerun)
+    for s in demo.steps:
+        assert by_name[s.name] == {**P.resolve(demo, s.stem, s.parameters), "profile": str(seeded.path)}
+    for seed in (0, 1, 2):
+        suffix = "" if seed == 0 else f"_s{seed}"
+        ft = by_name[f"04_train__17au_resnet_finetune{suffix}"]
+        cfg = notebook_config(tmp_path, **{k: ft[k] for k in ("group", "backbones", "stage", "init_from", "epochs",
+                                                              "run_name", "overrides")})
+        assert (cfg.seed, cfg.run_name, cfg.init_from) == (seed, f"17au_resnet_finetune{suffix}",
+                                                            f"train/17au_resnet_pretrain{suffix}")
+        pre = by_name[f"04_train__17au_effnet_pretrain{suffix}"]
+        assert pre["overrides"] == ({"multicrop": False} if seed == 0 else {"multicrop": False, "seed": seed})
+    assert seeded.seed_replicas["17au_effnet_finetune"] == {0: "17au_effnet_finetune", 1: "17au_effnet_finetune_s1",
+                                                            2: "17au_effnet_finetune_s2"}
+    assert set(seeded.seed_replicas) == {by_name[n]["run_name"] for n in trains}
+    spec = seeded.table_spec()
+    assert spec["seed_replicas"] == seeded.seed_replicas and {k: v for k, v in spec.items() if k != "seed_replicas"} \
+        == demo.tables
+    # one seed, the default: the profile and its table spec as they always were
+    assert demo.seeds == (0,) and demo.seed_replicas == {} and demo.table_spec() is demo.tables
+    assert [s.name for s in P.load_profile(_seeded(tmp_path, seeds=[0])).steps] == [s.name for s in demo.steps]
+
+
+def test_seeds_whose_first_is_not_zero_set_the_first_runs_seed_too(tmp_path):
+    prof = P.load_profile(_seeded(tmp_path, seeds=[4, 1]))
+    steps = {s.name: P.resolve(prof, s.stem, s.parameters) for s in prof.steps}
+    assert steps["04_train__6au_resnet_plain"]["overrides"] == {"multicrop": False, "seed": 4}
+    assert steps["04_train__6au_resnet_plain"]["run_name"] == "6au_resnet_plain"
+    assert steps["04_train__6au_resnet_plain_s1"]["overrides"] == {"multicrop": False, "seed": 1}
+    assert steps["04_train__17au_effnet_finetune"]["init_from"] == "train/17au_effnet_pretrain"
+    assert steps["04_train__17au_effnet_finetune_s1"]["init_from"] == "train/17au_effnet_pretrain_s1"
+    assert P.seed_name("r", 4, (4, 1)) == "r" and P.seed_name("r", 1, (4, 1)) == "r_s1"
+
+
+@pytest.mark.parametrize("seeds", [[0, 0], [0, -1], 3, [], [0, 1.5], [True, 2], "0,1", [[0, 1]]])
+def test_bad_seeds_are_refused_naming_the_key(tmp_path, seeds):
+    path = _seeded(tmp_path, seeds=seeds)
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: seeds must be a non-empty list of distinct "
+                                         rf"non-negative integers.*got {re.escape(repr(seeds))}") as e:
+        P.load_profile(path)
+    assert str(e.value).endswith("which repeats a seed") == (seeds == [0, 0])
+
+
+def test_seeds_refuse_a_step_that_sets_its_seed_or_names_no_run(tmp_path):
+    path = _seeded(tmp_path, seeds=[0, 1], defaults={"04_train": {"overrides": {"seed": 3}}})
+    with pytest.raises(ValueError, match=r"seeds \[0, 1\] set the seed of every 04_train run, but step "
+                                         r"04_train__17au_resnet_plain sets overrides.seed \(3\)"):
+        P.load_profile(path)
+    # without seeds, a seed in overrides is today's route and stays allowed
+    assert P.load_profile(_seeded(tmp_path, defaults={"04_train": {"overrides": {"seed": 3}}}))
+    path = _seeded(tmp_path, seeds=[0, 1], steps=[{"notebook": "01_data.ipynb"}, {"notebook": "04_train.ipynb"}])
+    with pytest.raises(ValueError, match=r"step 04_train sets none"):
+        P.load_profile(path)
+    path = _seeded(tmp_path, seeds=[0, 1], steps=[
+        {"notebook": "01_data.ipynb"}, {"notebook": "04_train.ipynb", "name": "a", "parameters": {"run_name": "a"}},
+        {"notebook": "04_train.ipynb", "name": "b", "parameters": {"run_name": "a_s1"}}])
+    with pytest.raises(ValueError, match=r"name a seed's run 'a_s1', which another run"):
+        P.load_profile(path)

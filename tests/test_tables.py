@@ -294,3 +294,109 @@ def test_results_readme_shows_table1_compact_with_a_reading(ws):
     t3 = text.split("## Table 3")[1].split("##")[0]
     assert "| row | paper | B | B gain |" in t3
     assert (ws.results / "environment.txt").exists() and "## Environment" in text
+
+
+# --------------------------------------------------------------------------- seed spread
+
+def _fixed_run(ws, name, misses, group="12au", epochs=2, n_img=10):
+    """A run with known scores at every epoch: of B's ``n_img`` images (4 copies
+    each) the first 5 have every AU present; at threshold 0.5 the run misses the
+    first ``misses`` of them and gets every other label right, so its final score
+    is ((1 - misses / 10) + (10 - 2 misses) / (10 - misses)) / 2 (n_img 10)."""
+    aus = group_aus(group)
+    d = ws.run(name)
+    write_yaml(d / "config.yaml", {"run_name": name, "group": group, "backbones": ["x", "y"], "img_size": 32,
+                                   "crop_style": "aligned", "epochs": epochs})
+    write_csv(d / "log.csv", pd.DataFrame({"epoch": np.arange(1, epochs + 1)}))
+    img = np.repeat(np.arange(n_img), 4)
+    y = np.repeat((img < 5)[:, None], len(aus), axis=1).astype(np.int8)
+    index = pd.DataFrame({"image": [f"B/{i:04d}.jpg" for i in img], "variant": np.tile(np.arange(4), n_img)})
+    index[au_columns(aus)] = y
+    p = np.where((y == 1) & (img[:, None] >= misses), 0.9, 0.1).astype(np.float16)
+    for suffix in ("", "_mc"):
+        write_csv(d / "preds" / f"B{suffix}_index.csv", index)
+        for e in range(1, epochs + 1):
+            write_npy(d / "preds" / f"B{suffix}_epoch{e:03d}.npy", p)
+    return d
+
+
+def _final(misses):
+    return ((1 - misses / 10) + (10 - 2 * misses) / (10 - misses)) / 2
+
+
+def test_table3_seed_spread_on_runs_with_known_scores(tmp_path):
+    """Baseline and w/o L_mv trained under seeds 0, 1, 2 (replicas in the spec), w/o L_cr
+    once: the seed sd is the sample sd (n - 1) of the row's final score over its seeds and
+    of its gain seed by seed (a run trained once is the same in every seed); the other
+    columns are the first seed's, exactly the table without replicas."""
+    ws = Workspace.for_profile("s", root=tmp_path, results=tmp_path / "results")
+    misses = {"base": 0, "base_s1": 1, "base_s2": 2, "nomv": 1, "nomv_s1": 1, "nomv_s2": 3, "nocr": 2}
+    for name, m in misses.items():
+        _fixed_run(ws, name, m)
+    one = {"bootstrap": 0, "folds": 5, "12au": {"baseline": "base", "no_mv": "nomv", "no_cr": "nocr"}}
+    spec = {**one, "seed_replicas": {r: {s: r if s == 0 else f"{r}_s{s}" for s in (0, 1, 2)} for r in ("base", "nomv")}}
+    t, t1 = tables.table3(ws, spec), tables.table3(ws, one)
+    new = ["seeds"] + [f"{e} {c} seed sd" for e in tables.SEED_ESTIMATES for c in ("Final", "gain vs Baseline")]
+    assert not any("seed" in c for c in t1.columns) and set(t.columns) - set(t1.columns) == set(new)
+    pd.testing.assert_frame_equal(t.drop(columns=new), t1)
+    cols = list(t.columns)
+    assert cols[cols.index("runs") + 1] == "seeds" and cols[-1] == "note"
+    for e in tables.SEED_ESTIMATES:
+        assert cols[cols.index(f"{e} Final") + 1] == f"{e} Final seed sd"
+        assert cols[cols.index(f"{e} gain vs Baseline hi") + 1] == f"{e} gain vs Baseline seed sd"
+    assert "Held-out Final seed sd" not in cols
+    t = t.set_index("row")
+    base, nomv = np.array([_final(0), _final(1), _final(2)]), np.array([_final(1), _final(1), _final(3)])
+    sd = lambda v: float(np.std(v, ddof=1))                                  # noqa: E731
+    assert t["seeds"].tolist()[:2] == [3, 1] and t.loc["Baseline", "seeds"] == 3 and np.isnan(t["seeds"].iloc[2])
+    for e in tables.SEED_ESTIMATES:                 # constant predictions: cross-fit = in-sample here
+        assert t.loc["Baseline", f"{e} Final"] == pytest.approx(_final(0), abs=1e-12)
+        assert t.loc["Baseline", f"{e} Final seed sd"] == pytest.approx(sd(base), abs=1e-12)
+        assert t.loc["w/o L_mv", f"{e} Final"] == pytest.approx(_final(1), abs=1e-12)
+        assert t.loc["w/o L_mv", f"{e} Final seed sd"] == pytest.approx(sd(nomv), abs=1e-12)
+        assert t.loc["w/o L_mv", f"{e} gain vs Baseline"] == pytest.approx(_final(1) - _final(0), abs=1e-12)
+        assert t.loc["w/o L_mv", f"{e} gain vs Baseline seed sd"] == pytest.approx(sd(nomv - base), abs=1e-12)
+        # trained once: no spread of its own, but its gain moves with the Baseline's seeds
+        assert np.isnan(t.loc["w/o L_cr", f"{e} Final seed sd"])
+        assert t.loc["w/o L_cr", f"{e} gain vs Baseline seed sd"] == pytest.approx(sd(_final(2) - base), abs=1e-12)
+        assert np.isnan(t.loc["Baseline", f"{e} gain vs Baseline seed sd"])
+        assert t.loc["w/o batch balancing", [f"{e} Final seed sd", f"{e} gain vs Baseline seed sd"]].isna().all()
+    assert sd(nomv - base) == pytest.approx(0.07266, abs=1e-5)               # the numbers the test stands on
+    # a seed whose runs are missing: left out of the spread, and said so
+    spec["seed_replicas"]["base"][3] = "base_s3"
+    t3 = tables.table3(ws, spec).set_index("row")
+    assert "seed(s) [3]" in t3.loc["Baseline", "note"] and t3.loc["Baseline", "seeds"] == 3
+    assert t3.loc["Baseline", "B Final seed sd"] == pytest.approx(sd(base), abs=1e-12)
+    md = tables.to_markdown(tables.with_intervals(t.reset_index()))
+    assert "| B Final | B Final seed sd |" in md and "| B gain vs Baseline | B gain vs Baseline seed sd |" in md
+    # results/README.md explains the columns only when a table has them
+    from aulib.report.summary import write_results_readme
+
+    tables.write_table(t1, "table3", ws)
+    assert "seed sd" not in write_results_readme(ws, "s").read_text()
+    tables.write_table(t.reset_index(), "table3", ws)
+    assert "*seed sd* (the profile trains several `seeds`)" in write_results_readme(ws, "s").read_text()
+
+
+def test_table1_seed_spread_is_the_spread_of_the_tables_of_each_seed(ws, tmp_path):
+    """Table 1 (6au) with 6_a trained under a second seed (6_b once): each row's seed sd
+    and its gains' are those of the two tables built from each seed's runs alone."""
+    _make_run(ws, "6_a_s1", "6au", seed=31, quality=0.8)
+    spec = {"heldout": "test", "folds": 4, "bootstrap": 0, "6au": {"baseline": ["6_a"], "ensemble": ["6_a", "6_b"]}}
+    t0 = tables.table1(ws, "6au", spec)
+    t1 = tables.table1(ws, "6au", {**spec, "6au": {"baseline": ["6_a_s1"], "ensemble": ["6_a_s1", "6_b"]}})
+    path = tmp_path / "spec.yaml"                  # through YAML, as the runner writes it (seeds as int keys)
+    write_yaml(path, {**spec, "seed_replicas": {"6_a": {0: "6_a", 1: "6_a_s1"}}})
+    t = tables.table1(ws, "6au", tables.load_table_spec(path))
+    assert (t["seeds"] == 2).all()
+    pd.testing.assert_frame_equal(t[t0.columns], t0)
+    for e in tables.SEED_ESTIMATES:
+        f0, f1 = t0[f"{e} Final"].to_numpy(), t1[f"{e} Final"].to_numpy()
+        assert not np.allclose(f0, f1)
+        assert t[f"{e} Final seed sd"].to_numpy() == pytest.approx(np.abs(f0 - f1) / np.sqrt(2), abs=1e-12)
+        for comp in ("vs Baseline", "vs previous row"):
+            g0, g1 = t0[f"{e} gain {comp}"].to_numpy(), t1[f"{e} gain {comp}"].to_numpy()
+            got = t[f"{e} gain {comp} seed sd"].to_numpy()
+            assert np.isnan(got[0]) and got[1:] == pytest.approx(np.abs(g0 - g1)[1:] / np.sqrt(2), abs=1e-12)
+    with pytest.raises(ValueError, match="seed_replicas maps each run"):
+        tables.load_table_spec({**spec, "seed_replicas": {"6_a": ["6_a", "6_a_s1"]}})

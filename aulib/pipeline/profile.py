@@ -13,14 +13,30 @@ file anywhere on disk (given by path)::
     tables: {...}                  # <workspace>/table_spec.yaml for 07_tables
     groups: {disfa12: {aus: [1, 2, 4], crop: aligned}}   # the profile's own AU groups
     protocol: {kfold: 3}           # optional: run the steps once per subject-exclusive fold
+    seeds: [0, 1, 2]               # optional: train every 04_train run once per seed (default [0])
 
 ``groups`` are registered in :mod:`aulib.aus` when the profile is loaded
 (every notebook loads it; a run's config.yaml and a chosen model record their
 AUs and crop style, so nothing after training needs the profile).
 ``protocol: {kfold: K}`` makes the runner run the steps once per fold
-(:mod:`aulib.pipeline.kfold`). An extending profile merges ``common``,
-``defaults``, ``step_overrides``, ``tables``, ``groups`` and ``protocol`` over its parent's and keeps the parent's ``steps`` unless it
-lists its own. A step's parameters resolve, later winning: built-in defaults
+(:mod:`aulib.pipeline.kfold`). ``seeds`` (distinct non-negative integers;
+default ``[0]``, one run each, as without the key) expands every 04_train
+step into one run per seed, named by :func:`seed_name`: the first seed's run
+keeps its ``run_name`` (and step name), seed ``s`` of the others is
+``<run_name>_s<s>``; each gets ``overrides: {seed: s}`` (TrainConfig's
+``seed``; the first seed's parameters stay untouched when it is 0, the
+default, so existing runs keep their fingerprint), a replica's ``init_from``
+naming a run of the profile (``train/<run>[/...]``) names that run's replica
+of the same seed, and the table spec gets ``seed_replicas`` ({run: {seed:
+replica}}, :meth:`Profile.table_spec`) for the seed-spread columns of Tables
+1 and 3. With several seeds every 04_train step needs a ``run_name`` and none
+may set ``overrides.seed``; runs trained elsewhere (03_noisy_filter's base
+model) are trained once and shared by every seed. 05_convergence and
+06_choose with ``runs: null`` see the replicas too. An extending profile
+merges ``common``, ``defaults``, ``step_overrides``, ``tables``, ``groups``
+and ``protocol`` over its parent's, takes its parent's ``seeds`` unless it
+sets its own, and keeps the parent's ``steps`` unless it lists its own.
+A step's parameters resolve, later winning: built-in defaults
 (``notebooks/profiles/base.yaml``, the notebooks' parameter cells hold
 ``None``) -> ``common`` -> ``defaults[<stem>]`` -> the step's own (and
 ``step_overrides``) -> values given explicitly (papermill ``-p``,
@@ -44,8 +60,11 @@ from ..workspace import Workspace, repo_root
 PROFILE_DIR = Path("notebooks") / "profiles"
 BASE = "base"
 TOP_KEYS = ("profile", "description", "extends", "common", "defaults", "step_overrides", "steps", "tables",
-            "groups", "protocol")
+            "groups", "protocol", "seeds")
 PROTOCOL_KEYS = ("kfold",)
+#: The notebook ``seeds`` expands (one run per seed), and the default: one run, TrainConfig's seed 0.
+TRAIN_STEM = "04_train"
+DEFAULT_SEEDS = (0,)
 STEP_KEYS = ("notebook", "name", "parameters")
 #: Parameters every notebook takes that the runner sets: the profile and its workspace.
 RUNNER_KEYS = ("profile", "workspace")
@@ -78,6 +97,16 @@ class Profile:
     base: dict
     groups: dict = field(default_factory=dict)
     protocol: dict = field(default_factory=dict)
+    seeds: tuple = DEFAULT_SEEDS
+    #: {run_name: {seed: replica run_name}} of every 04_train run, with several seeds (else empty).
+    seed_replicas: dict = field(default_factory=dict)
+
+    def table_spec(self) -> dict:
+        """What the runner writes to ``<workspace>/table_spec.yaml``: ``tables``,
+        plus ``seed_replicas`` when the profile trains several seeds."""
+        if not self.seed_replicas:
+            return self.tables
+        return {**self.tables, "seed_replicas": {**(self.tables.get("seed_replicas") or {}), **self.seed_replicas}}
 
     @property
     def kfold(self) -> int:
@@ -251,7 +280,10 @@ def load_profile(ref: str | os.PathLike | None = None) -> Profile:
         raise ValueError(f"{path}: the profile lists no steps")
     declared_by_steps = {k for s in steps for k in declared_parameters(s.stem)}
     common, defaults, overrides, tables, groups, protocol = {}, {}, {}, {}, {}, {}
+    seeds = DEFAULT_SEEDS
     for p, raw in chain:
+        if raw.get("seeds") is not None:
+            seeds = _check_seeds(p, raw["seeds"])
         own_groups = _mapping(p, "groups", raw.get("groups"))
         define_groups(own_groups, where=f"{p}: groups")
         groups.update(own_groups)
@@ -266,8 +298,83 @@ def load_profile(ref: str | os.PathLike | None = None) -> Profile:
         s.parameters.update(overrides.get(s.stem, {}))
     base_file = profile_dir() / f"{BASE}.yaml"
     base = _check_sections(base_file, "defaults", read_yaml(base_file) or {}) if base_file.exists() else {}
-    return Profile(str(chain[-1][1].get("profile") or path.stem), path, steps, tables, common, defaults, base,
-                   groups, protocol)
+    profile = Profile(str(chain[-1][1].get("profile") or path.stem), path, steps, tables, common, defaults, base,
+                      groups, protocol, seeds)
+    if seeds != DEFAULT_SEEDS:
+        _expand_seeds(profile)
+    return profile
+
+
+def seed_name(name: str, seed: int, seeds) -> str:
+    """The name of seed ``seed``'s replica of a run or step ``name`` under the
+    profile's ``seeds``: ``name`` itself for the first seed, else
+    ``<name>_s<seed>``. The one owner of this rule (the table spec gets the
+    names it makes, :attr:`Profile.seed_replicas`)."""
+    return name if int(seed) == int(seeds[0]) else f"{name}_s{int(seed)}"
+
+
+def _check_seeds(path: Path, value) -> tuple[int, ...]:
+    """A profile's ``seeds``: a non-empty list of distinct non-negative integers."""
+    ok = isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                                  for s in value)
+    if not ok or len(set(value)) != len(value):
+        raise ValueError(f"{path}: seeds must be a non-empty list of distinct non-negative integers, e.g. [0, 1, 2] "
+                         "(one run per seed; the first keeps the run's name, the others are named <run>_s<seed>); "
+                         f"got {value!r}" + (", which repeats a seed" if ok else ""))
+    return tuple(value)
+
+
+def _follow_seed(init_from, replicas: dict) -> str | None:
+    """``init_from`` with a run of the profile (``.../train/<run>[/...]``) replaced by
+    ``replicas[<run>]`` (that run's replica of the same seed); else unchanged."""
+    if not init_from:
+        return init_from
+    parts = list(Path(str(init_from)).parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "train" and parts[i + 1] in replicas:
+            parts[i + 1] = replicas[parts[i + 1]]
+            return Path(*parts).as_posix()
+    return init_from
+
+
+def _expand_seeds(profile: Profile) -> None:
+    """Replace every 04_train step by one step per seed of ``profile.seeds``
+    (see the module docstring; names: :func:`seed_name`), each right after the
+    one before, and fill :attr:`Profile.seed_replicas`."""
+    seeds, where = profile.seeds, f"{profile.path}: seeds {list(profile.seeds)}"
+    resolved, runs = {}, []
+    for s in (s for s in profile.steps if s.stem == TRAIN_STEM):
+        r = resolved[s.name] = resolve(profile, s.stem, s.parameters)
+        if not r.get("run_name"):
+            raise ValueError(f"{where} name each seed's run after the step's run_name; step {s.name} sets none "
+                             "(give it parameters: {run_name: ...})")
+        if "seed" in (r.get("overrides") or {}):
+            raise ValueError(f"{where} set the seed of every 04_train run, but step {s.name} sets overrides.seed "
+                             f"({r['overrides']['seed']!r}); remove one of the two")
+        runs.append(r["run_name"])
+    steps, replicas = [], {}
+    for step in profile.steps:
+        if step.stem != TRAIN_STEM:
+            steps.append(step)
+            continue
+        r = resolved[step.name]
+        run = r["run_name"]
+        for seed in seeds:
+            params = dict(step.parameters)
+            if not (seed == seeds[0] == 0):          # the first seed at TrainConfig's default: as without seeds
+                params["overrides"] = {**(r.get("overrides") or {}), "seed": seed}
+                params["run_name"] = seed_name(run, seed, seeds)
+                init = _follow_seed(r.get("init_from"), {k: seed_name(k, seed, seeds) for k in runs})
+                if init != r.get("init_from"):
+                    params["init_from"] = init
+            replicas.setdefault(run, {})[seed] = seed_name(run, seed, seeds)
+            steps.append(Step(step.notebook, seed_name(step.name, seed, seeds), params))
+    for kind, made in (("step", [s.name for s in steps]), ("run", [n for m in replicas.values() for n in m.values()])):
+        taken = sorted({n for n in made if made.count(n) > 1})
+        if taken:
+            raise ValueError(f"{where} name a seed's {kind} {taken[0]!r}, which another {kind} of the profile "
+                             "has already; rename it")
+    profile.steps, profile.seed_replicas = steps, (replicas if len(seeds) > 1 else {})
 
 
 def _check_protocol(path: Path, value) -> dict:

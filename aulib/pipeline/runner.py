@@ -7,7 +7,9 @@ steps: which notebook to run with which parameters. A notebook may appear
 several times (``04_train`` once per training run), each step with a unique
 ``name``. Every step gets every parameter its notebook declares, resolved
 (built-in defaults -> common -> defaults[<stem>] -> the step's own ->
-``--data-root``), so a notebook resolves nothing more. ``tables`` is written to
+``--data-root``), so a notebook resolves nothing more. ``seeds: [...]`` makes
+every 04_train step one step per seed (:func:`aulib.pipeline.profile.seed_name`).
+``tables`` (with the seeds' ``seed_replicas``) is written to
 ``<workspace>/table_spec.yaml`` for ``07_tables``. A profile with
 ``protocol: {kfold: K}`` runs the steps once per fold (workspaces
 ``<workspace>/fold<k>/``, 02_split given ``kfold``/``fold``) and writes
@@ -128,7 +130,7 @@ def _run_steps(profile: Profile, ws: Workspace, extra: dict, force: bool, only: 
     steps = plan(profile, ws, extra)
     ws.notebooks.mkdir(parents=True, exist_ok=True)
     if profile.tables:
-        write_yaml(ws.root / "table_spec.yaml", profile.tables)
+        write_yaml(ws.root / "table_spec.yaml", profile.table_spec())
     write_environment(ws.root / "environment.txt")
     previous = ""
     for step, nb_path, params in steps:

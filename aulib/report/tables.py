@@ -60,6 +60,20 @@ table's Baseline row) and, in Table 1, ``<estimate> gain vs previous row``
 (the step the row adds, e.g. the paper's "chosen" and "threshold" gains);
 ``... lo`` / ``... hi`` bound the interval, ``Paper gain ...`` is the paper's.
 Spec keys ``bootstrap`` (resamples, default 1000; 0: no intervals) and ``seed``.
+
+Seed spread (only when the spec's ``seed_replicas``, {run: {seed: replica
+run}}, which the pipeline runner writes for a profile's ``seeds``, gives a
+row's runs replicas; otherwise the table has none of these columns): the
+bootstrap interval resamples images for fixed trained models, the seed spread
+retrains them. A row's recipe is fitted again for every seed on the seed's
+replicas of all its runs together (a run without replicas, such as the noisy
+filter's base model, is the same in every seed); ``seeds`` is the number of
+seeds a row's score was computed for (1: trained once) and, for ``B`` and
+``B cross-fit``, ``<estimate> Final seed sd`` is the sample standard
+deviation (n - 1) over those seeds of the row's final score, ``<estimate>
+gain <comparison> seed sd`` that of its gain, seed by seed (NaN with fewer
+than two seeds, or when neither row has replicas). The other columns stay the
+first seed's runs' (the spec's names), so they match a one-seed table.
 """
 from __future__ import annotations
 
@@ -85,6 +99,10 @@ from . import paper
 from .bootstrap import cluster_ids, paired_gains
 
 ESTIMATES = ("B", "B cross-fit", "Held-out")
+#: Estimates that get a seed spread (their seeds' recipes are fitted on B alone).
+SEED_ESTIMATES = ("B", "B cross-fit")
+#: The table spec's key of the seed replicas ({run: {seed: replica run}}).
+SEED_REPLICAS = "seed_replicas"
 METRICS = (("f1", "F1"), ("acc", "Acc"), ("final", "Final"))
 
 
@@ -163,13 +181,32 @@ def load_table_spec(spec=None, ws=None) -> dict:
             raise ValueError(f"{path} must hold a mapping (group -> row key -> run names)")
     out = {}
     for key, val in spec.items():
-        if isinstance(val, dict):
+        if key == SEED_REPLICAS:
+            out[key] = _seed_replicas(val)
+        elif isinstance(val, dict):
             if key not in aulib_aus.GROUPS:
                 raise ValueError(f"table spec: {key!r} is not an AU group ({sorted(aulib_aus.GROUPS)})")
             out[key] = {k: ([v] if isinstance(v, str) else list(v or [])) for k, v in val.items()}
         else:
             out[key] = val
     return out
+
+
+def _seed_replicas(value) -> dict[str, dict[int, str]]:
+    """The spec's ``seed_replicas`` checked: {run: {seed (int): replica run}}."""
+    if not isinstance(value, dict) or not all(isinstance(m, dict) for m in value.values()):
+        raise ValueError(f"table spec: {SEED_REPLICAS} maps each run to {{seed: replica run}}, got {value!r}")
+    return {str(run): {int(s): str(name) for s, name in m.items()} for run, m in value.items()}
+
+
+def _row_replicas(names: list[str], replicas: dict) -> dict[int, list[str]]:
+    """{seed: the row's runs under that seed} for the seeds every run of the
+    row that has replicas has (a run without replicas stands in every seed);
+    {} when no run of the row has replicas."""
+    own = [set(replicas[n]) for n in names if n in replicas]
+    if not own:
+        return {}
+    return {s: [replicas.get(n, {}).get(s, n) for n in names] for s in sorted(set.intersection(*own))}
 
 
 def _group_spec(spec: dict, group: str) -> dict:
@@ -394,12 +431,73 @@ def add_gains(df: pd.DataFrame, decisions: list[dict | None], previous: bool, n_
     return df[[c for c in df.columns if c != "note"] + ["note"]]
 
 
+def _seed_sd(x: np.ndarray) -> np.ndarray:
+    """Per row of ``x`` (rows, seeds), the sample standard deviation (n - 1) of
+    its finite values; NaN with fewer than two."""
+    ok = np.isfinite(x)
+    n = ok.sum(axis=1)
+    v = np.where(ok, x, 0.0)
+    mean = v.sum(axis=1) / np.maximum(n, 1)
+    ss = (np.where(ok, x - mean[:, None], 0.0) ** 2).sum(axis=1)
+    return np.where(n >= 2, np.sqrt(ss / np.maximum(n - 1, 1)), np.nan)
+
+
+def add_seed_spread(df: pd.DataFrame, per_seed: list[dict], previous: bool) -> pd.DataFrame:
+    """Add the seed-spread columns (see the module docstring) to a table with
+    its gains. ``per_seed``: per table row, {seed: :func:`_scores` of the row's
+    recipe on that seed's replicas} ({} when its runs have no replicas). A
+    table none of whose rows has replicas is returned unchanged."""
+    if not any(per_seed):
+        return df
+    df = df.copy()
+    seeds = sorted({s for p in per_seed for s in p})
+    has = np.array([bool(p) for p in per_seed])
+    refs = _references(df["row"].tolist(), previous)
+    trained_once = np.where(np.isfinite(df["B Final"].to_numpy(np.float64)), 1.0, np.nan)
+    df.insert(df.columns.get_loc("runs") + 1, "seeds", np.where(has, [float(len(p)) for p in per_seed], trained_once))
+    for est in SEED_ESTIMATES:
+        main = df[f"{est} Final"].to_numpy(np.float64)
+        # (rows, seeds): a row without replicas scores the same in every seed
+        final = np.array([[p[s][est]["final"] if s in p else np.nan for s in seeds] if p else [m] * len(seeds)
+                          for p, m in zip(per_seed, main)], dtype=np.float64)
+        df.insert(df.columns.get_loc(f"{est} Final") + 1, f"{est} Final seed sd",
+                  np.where(has, _seed_sd(final), np.nan))
+        for name, ref in refs.items():
+            r = np.array([-1 if x is None else x for x in ref])
+            sd = _seed_sd(final - final[r])
+            keep = (r >= 0) & (has | has[r])
+            col = f"{est} gain {name}"
+            df.insert(df.columns.get_loc(f"{col} hi") + 1, f"{col} seed sd", np.where(keep, sd, np.nan))
+    return df
+
+
+def _seed_scores(recipe: Recipe, names: list[str], replicas: dict, cache: _RunCache, split: str, scores: dict,
+                 folds: int, seed: int, C: float) -> tuple[dict, list[int]]:
+    """{seed: :func:`_scores` of ``recipe`` on that seed's replicas of ``names``}
+    (B and B cross-fit; ``scores``, the row's own, for the seed whose runs are
+    ``names``) and the seeds whose runs are missing; ({}, []) without replicas."""
+    out, missing = {}, []
+    for s, names_s in _row_replicas(names, replicas).items():
+        if names_s == names:
+            out[s] = scores
+            continue
+        try:
+            runs_s = cache.get(names_s, split)
+        except FileNotFoundError:
+            missing.append(s)
+            continue
+        out[s] = _scores(recipe_decisions(recipe, runs_s, None, folds, seed, C)[0], runs_s[0].aus)
+    return out, missing
+
+
 def _table(ws, recipes, group_spec: dict, paper_rows: dict, heldout: str | None, folds: int, seed: int,
-           C: float, n_boot: int, previous: bool) -> pd.DataFrame:
+           C: float, n_boot: int, previous: bool, replicas: dict | None = None) -> pd.DataFrame:
     cache = _RunCache(ws)
-    rows, decisions = [], []
+    replicas = _seed_replicas(replicas) if replicas else {}
+    rows, decisions, per_seed = [], [], []
     for rec in recipes:
         names = group_spec.get(rec.runs) or []
+        per_seed.append({})
         if not names:
             rows.append(_row(rec, paper_rows.get(rec.row), None, [], f"spec names no '{rec.runs}' runs"))
             decisions.append(None)
@@ -412,9 +510,14 @@ def _table(ws, recipes, group_spec: dict, paper_rows: dict, heldout: str | None,
         except FileNotFoundError as err:       # a pruned checkpoint: no held-out estimate for this row
             dec, _ = recipe_decisions(rec, runs_b, None, folds, seed, C)
             why = str(err)
-        rows.append(_row(rec, paper_rows.get(rec.row), _scores(dec, runs_b[0].aus), names, why or ""))
+        scores = _scores(dec, runs_b[0].aus)
+        per_seed[-1], missing = _seed_scores(rec, names, replicas, cache, split, scores, folds, seed, C)
+        if missing:
+            why = "; ".join(filter(None, [why, f"no runs of seed(s) {missing} (seed spread without them)"]))
+        rows.append(_row(rec, paper_rows.get(rec.row), scores, names, why or ""))
         decisions.append(dec)
-    return add_gains(pd.DataFrame(rows), decisions, previous, n_boot, seed)
+    table = add_gains(pd.DataFrame(rows), decisions, previous, n_boot, seed)
+    return add_seed_spread(table, per_seed, previous)
 
 
 def table1(ws, group: str, spec) -> pd.DataFrame:
@@ -429,7 +532,7 @@ def table1(ws, group: str, spec) -> pd.DataFrame:
         paper_rows = {r: (f, a, s) for r, f, a, s in zip(p["row"], p["F1"], p["Accuracy"], p["Final score"])}
     return _table(ws, table1_recipes(group, gspec), gspec, paper_rows, full.get("heldout"),
                   int(full.get("folds", 5)), int(full.get("seed", 0)), float(full.get("C", 1.0)),
-                  int(full.get("bootstrap", 1000)), previous=True)
+                  int(full.get("bootstrap", 1000)), previous=True, replicas=full.get(SEED_REPLICAS))
 
 
 def table3(ws, spec) -> pd.DataFrame:
@@ -440,7 +543,7 @@ def table3(ws, spec) -> pd.DataFrame:
     paper_rows = {r: (f, a, s) for r, f, a, s in zip(p["row"], p["F1"], p["Accuracy"], p["Final score"])}
     return _table(ws, TABLE3_RECIPES, _group_spec(full, "12au"), paper_rows, full.get("heldout"),
                   int(full.get("folds", 5)), int(full.get("seed", 0)), float(full.get("C", 1.0)),
-                  int(full.get("bootstrap", 1000)), previous=False)
+                  int(full.get("bootstrap", 1000)), previous=False, replicas=full.get(SEED_REPLICAS))
 
 
 def per_au_baselines(ws, spec, split: str = "B") -> pd.DataFrame:

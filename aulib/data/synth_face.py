@@ -388,13 +388,13 @@ def _build(idt: Identity, a: dict[int, float]) -> tuple[_Shapes, dict]:
     # Mouth.
     mw = idt.mouth_width * (1 + 0.22 * A(12) - 1.3 * A(18) + 0.75 * A(20) - 0.05 * A(15)
                             - 0.15 * A(24) - 0.2 * A(28))
-    cdy = -0.13 * A(12) + 0.12 * A(15) + 0.06 * A(20) - 0.03 * A(17)
+    cdy = -0.13 * A(12) + 0.12 * A(15) + 0.06 * A(20) - 0.05 * A(17)
     # Lip thickness: 18 pouts, 20 stretches thin, 24 presses thin, 28 rolls the lips in.
     thick = max(0.05, 1 + 2.2 * A(18) - 0.8 * A(20) - 2.2 * A(24)) * max(0.0, 1 - 2.6 * A(28))
     tu = idt.lip_thick * thick
     tl = idt.lip_thick * 1.3 * thick
     gap = (0.06 + 0.09 * A(25) if A(25) > 0 else 0.0) + 0.26 * A(26)
-    my = idt.mouth_y - 0.03 * A(17)
+    my = idt.mouth_y - 0.05 * A(17)
     s = _lin(-1.0, 1.0, 15)
     env = 1 - s**2
     line = my + cdy * s**2 - 0.02 * A(17) * env
@@ -429,7 +429,7 @@ def _build(idt: Identity, a: dict[int, float]) -> tuple[_Shapes, dict]:
         fyy = np.array([ny - 0.04, ny + 0.12, my - 0.02 + 0.5 * cdy, my + 0.12])
         S.add(f"fold_{side}", np.column_stack([fx, fyy]), _surface_z(fx, fyy, h))
     chin_y = (h - 0.05) + jaw_drop
-    sulc = my + 0.16 + jaw_drop * 0.8 - 0.03 * A(17)
+    sulc = my + 0.16 + jaw_drop * 0.8 - 0.05 * A(17)
     xs = _lin(-0.14, 0.14, 7)
     S.add("sulcus", np.column_stack([xs, sulc + 0.04 * (xs / 0.14) ** 2]), 0.9)
     S.add("chin_boss", _ellipse(0, (sulc + chin_y) / 2 + 0.02, 0.2, (chin_y - sulc) / 2 * 0.75, 12), 0.9)
@@ -589,7 +589,7 @@ def render_face(identity: Identity, au_intensities: Mapping[int, float], scene: 
             draw.line(pts(name), fill=fold_col(0.3 + 2.0 * A(24)), width=lw)
     draw.line(pts("sulcus"), fill=fold_col(0.15 + 1.2 * A(17)), width=lw if A(17) > 0.3 else 1)
     if A(17) > 0:
-        draw.arc(_bbox(P["chin_boss"]), 20, 160, fill=fold_col(1.2 * A(17)), width=1)
+        draw.arc(_bbox(P["chin_boss"]), 20, 160, fill=fold_col(1.2 * A(17)), width=lw + 1)
 
     # Occluders.
     eye_l, eye_r = P["eyec_l"][0], P["eyec_r"][0]

@@ -1,10 +1,11 @@
-"""Which rule should fit the linear ensemble? Table 1's ensemble rows under both, on a finished workspace.
+"""Which rule should fit the linear ensemble? Table 1's ensemble rows under each, on a finished workspace.
 
-The kit fits each per-AU logistic regression by the members' own balancing rule
+Two rules fit the per-AU logistic regressions: the members' own balancing rule
 (negatives weigh alpha where alpha * negatives > positives,
-:func:`aulib.select.ensemble.members_neg_weight`); plain log-loss is the
-alternative. For every Table 1 row with an ensemble, prints the final score
-under each rule and estimate (B in-sample, B cross-fit, held-out) beside the
+:func:`aulib.select.ensemble.members_neg_weight`) and plain log-loss; Table 1
+chooses between them on B by the ensemble's final score (``chosen on B``).
+For every Table 1 row with an ensemble, prints the final score of each and of
+the choice under each estimate (B in-sample, B cross-fit, held-out) beside the
 best single member's B score at its best-average epoch, from the saved
 predictions (nothing is retrained; held-out predictions are made from
 checkpoints where missing).
@@ -46,9 +47,12 @@ def main(argv=None) -> pd.DataFrame:
             runs_b = cache.get(names, "B_mc" if rec.multicrop else "B")
             best = max(summarize(au_scores(r.labels, decide(r.probs[i]), r.aus))["final"]
                        for r in runs_b for i in [tables.choose_indices(r.labels, r.probs, "baseline")[0][0]])
-            for rule, patch in (("members' balancing", None), ("plain log-loss", lambda configs: None)):
+            rules = (("chosen on B", tables.ensemble_rules),
+                     ("members' balancing", lambda configs: tables.ensemble_rules(configs)[:1]),
+                     ("plain log-loss", lambda configs: (None,)))
+            for rule, patch in rules:
                 runs_h, _ = cache.heldout(names, spec.get("heldout"), rec.multicrop)
-                with mock.patch.object(tables, "members_neg_weight", patch or tables.members_neg_weight):
+                with mock.patch.object(tables, "ensemble_rules", patch):
                     scores, _ = tables.evaluate_recipe(rec, runs_b, runs_h, int(spec.get("folds", 5)))
                 rows.append({"group": group, "row": rec.row, "rule": rule, "best member B": best,
                              **{f"{e} final": s["final"] for e, s in scores.items()}})

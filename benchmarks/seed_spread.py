@@ -38,7 +38,7 @@ def train_seed(ws, run: str, seed: int) -> Path:
     from aulib.train.config import TrainConfig
 
     cfg = read_yaml(ws.run(run) / "config.yaml")
-    cfg.update(seed=int(seed), run_name=f"{run}_seed{seed}", workspace=str(ws.root), progress=False)
+    cfg.update(seed=int(seed), run_name=f"{run}_seed{seed}", workspace=str(ws.root), progress=False, multicrop=False)
     return train(TrainConfig.from_dict(cfg), resume=True)
 
 

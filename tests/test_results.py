@@ -18,6 +18,7 @@ def test_every_tables_baseline_learns_every_au_under_three_seeds():
     for group, d in spread.groupby("group"):
         assert sorted(d["seed"]) == [0, 1, 2], group
         assert (d["min_f1"] > 0.2).all(), d[["seed", "min_f1", "aus_le_0.2"]].to_dict("records")
+    assert "## Under other seeds" in (RESULTS / "README.md").read_text()
 
 
 def test_steps_that_cannot_lose_in_sample_do_not():

@@ -253,25 +253,50 @@ def test_per_au_baselines_flags_an_au_never_predicted(ws, tmp_path):
 @pytest.mark.parametrize("group", ["17au", "6au"])
 def test_chosen_and_threshold_steps_cannot_lose_in_sample_per_au(ws, group):
     """'Chosen' inside an ensemble is chosen for the ensemble (over its own epoch combinations,
-    refitted), so in-sample on B no AU loses to the unchosen ensemble; thresholds then cannot
-    lose either. (Choosing each member's epoch by its own score lost on several AUs.)"""
+    refitted), so in-sample on B it cannot lose to the unchosen ensemble: per AU under one fitting
+    rule, on the mean when the rule is chosen too; thresholds then cannot lose either.
+    (Choosing each member's epoch by its own score lost on several AUs.)"""
+    from unittest import mock
+
     from aulib.metrics import au_scores
 
     recipes = tables.TABLE1_RECIPES[group]
     names = SPEC[group]["pretrained" if group == "17au" else "ensemble"]
     split = "B_mc" if group == "17au" else "B"
     runs = [tables.load_run_preds(ws.run(n), split) for n in names]
-    per_au = {}
-    for rec in recipes[-3:]:
-        dec, system = tables.recipe_decisions(rec, runs, None, folds=4)
-        lab, d, _ = dec["B"]
-        per_au[rec.epochs, rec.threshold] = au_scores(lab, d, runs[0].aus)["final"].to_numpy()
-        if rec.epochs == "chosen":
-            assert system.ensemble.epochs.shape == (len(runs[0].aus), 2)
-            assert system.ensemble.neg_weight == 0.2
-    assert (per_au["chosen", False] >= per_au["average", False] - 1e-12).all()
-    assert (per_au["chosen", False] > per_au["average", False]).any()
-    assert (per_au["chosen", True] >= per_au["chosen", False] - 1e-12).all()
+    for rules in (lambda c: (0.2,), lambda c: (None,), tables.ensemble_rules):
+        per_au, rule = {}, {}
+        with mock.patch.object(tables, "ensemble_rules", rules):
+            for rec in recipes[-3:]:
+                dec, system = tables.recipe_decisions(rec, runs, None, folds=4)
+                lab, d, _ = dec["B"]
+                per_au[rec.epochs, rec.threshold] = au_scores(lab, d, runs[0].aus)["final"].to_numpy()
+                rule[rec.epochs, rec.threshold] = system.ensemble.neg_weight
+                if rec.epochs == "chosen":
+                    assert system.ensemble.epochs.shape == (len(runs[0].aus), 2)
+        assert per_au["chosen", False].mean() >= per_au["average", False].mean() - 1e-12
+        if rule["chosen", False] == rule["average", False]:
+            assert (per_au["chosen", False] >= per_au["average", False] - 1e-12).all()
+            assert (per_au["chosen", False] > per_au["average", False]).any()
+        assert (per_au["chosen", True] >= per_au["chosen", False] - 1e-12).all()
+
+
+def test_the_ensemble_rule_is_chosen_on_b_by_the_final_score(ws):
+    """Table 1 fits each ensemble by the better of the members' balancing rule and plain
+    log-loss on B (final at 0.5), the members' rule winning ties."""
+    from unittest import mock
+
+    rec = tables.TABLE1_RECIPES["6au"][1]
+    runs = [tables.load_run_preds(ws.run(n), "B") for n in SPEC["6au"]["ensemble"]]
+    assert tables.ensemble_rules([r.config for r in runs]) == (0.2, None)
+    assert tables.ensemble_rules([{"ablate": ["balance"]}]) == (None,)
+    finals = {}
+    for rule in (0.2, None):
+        with mock.patch.object(tables, "ensemble_rules", lambda c, rule=rule: (rule,)):
+            finals[rule] = tables.evaluate_recipe(rec, runs, None, folds=4)[0]["B"]["final"]
+    scores, system = tables.evaluate_recipe(rec, runs, None, folds=4)
+    assert scores["B"]["final"] == pytest.approx(max(finals.values()), abs=1e-12)
+    assert system.ensemble.neg_weight == (0.2 if finals[0.2] >= finals[None] else None)
 
 
 def test_results_readme_shows_table1_compact_with_a_reading(ws):

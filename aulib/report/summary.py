@@ -52,7 +52,9 @@ LOSS_WEIGHTS_NOTE = (
     "The regularisers' weights, which the paper does not give, retrained by `python -m aulib.train.study` "
     "(not part of the pipeline): `kit` = the default 1/1, `none` = 0/0, `mlcr` = MLCR's released 400/100 "
     "converted to the kit's per-label mean BCE (see `aulib/train/losses.py`). Last epoch of each run; "
-    "|cos| and JS are the regularisers' values on the training batches of that epoch."
+    "|cos| and JS are the regularisers' values on the training batches of that epoch. The table is the study's "
+    "own last run, not the pipeline's: its header gives the data and epochs it ran on (the study was last run on "
+    "SynthAU v4, 4 epochs a run; rerun it to measure on the current data)."
 )
 PER_AU_NOTE = (
     "Per-AU F1 on B of each table's Baseline run at its last epoch and threshold 0.5 (Figure 2's last point), "
@@ -61,6 +63,13 @@ PER_AU_NOTE = (
     "positives from C, and no ablation can move it."
 )
 _GAIN_ESTIMATES = ("B", "B cross-fit", "Held-out")
+SEED_NOTE = (
+    "Each table's Baseline trained again under other seeds (`benchmarks/seed_spread.py`, same config, "
+    "`<run>_seed<k>`): B final score at the last epoch, threshold 0.5, and its smallest per-AU F1 (an AU at "
+    "F1 <= 0.2 is not learned). The spread over seeds is what a difference between two runs must exceed to "
+    "mean anything, and `benchmarks/reproduce.py` takes 3 standard deviations of it as the tolerance within which "
+    "a fresh demo run on another machine must land."
+)
 COMPACT_NOTE = (
     "Final scores per estimate and the gain of each row's step over the row above, with its 95 % interval; "
     "F1 and accuracy per estimate, and every gain vs Baseline, are in `tables/table1_*.csv` / `.md`."
@@ -228,6 +237,15 @@ def reading(csv: Path) -> str:
               "for the chosen and threshold steps.")
 
 
+def seed_spread_table(csv: Path) -> str:
+    """Markdown of ``seed_spread.csv``: per baseline and seed, then per group the mean, sd and range."""
+    df = pd.read_csv(csv)
+    agg = df.groupby("group", sort=False).agg(seeds=("seed", "count"), mean=("B_final", "mean"),
+                                              sd=("B_final", "std"), lo=("B_final", "min"),
+                                              hi=("B_final", "max"), min_f1=("min_f1", "min")).reset_index()
+    return to_markdown(df) + "\n" + to_markdown(agg)
+
+
 def _md_table(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip() if path.exists() else f"*({path.name} not produced)*"
 
@@ -316,6 +334,8 @@ def write_results_readme(ws, profile: str, dataset: str = "synthau") -> Path:
         parts += [f"**{group}**", "", _csv_table(tab / f"choice_{group}.csv"), ""]
     parts += ["## Which gains are distinguishable from zero", GAINS_NOTE, "", gains_table(tab), ""]
     parts += ["## Does each baseline learn every AU?", PER_AU_NOTE, "", _per_au_table(tab / "per_au_baselines.csv"), ""]
+    if (tab / "seed_spread.csv").exists():     # written by benchmarks/seed_spread.py (not part of the pipeline)
+        parts += ["## Under other seeds", SEED_NOTE, "", seed_spread_table(tab / "seed_spread.csv"), ""]
     parts += noisy_filter_section(tab)
     env = write_environment(ws.results / "environment.txt")
     parts += ["## Environment", f"Software and CPU of this run: [`{rel(env)}`]({rel(env)}) (the pinned versions: "

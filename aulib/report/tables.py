@@ -29,7 +29,8 @@ Recipe of each row (one "system": which runs, which predictions, which choices):
   mean final score at 0.5); threshold 0.5; no ensemble.
 - *Ensemble*: the ``ensemble`` runs, each at its own best-average epoch;
   combined by the per-AU linear ensemble (:mod:`aulib.select.ensemble`),
-  fitted by the members' own balancing rule; threshold 0.5.
+  fitted by the rule (the members' balancing, or plain log-loss) that scores
+  better on B at 0.5; threshold 0.5.
 - *-multicrop*: the runs' ``B_mc`` predictions (multi-crop average) instead
   of ``B`` (and ``<heldout>_mc`` for the held-out estimate).
 - *-pretrained*: the ``pretrained`` runs instead of the ``ensemble`` runs.
@@ -88,11 +89,11 @@ from ..data.splits import read_split
 from ..infer.at_epochs import preds_at_epochs
 from ..infer.sharded import pred_name
 from ..io import read_yaml, write_csv, write_text
-from ..metrics import au_scores, decide, summarize
+from ..metrics import au_scores, batched_scores, decide, summarize
 from ..runs import RunPreds, heldout_split, load_run_preds, pred_epochs, select_runs
 from ..select.choose import choose_indices
 from ..select.chosen import ChosenModel, load_chosen, save_chosen
-from ..select.ensemble import LinearEnsemble, choose_ensemble_epochs, fit_linear_ensemble, members_neg_weight
+from ..select.ensemble import LinearEnsemble, choose_ensemble_epochs, ensemble_rules, fit_linear_ensemble
 from ..select.folds import add_subjects, fold_groups, group_folds
 from ..select.threshold import best_threshold
 from . import paper
@@ -245,38 +246,51 @@ class FittedSystem:
         return self.ensemble.predict(per_run) if self.ensemble is not None else per_run[0]
 
 
+def _fit_ensemble(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+                  first: np.ndarray, neg_weight, folds: int, seed: int, C: float, top_k: int | None):
+    """One fitting rule's ensemble of ``recipe`` on ``rows``: (ensemble, epochs (R, C), in-sample probabilities)."""
+    names = [r.run_name for r in runs]
+    if recipe.epochs == "chosen":
+        idx, coef, intercept, fb = choose_ensemble_epochs([np.asarray(r.probs[:, rows]) for r in runs], labels,
+                                                          first[:, 0], C, neg_weight, top_k=top_k)
+        epochs = np.stack([r.epochs[idx[:, i]] for i, r in enumerate(runs)])               # (R, C)
+        ens = LinearEnsemble(coef, intercept, tuple(runs[0].aus), tuple(names),
+                             tuple(a for a, f in zip(runs[0].aus, fb) if f), neg_weight=neg_weight)
+    else:
+        epochs = np.stack([r.epochs[i] for r, i in zip(runs, first)])
+        ens, _oof = fit_linear_ensemble([_at(r, e, rows) for r, e in zip(runs, epochs)], labels, groups[rows],
+                                        folds, C, aus=runs[0].aus, runs=names, seed=seed, neg_weight=neg_weight)
+    ens.epochs, ens.multicrop = epochs.T, recipe.multicrop
+    return ens, epochs, ens.predict([_at(r, e, rows) for r, e in zip(runs, epochs)])
+
+
 def fit_system(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, groups: np.ndarray, folds: int = 5,
                seed: int = 0, C: float = 1.0, top_k: int | None = None) -> tuple[FittedSystem, np.ndarray]:
     """Fit ``recipe`` on ``rows`` (indices) of the runs' B predictions, as the
     paper does: epochs, ensemble and thresholds all chosen on those rows.
-    An ensemble is fitted by its members' rule (:func:`members_neg_weight`);
-    a chosen ensemble's epochs are chosen per AU for the ensemble over every
-    combination of its members' epochs (:func:`choose_ensemble_epochs`,
-    ``top_k`` candidate epochs per member and AU, None: all).
+    An ensemble's fitting rule is chosen on those rows too, by the score it is
+    judged by (mean final at 0.5), among :func:`ensemble_rules` (the members'
+    balancing rule first, winning ties); a chosen ensemble's epochs are chosen
+    per AU for the ensemble over every combination of its members' epochs
+    (:func:`choose_ensemble_epochs`, ``top_k`` candidate epochs per member and
+    AU, None: all), so in-sample neither choice can lose to the row before it.
     Returns the system and its in-sample B probabilities on those rows (the
     ensemble fitted on them), on which thresholds were chosen."""
     labels = runs[0].labels[rows]
     names = [r.run_name for r in runs]
     if not recipe.ensemble and len(runs) != 1:
         raise ValueError(f"row {recipe.row!r} uses one run, but the spec names {names}")
-    strategy = "baseline" if recipe.epochs == "average" else "chosen"
     first = np.stack([choose_indices(labels, r.probs[:, rows], "baseline")[0] for r in runs])   # (R, C)
     if recipe.ensemble:
-        neg_weight = members_neg_weight([r.config for r in runs])
-        if strategy == "chosen":
-            idx, coef, intercept, fb = choose_ensemble_epochs([np.asarray(r.probs[:, rows]) for r in runs], labels,
-                                                              first[:, 0], C, neg_weight, top_k=top_k)
-            epochs = np.stack([r.epochs[idx[:, i]] for i, r in enumerate(runs)])           # (R, C)
-            ens = LinearEnsemble(coef, intercept, tuple(runs[0].aus), tuple(names),
-                                 tuple(a for a, f in zip(runs[0].aus, fb) if f), neg_weight=neg_weight)
-        else:
-            epochs = np.stack([r.epochs[i] for r, i in zip(runs, first)])
-            ens, _oof = fit_linear_ensemble([_at(r, e, rows) for r, e in zip(runs, epochs)], labels, groups[rows],
-                                            folds, C, aus=runs[0].aus, runs=names, seed=seed, neg_weight=neg_weight)
-        ens.epochs, ens.multicrop = epochs.T, recipe.multicrop
-        fit_probs = ens.predict([_at(r, e, rows) for r, e in zip(runs, epochs)])   # in-sample, the paper's protocol
+        best = None
+        for neg_weight in ensemble_rules([r.config for r in runs]):
+            fit = _fit_ensemble(recipe, runs, rows, labels, groups, first, neg_weight, folds, seed, C, top_k)
+            score = float(batched_scores(labels, fit[2])["mean_final"])
+            if best is None or score > best[0]:
+                best = (score, fit)
+        ens, epochs, fit_probs = best[1]                    # in-sample, the paper's protocol
     else:
-        idx = choose_indices(labels, runs[0].probs[:, rows], strategy)[0]
+        idx = choose_indices(labels, runs[0].probs[:, rows], "baseline" if recipe.epochs == "average" else "chosen")[0]
         epochs = runs[0].epochs[idx][None, :]
         ens, fit_probs = None, _at(runs[0], epochs[0], rows)
     thr = best_threshold(labels, fit_probs)[0] if recipe.threshold else np.full(labels.shape[1], 0.5)

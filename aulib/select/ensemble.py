@@ -20,7 +20,12 @@ carry that balanced prior. An ensemble refitted by plain log-loss undoes it
 per AU, where ``alpha * n_neg > n_pos`` on the fitting rows every negative
 weighs ``alpha`` (the expected share training keeps), else 1.
 ``neg_weight=None`` is plain log-loss (members trained without balancing).
-:func:`members_neg_weight` reads the rule from the members' configs.
+:func:`members_neg_weight` reads the rule from the members' configs. Which
+rule suits depends on the members (measured on the demo: the members' rule
+wins for the 17 expression AUs, whose rare AUs the members under-detect;
+plain log-loss for the 6 head-pose AUs, which they separate almost
+perfectly), so Table 1 chooses between the two on B by the ensemble's own
+final score (:func:`ensemble_rules`, :func:`aulib.report.tables.fit_system`).
 
 Chosen ensembles (:func:`choose_ensemble_epochs`): the paper's "chosen" step
 inside an ensemble picks, per AU, the members' epochs *for the ensemble*: every
@@ -206,6 +211,13 @@ def members_neg_weight(configs) -> float | None:
         raise ValueError(f"ensemble members were trained with different batch balancing ({sorted(map(str, rules))}); "
                          "ensemble runs trained under one rule")
     return rules.pop() if rules else None
+
+
+def ensemble_rules(configs) -> tuple[float | None, ...]:
+    """The fitting rules an ensemble of runs (their ``config.yaml`` dicts) is
+    chosen among: the members' balancing rule (:func:`members_neg_weight`)
+    first, then plain log-loss (None); one rule when they are the same."""
+    return tuple(dict.fromkeys([members_neg_weight(configs), None]))
 
 
 def fit_weights(labels: np.ndarray, rows: np.ndarray, neg_weight: float | None) -> np.ndarray:

@@ -47,8 +47,8 @@ def main(argv=None) -> pd.DataFrame:
             runs_b = cache.get(names, "B_mc" if rec.multicrop else "B")
             best = max(summarize(au_scores(r.labels, decide(r.probs[i]), r.aus))["final"]
                        for r in runs_b for i in [tables.choose_indices(r.labels, r.probs, "baseline")[0][0]])
-            rules = (("chosen on B", tables.ensemble_rules),
-                     ("members' balancing", lambda configs: tables.ensemble_rules(configs)[:1]),
+            both = tables.ensemble_rules
+            rules = (("chosen on B", both), ("members' balancing", lambda configs: both(configs)[:1]),
                      ("plain log-loss", lambda configs: (None,)))
             for rule, patch in rules:
                 runs_h, _ = cache.heldout(names, spec.get("heldout"), rec.multicrop)

@@ -87,7 +87,7 @@ def _code(v: int) -> int:
 
 
 def write_emotionet_layout(root: Path, n_opt: int, n_noisy: int, seed: int = 3) -> None:
-    """SynthAU faces and labels in README 'Reproducing on EmotioNet''s layout,
+    """SynthAU faces and labels in docs/emotionet.md's layout (step 1),
     written here (csv module, PIL), not by the kit's writers; no faces.csv."""
     for split, n in (("optimization", n_opt), ("noisy", n_noisy)):
         lab = synth.split_labels(seed, split, n)
@@ -144,7 +144,7 @@ def write_weights(tmp: Path) -> tuple[Path, Path]:
 
 @pytest.mark.slow
 def test_paper_path_rehearsed_end_to_end(tmp_path):
-    """README 'Reproducing on EmotioNet' step 3, its two commands as written: a
+    """docs/emotionet.md step 3, its two commands as written: a
     slice of 200 optimization rows and 100 noisy lines of a larger data root."""
     data = tmp_path / "emotionet"
     write_emotionet_layout(data, 230, 120)

@@ -1,4 +1,4 @@
-"""The committed results/ (what the demo pipeline wrote, README "Fresh machine")
+"""The committed results/ (what the demo pipeline wrote, README "Fresh machine: two commands")
 say what the issue tracker asked of them; nothing here retrains."""
 from pathlib import Path
 

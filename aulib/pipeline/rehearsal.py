@@ -116,8 +116,8 @@ def slice_data_root(src: str | Path, dst: str | Path, optimization: int, noisy: 
         raise FileExistsError(f"{dst} already holds a data root; delete it or give another --slice-dir")
     opt = src / "optimization.csv"
     if not opt.is_file():
-        raise FileNotFoundError(f"no {opt}: --data-root must hold the EmotioNet layout of README "
-                                "'Reproducing on EmotioNet' (optimization.csv, noisy/*.txt, images/...)")
+        raise FileNotFoundError(f"no {opt}: --data-root must hold the EmotioNet layout of "
+                                "docs/emotionet.md (optimization.csv, noisy/*.txt, images/...)")
     counts = {}
     lines = opt.read_bytes().splitlines(keepends=True)
     counts["optimization"] = _copy_rows(lines[:1], lines[1:1 + optimization], b",", "optimization",
@@ -148,7 +148,7 @@ def _copy_rows(header: list[bytes], rows: list[bytes], sep: bytes, split: str, s
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m aulib.pipeline.rehearsal", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data-root", required=True, help="EmotioNet data root (README 'Reproducing on EmotioNet')")
+    ap.add_argument("--data-root", required=True, help="EmotioNet data root (docs/emotionet.md)")
     ap.add_argument("--out", required=True, help="profile YAML to write (outside the repository is fine)")
     ap.add_argument("--paper", default=None, help="profile to rehearse (default notebooks/profiles/paper.yaml)")
     ap.add_argument("--weights", action="append", default=[], metavar="BACKBONE=FILE",

@@ -13,7 +13,7 @@ folder of this machine).
 Several machines (``nnodes > 1``): every machine runs the same call (or the
 command of :func:`node_commands`) with its own ``node_rank``; the machines meet
 at ``rdzv_endpoint`` (``HOST:PORT`` of node 0). The workspace must be on a
-filesystem every machine sees (README "Several machines").
+filesystem every machine sees (docs/several_machines.md).
 """
 from __future__ import annotations
 

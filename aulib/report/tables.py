@@ -264,8 +264,13 @@ def _fit_ensemble(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, labels
     return ens, epochs, ens.predict([_at(r, e, rows) for r, e in zip(runs, epochs)])
 
 
+#: Candidate epochs per member and AU of a chosen ensemble (each member's best by its own score): 10 keeps
+#: every combination of the demo's <= 10-epoch runs and bounds a 100-epoch pair to 100 refits per AU.
+ENSEMBLE_TOP_K = 10
+
+
 def fit_system(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, groups: np.ndarray, folds: int = 5,
-               seed: int = 0, C: float = 1.0, top_k: int | None = None) -> tuple[FittedSystem, np.ndarray]:
+               seed: int = 0, C: float = 1.0, top_k: int | None = ENSEMBLE_TOP_K) -> tuple[FittedSystem, np.ndarray]:
     """Fit ``recipe`` on ``rows`` (indices) of the runs' B predictions, as the
     paper does: epochs, ensemble and thresholds all chosen on those rows.
     An ensemble's fitting rule is chosen on those rows too, by the score it is
@@ -273,7 +278,8 @@ def fit_system(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, groups: n
     balancing rule first, winning ties); a chosen ensemble's epochs are chosen
     per AU for the ensemble over every combination of its members' epochs
     (:func:`choose_ensemble_epochs`, ``top_k`` candidate epochs per member and
-    AU, None: all), so in-sample neither choice can lose to the row before it.
+    AU, :data:`ENSEMBLE_TOP_K`; None: all; the unchosen epoch is always among
+    them), so in-sample neither choice can lose to the row before it.
     Returns the system and its in-sample B probabilities on those rows (the
     ensemble fitted on them), on which thresholds were chosen."""
     labels = runs[0].labels[rows]

@@ -82,7 +82,7 @@ def test_parse_setting():
 
 def test_configs_copy_the_demo_step_and_change_only_weights_seed_name_and_score_heldout(tmp_path):
     base = like_config(tmp_path, "demo", "12au_effnet_plain")
-    assert (base.group, base.epochs, base.img_size, base.batch_size, base.lr) == ("12au", 4, 64, 32, 0.005)
+    assert (base.group, base.epochs, base.img_size, base.batch_size, base.lr) == ("12au", 10, 64, 32, 0.005)
     assert base.backbones == ["test_efficientnet"] * 2 and base.heldout == "H" and base.multicrop is False
     cfgs = study_configs(base, [("kit", 1.0, 1.0), ("none", 0.0, 0.0)], seeds=[0, 1])
     assert [c.run_name for c in cfgs["kit"] + cfgs["none"]] == ["lw_kit_s0", "lw_kit_s1", "lw_none_s0", "lw_none_s1"]

@@ -225,11 +225,6 @@ class Predictor:
             self._models[key] = load_model(part.run_dir, part.epoch, map_location=self.device).eval()
         return self._models[key]
 
-    @staticmethod
-    def _views(part: _Part) -> tuple[str, ...]:
-        """The multi-crop views of a part's run (:func:`aulib.infer.views.run_views`)."""
-        return run_views(read_config(part.run_dir))
-
     @property
     def columns(self) -> list[str]:
         """Output columns: meta, then ``p_AU<n>``, then ``AU<n>``."""
@@ -240,12 +235,13 @@ class Predictor:
     def _checkpoint_probs(self, part: _Part, x: np.ndarray, multicrop: bool) -> np.ndarray:
         """(N, C_run) float32 probabilities of a checkpoint on uint8 crops (N, S, S, 3)."""
         model = self._model(part)
+        views = run_views(read_config(part.run_dir)) if multicrop else None   # the views its training produced
         out = []
         with torch.inference_mode(), autocast(self.device):
             for s in range(0, len(x), self.batch_size):
                 xb = torch.from_numpy(np.ascontiguousarray(x[s:s + self.batch_size])).permute(0, 3, 1, 2)
                 xb = xb.to(self.device, non_blocking=True)
-                p = multicrop_probs(model, xb, part.run_aus, self._views(part)) if multicrop else model.probs(xb)
+                p = multicrop_probs(model, xb, part.run_aus, views) if multicrop else model.probs(xb)
                 out.append(p.float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(part.run_aus)), np.float32)
 

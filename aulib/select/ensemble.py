@@ -234,6 +234,12 @@ def fit_weights(labels: np.ndarray, rows: np.ndarray, neg_weight: float | None) 
     return w
 
 
+def _too_few(labels: np.ndarray, rows: np.ndarray, min_count: int) -> np.ndarray:
+    """(C,) bool: AUs with fewer than ``min_count`` known positives or negatives among ``rows`` (bool (N,))."""
+    known = (labels >= 0) & rows[:, None]
+    return (((labels == 1) & known).sum(0) < min_count) | (((labels == 0) & known).sum(0) < min_count)
+
+
 def _fit_problems(x: np.ndarray, y: np.ndarray, w: np.ndarray, fallback: np.ndarray, C: float):
     """Fit P problems x (P, N, R), 0/1 y (P, N), weights w (P, N); a
     ``fallback`` (P,) problem takes the mean of the logits. Returns coef (P, R), intercept (P,)."""
@@ -249,8 +255,7 @@ def _fit_masked(x: np.ndarray, labels: np.ndarray, rows: np.ndarray, C: float, m
                 neg_weight: float | None = None):
     """Fit every AU on ``rows`` (bool (N,)); x (R, N, C). Returns coef (C, R),
     intercept (C,), fallback bool (C,)."""
-    known = (labels >= 0) & rows[:, None]
-    fallback = (((labels == 1) & known).sum(0) < min_count) | (((labels == 0) & known).sum(0) < min_count)
+    fallback = _too_few(labels, rows, min_count)
     coef, intercept = _fit_problems(np.moveaxis(x, (0, 2), (2, 0)), (labels == 1).T,
                                     fit_weights(labels, rows, neg_weight).T, fallback, C)
     return coef, intercept, fallback
@@ -295,8 +300,7 @@ def choose_ensemble_epochs(probs_runs, labels, first, C: float = 1.0, neg_weight
     idx = np.stack([cands[r][:, combos[:, r]] for r in range(r_count)], axis=-1)       # (C, J, R)
     rows = np.ones(n, bool)
     w_all = fit_weights(labels, rows, neg_weight)                                      # (N, C)
-    known = labels >= 0
-    fallback = (((labels == 1) & known).sum(0) < min_count) | (((labels == 0) & known).sum(0) < min_count)
+    fallback = _too_few(labels, rows, min_count)
     out_idx = np.empty((c_count, r_count), np.int64)
     coef = np.empty((c_count, r_count))
     intercept = np.empty(c_count)

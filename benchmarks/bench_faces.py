@@ -1,4 +1,4 @@
-"""Batched MTCNN (aulib.data.faces.detect_faces) against one image at a time.
+"""Batched MTCNN (aulib.data.faces.detect.detect_faces) against one image at a time.
 
 Both modes run the same detector on the same images (copies and variants of
 the sample photos at one fixed size: flips, brightness, small rotations), timed
@@ -37,7 +37,7 @@ def sample_images(n: int, size: int) -> list[np.ndarray]:
     import skimage.data
     from PIL import Image
 
-    from aulib.data.faces import load_rgb
+    from aulib.data.images import load_rgb
 
     grace = load_rgb(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))[44:556]   # 512 x 512
     bases = [Image.fromarray(grace), Image.fromarray(skimage.data.astronaut())]
@@ -59,8 +59,9 @@ FAST_FRAC = 1 / 6   # detect_faces(min_face_frac=...) of the batched_fast mode
 
 def detect_fast(images, batch_size: int, device: str) -> list:
     """Landmarks (5, 2) of the largest face per image (None: no face) with
-    ``aulib.data.faces.detect_faces(min_face_frac=FAST_FRAC)``."""
-    from aulib.data.faces import LANDMARK_COLUMNS, detect_faces
+    ``aulib.data.faces.detect.detect_faces(min_face_frac=FAST_FRAC)``."""
+    from aulib.data.faces.columns import LANDMARK_COLUMNS
+    from aulib.data.faces.detect import detect_faces
 
     df = detect_faces(images, device=device, batch_size=batch_size, progress=False, min_face_frac=FAST_FRAC)
     lms = df[LANDMARK_COLUMNS].to_numpy(np.float64).reshape(len(images), 5, 2)
@@ -74,7 +75,8 @@ def landmark_shift(images, batch_size: int, device: str) -> dict:
     displacement divided by the inter-ocular distance."""
     from PIL import Image
 
-    from aulib.data.faces import LANDMARK_COLUMNS, _min_face, detect_faces
+    from aulib.data.faces.columns import LANDMARK_COLUMNS
+    from aulib.data.faces.detect import _min_face, detect_faces
 
     ref = detect_faces(images, device=device, batch_size=batch_size, progress=False)[LANDMARK_COLUMNS]
     ref = ref.to_numpy(np.float64).reshape(len(images), 5, 2)
@@ -102,7 +104,7 @@ def _max_rss_mib() -> float:
 
 def _detect(mode: str, images, batch_size: int, device: str) -> int:
     """Run one mode over all images; returns how many had a face."""
-    from aulib.data.faces import _mtcnn, detect_faces
+    from aulib.data.faces.detect import _mtcnn, detect_faces
 
     if mode == "batched":
         found = int((detect_faces(images, device=device, batch_size=batch_size, progress=False)["n_faces"] > 0).sum())
@@ -124,7 +126,7 @@ def _detect(mode: str, images, batch_size: int, device: str) -> int:
 def _setup(n: int, size: int, threads: int, device: str):
     import torch
 
-    from aulib.data.faces import detect_faces
+    from aulib.data.faces.detect import detect_faces
 
     if threads:
         torch.set_num_threads(threads)

@@ -10,7 +10,7 @@ and the profile's GPU-hours projected from them.
    224 px from the raw crop store and the compressed (jpeg) one, with N
    DataLoader workers, against the fastest training rate (ratio >= 1: the
    loader keeps one GPU fed).
-3. MTCNN images/s batched on the device (``aulib.data.faces.detect_faces``).
+3. MTCNN images/s batched on the device (``aulib.data.faces.detect.detect_faces``).
 4. GPU-hours of the paper profile (``notebooks/profiles/paper.yaml``: every
    04_train run's epochs, backbones, stage and multi-crop evaluation, the
    noisy-set prediction, face detection) from those rates and the paper's
@@ -38,7 +38,8 @@ from PIL import Image
 from aulib.aus import AUS_2020, au_columns, group_aus
 from aulib.data.crops import build_crop_store
 from aulib.data.dataset import make_loader, set_epoch
-from aulib.data.faces import FACE_COLUMNS, detect_faces
+from aulib.data.faces.columns import FACE_COLUMNS
+from aulib.data.faces.detect import detect_faces
 from aulib.data.splits import expand_variants
 from aulib.data.transforms import augment_batch, default_augment
 from aulib.io import write_csv

@@ -27,7 +27,7 @@ from PIL import Image
 from aulib.aus import AUS_2020, GROUPS, au_columns
 from aulib.data.crops import build_crop_store
 from aulib.data.dataset import make_loader, set_epoch
-from aulib.data.faces import FACE_COLUMNS
+from aulib.data.faces.columns import FACE_COLUMNS
 from aulib.data.splits import expand_variants
 from aulib.data.transforms import augment_batch, default_augment
 from aulib.io import write_csv

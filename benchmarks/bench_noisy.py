@@ -38,10 +38,10 @@ def build_workspace(root: Path, n_noisy: int, img_size: int, n_optimization: int
     the split files (docs/layout.md). Returns the :class:`Workspace`."""
     from aulib.aus import CROP_STYLE
     from aulib.data.crops import build_crop_store
-    from aulib.data.faces import build_face_cache
+    from aulib.data.faces.cache import build_face_cache
     from aulib.data.sources import prepare_labels
     from aulib.data.splits import labelled_images, make_splits
-    from aulib.data.synth import generate
+    from aulib.data.sources.synthau.generate import generate
     from aulib.workspace import Workspace
 
     ws = Workspace.for_profile(root.name, root=root)

@@ -88,7 +88,7 @@ def _face_rows(names, side: int):
     """Face-cache rows: the astronaut's face (skimage) in every ``side`` px photo."""
     import pandas as pd
 
-    from aulib.data.faces import BOX_COLUMNS, CACHE_COLUMNS, LANDMARK_COLUMNS
+    from aulib.data.faces.columns import BOX_COLUMNS, CACHE_COLUMNS, LANDMARK_COLUMNS
 
     s = side / 512
     box = np.array([181.05, 62.16, 267.75, 172.05]) * s
@@ -116,7 +116,7 @@ def stage_labels(n: int, tmp: Path) -> dict:
 
 
 def stage_faces(n: int, tmp: Path) -> dict:
-    import aulib.data.faces as F
+    import aulib.data.faces.cache as F
 
     (tmp / "images").mkdir()
     names = [f"images/{i:07d}.jpg" for i in range(n)]

@@ -19,10 +19,10 @@ from pathlib import Path
 def workspace(root: Path, size: int, codec: str, quality: int, data=None):
     """A ci workspace at ``root`` with the aligned store of ``codec``; ``data``: reuse that workspace's data."""
     from aulib.data.crops import build_crop_store
-    from aulib.data.faces import build_face_cache
+    from aulib.data.faces.cache import build_face_cache
     from aulib.data.sources import prepare_labels
     from aulib.data.splits import labelled_images, make_splits
-    from aulib.data.synth import generate
+    from aulib.data.sources.synthau.generate import generate
     from aulib.workspace import Workspace
 
     ws = Workspace.for_profile("ci", root=root)

@@ -12,7 +12,10 @@ import pytest
 from PIL import Image
 
 from aulib.data import crops as C
-from aulib.data import faces as F
+from aulib.data import images as I
+from aulib.data.faces import align as FA
+from aulib.data.faces import cache as FC
+from aulib.data.faces import columns as FCOL
 
 # The astronaut's face in skimage.data.astronaut() (512 x 512): box and landmarks.
 ASTRONAUT_BOX = np.array([181.05, 62.16, 267.75, 172.05])
@@ -23,8 +26,8 @@ def _face_row(image, scale, shift, n_faces=1):
     box = ASTRONAUT_BOX * scale + np.tile(shift, 2)
     lms = ASTRONAUT_LMS * scale + shift
     row = {"image": image, "width": 0, "height": 0, "n_faces": n_faces, "score": 0.99, "status": "ok"}
-    row.update(zip(F.BOX_COLUMNS, box))
-    row.update(zip(F.LANDMARK_COLUMNS, lms.reshape(-1)))
+    row.update(zip(FCOL.BOX_COLUMNS, box))
+    row.update(zip(FCOL.LANDMARK_COLUMNS, lms.reshape(-1)))
     return row
 
 
@@ -47,11 +50,11 @@ def dataset(tmp_path_factory):
         row = _face_row(name, scale, np.array([3.0 * k, 0.0]))
         row.update(width=side, height=side)
         rows.append(row)
-    rows[4].update(n_faces=0, status="no_face", **{c: np.nan for c in F.BOX_COLUMNS + F.LANDMARK_COLUMNS})
+    rows[4].update(n_faces=0, status="no_face", **{c: np.nan for c in FCOL.BOX_COLUMNS + FCOL.LANDMARK_COLUMNS})
     data = (root / rows[6]["image"]).read_bytes()
     (root / rows[6]["image"]).write_bytes(data[: len(data) // 2])          # truncated JPEG
     (root / rows[7]["image"]).write_text("this is not an image")            # not an image
-    faces = pd.DataFrame(rows, columns=F.CACHE_COLUMNS)
+    faces = pd.DataFrame(rows, columns=FCOL.CACHE_COLUMNS)
     faces_csv = root / "faces.csv"
     faces.to_csv(faces_csv, index=False)
     return root, faces_csv
@@ -59,7 +62,7 @@ def dataset(tmp_path_factory):
 
 def test_round_trip_equals_crop_face(tmp_path, dataset):
     root, faces_csv = dataset
-    faces = F.read_face_cache(faces_csv)
+    faces = FC.read_face_cache(faces_csv)
     for style in ("aligned", "box1.5"):
         store = C.build_crop_store(root, faces_csv, tmp_path / style, style, 40, chunk=4, progress=False)
         assert (store.style, store.size, len(store)) == (style, 40, 9)
@@ -69,7 +72,7 @@ def test_round_trip_equals_crop_face(tmp_path, dataset):
             if store.status[k] == "unreadable":
                 assert not store.images[k].any()
                 continue
-            expected, status = F.crop_face(F.load_rgb(root / row["image"]), row, style, 40)
+            expected, status = FA.crop_face(I.load_rgb(root / row["image"]), row, style, 40)
             assert status == store.status[k]
             np.testing.assert_array_equal(store.images[k], expected)
         assert not store.images.flags.writeable
@@ -158,7 +161,7 @@ def test_other_parameters_in_the_same_folder_are_refused(tmp_path, dataset):
         C.build_crop_store(root, faces_csv, out, "box1.5", 16, progress=False)
     with pytest.raises(ValueError, match="images_sha1"):
         C.build_crop_store(root, faces_csv, out, "aligned", 16, images=["images/00.jpg"], progress=False)
-    moved = F.read_face_cache(faces_csv)
+    moved = FC.read_face_cache(faces_csv)
     moved["x0"] += 5
     with pytest.raises(ValueError, match="faces_sha1"):
         C.build_crop_store(root, moved, out, "aligned", 16, progress=False)

@@ -9,7 +9,7 @@ from PIL import Image
 from aulib.aus import AUS_2020, GROUPS, au_columns
 from aulib.data.crops import CropStore, build_crop_store
 from aulib.data.dataset import AUDataset, make_loader, set_epoch, show_batch, show_crops, split_dataframe
-from aulib.data.faces import FACE_COLUMNS
+from aulib.data.faces.columns import FACE_COLUMNS
 from aulib.data.splits import expand_variants
 from aulib.data.transforms import degrade
 from aulib.io import write_csv

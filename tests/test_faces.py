@@ -1,4 +1,4 @@
-"""Face detection, face cache, alignment and crops (aulib.data.faces).
+"""Image decoding, face detection, face cache, alignment and crops (aulib.data.images, aulib.data.faces).
 
 Real photos that ship with the dependencies: matplotlib's grace_hopper.jpg and
 scikit-image's astronaut. MTCNN runs on a handful of images only.
@@ -11,7 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from aulib.data import faces as F
+from aulib.data import images as I
+from aulib.data.faces import align as FA
+from aulib.data.faces import cache as FC
+from aulib.data.faces import columns as FCOL
+from aulib.data.faces import detect as FD
 
 torch.set_num_threads(1)
 
@@ -19,7 +23,7 @@ torch.set_num_threads(1)
 def _grace():
     import matplotlib.cbook as cbook
 
-    return F.load_rgb(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    return I.load_rgb(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
 
 
 def _astronaut():
@@ -34,11 +38,11 @@ def _rotate(img, degrees):
 
 
 def _landmarks(row):
-    return np.array([row[c] for c in F.LANDMARK_COLUMNS], dtype=float).reshape(5, 2)
+    return np.array([row[c] for c in FCOL.LANDMARK_COLUMNS], dtype=float).reshape(5, 2)
 
 
 def _box(row):
-    return np.array([row[c] for c in F.BOX_COLUMNS], dtype=float)
+    return np.array([row[c] for c in FCOL.BOX_COLUMNS], dtype=float)
 
 
 def _eye_angle(landmarks):
@@ -58,7 +62,7 @@ def photos():
 @pytest.fixture(scope="module")
 def detected(photos):
     """One batched call over images of three sizes (batches of 4 at most)."""
-    df = F.detect_faces(list(photos.values()), batch_size=4, progress=False)
+    df = FD.detect_faces(list(photos.values()), batch_size=4, progress=False)
     return {name: row for name, row in zip(photos, df.to_dict("records"))}
 
 
@@ -95,7 +99,7 @@ def test_one_face_detected_in_each_photo(detected):
 
 
 def test_batched_detection_equals_one_at_a_time(photos, detected):
-    mtcnn = F._mtcnn("cpu")
+    mtcnn = FD._mtcnn("cpu")
     for name, img in photos.items():
         boxes, probs, points = mtcnn.detect(img, landmarks=True)
         row = detected[name]
@@ -106,7 +110,7 @@ def test_batched_detection_equals_one_at_a_time(photos, detected):
 
 def test_large_images_are_downscaled_and_mapped_back(photos, detected):
     big = np.asarray(Image.fromarray(photos["astronaut"]).resize((1024, 1024), Image.Resampling.BICUBIC))
-    row = F.detect_faces([big], max_side=512, progress=False).iloc[0]
+    row = FD.detect_faces([big], max_side=512, progress=False).iloc[0]
     assert (row["width"], row["height"]) == (1024, 1024)
     np.testing.assert_allclose(_box(row), 2 * _box(detected["astronaut"]), atol=6)
     np.testing.assert_allclose(_landmarks(row), 2 * _landmarks(detected["astronaut"]), atol=6)
@@ -118,14 +122,14 @@ def test_several_faces_keep_the_largest(photos):
     canvas = np.zeros((512, 768, 3), dtype=np.uint8)
     canvas[:, :512] = a
     canvas[128:384, 512:] = small
-    row = F.detect_faces([canvas], progress=False).iloc[0]
+    row = FD.detect_faces([canvas], progress=False).iloc[0]
     assert row["n_faces"] == 2
     assert row["x1"] < 512   # the full-size face on the left
 
 
 def test_blank_image_has_no_face():
     rng = np.random.default_rng(0)
-    row = F.detect_faces([np.full((64, 80, 3), 128, np.uint8) + rng.integers(0, 3, (64, 80, 3), dtype=np.uint8)],
+    row = FD.detect_faces([np.full((64, 80, 3), 128, np.uint8) + rng.integers(0, 3, (64, 80, 3), dtype=np.uint8)],
                          progress=False).iloc[0]
     assert row["n_faces"] == 0 and row["status"] == "no_face"
     assert np.isnan(_box(row)).all() and np.isnan(_landmarks(row)).all()
@@ -136,30 +140,30 @@ def test_blank_image_has_no_face():
 def test_load_rgb_converts_modes_and_orientation(tmp_path):
     gray = np.arange(200, dtype=np.uint8).reshape(10, 20)
     Image.fromarray(gray).save(tmp_path / "gray.png")
-    out = F.load_rgb(tmp_path / "gray.png")
+    out = I.load_rgb(tmp_path / "gray.png")
     assert out.shape == (10, 20, 3) and out.dtype == np.uint8 and (out[..., 0] == gray).all()
 
     rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[..., 0] = 200
     rgba[:4, :, 3] = 255
     Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
-    out = F.load_rgb(tmp_path / "alpha.png")
+    out = I.load_rgb(tmp_path / "alpha.png")
     assert (out[:4] == [200, 0, 0]).all() and (out[4:] == 255).all()
 
     Image.new("CMYK", (12, 6), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")
-    out = F.load_rgb(tmp_path / "cmyk.jpg")
+    out = I.load_rgb(tmp_path / "cmyk.jpg")
     assert out.shape == (6, 12, 3) and out[..., 0].mean() > 200 and out[..., 1].mean() < 60
 
     Image.fromarray((np.arange(64, dtype=np.uint16) * 1000).reshape(8, 8)).save(tmp_path / "deep.png")
-    out = F.load_rgb(tmp_path / "deep.png")
+    out = I.load_rgb(tmp_path / "deep.png")
     assert out.shape == (8, 8, 3) and out.min() == 0 and out.max() == 255
 
     im = Image.new("RGB", (40, 20), (10, 20, 30))
     exif = im.getexif()
     exif[0x0112] = 6   # rotate 90 degrees clockwise to display
     im.save(tmp_path / "rotated.jpg", exif=exif)
-    assert F.load_rgb(tmp_path / "rotated.jpg").shape == (40, 20, 3)
-    assert F.image_size(tmp_path / "rotated.jpg") == (40, 20)
+    assert I.load_rgb(tmp_path / "rotated.jpg").shape == (40, 20, 3)
+    assert I.image_size(tmp_path / "rotated.jpg") == (40, 20)
 
 
 def test_load_rgb_errors_name_the_file(tmp_path, photos):
@@ -168,17 +172,17 @@ def test_load_rgb_errors_name_the_file(tmp_path, photos):
     (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 2])
     (tmp_path / "notes.jpg").write_text("not an image")
     for name in ("truncated.jpg", "notes.jpg", "missing.jpg"):
-        with pytest.raises(F.ImageReadError, match=name):
-            F.load_rgb(tmp_path / name)
-    with pytest.raises(F.ImageReadError, match="decompression"):
-        F.load_rgb(tmp_path / "full.jpg", max_pixels=1000)
+        with pytest.raises(I.ImageReadError, match=name):
+            I.load_rgb(tmp_path / name)
+    with pytest.raises(I.ImageReadError, match="decompression"):
+        I.load_rgb(tmp_path / "full.jpg", max_pixels=1000)
 
 
 def test_resolve_image_rejects_paths_leaving_the_root(tmp_path):
-    assert F.resolve_image(tmp_path, "images/a.jpg") == tmp_path / "images" / "a.jpg"
+    assert I.resolve_image(tmp_path, "images/a.jpg") == tmp_path / "images" / "a.jpg"
     for bad in ("/etc/passwd", "../a.jpg", "images/../../a.jpg"):
         with pytest.raises(ValueError, match="relative"):
-            F.resolve_image(tmp_path, bad)
+            I.resolve_image(tmp_path, bad)
 
 
 # --------------------------------------------------------------------------- face cache
@@ -202,15 +206,15 @@ IMAGES = ["images/grace.jpg", "images/truncated.jpg", "images/astronaut.png", "i
 
 def test_face_cache_reports_and_survives_bad_files(tmp_path, data_root):
     out = tmp_path / "faces.csv"
-    df, report = F.build_face_cache(data_root, IMAGES, out, progress=False)
+    df, report = FC.build_face_cache(data_root, IMAGES, out, progress=False)
     assert df["image"].tolist() == IMAGES
     assert df["status"].tolist() == ["ok", "unreadable", "ok", "unreadable", "no_face"]
     assert report.counts == {"ok": 2, "zero_faces": 1, "several_faces": 0, "too_small": 0, "unreadable": 2}
     assert "truncated.jpg" in report.unreadable["images/truncated.jpg"]
     assert "images/blank.png" in report.summary() and "2 unreadable" in report.summary()
     assert (df.loc[df["status"] == "unreadable", "n_faces"] == 0).all()
-    saved = F.read_face_cache(out)
-    assert list(saved.columns) == F.CACHE_COLUMNS
+    saved = FC.read_face_cache(out)
+    assert list(saved.columns) == FCOL.CACHE_COLUMNS
     pd.testing.assert_frame_equal(saved, df, check_dtype=False)
 
 
@@ -229,42 +233,42 @@ def test_tiny_images_and_strips_are_counted_not_fatal(tmp_path, data_root):
     ``torch.cat(): expected a non-empty list of Tensors``."""
     images = ["images/grace.jpg", *_tiny_and_strips(data_root), "images/astronaut.png"]
     out = tmp_path / "faces.csv"
-    df, report = F.build_face_cache(data_root, images, out, batch_size=4, progress=False)
+    df, report = FC.build_face_cache(data_root, images, out, batch_size=4, progress=False)
     assert df["status"].tolist() == ["ok", "too_small", "too_small", "no_face", "ok"]
     assert df["width"].tolist()[1:4] == [15, 300, 3000] and (df["n_faces"][1:4] == 0).all()
     assert report.too_small == ["images/tiny.png", "images/thin.png"]
     assert report.counts["ok"] == 2 and report.counts["zero_faces"] == 1
     assert "images/tiny.png" in report.summary() and "too small" in report.summary()
-    pd.testing.assert_frame_equal(F.read_face_cache(out), df, check_dtype=False)
+    pd.testing.assert_frame_equal(FC.read_face_cache(out), df, check_dtype=False)
     # the same in one detect_faces call with the fast size rule; reasons name the file
-    fast = F.detect_faces([data_root / i for i in images], progress=False, min_face_frac=1 / 6)
+    fast = FD.detect_faces([data_root / i for i in images], progress=False, min_face_frac=1 / 6)
     assert fast["status"].tolist() == df["status"].tolist()
     assert "tiny.png" in fast.attrs["errors"][str(data_root / "images/tiny.png")]
-    crop, status = F.crop_face(F.load_rgb(data_root / "images/tiny.png"), df.iloc[1], "aligned", 32)
+    crop, status = FA.crop_face(I.load_rgb(data_root / "images/tiny.png"), df.iloc[1], "aligned", 32)
     assert crop.shape == (32, 32, 3) and status == "no_face"
 
 
 def test_detection_size_keeps_strips_searchable(photos):
-    assert F._target_size(40, 3000, 1024) == (20, 1500)      # not (14, 1024): an empty MTCNN pyramid
-    assert F._target_size(2048, 1024, 1024) == (1024, 512)
-    assert F.too_small((19, 300)) and F.too_small((20, 20)) is None
+    assert FD._target_size(40, 3000, 1024) == (20, 1500)      # not (14, 1024): an empty MTCNN pyramid
+    assert FD._target_size(2048, 1024, 1024) == (1024, 512)
+    assert FD.too_small((19, 300)) and FD.too_small((20, 20)) is None
     images = [np.zeros((12, 15, 3), np.uint8), photos["grace"], np.zeros((40, 3000, 3), np.uint8)]
-    found = F.detect_all_faces(images)
+    found = FD.detect_all_faces(images)
     assert found[0] == [] and found[2] == [] and len(found[1]) == 1
 
 
 def test_face_cache_resumes_without_redetecting(tmp_path, data_root, monkeypatch):
     out = tmp_path / "faces.csv"
-    df, _ = F.build_face_cache(data_root, IMAGES[:3], out, progress=False)
-    real = F.detect_faces
+    df, _ = FC.build_face_cache(data_root, IMAGES[:3], out, progress=False)
+    real = FD.detect_faces
     seen = []
 
     def counting(paths, **kw):
         seen.extend(str(p) for p in paths)
         return real(paths, **kw)
 
-    monkeypatch.setattr(F, "detect_faces", counting)
-    df2, report = F.build_face_cache(data_root, IMAGES, out, progress=False)
+    monkeypatch.setattr(FC, "detect_faces", counting)
+    df2, report = FC.build_face_cache(data_root, IMAGES, out, progress=False)
     # Only the new images and the earlier unreadable one are looked at again.
     assert sorted(seen) == sorted(str(data_root / i) for i in ["images/truncated.jpg", "images/notes.jpg",
                                                                 "images/blank.png"])
@@ -275,31 +279,31 @@ def test_face_cache_resumes_without_redetecting(tmp_path, data_root, monkeypatch
 def test_face_cache_writes_in_chunks(tmp_path, data_root, monkeypatch):
     out = tmp_path / "faces.csv"
     calls = []
-    real = F.write_csv
+    real = FC.write_csv
 
     def spy(path, frame):
         calls.append(len(frame))
         real(path, frame)
 
-    monkeypatch.setattr(F, "write_csv", spy)
-    F.build_face_cache(data_root, IMAGES, out, chunk=2, progress=False)
+    monkeypatch.setattr(FC, "write_csv", spy)
+    FC.build_face_cache(data_root, IMAGES, out, chunk=2, progress=False)
     assert calls[:3] == [2, 4, 5]
 
 
 def test_face_cache_from_ground_truth(tmp_path, data_root):
-    gt = pd.DataFrame({c: [1.0, 2.0] for c in F.FACE_COLUMNS})
+    gt = pd.DataFrame({c: [1.0, 2.0] for c in FCOL.FACE_COLUMNS})
     gt["image"] = ["images/a.jpg", "images/b.jpg"]
     gt["n_faces"] = [1, 0]
     gt.to_csv(data_root / "faces.csv", index=False)
-    df, report = F.build_face_cache(data_root, ["images/b.jpg", "images/a.jpg"], tmp_path / "f.csv",
+    df, report = FC.build_face_cache(data_root, ["images/b.jpg", "images/a.jpg"], tmp_path / "f.csv",
                                     method="ground_truth")
     assert df["image"].tolist() == ["images/b.jpg", "images/a.jpg"]
     assert df["status"].tolist() == ["no_face", "ok"]
     assert report.counts["ok"] == 1 and report.counts["zero_faces"] == 1
     with pytest.raises(KeyError, match="images/c.jpg"):
-        F.build_face_cache(data_root, ["images/a.jpg", "images/c.jpg"], tmp_path / "f.csv", method="ground_truth")
+        FC.build_face_cache(data_root, ["images/a.jpg", "images/c.jpg"], tmp_path / "f.csv", method="ground_truth")
     with pytest.raises(ValueError, match="more than once"):
-        F.build_face_cache(data_root, ["images/a.jpg", "images/a.jpg"], tmp_path / "f.csv", method="ground_truth")
+        FC.build_face_cache(data_root, ["images/a.jpg", "images/a.jpg"], tmp_path / "f.csv", method="ground_truth")
 
 
 # --------------------------------------------------------------------------- alignment and crops
@@ -309,13 +313,13 @@ def test_similarity_transform_recovers_a_known_similarity():
     src = rng.uniform(0, 100, (5, 2))
     angle, scale, t = np.radians(33), 1.7, np.array([12.0, -5.0])
     R = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    M = F.similarity_transform(src, src @ R.T + t)
+    M = FA.similarity_transform(src, src @ R.T + t)
     np.testing.assert_allclose(M, np.hstack([R, t[:, None]]), atol=1e-9)
     mirrored = src * [-1, 1]
-    M = F.similarity_transform(mirrored, src)
+    M = FA.similarity_transform(mirrored, src)
     assert np.linalg.det(M[:, :2]) > 0   # never a reflection
     with pytest.raises(ValueError, match="coincide"):
-        F.similarity_transform(np.ones((5, 2)), src)
+        FA.similarity_transform(np.ones((5, 2)), src)
 
 
 @pytest.mark.parametrize("scale", [1.7, 5.0])   # 5.0: the image is box-reduced before warping
@@ -323,12 +327,12 @@ def test_align_face_puts_landmarks_on_the_template(scale):
     size = 112
     angle = np.radians(30)
     R = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    landmarks = (F.ALIGN_TEMPLATE * size - size / 2) @ R.T + scale * size / 2 + 40
+    landmarks = (FA.ALIGN_TEMPLATE * size - size / 2) @ R.T + scale * size / 2 + 40
     side = int(scale * size + 80)
     img = _gaussian_dots((side, side), landmarks, sigma=1.5 * scale)
-    crop = F.align_face(img, landmarks, size)
+    crop = FA.align_face(img, landmarks, size)
     assert crop.shape == (size, size, 3) and crop.dtype == np.uint8
-    for x, y in F.ALIGN_TEMPLATE * size:
+    for x, y in FA.ALIGN_TEMPLATE * size:
         cx, cy = _centroid(crop[..., 0], x, y, radius=5)
         assert abs(cx - x) < 0.5 and abs(cy - y) < 0.5
 
@@ -337,8 +341,8 @@ def test_aligned_eyes_land_on_the_template(photos, detected):
     size = 112
     for name in ("grace", "astronaut", "grace_rot20"):
         lm = _landmarks(detected[name])
-        moved = F.apply_transform(F.align_matrix(lm, size), lm)
-        eye_error = np.linalg.norm(moved[:2] - F.ALIGN_TEMPLATE[:2] * size, axis=1)
+        moved = FA.apply_transform(FA.align_matrix(lm, size), lm)
+        eye_error = np.linalg.norm(moved[:2] - FA.ALIGN_TEMPLATE[:2] * size, axis=1)
         assert eye_error.max() <= 3.0, (name, eye_error)
 
 
@@ -347,16 +351,16 @@ def test_box_crop_contains_the_detected_box(photos, detected):
     for name in ("grace", "astronaut"):
         box = _box(detected[name])
         corners = np.array([box[:2], box[2:]])
-        mapped = F.apply_transform(F.box_matrix(box, size, 1.5), corners)
+        mapped = FA.apply_transform(FA.box_matrix(box, size, 1.5), corners)
         margin = size * (1 - 1 / 1.5) / 2 - 1e-6
         assert (mapped >= margin).all() and (mapped <= size - margin).all()
-        crop, status = F.crop_face(photos[name], detected[name], "box1.5", size)
+        crop, status = FA.crop_face(photos[name], detected[name], "box1.5", size)
         assert status == "ok" and crop.shape == (size, size, 3)
 
 
 def test_box_crop_centres_the_box_and_pads_black():
     img = _gaussian_dots((100, 120), [(20.0, 30.0)], sigma=2.0)
-    crop = F.box_crop(img, (10.0, 20.0, 30.0, 40.0), 60, scale=1.5)   # half the square is outside
+    crop = FA.box_crop(img, (10.0, 20.0, 30.0, 40.0), 60, scale=1.5)   # half the square is outside
     cx, cy = _centroid(crop[..., 0], 30, 30, radius=8)
     assert abs(cx - 30) < 0.3 and abs(cy - 30) < 0.3
     assert (crop[:4] == 0).all() and (crop[:, :4] == 0).all()
@@ -366,31 +370,31 @@ def test_box_crop_keeps_roll_aligned_crop_removes_it(photos, detected):
     img, row = photos["grace_rot20"], detected["grace_rot20"]
     assert abs(_eye_angle(_landmarks(row))) > 15
     size = 160
-    box, _ = F.crop_face(img, row, "box1.5", size)
-    aligned, _ = F.crop_face(img, row, "aligned", size)
-    found = F.detect_faces([box, aligned], progress=False)
+    box, _ = FA.crop_face(img, row, "box1.5", size)
+    aligned, _ = FA.crop_face(img, row, "aligned", size)
+    found = FD.detect_faces([box, aligned], progress=False)
     box_lm, aligned_lm = _landmarks(found.iloc[0]), _landmarks(found.iloc[1])
     assert abs(_eye_angle(box_lm)) > 15
     assert abs(_eye_angle(aligned_lm)) < 4
-    eye_error = np.linalg.norm(aligned_lm[:2] - F.ALIGN_TEMPLATE[:2] * size, axis=1)
+    eye_error = np.linalg.norm(aligned_lm[:2] - FA.ALIGN_TEMPLATE[:2] * size, axis=1)
     assert eye_error.max() < 6
 
 
 def test_crop_face_fallbacks(photos, detected):
     img = photos["grace"]   # 600 x 512
     row = dict(detected["grace"])
-    no_face = {**row, "n_faces": 0, **{c: np.nan for c in F.BOX_COLUMNS + F.LANDMARK_COLUMNS}}
-    crop, status = F.crop_face(img, no_face, "aligned", 64)
+    no_face = {**row, "n_faces": 0, **{c: np.nan for c in FCOL.BOX_COLUMNS + FCOL.LANDMARK_COLUMNS}}
+    crop, status = FA.crop_face(img, no_face, "aligned", 64)
     assert status == "no_face"
-    np.testing.assert_array_equal(crop, F.box_crop(img, (0, 44, 512, 556), 64, scale=1.0))
-    no_lm = {**row, **{c: np.nan for c in F.LANDMARK_COLUMNS}}
-    crop, status = F.crop_face(img, no_lm, "aligned", 64)
+    np.testing.assert_array_equal(crop, FA.box_crop(img, (0, 44, 512, 556), 64, scale=1.0))
+    no_lm = {**row, **{c: np.nan for c in FCOL.LANDMARK_COLUMNS}}
+    crop, status = FA.crop_face(img, no_lm, "aligned", 64)
     assert status == "no_landmarks"
-    np.testing.assert_array_equal(crop, F.box_crop(img, _box(row), 64, scale=1.0))
-    crop, status = F.crop_face(img, row, "box1.25", 64)
-    np.testing.assert_array_equal(crop, F.box_crop(img, _box(row), 64, scale=1.25))
+    np.testing.assert_array_equal(crop, FA.box_crop(img, _box(row), 64, scale=1.0))
+    crop, status = FA.crop_face(img, row, "box1.25", 64)
+    np.testing.assert_array_equal(crop, FA.box_crop(img, _box(row), 64, scale=1.25))
     with pytest.raises(ValueError, match="crop style"):
-        F.crop_face(img, row, "tight", 64)
+        FA.crop_face(img, row, "tight", 64)
 
 
 def test_min_face_rule_keeps_the_largest_face(photos, detected):
@@ -398,7 +402,7 @@ def test_min_face_rule_keeps_the_largest_face(photos, detected):
     10 % of the face size, eyes within 8 % of the inter-ocular distance; a
     blank image still goes through the 20 px fallback search."""
     blank = np.full((200, 200, 3), 128, np.uint8)
-    df = F.detect_faces(list(photos.values()) + [blank], batch_size=4, progress=False, min_face_frac=1 / 6)
+    df = FD.detect_faces(list(photos.values()) + [blank], batch_size=4, progress=False, min_face_frac=1 / 6)
     for name, row in zip(list(photos) + ["blank"], df.to_dict("records")):
         if name == "blank":
             assert row["n_faces"] == 0 and row["status"] == "no_face"
@@ -422,20 +426,20 @@ def test_face_cache_checkpoints_cost_a_bounded_share_of_the_time(tmp_path, monke
 
     def instant(paths, **kw):
         out = pd.DataFrame([{"image": str(p), "width": 8, "height": 8, "n_faces": 0, "score": np.nan,
-                             "status": "no_face"} for p in paths], columns=F.CACHE_COLUMNS)
+                             "status": "no_face"} for p in paths], columns=FCOL.CACHE_COLUMNS)
         out.attrs["errors"] = {}
         return out
 
     calls = []
-    real = F.write_csv
+    real = FC.write_csv
 
     def slow(path, frame):
         calls.append(len(frame))
         time.sleep(0.02)
         real(path, frame)
 
-    monkeypatch.setattr(F, "detect_faces", instant)
-    monkeypatch.setattr(F, "write_csv", slow)
-    df, _ = F.build_face_cache(tmp_path, names, tmp_path / "faces.csv", chunk=2, progress=False)
+    monkeypatch.setattr(FC, "detect_faces", instant)
+    monkeypatch.setattr(FC, "write_csv", slow)
+    df, _ = FC.build_face_cache(tmp_path, names, tmp_path / "faces.csv", chunk=2, progress=False)
     assert len(df) == 200 and calls[0] == 2 and calls[-1] == 200
     assert len(calls) < 20          # 100 chunks, old code: 101 writes

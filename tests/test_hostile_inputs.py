@@ -6,14 +6,14 @@ import pytest
 from PIL import Image
 
 from aulib.data import crops as C
-from aulib.data import faces as F
+from aulib.data.faces import columns as FCOL
 
 
 def test_crop_store_mismatch_names_the_notebook_way(tmp_path):
     root = tmp_path / "data"
     (root / "images").mkdir(parents=True)
     Image.new("RGB", (40, 30), (90, 120, 150)).save(root / "images" / "a.png")
-    faces = pd.DataFrame([{c: np.nan for c in F.FACE_COLUMNS}])
+    faces = pd.DataFrame([{c: np.nan for c in FCOL.FACE_COLUMNS}])
     faces[["image", "width", "height", "n_faces"]] = ["images/a.png", 40, 30, 0]
     out = tmp_path / "crops" / "aligned_16"
     C.build_crop_store(root, faces, out, "aligned", 16, progress=False)

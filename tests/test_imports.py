@@ -120,6 +120,37 @@ def test_every_module_at_the_package_top_defines_something():
             importlib.import_module(f"aulib.{gone}")
 
 
+#: aulib.data by concern: each module family may import (besides aulib's shared bottom modules)
+#: only the data modules listed; a module that mixes two concerns shows up as a forbidden import.
+DATA_CONCERNS = {
+    "aulib.data.images": (),                                            # safe decoding
+    "aulib.data.faces": ("aulib.data.images", "aulib.data.faces"),      # detect, cache, align
+    "aulib.data.labels": (),                                            # the label-table contract
+    "aulib.data.sources": ("aulib.data.labels", "aulib.data.images", "aulib.data.sources"),   # data sets
+    "aulib.data.packed": (),
+    "aulib.data.crops": ("aulib.data.images", "aulib.data.faces", "aulib.data.packed"),
+}
+
+
+def test_data_modules_keep_to_one_concern():
+    """Readers never touch faces or crops, faces never read labels, decoding stands alone;
+    only the face detector imports facenet-pytorch."""
+    bad = []
+    for mod in MODULES:
+        family = next((f for f in DATA_CONCERNS if mod == f or mod.startswith(f + ".")), None)
+        if family is None:
+            continue
+        for target, _ in imports_of(mod):
+            if target.startswith("aulib.data.") and not any(
+                    target == a or target.startswith(a + ".") for a in (family, *DATA_CONCERNS[family])):
+                bad.append(f"{mod} imports {target}")
+    assert not bad, bad
+    facenet = [m for m, p in MODULES.items() if "facenet_pytorch" in p.read_text()]
+    assert facenet == ["aulib.data.faces.detect"], facenet
+    for old in ("faces", "synth", "synth_face", "synth_labels"):
+        assert not (ROOT / "data" / f"{old}.py").exists(), f"aulib/data/{old}.py is back"
+
+
 def test_public_entry_points():
     from aulib.infer import load_model  # noqa: F401
     from aulib.predict import Predictor  # noqa: F401

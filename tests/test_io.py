@@ -78,13 +78,15 @@ def test_written_files_respect_the_umask(tmp_path, umask):
     import torch
     from PIL import Image
 
-    from aulib.data import crops, faces
+    from aulib.data import crops
+    from aulib.data.faces import cache as faces
+    from aulib.data.faces.columns import FACE_COLUMNS
     from aulib.predict.inputs import annotate
 
     root = tmp_path / "data"
     (root / "images").mkdir(parents=True)
     Image.new("RGB", (40, 30), (90, 120, 150)).save(root / "images" / "a.png")
-    gt = pd.DataFrame([{c: np.nan for c in faces.FACE_COLUMNS}])
+    gt = pd.DataFrame([{c: np.nan for c in FACE_COLUMNS}])
     gt[["image", "width", "height", "n_faces"]] = ["images/a.png", 40, 30, 0]
     gt.to_csv(root / "faces.csv", index=False)
     out = tmp_path / "out"

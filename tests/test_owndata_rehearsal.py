@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from aulib.data import labels as L
-from aulib.data.synth import generate
+from aulib.data.sources.synthau.generate import generate
 from aulib.workspace import repo_root
 
 TEMPLATE = repo_root() / "notebooks" / "profiles" / "own_data_template.yaml"

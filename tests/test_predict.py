@@ -19,7 +19,8 @@ import torch
 from PIL import Image
 
 from aulib.aus import GROUPS, au_column
-from aulib.data.faces import crop_face, load_rgb
+from aulib.data.faces.align import crop_face
+from aulib.data.images import load_rgb
 from aulib.infer import load_model
 from aulib.io import write_torch, write_yaml
 from aulib.predict import Predictor, errors_path, read_predictions

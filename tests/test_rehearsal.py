@@ -19,7 +19,7 @@ import yaml
 from PIL import Image
 
 from aulib.aus import AUS_2020
-from aulib.data import synth
+from aulib.data.sources.synthau import generate as synth
 from aulib.data.sources import prepare_labels
 from aulib.pipeline import load_profile
 from aulib.pipeline.rehearsal import CHANGED, CHANGED_TOP, main, paper_path, rehearsal_profile, slice_data_root

@@ -61,7 +61,7 @@ def test_prepare_synthau_from_existing_root(tmp_path):
 
 
 def test_prepare_synthau_generates_when_missing(tmp_path, monkeypatch):
-    import aulib.data.synth as synth
+    import aulib.data.sources.synthau.generate as synth
 
     calls = []
 

@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 from aulib.aus import AUS_2020, au_columns
-from aulib.data import synth
-from aulib.data import synth_labels as L
-from aulib.data.synth_face import Identity, Scene, render_face
+from aulib.data.sources.synthau import generate as synth
+from aulib.data.sources.synthau import au_model as L
+from aulib.data.sources.synthau.face import Identity, Scene, render_face
 
 FLAT = Scene(bg_a=(150, 150, 150), bg_b=(150, 150, 150))
 TINY = {"optimization": 14, "noisy": 16, "validation": 4, "test": 10}
@@ -141,8 +141,8 @@ def test_each_expression_au_is_visible_in_the_64px_aligned_crop():
     """At its mean intensity (0.7) every expression AU changes, on average over
     random faces and scenes, at least 7 pixels of the demo's 64 px aligned crop
     by more than 20 grey levels (v1 drew AU18/20/24/28 in 3-5 such pixels: never learned)."""
-    from aulib.data.faces import align_face
-    from aulib.data.synth_face import sample_identity, sample_scene
+    from aulib.data.faces.align import align_face
+    from aulib.data.sources.synthau.face import sample_identity, sample_scene
 
     faces = []
     for k in range(12):

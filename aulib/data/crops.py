@@ -32,8 +32,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from aulib.data.faces import (BOX_COLUMNS, LANDMARK_COLUMNS, ImageReadError, _style_scale, crop_face,
-                              load_rgb, read_face_cache, resolve_image)
+from aulib.data.faces.align import _style_scale, crop_face
+from aulib.data.faces.cache import read_face_cache
+from aulib.data.faces.columns import BOX_COLUMNS, LANDMARK_COLUMNS
+from aulib.data.images import ImageReadError, load_rgb, resolve_image
 from aulib.data.packed import PackedJpeg, encode_jpeg
 from aulib.io import read_npy, read_yaml, write_csv, write_npy, write_yaml
 from aulib.progress import progress as _progress
@@ -133,7 +135,7 @@ def build_crop_store(data_root, faces, out_dir, style: str, size: int, images: S
     ``faces``: the face cache (DataFrame or CSV path); ``images``: the image
     names (relative to ``data_root``) in store order, default every image of
     the cache. ``style``: ``aligned`` or ``box<scale>`` (``box1.5``), see
-    :func:`aulib.data.faces.crop_face`. Unreadable files get a black crop and
+    :func:`aulib.data.faces.align.crop_face`. Unreadable files get a black crop and
     status ``unreadable``; they never stop the build. ``codec``: ``raw``
     (uint8 memmap, ``3 * size**2`` bytes a crop) or ``jpeg`` (4:4:4 at
     ``quality`` 1-100; about 14 kB a 224 px crop at 90, for large sets).

@@ -20,7 +20,9 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..data.faces import BOX_COLUMNS, ImageReadError, as_rgb_array, load_rgb, too_small
+from ..data.faces.columns import BOX_COLUMNS
+from ..data.images import ImageReadError, as_rgb_array, load_rgb
+from ..data.faces.detect import too_small
 from ..io import atomic_path
 from ..workspace import repo_root
 
@@ -130,7 +132,7 @@ def iter_frames(items: Sequence, video_fps: float | None = 2.0) -> Iterator[Fram
     arrays) in order. Videos (by extension) are sampled at ``video_fps``
     frames per second (None: every frame). Unreadable inputs, and pictures
     too small to search for faces (shorter side under 20 px,
-    :func:`aulib.data.faces.too_small`), yield an :class:`InputError` and the
+    :func:`aulib.data.faces.detect.too_small`), yield an :class:`InputError` and the
     iteration goes on."""
     for i, item in enumerate(items):
         if not isinstance(item, (str, os.PathLike)):

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 
 from ..aus import parse_au_column
-from ..data.faces import BOX_COLUMNS, ImageReadError, box_crop
+from ..data.faces.columns import BOX_COLUMNS
+from ..data.images import ImageReadError
+from ..data.faces.align import box_crop
 from .inputs import read_frame
 
 

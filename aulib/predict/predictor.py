@@ -37,7 +37,9 @@ import pandas as pd
 import torch
 
 from ..aus import AU_NAMES, AUS_2020, CROP_STYLE, au_column
-from ..data.faces import BOX_COLUMNS, LANDMARK_COLUMNS, crop_face, detect_all_faces
+from ..data.faces.columns import BOX_COLUMNS, LANDMARK_COLUMNS
+from ..data.faces.align import crop_face
+from ..data.faces.detect import detect_all_faces
 from ..infer.checkpoints import load_model
 from ..infer.sharded import autocast
 from ..infer.views import multicrop_probs, run_views

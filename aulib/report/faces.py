@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..aus import AUS_2020, au_column
-from ..data.faces import load_rgb, resolve_image
+from ..data.images import load_rgb, resolve_image
 from .figure1 import save_figure
 
 

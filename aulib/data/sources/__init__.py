@@ -40,11 +40,11 @@ from typing import Sequence
 
 import pandas as pd
 
-from .. import io as aio
-from ..aus import AU_NAMES, AUS_2020
-from . import synth
-from .labels import (LabelReport, label_counts, read_emotionet_automatic, read_emotionet_manual,
+from ... import io as aio
+from ...aus import AU_NAMES, AUS_2020
+from ..labels import (LabelReport, label_counts, read_emotionet_automatic, read_emotionet_manual,
                      read_generic_csv, read_label_table, write_label_table)
+from .synthau import generate as synth
 
 #: Every split a workspace can hold a label table for.
 SPLITS = ("optimization", "noisy", "noisy_true", "validation", "test")
@@ -107,7 +107,7 @@ def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profil
     module docstring). ``files``: ``{split: path | glob | list}`` overriding
     the defaults; ``image_dirs``: ``{split: folder under data_root}``.
     For ``synthau`` the data root (default ``ws.data``) is generated with
-    :func:`aulib.data.synth.generate` (``synth_profile``, ``seed``) when it
+    :func:`aulib.data.sources.synthau.generate.generate` (``synth_profile``, ``seed``) when it
     holds no ``synthau.yaml``. ``labels_csv`` (notebook 01_data's parameter):
     the generic CSV of a ``csv`` data set, the same as ``optimization=``.
     ``check_files`` / ``on_error`` go to the

@@ -18,7 +18,7 @@ Generative model
    roll none/55/56 (the members of a pair are mutually exclusive).
 5. Intensity of a present AU: uniform in [``MIN_INTENSITY``, 1]; 0 when absent.
    The drawn size of the change is ``EFFECT[au] * intensity`` (see
-   :mod:`aulib.data.synth_face`), so AUs differ in difficulty.
+   :mod:`aulib.data.sources.synthau.face`), so AUs differ in difficulty.
 
 Table (measured on 200k sampled label vectors, seed 0 — :func:`describe`; effect is
 the drawn size relative to the AU's full-scale change; "sens" is the weak
@@ -77,7 +77,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from ..aus import AUS_2020, au_columns
+from ....aus import AUS_2020, au_columns
 
 AUS = AUS_2020
 N_AUS = len(AUS)

@@ -32,7 +32,7 @@ from typing import Mapping
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-from .synth_labels import EFFECT
+from .au_model import EFFECT
 
 Color = tuple[int, int, int]
 

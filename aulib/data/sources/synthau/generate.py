@@ -12,8 +12,8 @@ data root")::
     synthau.yaml                         profile, seed, counts, generator version (written last)
 
 Splits and sizes: ``PROFILES``. Labels, AU effect sizes and the weak annotator
-are described in :mod:`aulib.data.synth_labels`; the drawing in
-:mod:`aulib.data.synth_face`. The test split carries challenge-style
+are described in :mod:`aulib.data.sources.synthau.au_model`; the drawing in
+:mod:`aulib.data.sources.synthau.face`. The test split carries challenge-style
 degradations (down-sampling, black-square occlusion) on part of its images.
 
 Determinism: image ``i`` of ``split`` draws everything from generators seeded
@@ -21,7 +21,7 @@ with ``(seed, split code, i, stream)`` (stream 0 labels, 1 face and scene,
 2 degradation), so the same seed gives byte-identical label files and the
 same pixels, and any image regenerates alone (:func:`render_image`).
 
-Command line: ``python -m aulib.data.synth --root DIR --profile demo|ci --seed N``.
+Command line: ``python -m aulib.data.sources.synthau --root DIR --profile demo|ci --seed N``.
 """
 from __future__ import annotations
 
@@ -37,12 +37,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .. import io as aio
-from ..aus import AUS_2020
-from ..progress import progress as progress_bar
-from . import synth_labels as L
-from .labels import write_emotionet_automatic, write_emotionet_manual, write_generic_csv
-from .synth_face import render_face, sample_identity, sample_scene
+from .... import io as aio
+from ....aus import AUS_2020
+from ....progress import progress as progress_bar
+from ...labels import write_emotionet_automatic, write_emotionet_manual, write_generic_csv
+from . import au_model as L
+from .face import render_face, sample_identity, sample_scene
 
 GENERATOR_VERSION = 5  # 3: every AU >= ~4.5 % (>= ~110 positives in the demo's A), faint mouth AUs and 9/10 larger;
 #                        4: AUs 10 and 17 at full effect, 5 and 24 larger, AU10 at ~6 % (the demo base left them near F1 0.2)
@@ -263,7 +263,7 @@ def generate(root, profile: str = "demo", seed: int = 0, progress: bool = True,
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m aulib.data.synth",
+    ap = argparse.ArgumentParser(prog="python -m aulib.data.sources.synthau",
                                  description="Generate the SynthAU data set (EmotioNet-format labels).")
     ap.add_argument("--root", required=True, help="data root to write (created if missing)")
     ap.add_argument("--profile", default="demo", choices=sorted(PROFILES))

@@ -58,7 +58,7 @@ def style_compact(df: pd.DataFrame, caption: str | None = None):
     ``caption`` above it (default: which comparison the gains make)."""
     frame = compact_frame(df)
     cap = caption or (f"final score per estimate; gain {frame.attrs['comparison']} with its 95 % interval "
-                      "(every column: the CSV)")
+                      "(all columns: the CSV)")
     return (frame.style.hide(axis="index").set_caption(cap)
             .set_properties(**{"white-space": "nowrap", "text-align": "right", "font-size": "12px"})
             .set_properties(subset=["row"], **{"text-align": "left"})

@@ -6,6 +6,10 @@ over AUs (the challenge final score) is the bold black line with its own
 star. AUs peaking at different epochs is what motivates choosing a
 checkpoint per AU (:mod:`aulib.select.choose`).
 
+:func:`plot_convergence` draws every AU in one axes (the paper's layout);
+:func:`plot_convergence_panels` one panel per AU (small multiples), which a
+reader can follow AU by AU.
+
 The scores come from a run's saved predictions (:class:`aulib.runs.RunPreds`)
 or from its ``log.csv`` (columns ``<split>_final_AU<n>``, one per AU, as
 logged during training).
@@ -18,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from ..io import atomic_path
@@ -137,14 +142,15 @@ def plot_convergence(source, aus_to_show=None, out_path=None, split: str = "B", 
     ax.plot(epochs, np.nanmean(final, axis=1), color="black", lw=3,
             label=f"Average (best epoch {avg_e}, {avg_s:.3f})", zorder=6)
     ax.plot(avg_e, avg_s, "k*", ms=18, markeredgecolor="white", zorder=7)
-    ax.plot([], [], color="0.6", lw=0.8, label=f"the other {len(labels) - len(shown)} AUs")
-    ax.plot([], [], "k*", ms=8, ls="none", label="best epoch of a line")
+    handles = ax.get_legend_handles_labels()[0] + [
+        Line2D([], [], color="0.6", lw=0.8, label=f"the other {len(labels) - len(shown)} AUs"),
+        Line2D([], [], color="black", marker="*", ms=8, ls="none", label="best epoch of a line")]
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"final score on {split}  (acc + F1) / 2, threshold 0.5")
     ax.set_title(title or _title(name, split, table.loc["mean", "gain"]), fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     if out_path is not None:
         _save(fig, out_path, dpi)
     return fig

@@ -273,6 +273,7 @@ def write_results_readme(ws, profile: str, dataset: str = "synthau") -> Path:
         "## Figure 2 · per-AU final score on B by epoch",
     ]
     parts += [f"![{p.stem}]({rel(p)})" for p in fig2] or ["*(not produced)*"]
+    parts += [f"![{p.stem}]({rel(p)})" for p in sorted(fig.glob("figure2_panels_*.png"))]
     parts += [
         "",
         "## Table 1 · 17 AUs (trained on A, evaluated on B)",
@@ -306,7 +307,10 @@ def write_results_readme(ws, profile: str, dataset: str = "synthau") -> Path:
     ]
     for group in ("17au", "6au"):
         parts += [f"**{group}**", "", _csv_table(tab / f"choice_{group}.csv"), ""]
-    parts += ["## Which gains are distinguishable from zero", GAINS_NOTE, "", gains_table(tab), ""]
+    parts += ["## Which gains are distinguishable from zero", GAINS_NOTE, ""]
+    if (fig / "gains_forest.png").exists():
+        parts += [f"![every gain with its interval]({rel(fig / 'gains_forest.png')})", ""]
+    parts += [gains_table(tab), ""]
     parts += ["## Does each baseline learn every AU?", PER_AU_NOTE, "", _per_au_table(tab / "per_au_baselines.csv"), ""]
     if (tab / "seed_spread.csv").exists():     # written by benchmarks/seed_spread.py (not part of the pipeline)
         parts += ["## Under other seeds", SEED_NOTE, "", seed_spread_table(tab / "seed_spread.csv"), ""]

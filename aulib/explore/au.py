@@ -205,8 +205,7 @@ class AUExplorer(Explorer):
         k = int(np.flatnonzero(self.runs[self.run.value].epochs == self.epoch.value)[0])
         ax.plot(self.epoch.value, self.scores[self.run.value][k, c], "o", mfc="none", mec="tab:red", ms=11,
                 mew=2, zorder=6, label="selected")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax, np.unique(np.concatenate([r.epochs for r in self.runs.values()])))
         ax.set_ylabel(f"AU{au} final score on {self.split}, thr 0.5")
         ax.set_title(f"AU{au}: every run of {self.group}", fontsize=9)
         ax.grid(alpha=0.3)
@@ -219,7 +218,7 @@ class AUExplorer(Explorer):
         run, c, labels, probs = self._au_data()
         curves = threshold_curves(labels, probs)
         now = self.state()
-        fig = Figure(figsize=(5.2, 3.4), layout="constrained")
+        fig = Figure(figsize=(5.2, 3.4 + 0.34), layout="constrained")
         ax = fig.add_subplot()
         for col, colour in (("precision", "tab:blue"), ("recall", "tab:orange"), ("f1", "tab:green"),
                             ("final", "black")):
@@ -232,9 +231,10 @@ class AUExplorer(Explorer):
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("threshold")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower left")
-        ax.set_title(f"AU{self.au.value} · {run.run_name} ep {self.epoch.value}: P {now['precision']:.2f}  "
-                     f"R {now['recall']:.2f}  F1 {now['f1']:.2f}  (FP {now['fp']}, FN {now['fn']})", fontsize=8)
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=7, frameon=False)
+        num = lambda v: "–" if v != v else f"{v:.2f}"  # noqa: E731 - precision is undefined with no positive call
+        ax.set_title(f"AU{self.au.value} · {run.run_name} ep {self.epoch.value}: P {num(now['precision'])}  "
+                     f"R {num(now['recall'])}  F1 {num(now['f1'])}  (FP {now['fp']}, FN {now['fn']})", fontsize=8)
         return fig
 
     def faces_figure(self) -> Figure:
@@ -263,6 +263,16 @@ class AUExplorer(Explorer):
         n_all = len(wrong_rows(labels, probs, self.threshold.value, kind))
         fig.suptitle(f"{what}: {len(rows)} most confident of {n_all}", fontsize=9)
         return fig
+
+
+def _epoch_axis(ax, epochs: np.ndarray) -> None:
+    """Integer epoch ticks (every epoch when there are few), half an epoch of margin."""
+    if len(epochs) <= 15:
+        ax.set_xticks(epochs)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(epochs.min() - 0.5, epochs.max() + 0.5)
+    ax.set_xlabel("epoch")
 
 
 def explore_au(ws, group: str, runs=None, split: str = "B", chosen=None, n_faces: int = 16) -> AUExplorer:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from .figure1 import save_figure
 
@@ -111,9 +112,9 @@ def plot_forest(gains: pd.DataFrame, out_path=None, title: str | None = None, dp
         ax.set_title(name, fontsize=9, loc="left")
     intervals = bool((gains["lo"].notna() & gains["hi"].notna()).any())
     axes[-1].set_xlabel("gain in final score (acc + F1) / 2" + (", 95 % interval" if intervals else ""))
-    handles = [axes[0].plot([], [], STYLE[e][0], color=STYLE[e][1], ls="-", label=e)[0] for e in ESTIMATES]
+    handles = [Line2D([], [], marker=STYLE[e][0], color=STYLE[e][1], label=e) for e in ESTIMATES]
     if gains["paper"].notna().any():
-        handles.append(axes[0].plot([], [], "D", mfc="none", mec="black", ls="none", label="paper")[0])
+        handles.append(Line2D([], [], marker="D", mfc="none", mec="black", ls="none", label="paper"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
     fig.suptitle(title or "Gains per step, per estimate (bars: 95 % paired bootstrap intervals)", fontsize=10)
     if out_path is not None:

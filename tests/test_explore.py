@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from aulib.data import crops as C
-from aulib.data import faces as F
+from aulib.data.faces import columns as F
 from aulib.explore import compare_runs, explore_au, table_breakdown, threshold_curves, wrong_rows
 from aulib.metrics import au_scores, batched_scores, decide
 from aulib.runs import load_run_preds

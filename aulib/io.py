@@ -8,8 +8,10 @@ one, never half of it, even if the writer is killed (SIGKILL) mid-write.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -31,6 +33,55 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+#: errno values that mean the disk (or the user's quota) is full.
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class StorageError(OSError):
+    """A write the disk refused (full, quota, I/O error), its message already naming what, where and why."""
+
+
+def free_bytes(path) -> int:
+    """Bytes free to this user on the file system that holds ``path`` (or its nearest existing parent)."""
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return shutil.disk_usage(p).free
+
+
+def _amount(n: int) -> str:
+    return f"{int(n):,} bytes ({int(n) / 2**20:,.1f} MiB)"
+
+
+def no_space_message(what: str, path, needed: int, free: int | None = None) -> str:
+    """The one wording of a full disk: what, where, bytes needed and free."""
+    free = free_bytes(path) if free is None else free
+    return (f"no space left on the device for {what} {path}: it needs {_amount(needed)}, "
+            f"{_amount(free)} are free; free some space (or move the workspace) and rerun: "
+            "what was finished is kept")
+
+
+def require_space(path, needed: int, what: str) -> None:
+    """Raise ``OSError(ENOSPC)`` with :func:`no_space_message` unless ``needed``
+    bytes are free where ``path`` is (or will be) written."""
+    free = free_bytes(path)
+    if free < needed:
+        raise StorageError(errno.ENOSPC, no_space_message(what, path, needed, free))
+
+
+def write_error(e: OSError, what: str, path, needed: int = 0) -> OSError:
+    """``e`` (raised writing ``path``) restated as a :class:`StorageError` naming
+    ``what`` and ``path``: a full disk as :func:`no_space_message`, any other
+    error (EIO, ...) by its errno; a StorageError is returned as it is."""
+    if isinstance(e, StorageError):
+        return e
+    if e.errno in NO_SPACE:
+        return StorageError(e.errno, no_space_message(what, path, needed))
+    return StorageError(e.errno, f"writing {what} {path} failed: {e.strerror or e} "
+                            f"({errno.errorcode.get(e.errno, e.errno)}); what was finished is kept: "
+                            "fix the disk and rerun")
 
 
 @contextlib.contextmanager
@@ -97,12 +148,37 @@ def write_json(path, data) -> None:
     write_text(path, json.dumps(data, indent=2))
 
 
+def _tensor_bytes(obj) -> int:
+    """Bytes of the tensors (and numpy arrays) inside nested dicts/lists/tuples."""
+    if hasattr(obj, "element_size") and hasattr(obj, "nelement"):
+        return obj.element_size() * obj.nelement()
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
 def write_torch(path, obj) -> None:
-    """Atomically ``torch.save`` an object of tensors/plain data."""
+    """Atomically ``torch.save`` an object of tensors/plain data. Refuses
+    before writing when the disk lacks the tensors' bytes (+ 1 % and 1 MiB),
+    and a write that fails on a full disk says so (``OSError(ENOSPC)``)."""
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    needed = int(_tensor_bytes(obj) * 1.01) + 2**20
+    require_space(path, needed, "the checkpoint")
+    try:
+        with atomic_path(path) as tmp:
+            try:
+                torch.save(obj, tmp)
+            except RuntimeError as e:    # torch's zip writer says "file write failed", its errno is lost
+                if free_bytes(tmp) < 2**20:     # measured while the partial file still fills the disk
+                    raise OSError(errno.ENOSPC, "torch.save: " + str(e).splitlines()[0]) from e
+                raise
+    except OSError as e:
+        raise write_error(e, "the checkpoint", path, needed) from e
 
 
 def read_torch(path, map_location="cpu"):

@@ -75,7 +75,8 @@ def test_round_trip_equals_crop_face(tmp_path, dataset):
             expected, status = FA.crop_face(I.load_rgb(root / row["image"]), row, style, 40)
             assert status == store.status[k]
             np.testing.assert_array_equal(store.images[k], expected)
-        assert not store.images.flags.writeable
+        with pytest.raises(TypeError):          # read-only: no item assignment
+            store.images[0] = 0
 
 
 def test_rows_and_pickle(tmp_path, dataset):

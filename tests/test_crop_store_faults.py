@@ -20,7 +20,7 @@ from PIL import Image
 
 from aulib import io as aio
 from aulib.data import crops as C
-from aulib.data.faces import FACE_COLUMNS
+from aulib.data.faces.columns import FACE_COLUMNS
 from aulib.data.packed import DamagedCrop
 
 N, SIZE = 24, 32
@@ -304,10 +304,10 @@ def test_stopping_a_build_leaves_no_worker_behind(tmp_path, data, sig):
         from aulib.data import crops
         real = crops.crop_face
         def slow(*a, **k):
-            time.sleep(0.5)
+            time.sleep(3)       # one long chunk: one worker busy, one idle (each would outlive the parent)
             return real(*a, **k)
         crops.crop_face = slow
-        crops.build_crop_store({str(root)!r}, {str(faces)!r}, {str(tmp_path / "s")!r}, "box1.0", {SIZE}, chunk=2,
+        crops.build_crop_store({str(root)!r}, {str(faces)!r}, {str(tmp_path / "s")!r}, "box1.0", {SIZE}, chunk={N},
                                num_workers=2, progress=False)
     """), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     kids = []
@@ -320,12 +320,13 @@ def test_stopping_a_build_leaves_no_worker_behind(tmp_path, data, sig):
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode != 0
-        gone, alive = psutil.wait_procs(kids, timeout=10)
+        gone, alive = psutil.wait_procs(kids, timeout=2)
         assert alive == [], f"workers left behind: {alive}"
         if sig == signal.SIGTERM:
             assert "stopped by SIGTERM" in err
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        for p in [psutil.Process(proc.pid)] + kids if proc.poll() is None else kids:
+            if p.is_running():
+                p.kill()
     store = _build(data, tmp_path / "s", codec="raw")          # and a rerun finishes the store
     assert len(store) == N and C.verify_store(store.dir).empty

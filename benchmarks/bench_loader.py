@@ -8,9 +8,11 @@ Builds a throwaway crop store (random 64 px images through the real
 - the time of one training step of a demo-sized model (two
   ``lcnet_050`` backbones + linear heads, forward + backward + AdamW);
 - the ratio loader time per batch / step time per batch (target <= 0.05);
-- epoch time with the loader vs the same batches already in memory.
+- epoch time with the loader vs the same batches already in memory;
+- the cost of the crop stores' CRC32 check on read (``checks``): batches of
+  sorted rows read from a raw and a jpeg store with the check and without.
 
-Run: ``.venv/bin/python benchmarks/bench_loader.py [--images 1024] [--threads 1]``.
+Run: ``.venv/bin/python benchmarks/bench_loader.py [--images 1024] [--threads 1] [--checks-size 224]``.
 """
 from __future__ import annotations
 
@@ -186,6 +188,45 @@ def measure(images: int = 1024, size: int = 64, batch: int = 128, threads: int =
     return out
 
 
+def measure_checks(images: int = 512, size: int = 224, batch: int = 128, reps: int = 3) -> dict:
+    """Seconds per image of ``store.images[rows]`` (batches of ``batch`` sorted
+    random rows) with the CRC32 check and without, for a raw and a jpeg store
+    of ``images`` crops of ``size`` px (smooth random images, as faces compress);
+    prints and returns ``{codec: (checked_s, unchecked_s)}``."""
+    from aulib.data.crops import CropStore
+
+    out = {}
+    rng = np.random.default_rng(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "images").mkdir()
+        names, faces = [], []
+        for i in range(images):
+            name = f"images/{i:06d}.png"
+            small = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+            Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC).save(root / name)
+            row = dict.fromkeys(FACE_COLUMNS, np.nan)
+            row.update(image=name, width=size, height=size, n_faces=1, score=1.0, x0=0, y0=0, x1=size, y1=size)
+            names.append(name)
+            faces.append(row)
+        faces = pd.DataFrame(faces, columns=FACE_COLUMNS)
+        batches = [np.sort(rng.choice(images, batch, replace=False)) for _ in range(max(images // batch, 1))]
+        print(f"\nCRC32 check on read ({images} crops of {size} px, batches of {batch} sorted rows)")
+        for codec in ("raw", "jpeg"):
+            store = CropStore(build_crop_store(root, faces, root / codec, "box1.0", size, codec=codec,
+                                               progress=False).dir)
+            times = {}
+            for verify in (True, False, True, False):        # alternated, best of each
+                store.images.verify = verify
+                t = min(timed(lambda: [store.images[b] for b in batches]) for _ in range(reps))
+                times[verify] = min(times.get(verify, t), t)
+            n = sum(len(b) for b in batches)
+            out[codec] = (times[True] / n, times[False] / n)
+            print(f"  {codec:4s}: {1e6 * times[True] / n:7.1f} us/img checked, {1e6 * times[False] / n:7.1f} "
+                  f"unchecked ({100 * (times[True] / times[False] - 1):+.1f}%)")
+    return out
+
+
 def run(quick: bool = False) -> list[dict]:
     """Rows for ``python -m benchmarks``: 512 (``quick``) or 1024 random 64 px crops, batch 128."""
     from benchmarks import row
@@ -201,6 +242,11 @@ def run(quick: bool = False) -> list[dict]:
                     f"{1000 * r['batch'] / full:.1f} vs {1000 * r['step_s']:.0f} ms/batch "
                     f"(read {read:,.0f} img/s, read + augment {full:,.0f} img/s)",
                     r["loader_step"][0], at_most=0.05))
+    for codec, (checked, unchecked) in measure_checks(images=256 if quick else 512).items():
+        rows.append(row(f"crop store read with CRC32 check vs without ({codec}, 224 px)",
+                        f"{1e6 * checked:.1f} vs {1e6 * unchecked:.1f} us/img "
+                        f"(+{1e6 * (checked - unchecked):.0f} us/img, one core)", checked / unchecked,
+                        expect="reported: the loader rows above include it"))
     return rows
 
 
@@ -210,8 +256,11 @@ def main(argv=None) -> dict:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--threads", type=int, default=1, help="torch threads of the main process")
+    p.add_argument("--checks-size", type=int, default=224, help="crop size of the CRC32 check's measurement")
     args = p.parse_args(argv)
-    return measure(args.images, args.size, args.batch, args.threads)
+    out = measure(args.images, args.size, args.batch, args.threads)
+    out["checks"] = measure_checks(size=args.checks_size, batch=args.batch)
+    return out
 
 
 if __name__ == "__main__":

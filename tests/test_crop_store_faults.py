@@ -130,6 +130,7 @@ def test_damaged_offsets_are_refused_on_open(tmp_path, data, damage, message, mo
     with pytest.raises(ValueError, match=message) as e:
         C.CropStore(store.dir)
     assert str(store.dir) in str(e.value) and "rerun notebooks/02_split.ipynb" in str(e.value)
+    assert C.main(["verify", str(store.dir)]) == 2          # the verify command says it cannot check it
     gc.collect()
     assert unraisable == []                 # no "Exception ignored in PackedJpeg.__del__"
 

@@ -550,8 +550,8 @@ def main(argv=None) -> int:
             continue
         print(f"{path}: {len(bad)} of {n} rows are damaged:")
         print(bad.to_string(index=False))
-        print(REMEDY.format(dir=path).replace("list every damaged row with `python -m aulib.data.crops verify "
-                                              f"{path}`, then ", "to repair: "))
+        print(f"to repair: delete {path} and rerun notebooks/02_split.ipynb "
+              "(from Python: build_crop_store(..., overwrite=True))")
         worst = max(worst, 1)
     return worst
 

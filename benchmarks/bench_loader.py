@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from aulib.aus import AUS_2020, GROUPS, au_columns
-from aulib.data.crops import build_crop_store
+from aulib.data.crops import CropStore, build_crop_store
 from aulib.data.dataset import make_loader, set_epoch
 from aulib.data.faces.columns import FACE_COLUMNS
 from aulib.data.splits import expand_variants
@@ -193,8 +193,6 @@ def measure_checks(images: int = 512, size: int = 224, batch: int = 128, reps: i
     random rows) with the CRC32 check and without, for a raw and a jpeg store
     of ``images`` crops of ``size`` px (smooth random images, as faces compress);
     prints and returns ``{codec: (checked_s, unchecked_s)}``."""
-    from aulib.data.crops import CropStore
-
     out = {}
     rng = np.random.default_rng(1)
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,7 +4,6 @@ leaves no worker behind; damaged crops (bytes overwritten, flipped, offsets
 permuted, truncated, negative) are caught and named by store, row and image."""
 import errno
 import gc
-import os
 import shutil
 import signal
 import subprocess
@@ -148,6 +147,8 @@ def test_raw_store_rows_are_checked_and_verified(tmp_path, data):
     with pytest.raises(DamagedCrop, match=r"row 11 \(image images/011.png\).*pixels\.u8 bytes have crc32"):
         store.images[np.arange(8, 16)]
     assert C.verify_store(store.dir)["row"].tolist() == [11]
+    five_rows = C.verify_store(store.dir, chunk_bytes=5 * row_bytes)    # read 5 rows at a time
+    assert five_rows["row"].tolist() == [11] and five_rows["image"].tolist() == ["images/011.png"]
 
 
 def test_damaged_crop_is_named_through_the_data_loader(tmp_path, data):

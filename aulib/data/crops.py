@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import hashlib
 import multiprocessing
 import os
@@ -508,7 +507,7 @@ class CropStore:
 
 
 
-def verify_store(directory, chunk: int = 4096) -> pd.DataFrame:
+def verify_store(directory, chunk_bytes: int = 2**26) -> pd.DataFrame:
     """Every damaged row of the finished store at ``directory``: ``row, image,
     problem`` (empty when all rows match their CRC32). Opening it checks the
     files' sizes and (jpeg) the offsets first: damage there raises ValueError.
@@ -518,6 +517,7 @@ def verify_store(directory, chunk: int = 4096) -> pd.DataFrame:
         raise ValueError(f"crop store {store.dir} is of format {store.meta['format']} and has no checksums; "
                          f"rebuild it (delete {store.dir} and rerun notebooks/02_split.ipynb) to check it")
     bad = []
+    chunk = max(1, chunk_bytes // (3 * store.size ** 2))      # rows read at a time (64 MiB of raw pixels)
     for start in range(0, len(store), chunk):
         rows = np.arange(start, min(start + chunk, len(store)))
         got = store.images.stored_crc32(rows)

@@ -35,7 +35,7 @@ class AUDataset(Dataset):
     store: an open ``CropStore``; split: split table (``image, variant`` + AU
     columns); aus: AU numbers or a group name (labels of those AUs, in order);
     seed: seed of the degraded copies. ``dataset[i]`` is one item,
-    ``dataset[[i, j, ...]]`` a whole batch (one memmap read).
+    ``dataset[[i, j, ...]]`` a whole batch (one sorted read of the store).
     """
 
     def __init__(self, store, split: pd.DataFrame, aus, seed: int = 0):
@@ -49,24 +49,8 @@ class AUDataset(Dataset):
         self.seed = int(seed)
         self.size = int(store.size)
         self.style = store.style
-        pixels = store.images
-        # keep the memmap's file, not its pages, so that pickling (spawned workers) stays cheap
-        self._memmap = (pixels.filename, pixels.shape, pixels.offset) if isinstance(pixels, np.memmap) else None
-        self._pixels = pixels
+        self.pixels = store.images   # RawCrops | PackedJpeg: (N, S, S, 3) reads, checked; they pickle by path
 
-    @property
-    def pixels(self) -> np.ndarray:
-        """The store's uint8 (N, S, S, 3) array (re-opened lazily after unpickling)."""
-        if self._pixels is None:
-            filename, shape, offset = self._memmap
-            self._pixels = np.memmap(filename, dtype=np.uint8, mode="r", shape=shape, offset=offset)
-        return self._pixels
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        if self._memmap is not None:
-            state["_pixels"] = None
-        return state
 
     def __len__(self) -> int:
         return len(self.rows)

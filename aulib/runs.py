@@ -114,13 +114,31 @@ def run_aus(config: dict, run_dir=None) -> tuple[int, ...]:
     return group_aus(config["group"])
 
 
-def load_run_preds(run_dir, split: str = "B", epochs=None) -> RunPreds:
+def complete_epochs(run_dir, split: str = "B", epochs=None) -> list[int]:
+    """Epochs of a run with both a ``log.csv`` row and a ``split`` prediction
+    file; ``epochs`` given: those, checked to be complete."""
+    run_dir = Path(run_dir)
+    logged = RunDir(run_dir).logged_epochs()
+    done = [e for e in pred_epochs(run_dir, split) if e in logged]
+    if epochs is None:
+        return done
+    want = [int(e) for e in np.atleast_1d(epochs)]
+    missing = sorted(set(want) - set(done))
+    if missing:
+        raise FileNotFoundError(f"run {run_dir.name}: epochs {missing} have no complete {split} predictions "
+                                f"(complete: {done})")
+    return want
+
+
+def load_run_preds(run_dir, split: str = "B", epochs=None, out: np.ndarray | None = None) -> RunPreds:
     """Probabilities of every complete epoch of a run on ``split``.
 
     An epoch is complete when it has both a row in ``log.csv`` and a
     prediction file. Each file is checked: shape (N, C) with N rows of the
     index and C AUs of the group, finite values in [0, 1]. ``epochs``
-    restricts to a subset (each must be complete).
+    restricts to a subset (each must be complete). ``out``: an (E, N, C)
+    float array to fill (e.g. a slice of a stack of several runs, float16
+    as the files are); default a new float32 array.
     """
     run_dir = Path(run_dir)
     config = read_config(run_dir)
@@ -128,17 +146,15 @@ def load_run_preds(run_dir, split: str = "B", epochs=None) -> RunPreds:
     index = read_index(run_dir, split, aus)
     labels = index[au_columns(aus)].to_numpy(np.int8)
     rd = RunDir(run_dir)
-    logged = rd.logged_epochs()
-    done = [e for e in pred_epochs(run_dir, split) if e in logged]
-    if epochs is not None:
-        want = [int(e) for e in np.atleast_1d(epochs)]
-        missing = sorted(set(want) - set(done))
-        if missing:
-            raise FileNotFoundError(f"run {run_dir.name}: epochs {missing} have no complete {split} predictions "
-                                    f"(complete: {done})")
-        done = want
+    done = complete_epochs(run_dir, split, epochs)
     n, c = labels.shape
-    probs = np.empty((len(done), n, c), np.float32)
+    if out is None:
+        probs = np.empty((len(done), n, c), np.float32)
+    elif out.shape != (len(done), n, c) or out.dtype.kind != "f":
+        raise ValueError(f"out must be a float array of shape {(len(done), n, c)} for run {run_dir.name}, "
+                         f"got {out.dtype} {out.shape}")
+    else:
+        probs = out
     for i, e in enumerate(done):
         path = rd.preds(split, e)
         try:

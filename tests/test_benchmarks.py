@@ -87,6 +87,35 @@ def test_scale_fit_recovers_exponents_and_projects():
     assert f["paper_core_hours"] == pytest.approx(100 / 3600)
 
 
+def test_dataset_projection_uses_each_data_sets_sizes():
+    """The data-set projection is arithmetic on measured points: linear points give the rows times the
+    per-row cost at each data set's size, per fold where the protocol has folds."""
+    from benchmarks import bench_scale as B
+
+    def linear(extra=None):
+        return {"points": [{"n": k, "seconds": 1e-3 * k, "seek_s": 1e-2 * k, "peak_mib": 100 + 1e-3 * k,
+                            "floor_mib": 100.0, "disk_bytes_per_row": 10.0, "bytes_per_crop": 100.0,
+                            "seek_right": 1.0, "fold2_new_bytes": 0, **(extra or {})} for k in (1000, 10000)],
+                "epochs": B.EPOCHS}
+
+    r = {stage: linear() for stage in B.DATASET_STAGES}
+    bp4d = {row["what"]: row for row in B.dataset_rows(r, "bp4d")}
+    splits = next(v for k, v in bp4d.items() if k.startswith("splits"))
+    assert splits["n"] == 146_847 and splits["seconds"] == pytest.approx(3 * 146.847)   # x3 folds
+    share = next(v for k, v in bp4d.items() if k.startswith("k-fold sharing"))
+    assert share["seconds"] == pytest.approx(2 * 146.847) and share["disk"] == 0        # folds 2 and 3
+    choice = next(v for k, v in bp4d.items() if k.startswith("per-AU choice on B"))
+    assert choice["n"] == round(146_847 * 2 / 3 * 0.1) * 4                              # B x 4 variants
+    assert not any("video" in k or "seeking" in k for k in bp4d)                        # BP4D ships frames
+    disfa = [row["what"] for row in B.dataset_rows(r, "disfa")]
+    assert any("seeking" in w for w in disfa)
+    aff = [row["what"] for row in B.dataset_rows(r, "affwild2")]
+    assert not any(w.startswith("k-fold sharing") for w in aff)                         # one official split
+    base, paper = B.bp4d_gpu_hours("base", "timm", "v0"), B.bp4d_gpu_hours("paper", "timm", "v0")
+    assert paper > base and B.bp4d_gpu_hours("base", "timm", "x4") > base
+    assert B.bp4d_gpu_hours("base", "readme", "v0") > base          # README's 125 img/s is the slower figure
+
+
 def test_quick_scale_prints_every_stage(tmp_path):
     """A toy-size run of the paper-scale cost model, so that it cannot rot."""
     out = tmp_path / "figures.json"

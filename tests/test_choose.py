@@ -285,3 +285,21 @@ def test_notebooks_05_and_06_run_on_synthetic_runs(tmp_path):
 
     table = pd.read_csv(ws.tables / "choice_6au.csv")
     assert table["strategy"].tolist()[0] == "baseline" and "heldout" in table.columns
+
+
+def test_load_candidates_reads_runs_into_one_float16_stack(tmp_path):
+    """The choice's memory is K x N x C x 2 bytes: the files are read into one
+    float16 stack (their own dtype), each run a view of it, no float32 copy and
+    no concatenation; the choice is the same as from float32 copies."""
+    a = write_synthetic_run(tmp_path / "a", epochs=5, n_images=40, heldout=None, seed=1)
+    b = write_synthetic_run(tmp_path / "b", epochs=3, n_images=40, heldout=None, seed=2)
+    runs, cands = ch.load_candidates([a, b], "B")
+    assert cands.probs.dtype == np.float16 and cands.probs.shape[0] == 8
+    assert all(np.shares_memory(r.probs, cands.probs) for r in runs)
+    old = Candidates.from_runs([load_run_preds(a, "B"), load_run_preds(b, "B")])
+    assert np.array_equal(cands.probs, old.probs)
+    for strategy in ("chosen", "threshold", "joint"):
+        new_choice, old_choice = ch.choose(cands, strategy), ch.choose(old, strategy)
+        assert new_choice.run == old_choice.run and np.array_equal(new_choice.epoch, old_choice.epoch)
+        assert np.array_equal(new_choice.threshold, old_choice.threshold)
+        assert np.allclose(new_choice.score, old_choice.score, equal_nan=True)

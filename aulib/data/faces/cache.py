@@ -111,7 +111,8 @@ def build_face_cache(data_root, images: Sequence[str], out_csv, method: str = "m
     ``resume`` the rows already in ``out_csv`` are kept (except unreadable
     ones, which are retried), so an interrupted build continues where it
     stopped (rows are reused whatever made them: pass ``resume=False`` after
-    changing the method). ``method="ground_truth"`` copies the rows of ``ground_truth_csv``
+    changing the method); a cache that already holds exactly ``images``
+    (none unreadable) is returned as it is, not rewritten. ``method="ground_truth"`` copies the rows of ``ground_truth_csv``
     (default ``data_root/faces.csv``), every image must be listed there.
     The cache holds the rows of ``images`` in their order, nothing else.
     """
@@ -137,6 +138,8 @@ def build_face_cache(data_root, images: Sequence[str], out_csv, method: str = "m
     done: dict[str, dict] = {}
     if resume and Path(out_csv).exists():
         old = read_face_cache(out_csv)
+        if old["image"].tolist() == images and not (old["status"] == "unreadable").any():
+            return old, FaceReport.from_cache(old)   # complete: not rewritten (a k-fold's shared link stays one file)
         wanted = set(images)
         done = {r["image"]: r for r in old.to_dict("records")
                 if r["image"] in wanted and r["status"] != "unreadable"}

@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -317,7 +318,8 @@ def _stub_crops(size: int):
     def crop_rows(task):
         rows = task[5]
         calls.append(len(rows))
-        return np.asarray(rows, dtype=np.int64), ["ok"] * len(rows), [blob] * len(rows)
+        crcs = np.full(len(rows), zlib.crc32(blob), dtype=np.uint32)
+        return np.asarray(rows, dtype=np.int64), ["ok"] * len(rows), [blob] * len(rows), crcs
 
     CR._crop_rows = crop_rows
     return calls

@@ -221,7 +221,7 @@ def test_chosen_yaml_round_trip(tmp_path):
     (lambda d: d["per_au"][1].update(epoch=0), "AU 52: epoch must be an integer >= 1"),
     (lambda d: d["per_au"][1].update(threshold=".5"), "AU 52: threshold must be a finite number"),
     (lambda d: d["per_au"].append(dict(d["per_au"][0])), "AU 51 appears twice"),
-    (lambda d: d.update(group="7au", aus=[51, 99]), "group '7au': .*AU\\(s\\) \\[99\\], which the kit does not know"),
+    (lambda d: d.update(group="7au", aus=[51, 99]), "group '7au': .*AU 99 is not in the kit's FACS catalog"),
     (lambda d: d["per_au"][0].update(epoch=99), "AU 51: checkpoint .*epoch099.pt not found"),
     (lambda d: d["runs"]["r"].update(dir="train/elsewhere"), "run 'r': .*config.yaml not found"),
     (lambda d: d.update(ensemble={"runs": ["r"], "coef": [[1.0]], "intercept": [0.0]}), "6 AUs|one per AU"),

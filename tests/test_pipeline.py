@@ -195,7 +195,7 @@ def test_kfold_protocol_runs_every_step_once_per_fold(project, monkeypatch):
     base["defaults"]["03_c"] = {"kfold": 0, "fold": None}
     (root / "notebooks" / "profiles" / "base.yaml").write_text(yaml.safe_dump(base))
     summaries = []
-    monkeypatch.setattr(K, "write_kfold_summaries", lambda ws, k: summaries.append((ws.root.name, k)) or {})
+    monkeypatch.setattr(K, "write_kfold_summaries", lambda ws, k, *_: summaries.append((ws.root.name, k)) or {})
     _profile(root, [{"notebook": "02_b.ipynb"}, {"notebook": "03_c.ipynb"}], protocol={"kfold": 3})
     ws = pipeline.run("t")
     assert _lines(log) == ["b0 fold1", "c3/1 fold1", "b0 fold2", "c3/2 fold2", "b0 fold3", "c3/3 fold3"]
@@ -219,7 +219,7 @@ def test_named_protocol_folds_run_once_per_fold(project, monkeypatch):
     base["defaults"]["03_c"] = {"kfold": 0, "folds": None, "fold": None}
     (root / "notebooks" / "profiles" / "base.yaml").write_text(yaml.safe_dump(base))
     summaries = []
-    monkeypatch.setattr(K, "write_kfold_summaries", lambda ws, k: summaries.append((ws.root.name, k)) or {})
+    monkeypatch.setattr(K, "write_kfold_summaries", lambda ws, k, *_: summaries.append((ws.root.name, k)) or {})
     _profile(root, [{"notebook": "03_c.ipynb"}], protocol={"folds": "disfa_3fold"})
     pipeline.run("t")
     assert _lines(log) == ["c0/disfa_3fold/1 fold1", "c0/disfa_3fold/2 fold2", "c0/disfa_3fold/3 fold3"]

@@ -9,6 +9,10 @@ folds; fold k > 1 reuses fold 1's faces and crops, :func:`share_data`).
 (``chosen/<group>.yaml``) on its test fold, as the images are (variant 0),
 and writes one table per group: per-AU F1, mean F1, mean accuracy and final
 score per fold and their mean over the folds (the number papers report).
+A published protocol (``protocol: {folds: bp4d_3fold}``, :mod:`aulib.data.protocols`)
+adds the benchmark table (:mod:`aulib.report.benchmark`): per fold the F1
+with the epoch chosen on the test fold, on B, and not at all, beside the
+published numbers.
 """
 from __future__ import annotations
 
@@ -19,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..data.protocols import get_protocol
 from ..data.splits import read_split
+from ..report.benchmark import write_benchmark
 from ..metrics import au_scores, decide
 from ..report.tables import chosen_probs, write_table
 from ..select.chosen import load_chosen
@@ -91,13 +97,23 @@ def kfold_summary(ws: Workspace, kfold: int, group: str) -> pd.DataFrame:
     return pd.concat([df, pd.DataFrame([{"fold": "mean", **mean.to_dict()}])], ignore_index=True)
 
 
-def write_kfold_summaries(ws: Workspace, kfold: int) -> dict[str, tuple]:
+def write_kfold_summaries(ws: Workspace, kfold: int, protocol: str | None = None) -> dict[str, tuple]:
     """``<ws.tables>/kfold_<name>.csv|md`` for every chosen model of fold 1
     (``chosen/<name>.yaml``: 06_choose's ``<group>``, and 07_tables' full
-    system ``<group>_full``); returns {name: (csv, md)}."""
+    system ``<group>_full``); returns {name: (csv, md)}. With a published
+    ``protocol`` (``bp4d_3fold``, ...) also the benchmark table of every
+    per-AU chosen model (no ensemble): ``benchmark_<dataset>_<group>.csv|md``
+    (:mod:`aulib.report.benchmark`), returned as ``benchmark_<group>``."""
 
     groups = sorted(p.stem for p in (fold_workspace(ws, 1).root / "chosen").glob("*.yaml"))
     if not groups:
         raise FileNotFoundError(f"{fold_workspace(ws, 1).root / 'chosen'} holds no chosen model; the profile needs a "
                                 "06_choose step for the k-fold summary")
-    return {g: write_table(kfold_summary(ws, kfold, g), f"kfold_{g}", ws) for g in groups}
+    out = {g: write_table(kfold_summary(ws, kfold, g), f"kfold_{g}", ws) for g in groups}
+    if protocol:
+        dataset = get_protocol(protocol).dataset
+        folds = {f"fold{k}": fold_workspace(ws, k) for k in range(1, int(kfold) + 1)}
+        for g in groups:
+            if load_chosen(fold_workspace(ws, 1).chosen(g), fold_workspace(ws, 1).root).ensemble is None:
+                out[f"benchmark_{g}"] = write_benchmark(ws, folds, g, dataset)
+    return out

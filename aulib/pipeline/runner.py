@@ -99,7 +99,7 @@ def run(profile_name: str, data_root: str | None = None, force: bool = False,
                 kfold.share_data(kfold.fold_workspace(ws, 1), kfold.fold_workspace(ws, k))
             _run_steps(profile, kfold.fold_workspace(ws, k), {**extra, **profile.fold_parameters(k)}, force, only)
         if only is None:
-            for group, (csv, _) in kfold.write_kfold_summaries(ws, profile.kfold).items():
+            for group, (csv, _) in kfold.write_kfold_summaries(ws, profile.kfold, profile.protocol.get("folds")).items():
                 print(f"k-fold summary ({group}): {csv}")
     else:
         _run_steps(profile, ws, extra, force, only)

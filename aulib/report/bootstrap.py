@@ -60,8 +60,12 @@ def cluster_counts(labels: np.ndarray, decisions: np.ndarray, clusters) -> np.nd
     return np.add.reduceat(x, starts, axis=0)
 
 
-def _finals(counts: np.ndarray, s_count: int, c: int) -> np.ndarray:
-    """Final scores (B, S) from summed counts (B, 2 C + 2 S C)."""
+#: What :func:`boot_finals` scores: the challenge final score, or mean F1 / accuracy over the AUs.
+METRICS = ("final", "f1", "acc")
+
+
+def _finals(counts: np.ndarray, s_count: int, c: int, metric: str = "final") -> np.ndarray:
+    """Scores (B, S) from summed counts (B, 2 C + 2 S C): ``metric`` of :data:`METRICS`."""
     b = counts.shape[0]
     pos, neg = counts[:, None, :c], counts[:, None, c:2 * c]
     tp = counts[:, 2 * c:2 * c + s_count * c].reshape(b, s_count, c)
@@ -69,6 +73,10 @@ def _finals(counts: np.ndarray, s_count: int, c: int) -> np.ndarray:
     acc, f1, _ = scores_from_counts(tp, fp, pos - tp, neg - fp)
     with warnings.catch_warnings():            # a resample without any known label of every AU: NaN
         warnings.simplefilter("ignore", RuntimeWarning)
+        if metric == "f1":
+            return np.nanmean(f1, -1)
+        if metric == "acc":
+            return np.nanmean(acc, -1)
         return (np.nanmean(acc, -1) + np.nanmean(f1, -1)) / 2
 
 
@@ -81,26 +89,29 @@ def resample_weights(n_clusters: int, n_boot: int, rng: np.random.Generator) -> 
 
 
 def boot_finals(labels, decisions, clusters, n_boot: int = 1000, seed: int = 0, weights=None,
-                chunk: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """Final scores of S systems on the data (S,) and on each resample (B, S).
+                chunk: int = 100, metric: str = "final") -> tuple[np.ndarray, np.ndarray]:
+    """Final scores (``metric``: or mean F1, mean accuracy) of S systems on
+    the data (S,) and on each resample (B, S).
 
     ``weights`` (B, K): explicit cluster counts (clusters in ``np.unique``
     order) instead of ``n_boot`` seeded multinomial draws. Resamples are made
     ``chunk`` at a time, so memory stays at ``chunk x K``."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     decisions = np.asarray(decisions)
     s_count, _, c = decisions.shape
     counts = cluster_counts(labels, decisions, clusters)
-    point = _finals(counts.sum(0, keepdims=True), s_count, c)[0]
+    point = _finals(counts.sum(0, keepdims=True), s_count, c, metric)[0]
     if weights is not None:
         w = np.asarray(weights, dtype=np.float64)
         if w.ndim != 2 or w.shape[1] != counts.shape[0]:
             raise ValueError(f"weights must be (B, {counts.shape[0]} clusters), got {w.shape}")
-        return point, _finals(w @ counts, s_count, c)
+        return point, _finals(w @ counts, s_count, c, metric)
     rng = np.random.default_rng(seed)
     out = np.empty((n_boot, s_count))
     for s in range(0, n_boot, chunk):
         w = resample_weights(counts.shape[0], min(chunk, n_boot - s), rng)
-        out[s:s + len(w)] = _finals(w @ counts, s_count, c)
+        out[s:s + len(w)] = _finals(w @ counts, s_count, c, metric)
     return point, out
 
 

@@ -23,13 +23,18 @@ class ChosenModel:
     ``runs``: run name -> {dir (relative to the workspace root), backbones,
     img_size, crop_style}; ``per_au``: one {au, run, epoch, threshold} per AU
     of the group, in group order; ``ensemble``: None or {runs, coef (C, R),
-    intercept (C,)} (written by the ensemble step)."""
+    intercept (C,)} (written by the ensemble step); ``choice``: None or
+    {strategy, split, candidates}: how the per-AU choice was made (the
+    strategy of :mod:`aulib.select.choose`, the split it was made on, the
+    runs it chose among), so it can be made again on another split
+    (:mod:`aulib.report.benchmark`)."""
 
     group: str
     aus: list[int]
     runs: dict[str, dict]
     per_au: list[dict]
     ensemble: dict | None = None
+    choice: dict | None = None
 
     @classmethod
     def from_choice(cls, choice, group: str, workspace_root, run_dirs: dict[str, Path] | list):
@@ -48,11 +53,13 @@ class ChosenModel:
                           "img_size": cfg.get("img_size"), "crop_style": cfg.get("crop_style")}
         per_au = [{"au": int(a), "run": r, "epoch": int(e), "threshold": float(t)}
                   for a, r, e, t in zip(choice.aus, choice.run, choice.epoch, choice.threshold)]
-        return cls(group, [int(a) for a in choice.aus], runs, per_au)
+        how = {"strategy": str(choice.strategy), "split": str(choice.split), "candidates": [str(n) for n in run_dirs]}
+        return cls(group, [int(a) for a in choice.aus], runs, per_au, choice=how)
 
     def to_dict(self) -> dict:
-        return {"group": self.group, "aus": list(self.aus), "runs": self.runs, "per_au": self.per_au,
-                "ensemble": self.ensemble}
+        out = {"group": self.group, "aus": list(self.aus), "runs": self.runs, "per_au": self.per_au,
+               "ensemble": self.ensemble}
+        return out if self.choice is None else {**out, "choice": self.choice}
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.per_au).set_index("au")
@@ -157,7 +164,13 @@ def load_chosen(path, workspace_root=None, check_files: bool = True) -> ChosenMo
             fail(f"ensemble must name its runs, each listed under 'runs'; unknown: {unknown}")
         if lin.coef.shape[0] != len(aus):
             fail(f"ensemble coef has {lin.coef.shape[0]} rows, expected one per AU ({len(aus)})")
-    chosen = ChosenModel(group, aus, runs, [by_au[a] for a in aus], ens)
+    how = raw.get("choice")
+    if how is not None:
+        ok = (isinstance(how, dict) and isinstance(how.get("strategy"), str) and isinstance(how.get("split"), str)
+              and isinstance(how.get("candidates"), list) and all(isinstance(n, str) for n in how["candidates"]))
+        if not ok:
+            fail(f"'choice' must be null or {{strategy, split, candidates: [run names]}}, got {how!r}")
+    chosen = ChosenModel(group, aus, runs, [by_au[a] for a in aus], ens, how)
     if check_files:
         root = Path(workspace_root) if workspace_root is not None else _default_workspace_root(path)
         for name in runs:

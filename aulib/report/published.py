@@ -15,15 +15,18 @@ PUBLISHED: tuple[tuple[str, float, float, str, str, str], ...] = (
     ("JAA-Net", 60.0, 56.0,
      "Shao, Liu, Cai, Ma: Deep Adaptive Attention for Joint Facial Action Unit Detection and Face Alignment, "
      "ECCV 2018",
-     "on the test fold: its README tells users to test every saved epoch on the test part", ""),
+     "on the test fold: its README (ZhiwenShao/PyTorch-JAANet) tests the models of every saved epoch on the test "
+     "part (test_JAAv1.py --start_epoch=1 --n_epochs=12 --test_path_prefix=data/list/BP4D_part3)", ""),
     ("ME-GraphAU (ResNet-50)", 64.7, 63.1,
      "Luo, Song, Xie, Shen, Gunes: Learning Multi-dimensional Edge Feature-based AU Relation Graph for Facial "
      "Action Unit Recognition, IJCAI 2022",
-     "on the test fold: its training script's validation loader is the test fold", ""),
+     "on the test fold: its train_stage1.py (CVI-SZU/ME-GraphAU) scores the test fold (val_loader = the fold's test "
+     "list, train=False) after every epoch", ""),
     ("ME-GraphAU (Swin-B)", 65.5, 62.4,
      "Luo, Song, Xie, Shen, Gunes: Learning Multi-dimensional Edge Feature-based AU Relation Graph for Facial "
      "Action Unit Recognition, IJCAI 2022",
-     "on the test fold: its training script's validation loader is the test fold", ""),
+     "on the test fold: its train_stage1.py (CVI-SZU/ME-GraphAU) scores the test fold (val_loader = the fold's test "
+     "list, train=False) after every epoch", ""),
     ("AU-Net", 65.0, 66.1,
      "Yang, Hristov, Shen, Lin, Pantic: Toward Robust Facial Action Units' Detection, Proceedings of the IEEE 2023",
      "not stated", ""),

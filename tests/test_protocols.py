@@ -80,9 +80,11 @@ def test_make_splits_with_named_folds_and_the_official_split(tmp_path):
     df = bp4d_table()
     write_label_table(df, ws.labels("optimization"))
     write_csv(S.subjects_path(ws), df[["image", "subject"]])
-    make_splits(ws, folds="bp4d_3fold", fold=3, frac_b=0.2, b_copies=1)
+    make_splits(ws, folds="bp4d_3fold", fold=3, frac_b=0.2, b_copies=4)
     subj = S.load_subjects(ws)
-    assert set(subj[read_split("H", ws=ws)["image"]]) == set(P.PROTOCOLS["bp4d_3fold"].parts[0])
+    h = read_split("H", ws=ws)
+    assert set(subj[h["image"]]) == set(P.PROTOCOLS["bp4d_3fold"].parts[0])
+    assert (h["variant"] == 0).all() and set(read_split("B", ws=ws)["variant"]) == {0, 1, 2, 3}  # H as the images are
     with pytest.raises(ValueError, match="names the test folds; set kfold and frac_holdout to 0"):
         make_splits(ws, folds="bp4d_3fold", fold=1, kfold=3)
     # Aff-Wild2: H is the Validation_Set table as it is, A/B from Train_Set

@@ -307,7 +307,8 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
     and H (when ``frac_holdout > 0``); with ``kfold`` >= 2, H is test fold
     ``fold`` of the k-fold protocol (:func:`kfold_split`) instead; with
     ``folds`` (a published protocol's name, e.g. ``bp4d_3fold``) H is that
-    protocol's test fold ``fold`` (:func:`protocol_split`). With
+    protocol's test fold ``fold`` (:func:`protocol_split`), one copy per
+    image (the protocol scores the images as they are). With
     ``labels/subjects.csv`` (a generic CSV's ``subject`` column) every split
     is subject-exclusive. The ``noisy``, ``validation`` and
     ``test`` label tables, when present, become splits too. B and the
@@ -342,7 +343,8 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
             Path(ws.split(stale)).unlink()
     written = {}
     for name, df in parts.items():
-        copies = b_copies if name == "B" or name in HELDOUT_SPLITS else 1
+        # a published protocol scores its test fold as the images are: H keeps one copy
+        copies = b_copies if name == "B" or (name in HELDOUT_SPLITS and not folds) else 1
         written[name] = _write_split(ws.split(name), expand_variants(df, copies))
     for name in PASSTHROUGH_SPLITS:
         path = ws.labels(name)

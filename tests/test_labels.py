@@ -388,6 +388,9 @@ def test_a_bp4d_table_has_its_12_aus_in_catalog_order(tmp_path):
     fig = plot_label_counts(back)
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert "12 expression AUs" in texts and [t.get_text() for t in fig.axes[0].get_xticklabels()] == [str(a) for a in BP4D12]
+    from aulib.data.splits import covered_groups
+    assert covered_groups(back)[0] == "bp4d12" and "17au" not in covered_groups(back)   # what notebook 02 shows
+    assert covered_groups(pd.DataFrame(columns=["image"] + L.AU_COLUMNS))[:3] == ["17au", "6au", "23au"]
     # every consumer refuses a group AU the table lacks, naming the AU and the table
     with pytest.raises(ValueError, match=r"opt\.csv: no label column \['AU25'\] for AU\(s\) \[25\]"):
         L.label_counts(back, [1, 25], source=str(tmp_path / "opt.csv"))

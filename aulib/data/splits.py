@@ -463,6 +463,17 @@ def split_summary(ws, names=("A", "B", "H", "noisy", "validation", "test")) -> p
     return pd.DataFrame.from_dict(out, orient="index").fillna(0).astype(int)
 
 
+def covered_groups(df: pd.DataFrame, prefer=("17au", "6au")) -> list[str]:
+    """Registered groups every AU of which has a column in ``df`` (a split or
+    label table): those of ``prefer`` first, then the others, most AUs first
+    (EmotioNet: ``17au``, ``6au``, ...; BP4D: ``bp4d12``, ...). For showing
+    a table's data with a group it can feed."""
+    have = set(_au_columns_of(df))
+    ok = [g for g, aus in aulib_aus.GROUPS.items() if set(aulib_aus.au_columns(aus)) <= have]
+    return [g for g in prefer if g in ok] + sorted((g for g in ok if g not in prefer),
+                                                   key=lambda g: -len(aulib_aus.GROUPS[g]))
+
+
 def example_rows(df: pd.DataFrame, first_aus=(55, 56), n: int = 4) -> pd.DataFrame:
     """``n`` rows of a split for illustration: rows positive for any AU of
     ``first_aus`` first (e.g. head tilts), then the others, in table order."""

@@ -18,6 +18,7 @@ bar there into text, a red stderr block).
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -100,3 +101,14 @@ def progress(iterable=None, **kwargs):
     if sys.stderr.isatty():
         return tqdm(iterable, **kwargs)
     return LineBar(iterable, **_line_kwargs(kwargs))
+
+
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``3.5 min``, ``2.1 h``."""
+    if not math.isfinite(seconds):
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -11,7 +11,8 @@ Every epoch writes, atomically, into the run directory ``<workspace>/train/<run_
 (and ``<split>_mc`` multi-crop averages), ``checkpoints/epoch<NNN>.pt`` and,
 last, a row of ``log.csv`` (epoch, lr, time_s, train losses, per-split mean
 acc / F1 / final score, per-AU final score on B ``B_final_AU<n>``), then
-older checkpoints are pruned (``keep_checkpoints``). An epoch is complete when
+older checkpoints are pruned (``keep_checkpoints``); TensorBoard scalars go to
+``events/`` and every epoch prints a line with the run's ETA (:mod:`aulib.train.watch`). An epoch is complete when
 it has both its log row and its checkpoint; pruning never removes the last
 complete one, so a kill between any two writes resumes correctly.
 

@@ -9,7 +9,7 @@ Layout (all under ``runs/<profile>/`` by default; see docs/layout.md)::
     splits/<name>.csv     image, variant, AU columns (A, B, C, noisy, validation, test)
     train/<run_name>/     run directories (config.yaml, log.csv, preds/, checkpoints/)
     chosen/<group>.yaml   chosen model descriptions (per AU: run, epoch, threshold)
-    notebooks/            executed notebook copies (pipeline runner)
+    notebooks/            executed notebook copies and their stamps (<step>.ipynb, <step>.stamp.yaml)
     results/              figures/ and tables/ of this profile (demo: the repo's results/)
 
 A run directory's own layout is known only to :class:`RunDir`.
@@ -93,6 +93,19 @@ class Workspace:
     def notebooks(self) -> Path:
         return self.root / "notebooks"
 
+    def fold(self, k: int) -> "Workspace":
+        """Workspace of fold ``k`` (1-based) of a k-fold protocol: ``<root>/fold<k>``, results inside it."""
+        root = self.root / f"fold{int(k)}"
+        return Workspace(root, root / "results")
+
+    def executed(self, step: str) -> Path:
+        """The executed copy of pipeline step ``step``: ``notebooks/<step>.ipynb``."""
+        return self.notebooks / f"{step}.ipynb"
+
+    def stamp(self, step: str) -> Path:
+        """The stamp of pipeline step ``step`` (its fingerprint, seconds, parameters): ``notebooks/<step>.stamp.yaml``."""
+        return self.notebooks / f"{step}.stamp.yaml"
+
     @property
     def figures(self) -> Path:
         return self.results / "figures"
@@ -109,7 +122,7 @@ class RunDir:
     wherever a path is (``os.fspath``)::
 
         config.yaml  log.csv  preds/<split>_index.csv  preds/<split>_epoch<NNN>.npy
-        checkpoints/epoch<NNN>.pt
+        checkpoints/epoch<NNN>.pt  events/ (TensorBoard event files, when tensorboard is installed)
 
     Epochs are 1-based, zero-padded to three digits.
     """
@@ -133,6 +146,11 @@ class RunDir:
     @property
     def log(self) -> Path:
         return self.path / "log.csv"
+
+    @property
+    def events(self) -> Path:
+        """TensorBoard event files of the run (``tensorboard --logdir <workspace>/train``)."""
+        return self.path / "events"
 
     @property
     def launch_config(self) -> Path:

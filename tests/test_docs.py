@@ -62,3 +62,18 @@ def test_own_data_page_is_the_template_the_own_data_rehearsal_runs():
     header = re.search(r"```\n(image,subject,split,AU[^\n]*)\n", text).group(1).split(",")
     assert header[:3] == ["image", "subject", "split"] and all(re.fullmatch(r"AU\d+", c) for c in header[3:])
     assert "own_data_template.yaml" in (ROOT / "tests" / "test_owndata_rehearsal.py").read_text()
+
+
+def test_readme_and_usage_document_aulib_root_as_it_behaves(tmp_path, monkeypatch):
+    """Issue 25.6: the README names AULIB_ROOT and links its section in docs/usage.md,
+    and the page says what the code does: workspace and profiles under that folder."""
+    from aulib.workspace import Workspace, repo_root
+
+    readme, usage = (ROOT / "README.md").read_text(), (ROOT / "docs" / "usage.md").read_text()
+    assert "AULIB_ROOT" in readme and "docs/usage.md#where-notebooks-write-aulib_root" in readme
+    assert "## Where notebooks write (`AULIB_ROOT`)" in usage
+    assert "writes ~/au-project/runs/<profile>/" in usage
+    monkeypatch.setenv("AULIB_ROOT", str(tmp_path))
+    assert repo_root() == tmp_path.resolve()
+    ws = Workspace.for_profile("demo")
+    assert ws.root == tmp_path.resolve() / "runs" / "demo" and ws.results == tmp_path.resolve() / "results"

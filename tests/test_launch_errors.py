@@ -4,7 +4,7 @@ the executed notebook's path."""
 import pytest
 import yaml
 
-from aulib import pipeline
+from aulib.pipeline import runner
 from aulib.train import TrainConfig
 from aulib.train.errors import ChildProcessFailed, child_failure, record_child_errors
 from aulib.train.launch import run_training
@@ -51,7 +51,7 @@ def test_runner_prints_any_failure_then_the_notebook_path(tmp_path, monkeypatch,
     profile = tmp_path / "p.yaml"
     profile.write_text(yaml.safe_dump({"profile": "p", "steps": [{"notebook": "05_convergence.ipynb"}]}))
     with pytest.raises(SystemExit):
-        pipeline.run(str(profile), workspace=str(tmp_path / "ws"))
+        runner.run(str(profile), workspace=str(tmp_path / "ws"))
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-2].strip() == "RuntimeError: Kernel died before replying to kernel_info"
     assert err[-1].endswith(str(tmp_path / "ws" / "notebooks" / "05_convergence.ipynb"))
@@ -65,7 +65,7 @@ def test_runner_names_the_childs_exception_rank_and_notebook(tmp_path, capsys):
                            "overrides": {"train_splits": ["nosuch"]}}}
     profile.write_text(yaml.safe_dump({"profile": "p", "steps": [step]}))
     with pytest.raises(SystemExit):
-        pipeline.run(str(profile), workspace=str(tmp_path / "ws"))
+        runner.run(str(profile), workspace=str(tmp_path / "ws"))
     err = capsys.readouterr().err.strip().splitlines()
     text = "\n".join(err)
     assert "ChildProcessFailed: training run 'bad' failed in torchrun child rank" in text

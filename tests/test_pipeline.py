@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from aulib import pipeline
+from aulib.pipeline import runner
 
 RESOLVE = "from aulib.pipeline import step_settings\np = step_settings({stem!r}, globals())\nglobals().update(p)\n"
 
@@ -54,18 +55,18 @@ def test_runs_in_order_skips_up_to_date_and_reruns_downstream(project):
     _profile(root, [{"notebook": "01_a.ipynb", "parameters": {"n": 5}},
                     {"notebook": "02_b.ipynb", "name": "one", "parameters": {"k": 1}},
                     {"notebook": "02_b.ipynb", "name": "two", "parameters": {"k": 2}}])
-    ws = pipeline.run("t")
+    ws = runner.run("t")
     assert _lines(log) == ["a5", "b1 t", "b2 t"]
     assert (ws.notebooks / "02_b__two.ipynb").exists()
     assert yaml.safe_load((ws.root / "table_spec.yaml").read_text()) == {"baseline": ["r1"]}
-    pipeline.run("t")                      # nothing changed: all skipped
+    runner.run("t")                      # nothing changed: all skipped
     assert len(_lines(log)) == 3
     _profile(root, [{"notebook": "01_a.ipynb", "parameters": {"n": 5}},
                     {"notebook": "02_b.ipynb", "name": "one", "parameters": {"k": 3}},
                     {"notebook": "02_b.ipynb", "name": "two", "parameters": {"k": 2}}])
-    pipeline.run("t")                      # step one changed: it and the step after rerun
+    runner.run("t")                      # step one changed: it and the step after rerun
     assert _lines(log)[3:] == ["b3 t", "b2 t"]
-    pipeline.run("t", force=True)
+    runner.run("t", force=True)
     assert _lines(log)[-3:] == ["a5", "b3 t", "b2 t"]
 
 
@@ -73,10 +74,10 @@ def test_profile_defaults_reach_the_step_and_its_fingerprint(project):
     root, log = project
     steps = [{"notebook": "01_a.ipynb"}, {"notebook": "02_b.ipynb"}]
     _profile(root, steps, defaults={"02_b": {"k": 7}})
-    pipeline.run("t")
+    runner.run("t")
     assert _lines(log) == ["a1", "b7 t"]      # built-in n, the profile's k
     _profile(root, steps, defaults={"02_b": {"k": 8}}, common={"n": 2})
-    pipeline.run("t")                          # common and defaults are in the fingerprint
+    runner.run("t")                          # common and defaults are in the fingerprint
     assert _lines(log)[2:] == ["a2", "b8 t"]
 
 
@@ -84,13 +85,13 @@ def test_profile_by_path_outside_the_repo(project, tmp_path):
     root, log = project
     path = _profile(root, [{"notebook": "02_b.ipynb"}], name="mine", path=tmp_path / "elsewhere" / "my.yaml",
                     defaults={"02_b": {"k": 4}})
-    ws = pipeline.run(str(path))
+    ws = runner.run(str(path))
     assert ws.root == root / "runs" / "mine"
     assert _lines(log) == ["b4 mine"]          # the notebook found the profile again by its path
     stamp = yaml.safe_load((ws.notebooks / "02_b.stamp.yaml").read_text())
     assert stamp["parameters"]["profile"] == str(path) and stamp["parameters"]["k"] == 4
     with pytest.raises(FileNotFoundError) as e:
-        pipeline.run(str(tmp_path / "elsewhere" / "nope.yaml"))
+        runner.run(str(tmp_path / "elsewhere" / "nope.yaml"))
     assert str(tmp_path / "elsewhere" / "nope.yaml") in str(e.value) and ".yaml.yaml" not in str(e.value)
 
 
@@ -114,11 +115,11 @@ def test_changed_input_file_reruns_the_data_step_and_everything_after(project, t
     labels = data / "labels.csv"
     labels.write_text("image,AU1\na.jpg,0\nb.jpg,1\n")
     _profile(root, [{"notebook": "01_a.ipynb"}, {"notebook": "02_b.ipynb"}])
-    pipeline.run("t", data_root=str(data))
-    pipeline.run("t", data_root=str(data))
+    runner.run("t", data_root=str(data))
+    runner.run("t", data_root=str(data))
     assert _lines(log) == ["a1", "b0 t"]       # unchanged data: skipped
     labels.write_text("image,AU1\na.jpg,1\nb.jpg,1\n")
-    ws = pipeline.run("t", data_root=str(data))
+    ws = runner.run("t", data_root=str(data))
     assert _lines(log) == ["a1", "b0 t", "a1", "b0 t"]
     stamp = yaml.safe_load((ws.notebooks / "01_a.stamp.yaml").read_text())
     assert [str(labels), labels.stat().st_size, labels.stat().st_mtime_ns] in stamp["inputs"]
@@ -129,7 +130,7 @@ def test_stops_at_first_failing_notebook_and_names_the_cell(project, capsys):
     _profile(root, [{"notebook": "02_b.ipynb", "parameters": {"k": -1}},
                     {"notebook": "01_a.ipynb"}])
     with pytest.raises(SystemExit):
-        pipeline.run("t")
+        runner.run("t")
     err = capsys.readouterr().err
     assert "02_b" in err and "AssertionError" in err and "k must be >= 0" in err
     assert not log.exists()                 # the step after the failure never ran
@@ -148,7 +149,7 @@ def test_unknown_keys_are_refused_before_running_naming_file_section_and_key(pro
     steps = extra.pop("steps", [{"notebook": "01_a.ipynb"}, {"notebook": "02_b.ipynb"}])
     path = _profile(root, steps, **extra)
     with pytest.raises(ValueError, match=message) as e:
-        pipeline.run("t")
+        runner.run("t")
     assert str(path) in str(e.value)
     assert not log.exists()
 
@@ -157,9 +158,9 @@ def test_duplicate_names_and_unknown_profiles_fail_before_running(project):
     root, log = project
     _profile(root, [{"notebook": "01_a.ipynb"}, {"notebook": "01_a.ipynb"}])
     with pytest.raises(ValueError, match="unique"):
-        pipeline.run("t")
+        runner.run("t")
     with pytest.raises(FileNotFoundError, match="known profiles"):
-        pipeline.run("nope")
+        runner.run("nope")
     assert not log.exists()
 
 
@@ -197,14 +198,14 @@ def test_kfold_protocol_runs_every_step_once_per_fold(project, monkeypatch):
     summaries = []
     monkeypatch.setattr(K, "write_kfold_summaries", lambda ws, k, *_: summaries.append((ws.root.name, k)) or {})
     _profile(root, [{"notebook": "02_b.ipynb"}, {"notebook": "03_c.ipynb"}], protocol={"kfold": 3})
-    ws = pipeline.run("t")
+    ws = runner.run("t")
     assert _lines(log) == ["b0 fold1", "c3/1 fold1", "b0 fold2", "c3/2 fold2", "b0 fold3", "c3/3 fold3"]
     assert summaries == [("t", 3)]
     assert (ws.root / "fold3" / "faces.csv").stat().st_ino == (ws.root / "fold1" / "faces.csv").stat().st_ino
     for bad, msg in (({"kfold": 1}, "kfold must be an integer >= 2"), ({"fold": 3}, "'fold', which a protocol")):
         _profile(root, [{"notebook": "02_b.ipynb"}], protocol=bad)
         with pytest.raises(ValueError, match=msg):
-            pipeline.run("t")
+            runner.run("t")
 
 
 def test_named_protocol_folds_run_once_per_fold(project, monkeypatch):
@@ -219,18 +220,18 @@ def test_named_protocol_folds_run_once_per_fold(project, monkeypatch):
     monkeypatch.setattr(runner, "_run_steps", lambda profile, ws, extra, *_: calls.append((ws.root.name, extra)))
     monkeypatch.setattr(K, "write_kfold_summaries", lambda ws, k, *a: summaries.append((ws.root.name, k, *a)) or {})
     _profile(root, [{"notebook": "02_b.ipynb"}], protocol={"folds": "disfa_3fold"})
-    pipeline.run("t")
+    runner.run("t")
     assert calls == [(f"fold{k}", {"folds": "disfa_3fold", "fold": k}) for k in (1, 2, 3)]
     assert summaries == [("t", 3, "disfa_3fold")]
     _profile(root, [{"notebook": "02_b.ipynb"}], name="aw", protocol={"folds": "affwild2_official"})
-    pipeline.run("aw")
+    runner.run("aw")
     assert calls[-1] == ("fold1", {"folds": "affwild2_official", "fold": 1}) and summaries[-1] == ("aw", 1, "affwild2_official")
     for bad, msg in (({"folds": "bp4d"}, r"unknown protocol folds 'bp4d'; the kit knows \['affwild2_official', "
                                          r"'bp4d_3fold', 'disfa_3fold'\]"),
                      ({"folds": "bp4d_3fold", "kfold": 3}, "sets both kfold")):
         _profile(root, [{"notebook": "02_b.ipynb"}], protocol=bad)
         with pytest.raises(ValueError, match=msg):
-            pipeline.run("t")
+            runner.run("t")
 
 
 def test_profile_groups_are_registered_and_checked(project):
@@ -264,9 +265,82 @@ def test_seeds_run_each_training_step_per_seed_and_the_table_spec_lists_the_repl
                     {"notebook": "04_train.ipynb", "name": "ft",
                      "parameters": {"run_name": "ft", "init_from": "train/pre", "overrides": {"lr": 0.1}}},
                     {"notebook": "02_b.ipynb"}], seeds=[0, 3])
-    ws = pipeline.run("t")
+    ws = runner.run("t")
     assert _lines(log) == ["pre {} None", "pre_s3 {'seed': 3} None", "ft {'lr': 0.1} train/pre",
                            "ft_s3 {'lr': 0.1, 'seed': 3} train/pre_s3", "b0 t"]
     assert (ws.notebooks / "04_train__ft_s3.ipynb").exists()
     assert yaml.safe_load((ws.root / "table_spec.yaml").read_text()) == {
         "baseline": ["r1"], "seed_replicas": {"pre": {0: "pre", 3: "pre_s3"}, "ft": {0: "ft", 3: "ft_s3"}}}
+
+
+def _cli(root, *args, timeout=240, python_args=()):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AULIB_ROOT": str(root), "OMP_NUM_THREADS": "1"}
+    env.pop("AULIB_PROFILE", None)
+    return subprocess.run([sys.executable, *python_args, "-m", "aulib.pipeline", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_cli_prints_step_k_of_n_streams_the_notebook_and_leaves_no_empty_stderr(project):
+    """Issue 25.3: 'step k/N', the notebook's lines as they happen (indented),
+    no kernel TCP-encryption warnings, no empty stderr blocks in the executed copy."""
+    root, log = project
+    _notebook(root / "notebooks" / "03_e.ipynb", "profile = None\nworkspace = None",
+              "import time\nfrom aulib.progress import progress\n"
+              "for e in (1, 2):\n    bar = progress(total=5, desc=f'epoch {e}/2', leave=False)\n"
+              "    for _ in range(5):\n        bar.update(1)\n    bar.close()\n    print(f'[run] epoch {e}/2 done', flush=True)")
+    _profile(root, [{"notebook": "01_a.ipynb"}, {"notebook": "03_e.ipynb"}])
+    proc = _cli(root, "--profile", "t")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "[run ] step 1/2 01_a" in out and "[run ] step 2/2 03_e" in out
+    assert out.index("      | [run] epoch 1/2 done") < out.index("[done] 03_e")
+    assert "without encryption" not in out and "\r" not in out
+    nb = nbformat.read(root / "runs" / "t" / "notebooks" / "03_e.ipynb", 4)
+    streams = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o["output_type"] == "stream"]
+    assert [o["text"] for o in streams if o["name"] == "stdout"] == ["[run] epoch 1/2 done\n", "[run] epoch 2/2 done\n"]
+    assert not [o for o in streams if o["name"] == "stderr" and not o["text"].strip()]
+    again = _cli(root, "--profile", "t")
+    assert "[skip] 01_a: up to date" in again.stdout and "step 1/" not in again.stdout
+
+
+def test_list_and_dry_run_say_what_would_run_and_write_nothing(project, capsys):
+    root, log = project
+    _profile(root, [{"notebook": "01_a.ipynb", "parameters": {"n": 5}}, {"notebook": "02_b.ipynb"}])
+    ws_root = root / "runs" / "t"
+    runner.main(["--profile", "t", "--list"])
+    listed = capsys.readouterr().out
+    assert '01_a' in listed and '"n": 5' in listed and '"k": 0' in listed and listed.count("will run") == 2
+    runner.main(["--profile", "t", "--dry-run"])
+    assert "2 step(s) would run; no step has run here before" in capsys.readouterr().out
+    assert not ws_root.exists() and _lines(log) == []          # nothing written, nothing run
+    runner.run("t", quiet=True)
+    capsys.readouterr()
+    runner.main(["--profile", "t", "--list"])
+    listed = capsys.readouterr().out
+    assert listed.count("up to date, last run") == 2 and "nothing to run" in listed
+    _profile(root, [{"notebook": "01_a.ipynb", "parameters": {"n": 5}}, {"notebook": "02_b.ipynb", "parameters": {"k": 2}}])
+    runner.main(["--profile", "t", "--dry-run"])
+    dry = capsys.readouterr().out
+    assert "02_b" in dry and "01_a" not in dry.split("\n", 1)[1] and '{"k": 2}' in dry
+    assert "1 step(s) would run; about" in dry
+    stamps = sorted(p.name for p in (ws_root / "notebooks").iterdir())
+    runner.main(["--profile", "t", "--dry-run", "--force"])
+    assert "2 step(s) would run" in capsys.readouterr().out
+    assert sorted(p.name for p in (ws_root / "notebooks").iterdir()) == stamps and len(_lines(log)) == 2
+
+
+def test_help_and_list_import_no_torch(project):
+    """Issue 25.4: ``--help`` and ``--list`` import neither torch nor the runner
+    (whose k-fold summary does), so they answer at once."""
+    root, _ = project
+    _profile(root, [{"notebook": "01_a.ipynb"}])
+    for args in (["--help"], ["--profile", "t", "--list"]):
+        proc = _cli(root, *args, python_args=("-X", "importtime"), timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        imported = {ln.rsplit("|", 1)[-1].strip() for ln in proc.stderr.splitlines() if ln.startswith("import time:")}
+        assert "aulib.pipeline.cli" in imported and "torch" not in imported and "aulib.pipeline.runner" not in imported

@@ -361,3 +361,68 @@ def test_plot_faces_draws_each_face(photo_results, predictor, photos):
     assert len(axes) == 4 and len(axes[0].images) == 1 and len(axes[2].images) == 1
     assert len(axes[1].patches) == 23                       # one bar per AU
     assert plot_faces(results.iloc[:0], predictor.thresholds) is None
+
+
+def test_au_label_names_each_present_au_with_its_probability():
+    from aulib.predict.inputs import au_label
+
+    assert au_label(0, [12, 25], [0.8, 0.93]) == "#0\nAU25 Lips part 0.93\nAU12 Lip corner puller 0.80"
+    assert au_label(1, []) == "#1 no AU"
+
+
+def test_training_dataset_from_the_01_data_stamp_else_the_generated_synthau(tmp_path):
+    from aulib.predict import training_dataset
+    from aulib.workspace import Workspace
+
+    ws = Workspace(tmp_path, tmp_path / "results")
+    assert training_dataset(tmp_path) is None
+    write_yaml(ws.data / "synthau.yaml", {"profile": "demo"})
+    assert training_dataset(tmp_path) == "synthau"
+    write_yaml(ws.stamp("01_data"), {"fingerprint": "x", "parameters": {"dataset": "emotionet"}})
+    assert training_dataset(tmp_path) == "emotionet"
+
+
+def test_synthau_models_say_so_on_the_picture_the_figure_and_the_summary(ws, photos, tmp_path, capsys):
+    """Issue 25.5: AU names and probabilities beside the face, the 5 landmarks
+    as dots, a note across the picture when the models were trained on
+    SynthAU; no errors file when nothing failed (a stale one is removed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from aulib.predict.plot import plot_faces
+
+    marker = ws / "data" / "synthau.yaml"
+    write_yaml(marker, {"profile": "demo"})
+    try:
+        pred = Predictor([ws / "chosen" / "17au.yaml"], device="cpu", progress=False)
+        assert pred.datasets == {ws / "chosen" / "17au.yaml": "synthau"} and "SynthAU" in pred.note
+        out = tmp_path / "res.csv"
+        errors_path(out).write_text("image,frame,reason\nold.jpg,,gone\n")
+        results, errors = pred.predict_to_csv([photos[0]], out, annotate_dir=tmp_path / "ann")
+    finally:
+        marker.unlink()
+    assert len(errors) == 0 and out.exists() and not errors_path(out).exists()
+    printed = capsys.readouterr().out
+    assert "note: Models trained on SynthAU" in printed and "_errors" not in printed
+    drawn = np.asarray(Image.open(tmp_path / "ann" / "grace_hopper.jpg")).astype(int)
+    plain = load_rgb(photos[0]).astype(int)
+    row = results.iloc[0]
+    for i in range(5):                                  # a yellow dot on each landmark
+        x, y = int(round(row[f"lm{i}_x"])), int(round(row[f"lm{i}_y"]))
+        r, g, b = drawn[y, x]
+        assert r > 200 and g > 180 and b < 90, (i, drawn[y, x], plain[y, x])
+    bottom = drawn[-8:, :, :]                           # the note's black band across the picture
+    assert (bottom.max(axis=2) < 60).mean() > 0.5 and (bottom[..., 0] > 200).any()
+    fill = (np.abs(drawn - [200, 30, 30]).max(axis=2) < 40) & (np.abs(plain - [200, 30, 30]).max(axis=2) >= 40)
+    x0, y0, x1, y1 = (int(row[c]) for c in ("x0", "y0", "x1", "y1"))
+    inside = fill[y0 + 8:y1 - 8, x0 + 8:x1 - 8].sum()
+    assert fill.sum() > 3000 and inside < 0.02 * fill.sum()        # the label block is beside the face, not on it
+    fig = plot_faces(results, pred.thresholds, root=None)
+    assert "SynthAU" in fig._suptitle.get_text()
+    assert fig.axes[1].get_yticklabels()[0].get_text() == "AU1 Inner brow raiser"
+    assert len(fig.axes[0].collections) == 1 and len(fig.axes[0].collections[0].get_offsets()) == 5
+    # models whose data set is unknown (the other tests' workspace): no note
+    plain_pred = Predictor([ws / "chosen" / "17au.yaml"], device="cpu", progress=False)
+    assert plain_pred.note is None
+    res2, _ = plain_pred.predict_images([photos[0]])
+    assert plot_faces(res2, plain_pred.thresholds)._suptitle is None

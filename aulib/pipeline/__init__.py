@@ -1,9 +1,15 @@
 """Profiles and the notebook runner: :mod:`.profile` loads a profile and
-resolves a step's parameters (the only code that does), :mod:`.runner`
-executes the steps, :mod:`.fingerprint` decides which are up to date."""
+resolves a step's parameters (the only code that does), :mod:`.fingerprint`
+decides which steps are up to date, :mod:`.runner` executes them
+(``aulib.pipeline.runner.run``), :mod:`.cli` parses ``python -m aulib.pipeline``
+and answers ``--list`` / ``--dry-run``.
+
+The package imports neither the runner nor torch, so ``python -m
+aulib.pipeline --help`` answers at once and a notebook's ``step_settings``
+stays light; ``from aulib.pipeline.runner import run`` for the runner.
+"""
 from .profile import (Profile, Settings, Step, declared_parameters, default_profile, find_profile, load_profile,
-                      profile_path, resolve, step_settings)
-from .runner import main, plan, run
+                      plan, profile_path, resolve, step_settings)
 
 __all__ = ["Profile", "Settings", "Step", "declared_parameters", "default_profile", "find_profile", "load_profile",
-           "main", "plan", "profile_path", "resolve", "run", "step_settings"]
+           "plan", "profile_path", "resolve", "step_settings"]

@@ -2,15 +2,20 @@
 
 fingerprint = sha256(notebook source, every resolved parameter, the
 identity (path, size, mtime_ns) of the input files the step reads outside
-its workspace, the previous step's fingerprint), 16 hex digits.
+its workspace, the previous step's fingerprint), 16 hex digits. A step is up
+to date when its stamp (:meth:`aulib.workspace.Workspace.stamp`) holds that
+fingerprint and its executed notebook exists (:func:`step_states`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.sources import LAYOUTS
+from ..io import read_yaml
+from ..workspace import Workspace
 
 #: Files read from a data root besides those of the data set's layout.
 EXTRA_INPUTS = ("faces.csv", "synthau.yaml")
@@ -51,3 +56,36 @@ def fingerprint(nb_path: Path, values: dict, inputs: list[list], previous: str) 
     h.update(json.dumps(inputs).encode())
     h.update(previous.encode())
     return h.hexdigest()[:16]
+
+
+@dataclass
+class StepState:
+    """Where a planned step stands: its fingerprint (``previous``: the step
+    before's), input identities, whether it is up to date, and how many
+    seconds its last run took (None: never ran here)."""
+
+    step: object
+    notebook: Path
+    parameters: dict
+    fingerprint: str
+    previous: str
+    inputs: list
+    up_to_date: bool
+    last_seconds: float | None
+
+
+def step_states(steps: list[tuple], ws: Workspace) -> list[StepState]:
+    """The :class:`StepState` of every ``(step, notebook, parameters)`` of
+    :func:`aulib.pipeline.profile.plan`, in order; reads stamps, writes nothing."""
+    out, previous = [], ""
+    for step, nb_path, params in steps:
+        inputs = identity(input_files(params))
+        fp = fingerprint(nb_path, params, inputs, previous)
+        stamp = ws.stamp(step.name)
+        saved = (read_yaml(stamp) or {}) if stamp.exists() else {}
+        ok = saved.get("fingerprint") == fp and ws.executed(step.name).exists()
+        seconds = saved.get("seconds")
+        out.append(StepState(step, Path(nb_path), params, fp, previous, inputs, ok,
+                             float(seconds) if isinstance(seconds, (int, float)) else None))
+        previous = fp
+    return out

@@ -36,9 +36,8 @@ TEST_SPLIT = "H"
 
 
 def fold_workspace(ws: Workspace, fold: int) -> Workspace:
-    """Workspace of fold ``fold`` (1-based): ``<ws.root>/fold<k>``, results inside it."""
-    root = ws.root / f"fold{int(fold)}"
-    return Workspace(root, root / "results")
+    """Workspace of fold ``fold`` (1-based): ``<ws.root>/fold<k>``, results inside it (:meth:`Workspace.fold`)."""
+    return ws.fold(fold)
 
 
 def share_data(src: Workspace, dst: Workspace) -> list[Path]:

@@ -436,3 +436,22 @@ def step_settings(stem: str, namespace: dict) -> Settings:
     if "workspace" in declared_parameters(stem):
         values["workspace"] = str(ws.root)
     return Settings(values, ws, profile.name)
+
+
+def plan(profile: Profile, ws: Workspace, extra: dict) -> list[tuple[Step, Path, dict]]:
+    """Every step's notebook path and fully resolved parameters (``extra``:
+    values given on the command line, which win)."""
+    out = []
+    for step in profile.steps:
+        nb_path = repo_root() / "notebooks" / step.notebook
+        values = resolve(profile, step.stem, step.parameters, extra)
+        if "workspace" in declared_parameters(step.stem):
+            values["workspace"] = str(ws.root)
+        out.append((step, nb_path, values))
+    return out
+
+
+def shown_parameters(profile: Profile, step: Step, values: dict) -> dict:
+    """The values of a step that differ from the built-in defaults (for the log line)."""
+    base = profile.base.get(step.stem, {})
+    return {k: v for k, v in values.items() if k not in ("workspace", "profile") and base.get(k) != v}

@@ -1,6 +1,7 @@
 """Run the numbered notebooks headless, in order, from a profile.
 
-``python -m aulib.pipeline --profile demo|ci|paper|PATH.yaml [--data-root DIR] [--force]``
+``python -m aulib.pipeline --profile demo|ci|paper|PATH.yaml [--data-root DIR] [--force] [--list | --dry-run]``
+(arguments, ``--list`` and ``--dry-run``: :mod:`aulib.pipeline.cli`).
 
 The profile (format and resolution: :mod:`aulib.pipeline.profile`) lists the
 steps: which notebook to run with which parameters. A notebook may appear
@@ -25,10 +26,17 @@ a step or its data reruns it and every step after it. ``--force`` reruns
 everything. The runner stops at the first failing notebook and prints the
 failing cell, the exception (a torchrun child's own, with its rank) and the
 executed notebook's path.
+
+While it runs it prints ``step k/N`` before each step with the ETA of the
+steps left (from the durations their stamps recorded), and echoes what the
+notebook prints (its epoch lines, as they happen; ``quiet=True`` /
+``--quiet`` turns that off). Kernels are started with CurveZMQ transport
+encryption when the kernel supports it (ipykernel's "running over TCP
+without encryption" warning is then not printed), and with
+``AULIB_HEADLESS=1`` (text progress lines, :mod:`aulib.progress`).
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -37,31 +45,12 @@ import time
 from pathlib import Path
 
 from ..environment import write_environment
-from ..io import read_yaml, write_yaml
-from ..progress import HEADLESS_ENV
-from ..workspace import Workspace, repo_root
-from .fingerprint import fingerprint, identity, input_files
-from . import kfold
-from .profile import Profile, Step, declared_parameters, load_profile, resolve
-
-
-def plan(profile: Profile, ws: Workspace, extra: dict) -> list[tuple[Step, Path, dict]]:
-    """Every step's notebook path and fully resolved parameters (``extra``:
-    values given on the command line, which win)."""
-    out = []
-    for step in profile.steps:
-        nb_path = repo_root() / "notebooks" / step.notebook
-        values = resolve(profile, step.stem, step.parameters, extra)
-        if "workspace" in declared_parameters(step.stem):
-            values["workspace"] = str(ws.root)
-        out.append((step, nb_path, values))
-    return out
-
-
-def _shown(profile: Profile, step: Step, values: dict) -> dict:
-    """The values of a step that differ from the built-in defaults (for the log line)."""
-    base = profile.base.get(step.stem, {})
-    return {k: v for k, v in values.items() if k not in ("workspace", "profile") and base.get(k) != v}
+from ..io import write_yaml
+from ..progress import HEADLESS_ENV, format_duration
+from ..workspace import Workspace
+from . import cli, kfold
+from .fingerprint import StepState, step_states
+from .profile import Profile, load_profile, plan, shown_parameters
 
 
 def failure_message(step_name: str, error: BaseException, out_nb: Path) -> str:
@@ -83,26 +72,29 @@ def failure_message(step_name: str, error: BaseException, out_nb: Path) -> str:
 
 
 def run(profile_name: str, data_root: str | None = None, force: bool = False,
-        only: list[str] | None = None, workspace: str | None = None, results: str | None = None) -> Workspace:
+        only: list[str] | None = None, workspace: str | None = None, results: str | None = None,
+        quiet: bool = False) -> Workspace:
     """Execute a profile's notebooks in order; returns the workspace. With
     ``protocol: {kfold: K}`` once per fold in ``<workspace>/fold<k>/``, then
-    the k-fold summary tables (:mod:`aulib.pipeline.kfold`)."""
+    the k-fold summary tables (:mod:`aulib.pipeline.kfold`). ``quiet``: do
+    not echo what the notebooks print."""
     profile = load_profile(profile_name)
     ws = Workspace.for_profile(profile.name, root=workspace, results=results)
     extra = {"data_root": data_root} if data_root else {}
     t_all = time.time()
-    if profile.kfold:
-
-        for k in range(1, profile.kfold + 1):
-            print(f"=== fold {k} of {profile.kfold}", flush=True)
-            if k > 1:
-                kfold.share_data(kfold.fold_workspace(ws, 1), kfold.fold_workspace(ws, k))
-            _run_steps(profile, kfold.fold_workspace(ws, k), {**extra, **profile.fold_parameters(k)}, force, only)
-        if only is None:
-            for group, (csv, _) in kfold.write_kfold_summaries(ws, profile.kfold, profile.protocol.get("folds")).items():
-                print(f"k-fold summary ({group}): {csv}")
-    else:
-        _run_steps(profile, ws, extra, force, only)
+    passes = cli.workspaces(profile, ws, extra)
+    planned = [(h, fws, given, step_states(plan(profile, fws, given), fws)) for h, fws, given in passes]
+    progress = _Progress(sum(len(cli.to_run(st, force, only)) for *_, st in planned),
+                         [s for *_, st in planned for s in cli.to_run(st, force, only)])
+    for k, (heading, fws, given, _) in enumerate(planned, 1):
+        if heading:
+            print(f"=== {heading}", flush=True)
+        if k > 1:
+            kfold.share_data(passes[0][1], fws)
+        _run_steps(profile, fws, given, force, only, progress, quiet)
+    if profile.kfold and only is None:
+        for group, (csv, _) in kfold.write_kfold_summaries(ws, profile.kfold, profile.protocol.get("folds")).items():
+            print(f"k-fold summary ({group}): {csv}")
     print(f"\nPipeline '{profile.name}' finished in {(time.time() - t_all) / 60:.1f} min.")
     print(f"  figures:  {ws.figures}")
     print(f"  tables:   {ws.tables}")
@@ -125,52 +117,115 @@ def _headless_kernels():
             os.environ[HEADLESS_ENV] = old
 
 
-def _run_steps(profile: Profile, ws: Workspace, extra: dict, force: bool, only: list[str] | None) -> None:
+class _Progress:
+    """Step counter and ETA of one pipeline run: ``total`` steps expected to
+    run, their states (for the durations their stamps recorded)."""
+
+    def __init__(self, total: int, states: list[StepState]):
+        self.total, self.k = total, 0
+        self.left = {id(s.step): s.last_seconds for s in states}
+        self.taken: list[float] = []
+
+    def start(self, state: StepState) -> str:
+        self.k += 1
+        self.left.pop(id(state.step), None)
+        return f"step {self.k}/{max(self.total, self.k)}"
+
+    def eta(self, state: StepState) -> str:
+        """ETA of the steps from ``state`` on: recorded durations; a step that
+        never ran here counts as the mean of those finished in this run."""
+        mine = [state.last_seconds] + [v for k, v in self.left.items() if k != id(state.step)]
+        mean = sum(self.taken) / len(self.taken) if self.taken else None
+        if all(v is None for v in mine) and mean is None:
+            return ""
+        est = sum(v if v is not None else (mean or 0.0) for v in mine)
+        return f"  (pipeline ETA {format_duration(est)})"
+
+
+class _Echo:
+    """A file-like object that writes a step's printed output to ``stream``,
+    each line indented (papermill's stdout_file / stderr_file)."""
+
+    def __init__(self, stream, prefix: str = "      | "):
+        self.stream, self.prefix, self.at_start = stream, prefix, True
+
+    def write(self, text: str) -> int:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if not text.strip():        # blank progress refreshes: nothing to show
+            return len(text)
+        out = []
+        for line in text.splitlines(keepends=True):
+            if self.at_start:
+                out.append(self.prefix)
+            out.append(line)
+            self.at_start = line.endswith("\n")
+        self.stream.write("".join(out))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _kernel_config():
+    """Kernel-manager settings: CurveZMQ keys when the kernel declares support
+    (``transport_encryption: auto``), so ipykernel does not warn of plain TCP."""
+    from traitlets.config import Config  # comes with papermill (notebooks extra)
+
+    return Config({"KernelManager": {"transport_encryption": "auto"}})
+
+
+def _run_steps(profile: Profile, ws: Workspace, extra: dict, force: bool, only: list[str] | None,
+               progress: _Progress | None = None, quiet: bool = False) -> None:
     """Execute the steps of ``profile`` in workspace ``ws`` (``extra``: given values)."""
     import papermill  # heavy optional (notebooks extra): only when notebooks run
 
-    steps = plan(profile, ws, extra)
+    states = step_states(plan(profile, ws, extra), ws)
+    if progress is None:
+        progress = _Progress(len(cli.to_run(states, force, only)), cli.to_run(states, force, only))
     ws.notebooks.mkdir(parents=True, exist_ok=True)
     if profile.tables:
         write_yaml(ws.root / "table_spec.yaml", profile.table_spec())
     write_environment(ws.root / "environment.txt")
-    previous = ""
-    for step, nb_path, params in steps:
-        inputs = identity(input_files(params))
-        fp = fingerprint(nb_path, params, inputs, previous)
-        previous_fp, previous = previous, fp
-        out_nb = ws.notebooks / f"{step.name}.ipynb"
-        stamp = ws.notebooks / f"{step.name}.stamp.yaml"
-        selected = only is None or any(o in step.name for o in only)
-        if not selected:
+    echo = {} if quiet else {"stdout_file": _Echo(sys.stdout), "stderr_file": _Echo(sys.stderr)}
+    for state in states:
+        step, nb_path, params = state.step, state.notebook, state.parameters
+        out_nb, stamp = ws.executed(step.name), ws.stamp(step.name)
+        if not cli.selected(state, only):
             continue
-        if not force and stamp.exists() and out_nb.exists() and (read_yaml(stamp) or {}).get("fingerprint") == fp:
+        if not force and state.up_to_date:
             print(f"[skip] {step.name}: up to date", flush=True)
             continue
-        print(f"[run ] {step.name}  {json.dumps(_shown(profile, step, params), default=str)}", flush=True)
+        eta = progress.eta(state)
+        print(f"[run ] {progress.start(state)} {step.name}  "
+              f"{json.dumps(shown_parameters(profile, step, params), default=str)}{eta}", flush=True)
         t0 = time.time()
         try:
             with _headless_kernels():
                 papermill.execute_notebook(str(nb_path), str(out_nb), parameters=params, kernel_name="python3",
-                                           cwd=str(nb_path.parent), progress_bar=False, log_output=False)
+                                           cwd=str(nb_path.parent), progress_bar=False, log_output=False,
+                                           config=_kernel_config(), **echo)
         except Exception as e:  # any failure: say what was raised and where the executed copy is
             if stamp.exists():
                 stamp.unlink()
             print(failure_message(step.name, e, out_nb), file=sys.stderr, flush=True)
             raise SystemExit(1) from None
-        write_yaml(stamp, {"fingerprint": fp, "seconds": round(time.time() - t0, 1), "parameters": params,
-                          "inputs": inputs, "previous": previous_fp})
-        print(f"[done] {step.name} in {time.time() - t0:.0f} s", flush=True)
+        seconds = time.time() - t0
+        progress.taken.append(seconds)
+        write_yaml(stamp, {"fingerprint": state.fingerprint, "seconds": round(seconds, 1), "parameters": params,
+                          "inputs": state.inputs, "previous": state.previous})
+        print(f"[done] {step.name} in {format_duration(seconds)}", flush=True)
+
+
+def run_args(args) -> None:
+    """Run from parsed :func:`aulib.pipeline.cli.build_parser` arguments."""
+    run(args.profile, data_root=args.data_root, force=args.force, only=cli.only_list(args),
+        workspace=args.workspace, results=args.results, quiet=args.quiet)
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m aulib.pipeline", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", default="demo", help="demo | ci | paper | path to a profile YAML")
-    ap.add_argument("--data-root", default=None, help="data root given to every notebook that takes data_root")
-    ap.add_argument("--force", action="store_true", help="rerun steps that are up to date")
-    ap.add_argument("--only", default=None, help="comma-separated substrings of step names to run")
-    ap.add_argument("--workspace", default=None, help="workspace folder (default runs/<profile>)")
-    ap.add_argument("--results", default=None, help="results folder (default: results/ for demo)")
-    a = ap.parse_args(argv)
-    run(a.profile, data_root=a.data_root, force=a.force, only=a.only.split(",") if a.only else None,
-        workspace=a.workspace, results=a.results)
+    """``python -m aulib.pipeline``: ``--list`` / ``--dry-run`` print (:func:`aulib.pipeline.cli.describe`), else run."""
+    args = cli.build_parser().parse_args(argv)
+    if args.list or args.dry_run:
+        print(cli.describe(args))
+        return
+    run_args(args)

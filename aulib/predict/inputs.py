@@ -6,7 +6,8 @@
   one :class:`Frame`, a video gives frames sampled at ``video_fps`` per second
   (OpenCV ``cv2.VideoCapture``); unreadable files give an :class:`InputError`
   instead, so one bad file never stops the rest;
-* :func:`annotate` draws boxes and active AU numbers on a picture;
+* :func:`annotate` draws boxes, landmarks and the AUs decided present (names
+  and probabilities) on a picture, with a note across it when there is one;
 * :func:`sample_photos` gives real face photos that ship with the
   dependencies (for the demo notebook and the tests).
 """
@@ -20,7 +21,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..data.faces.columns import BOX_COLUMNS
+from ..aus import AU_NAMES
+from ..data.faces.columns import BOX_COLUMNS, LANDMARK_COLUMNS
 from ..data.images import ImageReadError, as_rgb_array, load_rgb
 from ..data.faces.detect import too_small
 from ..io import atomic_path
@@ -164,11 +166,45 @@ def _font(height: int):
         return ImageFont.load_default()
 
 
-def annotate(image: np.ndarray, faces: Sequence[dict], path) -> Path:
-    """Write ``image`` (RGB uint8) with each face's box and label drawn.
+def _place(box, size, width, height, gap):
+    """Top-left corner of a text block of ``size`` (w, h) beside a face ``box``
+    without covering it: to its right, its left, below, above; when none
+    fits, over the face's top-left. Kept inside the picture."""
+    w, h = size
+    x_in = min(max(0.0, box[0]), max(0.0, width - w))
+    y_in = min(max(0.0, box[1]), max(0.0, height - h))
+    if box[2] + gap + w <= width:
+        return box[2] + gap, y_in
+    if box[0] - gap - w >= 0:
+        return box[0] - gap - w, y_in
+    if box[3] + gap + h <= height:
+        return x_in, box[3] + gap
+    if box[1] - gap - h >= 0:
+        return x_in, box[1] - gap - h
+    return x_in, y_in
 
-    ``faces``: dicts with ``x0, y0, x1, y1`` and ``label`` (text such as
-    ``"#0 AU 1 2 12 | 51"``). Saved atomically as JPEG (``.jpg``) or PNG."""
+
+def _wrap(draw, text: str, font, width: float) -> str:
+    """``text`` broken into lines at spaces so each fits ``width`` pixels."""
+    lines, cur = [], ""
+    for word in text.split():
+        trial = f"{cur} {word}".strip()
+        if cur and draw.textlength(trial, font=font) > width:
+            lines.append(cur)
+            cur = word
+        else:
+            cur = trial
+    return "\n".join(lines + [cur])
+
+
+def annotate(image: np.ndarray, faces: Sequence[dict], path, note: str | None = None) -> Path:
+    """Write ``image`` (RGB uint8) with each face's box, landmarks and label drawn.
+
+    ``faces``: dicts with ``x0, y0, x1, y1``, ``label`` (text, may hold
+    several lines: :func:`au_label`) and optionally the 5 landmarks
+    ``lm0_x … lm4_y`` (drawn as dots). ``note``: a line written across the
+    bottom of the picture (e.g. that the models were trained on synthetic
+    faces). Saved atomically as JPEG (``.jpg``) or PNG."""
     path = Path(path)
     pil = Image.fromarray(image).convert("RGB")
     draw = ImageDraw.Draw(pil)
@@ -179,21 +215,40 @@ def annotate(image: np.ndarray, faces: Sequence[dict], path) -> Path:
         draw.rectangle(box, outline=(255, 40, 40), width=line)
         text = str(face.get("label", ""))
         if text:
-            l_, t_, r_, b_ = draw.textbbox((0, 0), text, font=font)
+            l_, t_, r_, b_ = draw.multiline_textbbox((0, 0), text, font=font)
             tw, th = r_ - l_, b_ - t_
-            x = min(max(0.0, box[0]), max(0.0, pil.width - tw - 4))
-            y = box[1] - th - 6 if box[1] - th - 6 >= 0 else min(box[3] + 2, pil.height - th - 4)
-            draw.rectangle([x, y, x + tw + 4, y + th + 4], fill=(255, 40, 40))
-            draw.text((x + 2 - l_, y + 2 - t_), text, fill=(255, 255, 255), font=font)
+            x, y = _place(box, (tw + 6, th + 6), pil.width, pil.height, line)
+            draw.rectangle([x, y, x + tw + 6, y + th + 6], fill=(200, 30, 30))
+            draw.multiline_text((x + 3 - l_, y + 3 - t_), text, fill=(255, 255, 255), font=font)
+    for face in faces:                      # landmarks last: over a label that had to cover the face
+        if all(c in face and face[c] is not None and np.isfinite(face[c]) for c in LANDMARK_COLUMNS):
+            r = line + 1
+            for i in range(5):
+                x, y = face[f"lm{i}_x"], face[f"lm{i}_y"]
+                draw.ellipse([x - r, y - r, x + r, y + r], fill=(255, 230, 0), outline=(0, 0, 0))
+    if note:
+        note = _wrap(draw, note, font, pil.width - 8)
+        l_, t_, r_, b_ = draw.multiline_textbbox((0, 0), note, font=font)
+        th = b_ - t_
+        draw.rectangle([0, pil.height - th - 8, pil.width, pil.height], fill=(0, 0, 0))
+        draw.multiline_text((4 - l_, pil.height - th - 4 - t_), note, fill=(255, 220, 0), font=font)
     fmt = "PNG" if path.suffix.lower() == ".png" else "JPEG"
     with atomic_path(path) as tmp:
         pil.save(tmp, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
     return path
 
 
-def au_label(face_index: int, active: Sequence[int]) -> str:
-    """Text drawn over a face: ``#0 AU 1 2 12 51`` (``#0 no AU`` when none)."""
-    return f"#{face_index} " + ("AU " + " ".join(str(a) for a in active) if len(active) else "no AU")
+def au_label(face_index: int, active: Sequence[int], probs: Sequence[float] | None = None) -> str:
+    """Text drawn beside a face: ``#0`` and one line per AU decided present,
+    most probable first, with its name and probability (``AU12 Lip corner
+    puller 0.91``); ``#0 no AU`` when none. Without ``probs``: ``#0 AU 1 2 12``."""
+    if not len(active):
+        return f"#{face_index} no AU"
+    if probs is None:
+        return f"#{face_index} AU " + " ".join(str(a) for a in active)
+    order = sorted(zip(active, probs), key=lambda ap: -ap[1])
+    return "\n".join([f"#{face_index}"] + [f"AU{a} {AU_NAMES.get(a, '')} {p:.2f}".replace("  ", " ")
+                                             for a, p in order])
 
 
 # --------------------------------------------------------------------------- demo photos

@@ -1,5 +1,7 @@
-"""Figures of predictions on new pictures: each face beside a bar chart of
-its AU probabilities, with the chosen threshold of every AU marked."""
+"""Figures of predictions on new pictures: each face (its 5 landmarks
+marked) beside a bar chart of its AU probabilities named by AU, with the
+chosen threshold of every AU marked, and the predictor's note (models
+trained on SynthAU) above them."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..aus import parse_au_column
+from ..aus import AU_NAMES, parse_au_column
 from ..data.faces.columns import BOX_COLUMNS
 from ..data.images import ImageReadError
-from ..data.faces.align import box_crop
+from ..data.faces.align import box_crop, box_matrix
 from .inputs import read_frame
 
 
@@ -19,7 +21,7 @@ def _prob_columns(results: pd.DataFrame) -> list[str]:
 
 
 def plot_faces(results: pd.DataFrame, thresholds, max_faces: int = 8, context: float = 1.4, size: int = 160,
-               root=None):
+               root=None, note: str | None = None):
     """Figure with one row per face (the first ``max_faces`` rows with a face).
 
     Left: the face, cut from its picture as the square of ``context`` times
@@ -28,6 +30,8 @@ def plot_faces(results: pd.DataFrame, thresholds, max_faces: int = 8, context: f
     tick at each AU's threshold. ``thresholds``: mapping or Series AU ->
     threshold (``Predictor.thresholds``). ``root``: the folder relative
     ``image`` paths are relative to (``relative_to`` of the prediction).
+    ``note``: a line over the figure (default: ``results.attrs["note"]``, the
+    predictor's note when its models were trained on SynthAU).
     Returns the matplotlib Figure
     (None when no row has a face).
     """
@@ -54,7 +58,13 @@ def plot_faces(results: pd.DataFrame, thresholds, max_faces: int = 8, context: f
                 pictures[key] = None
         img = pictures[key]
         if img is not None:
-            ax_img.imshow(box_crop(img, [row[c] for c in BOX_COLUMNS], size, scale=context))
+            box = [row[c] for c in BOX_COLUMNS]
+            ax_img.imshow(box_crop(img, box, size, scale=context))
+            lm = np.array([[row.get(f"lm{i}_x", np.nan), row.get(f"lm{i}_y", np.nan)] for i in range(5)], float)
+            if np.isfinite(lm).all():     # the landmarks mapped as the crop's pixels are
+                m = box_matrix(box, size, context)
+                xy = lm @ m[:, :2].T + m[:, 2]
+                ax_img.scatter(xy[:, 0], xy[:, 1], s=12, c="yellow", edgecolors="black", linewidths=0.5)
         else:
             ax_img.text(0.5, 0.5, "picture not on disk", ha="center", va="center", fontsize=8)
         where = str(row["image"]).replace("\\", "/").rsplit("/", 1)[-1]
@@ -66,10 +76,15 @@ def plot_faces(results: pd.DataFrame, thresholds, max_faces: int = 8, context: f
         on = p >= thr
         ax_bar.barh(y, p, color=np.where(on, "tab:red", "lightgray"), edgecolor="tab:red", height=0.7)
         ax_bar.vlines(thr, y - 0.4, y + 0.4, color="black", linewidth=1.2)
-        ax_bar.set_yticks(y, [f"AU{a}" for a in aus], fontsize=7)
+        ax_bar.set_yticks(y, [f"AU{a} {AU_NAMES.get(a, '')}".strip() for a in aus], fontsize=7)
+        for yi in np.flatnonzero(on):
+            ax_bar.text(min(p[yi] + 0.01, 0.9), yi, f"{p[yi]:.2f}", va="center", fontsize=6)
         ax_bar.invert_yaxis()
         ax_bar.set_xlim(0, 1)
         ax_bar.set_xlabel("probability (bar) and chosen threshold (tick); red: present", fontsize=8)
+    note = results.attrs.get("note") if note is None else note
+    if note:
+        fig.suptitle(note, color="darkred", fontsize=9)
     fig.tight_layout()
     return fig
 

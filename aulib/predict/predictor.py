@@ -19,8 +19,16 @@ face gets one row with ``n_faces = 0`` and empty face, box, probability and
 decision columns, so every input picture is accounted for. Inputs that give
 no picture (missing, corrupt, not an image, undecodable video) are not rows:
 they are listed in the errors table (``image, frame, reason``; the CLI
-writes it to ``<out stem>_errors.csv`` beside ``--out`` and prints it) and
-the rest of the batch goes on. CLI exit status: 0 every input was read, 1 some
+writes it to ``<out stem>_errors.csv`` beside ``--out`` when there are any,
+removing a stale one when there are none, and prints it) and the rest of the
+batch goes on.
+
+The data set the chosen models were trained on (:func:`training_dataset`:
+the workspace's ``01_data`` stamp, else its generated SynthAU data) is
+:attr:`Predictor.datasets`; models trained on SynthAU get a note
+(:attr:`Predictor.note`) on every annotated picture, in the results'
+``attrs["note"]`` (which :func:`aulib.predict.plot.plot_faces` shows) and in
+the printed summary: they have never seen a real face. CLI exit status: 0 every input was read, 1 some
 inputs could not be read (results for the others are written), 2 a chosen
 file or an argument is wrong (nothing predicted).
 """
@@ -40,10 +48,11 @@ from ..aus import AU_NAMES, CATALOG, CROP_STYLE, au_column
 from ..data.faces.columns import BOX_COLUMNS, LANDMARK_COLUMNS
 from ..data.faces.align import crop_face
 from ..data.faces.detect import detect_all_faces
+from ..data.sources.synthau.generate import MARKER as SYNTHAU_MARKER
 from ..infer.checkpoints import load_model
 from ..infer.sharded import autocast
 from ..infer.views import multicrop_probs, run_views
-from ..io import write_csv
+from ..io import read_yaml, write_csv
 from ..progress import progress as _progress
 from ..runs import read_config, run_aus
 from ..select.choose import ChosenModel, load_chosen
@@ -54,6 +63,23 @@ from .inputs import Frame, InputError, annotate, au_label, expand_inputs, iter_f
 
 META_COLUMNS = ["image", "frame", "time_s", "face", "n_faces", "score", *BOX_COLUMNS, *LANDMARK_COLUMNS]
 ERROR_COLUMNS = ["image", "frame", "reason"]
+#: The note shown with predictions of models trained on SynthAU.
+SYNTHAU_NOTE = ("Models trained on SynthAU (synthetic drawn faces): on real photos these AUs are not "
+                "meaningful")
+
+
+def training_dataset(workspace_root) -> str | None:
+    """The data set the models of a workspace were trained on: the ``dataset``
+    parameter its ``01_data`` step ran with (the pipeline's stamp,
+    :meth:`aulib.workspace.Workspace.stamp`), else ``"synthau"`` when the
+    workspace holds generated SynthAU data (``data/synthau.yaml``), else None (unknown)."""
+    ws = Workspace(Path(workspace_root), Path(workspace_root) / "results")
+    stamp = ws.stamp("01_data")
+    if stamp.exists():
+        dataset = ((read_yaml(stamp) or {}).get("parameters") or {}).get("dataset")
+        if dataset:
+            return str(dataset)
+    return "synthau" if (ws.data / SYNTHAU_MARKER).exists() else None
 
 
 
@@ -198,6 +224,9 @@ class Predictor:
             raise ValueError(f"batch_size and chunk_size must be >= 1, got {batch_size} and {chunk_size}")
         root = workspace.root if isinstance(workspace, Workspace) else workspace
         self.plans = [plan_chosen(p, root, multicrop) for p in chosen_paths]
+        #: chosen file -> the data set its models were trained on (None: unknown)
+        self.datasets = {plan.path: training_dataset(root if root is not None else plan.path.resolve().parent.parent)
+                         for plan in self.plans}
         owner: dict[int, Path] = {}
         for plan in self.plans:
             twice = [a for a in plan.chosen.aus if a in owner]
@@ -219,6 +248,11 @@ class Predictor:
         for plan in self.plans:
             for part in plan.parts:
                 self._model(part)
+
+    @property
+    def note(self) -> str | None:
+        """:data:`SYNTHAU_NOTE` when a chosen model was trained on SynthAU, else None."""
+        return SYNTHAU_NOTE if "synthau" in self.datasets.values() else None
 
     def _model(self, part: _Part):
         """The checkpoint of a part, loaded once and kept on the device."""
@@ -295,11 +329,12 @@ class Predictor:
             for k, face in enumerate(faces[i]):
                 rows.append({**base, "face": k, **face})
                 row_probs.append(probs[j])
-                active = [a for a, d in zip(self.aus, decisions[j]) if d]
-                drawn.append({**face, "label": au_label(k, active)})
+                on = decisions[j].astype(bool)
+                active = [a for a, d in zip(self.aus, on) if d]
+                drawn.append({**face, "label": au_label(k, active, probs[j][on].tolist())})
                 j += 1
             if annotate_dir is not None:
-                annotate(fr.image, drawn, Path(annotate_dir) / _annotation_name(fr, names))
+                annotate(fr.image, drawn, Path(annotate_dir) / _annotation_name(fr, names), note=self.note)
         return rows, (np.stack(row_probs) if row_probs else np.zeros((0, len(self.aus)), np.float32))
 
     def _run(self, items: Sequence, errors: list[InputError], video_fps, annotate_dir,
@@ -345,6 +380,7 @@ class Predictor:
         dec[np.isnan(p)] = pd.NA
         df = pd.concat([meta, prob_df, dec], axis=1)
         df.attrs["thresholds"] = self.thresholds.to_dict()
+        df.attrs["note"] = self.note
         return df
 
     def table(self) -> pd.DataFrame:
@@ -380,18 +416,23 @@ class Predictor:
 
     def predict_to_csv(self, inputs: Iterable, out_csv=None, annotate_dir=None, video_fps: float | None = 2.0,
                        relative_to=None, verbose: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """:meth:`predict_paths`, then write ``out_csv`` and its errors table
-        (:func:`errors_path`; always written, empty when nothing failed) and
-        print a summary. Returns ``(results, errors)``."""
+        """:meth:`predict_paths`, then write ``out_csv`` and, when an input
+        failed, its errors table (:func:`errors_path`; a stale one is removed
+        when nothing failed) and print a summary. Returns ``(results, errors)``."""
         results, errors = self.predict_paths(inputs, video_fps=video_fps, annotate_dir=annotate_dir,
                                              relative_to=relative_to)
         if out_csv is not None:
             write_csv(out_csv, results)
-            write_csv(errors_path(out_csv), errors)
+            if len(errors):
+                write_csv(errors_path(out_csv), errors)
+            else:
+                errors_path(out_csv).unlink(missing_ok=True)     # an old run's errors are not this run's
         if verbose:
             print(summarize_predictions(results, errors))
+            if self.note:
+                print(f"note: {self.note}")
             if out_csv is not None:
-                print(f"wrote {out_csv} ({len(results)} rows) and {errors_path(out_csv)}")
+                print(f"wrote {out_csv} ({len(results)} rows)" + (f" and {errors_path(out_csv)}" if len(errors) else ""))
         return results, errors
 
 
@@ -464,9 +505,8 @@ def predict_files(inputs: Iterable, models: Sequence, out_csv=None, annotate_dir
                   workspace=None, device: str = "auto", batch_size: int = 32, multicrop: bool = False,
                   progress: bool = True, verbose: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build a :class:`Predictor` from chosen-model files ``models``, predict
-    on ``inputs`` (files/folders/videos), write ``out_csv`` and its errors
-    table (:func:`errors_path`, always written, empty when nothing failed) and
-    print a summary. Returns ``(results, errors)``."""
+    on ``inputs`` (files/folders/videos), write ``out_csv`` and, when an input
+    failed, its errors table (:func:`errors_path`) and print a summary. Returns ``(results, errors)``."""
     predictor = Predictor(models, workspace=workspace, device=device, multicrop=multicrop,
                           batch_size=batch_size, progress=progress)
     return predictor.predict_to_csv(inputs, out_csv, annotate_dir, video_fps, verbose=verbose)
@@ -479,5 +519,5 @@ def read_predictions(path) -> pd.DataFrame:
     return df.astype({c: t for c, t in ints.items() if c in df.columns})
 
 
-__all__ = ["Predictor", "plan_chosen", "predict_files", "available_chosen", "read_predictions", "errors_table", "errors_path",
+__all__ = ["Predictor", "plan_chosen", "training_dataset", "SYNTHAU_NOTE", "predict_files", "available_chosen", "read_predictions", "errors_table", "errors_path",
            "summarize_predictions", "resolve_device", "META_COLUMNS", "ERROR_COLUMNS"]

@@ -25,7 +25,7 @@ SCHEDULES = ("cosine", "step", "constant")
 #: ``epochs`` extends or shortens a run, and only with ``extend=True``;
 #: ``eval_splits`` only changes which splits later epochs score: a held-out
 #: split they skip is predicted from the checkpoints when needed).
-RESUMABLE_CHANGES = ("epochs", "num_workers", "progress", "eval_splits")
+RESUMABLE_CHANGES = ("epochs", "num_workers", "progress", "eval_splits", "tensorboard", "log_every")
 #: Older boolean switches, still read (config.yaml of older runs): ``use_<x>:
 #: false`` or ``no_<x>: true`` put ``<x>`` into ``ablate``.
 LEGACY_SWITCHES = ("mv", "cr", "balance")
@@ -100,6 +100,8 @@ class TrainConfig:
     keep_checkpoints: str | int = "all"
     max_train_batches: int | None = None
     progress: bool = True
+    tensorboard: bool = True
+    log_every: int | None = None
 
     def __post_init__(self):
         self.ablate = [str(a) for a in dict.fromkeys([self.ablate] if isinstance(self.ablate, str)

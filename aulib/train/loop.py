@@ -11,7 +11,8 @@ Every epoch writes, atomically, into the run directory ``<workspace>/train/<run_
 (and ``<split>_mc`` multi-crop averages), ``checkpoints/epoch<NNN>.pt`` and,
 last, a row of ``log.csv`` (epoch, lr, time_s, train losses, per-split mean
 acc / F1 / final score, per-AU final score on B ``B_final_AU<n>``), then
-older checkpoints are pruned (``keep_checkpoints``). An epoch is complete when
+older checkpoints are pruned (``keep_checkpoints``); TensorBoard scalars go to
+``events/`` and every epoch prints a line with the run's ETA (:mod:`aulib.train.watch`). An epoch is complete when
 it has both its log row and its checkpoint; pruning never removes the last
 complete one, so a kill between any two writes resumes correctly.
 
@@ -69,6 +70,7 @@ from .errors import record_child_errors
 from .lock import RunLock
 from .losses import TERMS, MultiViewLoss, term_weights
 from .model import create_model
+from .watch import Board, RunClock, epoch_line
 
 def loss_keys() -> tuple[str, ...]:
     """Log columns of the train losses: the total, the BCE, then every term of the loss table."""
@@ -255,6 +257,7 @@ class Run:
     criterion: MultiViewLoss
     aug_gen: torch.Generator
     bal_gen: torch.Generator
+    board: Board | None = None
 
 
 def _build_data(cfg: TrainConfig, ws: Workspace, aus: list, world: int):
@@ -342,7 +345,10 @@ def train_one_epoch(run: Run, epoch: int) -> dict:
         run.scaler.step(run.optimizer)
         run.scaler.update()
         run.scheduler.step()
-        sums += torch.stack([parts["total"].detach(), parts["bce"], *(parts[k] for k in TERMS)]).double()
+        step = torch.stack([parts["total"].detach(), parts["bce"], *(parts[k].detach() for k in TERMS)])
+        sums += step.double()
+        if run.board is not None:
+            run.board.step(epoch, i, dict(zip(keys, step)), lr_now)
         bar.update(1)
     bar.close()
     losses = (dist_utils.all_reduce_mean(sums) / run.steps).tolist()
@@ -382,10 +388,6 @@ def commit_epoch(run: Run, epoch: int, row: dict, preds: dict, log: pd.DataFrame
     log = pd.concat([log, pd.DataFrame([row])], ignore_index=True) if len(log) else pd.DataFrame([row])
     write_csv(rd.log, log)
     _prune_checkpoints(rd, cfg.keep_checkpoints)
-    if cfg.progress:
-        terms = " ".join(f"{k} {row[k]:.4f}" for k in TERMS)
-        print(f"[{cfg.run_name}] epoch {epoch}/{cfg.epochs}  loss {row['loss']:.4f} (bce {row['bce']:.4f} "
-              f"{terms})  B final {row['B_final']:.4f}  {row['time_s']:.1f} s", flush=True)
     return log
 
 
@@ -402,17 +404,29 @@ def _fit(run: Run, start: int, last: int, on_epoch_end) -> None:
         _write_indexes(run)
     log = run.rd.read_log()
     log = log[log["epoch"] <= start] if len(log) else log
+    clock = RunClock(last)
     for epoch in range(start + 1, last + 1):
         t0 = time.time()
         losses = train_one_epoch(run, epoch)
+        t_train = time.time() - t0
         row = {"epoch": epoch, "lr": losses.pop("lr"), "time_s": 0.0, **losses}
         preds = evaluate(run)
         row["time_s"] = round(time.time() - t0, 3)
+        clock.epoch_done(row["time_s"])
         if dist_utils.is_main():
             log = commit_epoch(run, epoch, row, preds, log)
+            if run.board is not None:
+                run.board.epoch({**row, "img_per_s": run.steps * _images_per_step(run) / max(t_train, 1e-9)})
+            if run.cfg.progress:
+                print(epoch_line(run.cfg.run_name, epoch, run.cfg.epochs, row, TERMS, clock.eta_s(epoch)), flush=True)
             if on_epoch_end is not None:
                 on_epoch_end(log)
         dist_utils.barrier()
+
+
+def _images_per_step(run: Run) -> int:
+    """Images one optimisation step takes over all processes."""
+    return run.cfg.batch_size * dist_utils.world_size()
 
 
 def _take_lock(rd: RunDir) -> RunLock | None:
@@ -444,7 +458,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, stop_
     device = dist_utils.resolve_device(cfg.device)
     initialised = dist_utils.setup(device)
     deterministic = torch.are_deterministic_algorithms_enabled()
-    locks = []
+    locks, boards = [], contextlib.ExitStack()
     try:
         ws = workspace_of(cfg)
         _check_splits(ws, cfg.train_splits + cfg.eval_splits + ([cfg.heldout] if cfg.heldout else []))
@@ -467,10 +481,14 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, stop_
         run = build(cfg, ws, rd, plan.start, device)
         if dist_utils.is_main():
             _apply_plan(rd, plan, cfg.keep_checkpoints)
+            run.board = boards.enter_context(contextlib.closing(
+                Board(rd, cfg.tensorboard, plan.start, run.steps, _images_per_step(run), cfg.log_every, device,
+                      quiet=not cfg.progress)))
         dist_utils.barrier()
         _fit(run, plan.start, last, on_epoch_end)
         return rd.path
     finally:
+        boards.close()
         for lock in locks:
             if lock is not None:
                 lock.release()

@@ -1,0 +1,99 @@
+"""``python -m aulib.pipeline``'s arguments and its answers that run nothing.
+
+``--list``: every step of the profile (every fold's, with ``protocol:
+{kfold: K}``), its resolved parameters and whether it is up to date
+(:func:`aulib.pipeline.fingerprint.step_states`). ``--dry-run``: the steps a
+run would execute (with ``--force`` and ``--only`` as given) and the time
+their last runs took; nothing is written. This module imports neither torch
+nor the notebook runner, so ``--help``, ``--list`` and ``--dry-run`` answer in
+well under a second (``python -X importtime -m aulib.pipeline --help``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..progress import format_duration
+from ..workspace import Workspace
+from .fingerprint import StepState, step_states
+from .profile import Profile, load_profile, plan, shown_parameters
+
+USAGE = "python -m aulib.pipeline --profile demo|ci|paper|PATH.yaml [--data-root DIR] [--force] [--list | --dry-run]"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m aulib.pipeline", usage=USAGE,
+                                 description="Run the numbered notebooks headless, in order, from a profile "
+                                             "(docs/usage.md). Steps that are up to date are skipped.")
+    ap.add_argument("--profile", default="demo", help="demo | ci | paper | path to a profile YAML (default demo)")
+    ap.add_argument("--data-root", default=None, help="data root given to every notebook that takes data_root")
+    ap.add_argument("--force", action="store_true", help="rerun steps that are up to date")
+    ap.add_argument("--only", default=None, help="comma-separated substrings of step names to run")
+    ap.add_argument("--workspace", default=None, help="workspace folder (default runs/<profile>)")
+    ap.add_argument("--results", default=None, help="results folder (default: results/ for demo)")
+    ap.add_argument("--quiet", action="store_true", help="do not echo the notebooks' printed output")
+    what = ap.add_mutually_exclusive_group()
+    what.add_argument("--list", action="store_true",
+                      help="list the steps, their resolved parameters and whether each is up to date; run nothing")
+    what.add_argument("--dry-run", action="store_true", help="show what would run (and its last duration); write nothing")
+    return ap
+
+
+def only_list(args) -> list[str] | None:
+    return args.only.split(",") if args.only else None
+
+
+def workspaces(profile: Profile, ws: Workspace, extra: dict) -> list[tuple[str, Workspace, dict]]:
+    """(heading, workspace, given values) of each pass over the steps: one, or one per fold."""
+    if not profile.kfold:
+        return [("", ws, extra)]
+    return [(f"fold {k} of {profile.kfold}", ws.fold(k), {**extra, **profile.fold_parameters(k)})
+            for k in range(1, profile.kfold + 1)]
+
+
+def selected(state: StepState, only: list[str] | None) -> bool:
+    return only is None or any(o in state.step.name for o in only)
+
+
+def to_run(states: list[StepState], force: bool, only: list[str] | None) -> list[StepState]:
+    """The states a run executes: selected, and out of date (or ``force``). A
+    changed step changes the fingerprint of every step after it (the chain of
+    :mod:`aulib.pipeline.fingerprint`), so those are out of date too."""
+    return [s for s in states if selected(s, only) and (force or not s.up_to_date)]
+
+
+def estimate_s(states: list[StepState]) -> tuple[float, int]:
+    """Seconds the last runs of ``states`` took, and how many have none."""
+    known = [s.last_seconds for s in states if s.last_seconds is not None]
+    return float(sum(known)), len(states) - len(known)
+
+
+def describe(args) -> str:
+    """The text of ``--list`` or ``--dry-run``."""
+    profile = load_profile(args.profile)
+    ws = Workspace.for_profile(profile.name, root=args.workspace, results=args.results)
+    extra = {"data_root": args.data_root} if args.data_root else {}
+    only = only_list(args)
+    lines = [f"profile {profile.name} ({profile.path}), workspace {ws.root}"]
+    total, unknown, n_run = 0.0, 0, 0
+    for heading, fws, given in workspaces(profile, ws, extra):
+        states = step_states(plan(profile, fws, given), fws)
+        running = to_run(states, args.force, only)
+        ids = {id(s) for s in running}
+        if heading:
+            lines.append(f"=== {heading}")
+        shown = states if args.list else running
+        for k, s in enumerate(shown, 1):
+            status = ("will run" if id(s) in ids else "up to date" if s.up_to_date else "out of date, not selected")
+            took = f", last run {format_duration(s.last_seconds)}" if s.last_seconds is not None else ""
+            lines.append(f"{k:>3}/{len(shown)}  {s.step.name:<40} {status}{took}")
+            params = s.parameters if args.list else shown_parameters(profile, s.step, s.parameters)
+            lines.append("         " + json.dumps(params, default=str))
+        t, u = estimate_s(running)
+        total, unknown, n_run = total + t, unknown + u, n_run + len(running)
+    if n_run == 0:
+        lines.append("nothing to run: every selected step is up to date (--force reruns them)")
+    else:
+        eta = f"about {format_duration(total)} by the steps' last runs" if total else "no step has run here before"
+        lines.append(f"{n_run} step(s) would run; {eta}" + (f" ({unknown} never ran here)" if unknown and total else ""))
+    return "\n".join(lines)

@@ -208,7 +208,7 @@ def test_generic_path_traversal_and_missing_columns(tmp_path):
     (root / "h.csv").write_text("file,AU1\na.jpg,1\n")
     with pytest.raises(ValueError, match=r"h\.csv: missing column\(s\) 'image'.*image,AU1,AU2"):
         L.read_generic_csv(root / "h.csv", root)
-    (root / "k.csv").write_text("image,AU7\nimages/a.jpg,1\n")
+    (root / "k.csv").write_text("image,smile\nimages/a.jpg,1\n")
     with pytest.raises(ValueError, match=r"k\.csv: missing column.*AU1 \.\.\. AU56"):
         L.read_generic_csv(root / "k.csv", root)
 

@@ -77,10 +77,15 @@ class LabelReport:
     skipped: int = 0
     problems: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROBLEM_COLUMNS))
     notes: list[str] = field(default_factory=list)
+    #: What a native reader counted rather than refused, e.g. ``labels without
+    #: a frame``, ``frames without labels``, ``rows without a valid label``.
+    counts: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         """A few human-readable lines: counts, problems by reason, notes."""
         lines = [f"{self.source}: read {self.read} rows, kept {self.kept}, skipped {self.skipped}"]
+        if self.counts:
+            lines.append("  counted: " + ", ".join(f"{v} {k}" for k, v in self.counts.items()))
         if len(self.problems):
             reasons = self.problems["reason"].str.split(" \\(").str[0]
             for reason, n in reasons.value_counts().items():

@@ -1,0 +1,120 @@
+"""What the native-layout readers (BP4D, DISFA, Aff-Wild2) share.
+
+* :func:`numbered_files`: one directory scan -> ``{frame number: file name}``
+  for files named by a number (``0001.jpg`` and ``1.jpg`` both give 1).
+* :func:`code_values`: label text (N, A) -> int8 codes through a small
+  ``{text: code}`` map, vectorized over the distinct values; a bad value is
+  named (file, line, column) as every reader of the kit does.
+* :func:`assemble`: frames, AU codes, subjects -> a label table of the
+  contract (:mod:`aulib.data.labels`) with its :class:`LabelReport`, counting
+  labels without a frame and frames without labels (not fatal).
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ...aus import AU_NAMES, au_column
+from ..labels import AU_COLUMNS, PROBLEM_COLUMNS, LabelReport, _raise_first, warn_degenerate_aus
+
+#: The code :func:`code_values` gives a value outside its map.
+BAD = -128
+_NUMBERED = re.compile(r"^(\d+)\.(jpg|jpeg|png|bmp)$", re.IGNORECASE)
+
+
+def numbered_files(folder: Path) -> dict[int, str]:
+    """``{number: file name}`` of the image files named by a number in
+    ``folder`` (one scan; zero-padded or not); empty when the folder is absent.
+    Two names for one number (``1.jpg`` and ``0001.jpg``) keep the first in name order."""
+    try:
+        with os.scandir(folder) as it:
+            names = sorted(e.name for e in it if not e.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    out: dict[int, str] = {}
+    for name in names:
+        m = _NUMBERED.match(name)
+        if m:
+            out.setdefault(int(m.group(1)), name)
+    return out
+
+
+def code_values(raw: np.ndarray, codes: Mapping[str, int]) -> np.ndarray:
+    """Strings (N, A) -> int8 (N, A) via ``codes`` (text stripped; ``'1.0'``
+    reads as ``'1'``); :data:`BAD` marks a value not in ``codes``."""
+    if raw.size == 0:
+        return np.zeros(raw.shape, np.int8)
+    uniq, inv = np.unique(raw.astype(str), return_inverse=True)
+    out = np.full(len(uniq), BAD, np.int8)
+    for k, text in enumerate(uniq):
+        t = text.strip()
+        if t not in codes:
+            try:
+                f = float(t)
+                t = str(int(f)) if f.is_integer() else t
+            except ValueError:
+                pass
+        if t in codes:
+            out[k] = codes[t]
+    return out[inv.reshape(raw.shape)]
+
+
+class Problems:
+    """Bad lines of a reader, named as :mod:`aulib.data.labels` names them."""
+
+    def __init__(self, on_error: str):
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.on_error, self.rows = on_error, []
+
+    def add(self, file, line, column, value, reason) -> None:
+        self.rows.append({"file": str(file), "line": int(line), "column": str(column), "value": str(value),
+                          "reason": reason})
+
+    def bad_values(self, file, lines: np.ndarray, columns: Sequence[str], raw: np.ndarray, codes: np.ndarray,
+                   allowed: str) -> np.ndarray:
+        """Record every value coded :data:`BAD`; returns the bool rows that hold one."""
+        for r, c in zip(*np.nonzero(codes == BAD)):
+            self.add(file, lines[r], columns[c], raw[r, c], f"bad label value (expected {allowed})")
+        return (codes == BAD).any(axis=1)
+
+    def check(self) -> None:
+        """Raise on the first problem unless ``on_error='skip'``."""
+        if self.rows and self.on_error == "raise":
+            _raise_first(self.rows)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=PROBLEM_COLUMNS)
+
+
+def assemble(source: str, images: Sequence[str], codes: np.ndarray, aus: Sequence[int],
+             subjects: Sequence[str], read: int, problems: Problems, counts: Mapping[str, int],
+             notes: Sequence[str] = ()) -> tuple[pd.DataFrame, LabelReport]:
+    """A label table (``image``, the AU columns, ``subject``) and its report.
+
+    ``codes`` int8 (N, len(aus)) 1/0/-1 for ``images`` (N,); AUs outside the
+    kit's catalog are left out with a note, catalog AUs the source does not
+    label are unknown (-1). ``read``: label rows read; ``counts``: what was
+    counted rather than refused (labels without a frame, frames without labels,
+    rows without a valid label), shown in the report's summary.
+    """
+    report = LabelReport(source=source, notes=list(notes))
+    report.counts = {k: int(v) for k, v in counts.items()}
+    outside = [a for a in aus if a not in AU_NAMES]
+    if outside:
+        report.notes.append(f"AU(s) {outside} of the source are not in the kit's AU catalog: not read")
+    table = pd.DataFrame({"image": pd.Series(list(images), dtype=object).astype(str)})
+    col_of = {au_column(a): k for k, a in enumerate(aus) if a in AU_NAMES}
+    for col in AU_COLUMNS:
+        table[col] = codes[:, col_of[col]] if col in col_of else np.full(len(table), -1, np.int8)
+    table["subject"] = pd.Series(list(subjects), dtype=object).astype(str).to_numpy()
+    report.read, report.kept = int(read), len(table)
+    report.skipped = report.read - report.kept
+    report.problems = problems.frame()
+    warn_degenerate_aus(table, [c for c in AU_COLUMNS if c in col_of], report)
+    return table, report

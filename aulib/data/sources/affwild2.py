@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..labels import _read_text_table
-from .native import Problems, assemble, code_values, numbered_files
+from .native import Problems, assemble, code_values, numbered_files, read_fields
 
 AFFWILD_AUS = (1, 2, 4, 6, 7, 10, 12, 15, 23, 24, 25, 26)
 SETTINGS = {"annotations": "annotations", "frames": "cropped_aligned"}
@@ -52,28 +51,26 @@ def _read_set(root: Path, folder: Path, settings: dict, check_files: bool, probl
     images, blocks, subjects = [], [], []
     read_rows = missing = unlabelled = invalid = 0
     for f in files:
-        df = _read_text_table(f, ",", header=True)
-        cols = [c for c in df.columns if not c.startswith("_")]
-        names = [c.strip().upper().replace(" ", "") for c in cols]
+        cols, raw, lines, short = read_fields(f, header=True)
+        names = [c.upper().replace(" ", "") for c in cols]
         want = [f"AU{a}" for a in AFFWILD_AUS]
         if names != want:
             raise ValueError(f"{f}: header {cols} is not the ABAW AU header {','.join(want)}; is this an AU "
                              "annotation file?")
-        lines = df["_line"].to_numpy()
         frame_no = lines - 1          # line 2 (first after the header) is frame 00001.jpg
-        raw = df[cols].to_numpy(str)
         codes = code_values(raw, CODES)
+        codes[short] = -1
         bad = problems.bad_values(f, lines, cols, raw, codes, "0, 1 or -1 (no valid label)")
-        short = df["_short"].to_numpy()
         for r in np.flatnonzero(short):
             problems.add(f, lines[r], "", "", f"too few fields (expected {len(cols)})")
         bad |= short
         none = (codes == -1).all(axis=1) & ~bad
         invalid += int(none.sum())
-        read_rows += len(df)
+        read_rows += len(lines)
         video = f.stem
         on_disk = numbered_files(root / settings["frames"] / video)
-        have = np.array([n in on_disk for n in frame_no]) if check_files else np.ones(len(df), bool)
+        have = np.isin(frame_no, np.fromiter(on_disk, np.int64, len(on_disk))) if check_files else \
+            np.ones(len(lines), bool)
         keep = ~bad & ~none & have
         missing += int((~bad & ~none & ~have).sum())
         labelled = set(frame_no[~bad & ~none].tolist())

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..labels import _read_text_table
-from .native import Problems, assemble, code_values, numbered_files
+from .native import Problems, assemble, code_values, numbered_files, read_fields, whole_numbers
 
 SETTINGS = {"labels": "AUCoding/AU_OCC", "frames": "img"}
 _FILE = re.compile(r"^(?P<subject>[FM]\d{3})_(?P<task>T\d+)\.csv$")
@@ -48,37 +47,35 @@ def read(root: Path, settings: dict, check_files: bool = True, on_error: str = "
     for f in files:
         m = _FILE.match(f.name)
         subject, task = m.group("subject"), m.group("task")
-        df = _read_text_table(f, ",", header=True)
-        cols = [c for c in df.columns if not c.startswith("_")]
-        if not cols or cols[0].strip() != "0":
+        cols, raw_all, lines, short = read_fields(f, header=True)
+        if not cols or cols[0] != "0":
             raise ValueError(f"{f}: the first header field is {cols[0] if cols else ''!r}; a BP4D AU_OCC file "
                              "starts with column 0 (the frame number), then one column per AU number")
-        try:
-            file_aus = [int(c.strip()) for c in cols[1:]]
-        except ValueError:
-            bad = [c for c in cols[1:] if not c.strip().isdigit()]
-            raise ValueError(f"{f}: header field(s) {bad} are not AU numbers; a BP4D AU_OCC header is "
-                             "0,1,2,4,... (frame, then AU numbers)") from None
+        bad_head = [c for c in cols[1:] if not c.isdigit()]
+        if bad_head:
+            raise ValueError(f"{f}: header field(s) {bad_head} are not AU numbers; a BP4D AU_OCC header is "
+                             "0,1,2,4,... (frame, then AU numbers)")
+        file_aus = [int(c) for c in cols[1:]]
         if aus is None:
             aus = file_aus
         elif file_aus != aus:
             raise ValueError(f"{f}: its AU columns {file_aus} differ from {files[0].name}'s {aus}; "
                              "every AU_OCC file of one release has the same header")
-        lines = df["_line"].to_numpy()
-        frame_text = df[cols[0]].to_numpy(str)
-        frame = np.array([int(t) if t.strip().isdigit() else -1 for t in frame_text])
-        for r in np.flatnonzero(frame < 0):
+        frame_text = raw_all[:, 0]
+        frame = whole_numbers(frame_text)
+        for r in np.flatnonzero((frame < 0) & ~short):
             problems.add(f, lines[r], "0", frame_text[r], "bad frame number (expected a whole number)")
-        raw = df[cols[1:]].to_numpy(str)
+        raw = raw_all[:, 1:]
         codes = code_values(raw, CODES)
+        codes[short] = -1
         bad = problems.bad_values(f, lines, cols[1:], raw, codes, _ALLOWED) | (frame < 0)
-        short = df["_short"].to_numpy()
         for r in np.flatnonzero(short):
             problems.add(f, lines[r], "", "", f"too few fields (expected {len(cols)})")
         bad |= short
-        read_rows += len(df)
+        read_rows += len(lines)
         on_disk = numbered_files(root / settings["frames"] / subject / task)
-        have = np.array([n in on_disk for n in frame]) if check_files else np.ones(len(frame), bool)
+        have = np.isin(frame, np.fromiter(on_disk, np.int64, len(on_disk))) if check_files else \
+            np.ones(len(frame), bool)
         keep = ~bad & have
         missing += int((~bad & ~have).sum())
         unlabelled += len(set(on_disk) - set(frame[~bad].tolist()))

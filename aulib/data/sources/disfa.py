@@ -29,8 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..images import ImageReadError, frame_ref, open_video
-from ..labels import _read_text_table
-from .native import Problems, assemble, code_values, numbered_files
+from .native import Problems, assemble, code_values, numbered_files, read_fields, whole_numbers
 
 DISFA_AUS = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
 SETTINGS = {"labels": "ActionUnit_Labels", "images": "video", "videos": "Video_LeftCamera", "frames": "img",
@@ -56,17 +55,15 @@ def inputs(root: Path, settings: dict) -> list[Path]:
 
 def _read_au_file(path: Path, problems: Problems) -> pd.DataFrame:
     """``frame`` (int), ``intensity`` (int8, -2 where bad) of one AU file."""
-    df = _read_text_table(path, ",", header=False)
-    cols = [c for c in df.columns if not c.startswith("_")]
-    if len(cols) != 2:
-        raise ValueError(f"{path}: {len(cols)} comma-separated fields per line; a DISFA label file has two, "
+    _, raw_all, lines, short = read_fields(path, header=False)
+    if raw_all.shape[1] != 2:
+        raise ValueError(f"{path}: {raw_all.shape[1]} comma-separated fields per line; a DISFA label file has two, "
                          "frame,intensity")
-    lines = df["_line"].to_numpy()
-    text = df[cols[0]].to_numpy(str)
-    frame = np.array([int(t) if t.strip().isdigit() else -1 for t in text])
+    text = raw_all[:, 0]
+    frame = whole_numbers(text)
     for r in np.flatnonzero(frame < 0):
         problems.add(path, lines[r], "frame", text[r], "bad frame number (expected a whole number >= 1)")
-    raw = df[[cols[1]]].to_numpy(str)
+    raw = raw_all[:, 1:]
     codes = code_values(raw, _INTENSITY)
     bad = problems.bad_values(path, lines, ["intensity"], raw, codes, "an intensity 0-5") | (frame < 0)
     dup = pd.Series(frame).duplicated().to_numpy() & ~bad
@@ -126,7 +123,7 @@ def read(root: Path, settings: dict, check_files: bool = True, on_error: str = "
             unlabelled += max(0, n_frames - int(have.sum()))
         else:
             on_disk = numbered_files(root / settings["frames"] / sn)
-            have = np.array([i in on_disk for i in index]) & before if check_files else before
+            have = np.isin(index, np.fromiter(on_disk, np.int64, len(on_disk))) & before if check_files else before
             names = [f"{settings['frames']}/{sn}/{on_disk.get(i) or f'{i}.png'}" for i in index[have]]
             unlabelled += len(set(on_disk) - set(index.tolist()))
         missing += int((~have).sum())

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ...aus import AU_NAMES, au_column
-from ..labels import AU_COLUMNS, PROBLEM_COLUMNS, LabelReport, _raise_first, warn_degenerate_aus
+from ..labels import AU_COLUMNS, PROBLEM_COLUMNS, LabelReport, _decode_utf8, _raise_first, warn_degenerate_aus
 
 #: The code :func:`code_values` gives a value outside its map.
 BAD = -128
@@ -44,6 +44,46 @@ def numbered_files(folder: Path) -> dict[int, str]:
     return out
 
 
+def read_fields(path: Path, header: bool) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """A small comma-separated file of numbers, without pandas' per-file cost.
+
+    Returns ``(header fields, raw str (N, C), 1-based line numbers (N,),
+    short (N,) bool: the line had fewer fields, padded with '')``; blank lines
+    are dropped; a line with more fields than the first raises naming it;
+    text must be UTF-8 (:func:`aulib.data.labels._decode_utf8`).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"label file {path} not found")
+    text = _decode_utf8(path, path.read_bytes())
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    head: list[str] = []
+    start = 0
+    if header:
+        while start < len(lines) and not lines[start].strip():
+            start += 1
+        if start == len(lines):
+            raise ValueError(f"{path}: the file is empty")
+        head = [h.strip() for h in lines[start].split(",")]
+        start += 1
+    rows, numbers = [], []
+    for k in range(start, len(lines)):
+        if lines[k].strip():
+            rows.append(lines[k].split(","))
+            numbers.append(k + 1)
+    width = len(head) if header else (len(rows[0]) if rows else 0)
+    counts = np.array([len(r) for r in rows], np.int64)
+    long = np.flatnonzero(counts > width)
+    if len(long):
+        raise ValueError(f"{path}: line {numbers[long[0]]} has {counts[long[0]]} comma-separated fields, "
+                         f"{'the header has' if header else 'the first line has'} {width}; every line needs the "
+                         "same number of fields")
+    short = counts < width
+    if short.any():
+        rows = [r + [""] * (width - len(r)) for r in rows]
+    raw = np.array(rows, dtype=str).reshape(len(rows), width)
+    return head, np.char.strip(raw), np.array(numbers, np.int64), short
+
+
 def code_values(raw: np.ndarray, codes: Mapping[str, int]) -> np.ndarray:
     """Strings (N, A) -> int8 (N, A) via ``codes`` (text stripped; ``'1.0'``
     reads as ``'1'``); :data:`BAD` marks a value not in ``codes``."""
@@ -62,6 +102,15 @@ def code_values(raw: np.ndarray, codes: Mapping[str, int]) -> np.ndarray:
         if t in codes:
             out[k] = codes[t]
     return out[inv.reshape(raw.shape)]
+
+
+def whole_numbers(text: np.ndarray) -> np.ndarray:
+    """int64 of strings of digits, -1 where a string is not a whole number >= 0."""
+    ok = np.char.isdigit(text) & (np.char.str_len(text) < 18)
+    out = np.full(len(text), -1, np.int64)
+    if ok.any():
+        out[ok] = text[ok].astype(np.int64)
+    return out
 
 
 class Problems:

@@ -26,7 +26,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..images import ImageReadError, frame_ref, open_video
 from .native import Problems, assemble, code_values, numbered_files, read_fields, whole_numbers
@@ -53,8 +52,8 @@ def inputs(root: Path, settings: dict) -> list[Path]:
     return files + ([media] if media.is_dir() else [])
 
 
-def _read_au_file(path: Path, problems: Problems) -> pd.DataFrame:
-    """``frame`` (int), ``intensity`` (int8, -2 where bad) of one AU file."""
+def _read_au_file(path: Path, problems: Problems) -> tuple[np.ndarray, np.ndarray]:
+    """``(frame numbers int64, intensities int8)`` of the good lines of one AU file."""
     _, raw_all, lines, short = read_fields(path, header=False)
     if raw_all.shape[1] != 2:
         raise ValueError(f"{path}: {raw_all.shape[1]} comma-separated fields per line; a DISFA label file has two, "
@@ -66,11 +65,14 @@ def _read_au_file(path: Path, problems: Problems) -> pd.DataFrame:
     raw = raw_all[:, 1:]
     codes = code_values(raw, _INTENSITY)
     bad = problems.bad_values(path, lines, ["intensity"], raw, codes, "an intensity 0-5") | (frame < 0)
-    dup = pd.Series(frame).duplicated().to_numpy() & ~bad
+    order = np.argsort(frame, kind="stable")
+    dup = np.zeros(len(frame), bool)
+    dup[order[1:]] = frame[order[1:]] == frame[order[:-1]]
+    dup &= ~bad
     for r in np.flatnonzero(dup):
         problems.add(path, lines[r], "frame", text[r], "frame listed twice (kept the first)")
     keep = ~bad & ~dup
-    return pd.DataFrame({"frame": frame[keep], "intensity": codes[keep, 0]})
+    return frame[keep], codes[keep, 0]
 
 
 def read(root: Path, settings: dict, check_files: bool = True, on_error: str = "raise"):
@@ -90,25 +92,26 @@ def read(root: Path, settings: dict, check_files: bool = True, on_error: str = "
     images, blocks, subj = [], [], []
     read_rows = missing = unlabelled = 0
     for sn in subjects:
-        merged = None
+        parts = {}
         absent = []
         for au in DISFA_AUS:
             path = folder / sn / f"{sn}_au{au}.txt"
             if not path.is_file():
                 absent.append(au)
                 continue
-            part = _read_au_file(path, problems).rename(columns={"intensity": f"AU{au}"})
-            merged = part if merged is None else merged.merge(part, on="frame", how="outer")
+            parts[au] = _read_au_file(path, problems)
         if absent:
             notes.append(f"{sn}: no label file for AU(s) {absent} ({sn}_au<N>.txt): unknown for this subject")
-        if merged is None:
+        if not parts:
             continue
-        merged = merged.sort_values("frame", kind="stable").reset_index(drop=True)
-        inten = np.stack([merged[f"AU{a}"].to_numpy(float) if f"AU{a}" in merged else
-                          np.full(len(merged), np.nan) for a in DISFA_AUS], axis=1)
-        codes = np.where(np.isnan(inten), -1, inten >= threshold).astype(np.int8)
-        index = merged["frame"].to_numpy() - first
-        read_rows += len(merged)
+        frames = np.unique(np.concatenate([f for f, _ in parts.values()]))
+        codes = np.full((len(frames), len(DISFA_AUS)), -1, np.int8)
+        for k, au in enumerate(DISFA_AUS):
+            if au in parts:
+                f, inten = parts[au]
+                codes[np.searchsorted(frames, f), k] = (inten >= threshold).astype(np.int8)
+        index = frames - first
+        read_rows += len(frames)
         before = index >= 0
         if settings["images"] == "video":
             rel = f"{videos}/LeftVideo{sn}_comp.avi"

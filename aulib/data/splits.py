@@ -29,7 +29,7 @@ import pandas as pd
 
 from aulib import aus as aulib_aus
 from aulib import io
-from aulib.data.labels import read_label_table
+from aulib.data.labels import read_label_table, require_au_columns
 from aulib.data.sources import load_subjects
 
 #: Label-table splits copied to split files as they are (variant 0).
@@ -38,6 +38,11 @@ PASSTHROUGH_SPLITS = ("noisy", "validation", "test")
 HELDOUT_SPLITS = ("H",)
 #: Label tables whose images the splits refer to.
 LABEL_TABLES = ("optimization",) + PASSTHROUGH_SPLITS
+
+
+def _aus_of(aus) -> tuple[int, ...]:
+    """AU numbers of a group name or a sequence of AU numbers."""
+    return aulib_aus.group_aus(aus) if isinstance(aus, str) else tuple(int(a) for a in aus)
 
 
 def _au_columns_of(df: pd.DataFrame) -> list[str]:
@@ -146,12 +151,9 @@ def _check_table(labels: pd.DataFrame, aus) -> list[str]:
     if labels["image"].duplicated().any():
         dup = labels.loc[labels["image"].duplicated(), "image"].iloc[0]
         raise ValueError(f"label table lists image {dup!r} more than once; images must be unique")
-    cols = _au_columns_of(labels) if aus is None else aulib_aus.au_columns(aus)
+    cols = _au_columns_of(labels) if aus is None else require_au_columns(labels, _aus_of(aus))
     if not cols:
         raise ValueError("label table has no AU columns (AU1, AU2, ...) to stratify on")
-    missing = [c for c in cols if c not in labels.columns]
-    if missing:
-        raise ValueError(f"label table has no column(s) {missing}; it has {list(labels.columns)}")
     return cols
 
 
@@ -363,10 +365,7 @@ def check_split(df: pd.DataFrame, aus=None, source: str = "split") -> pd.DataFra
     for col in ("image", "variant"):
         if col not in df.columns:
             raise ValueError(f"{path}: missing column {col!r}; a split file has 'image, variant, AU...' columns")
-    cols = _au_columns_of(df) if aus is None else aulib_aus.au_columns(aus)
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: no column(s) {missing} for the requested AUs")
+    cols = _au_columns_of(df) if aus is None else require_au_columns(df, _aus_of(aus), path)
     if df["image"].isna().any():
         raise ValueError(f"{path}: empty image path at row {int(np.flatnonzero(df['image'].isna())[0])}")
     df["image"] = df["image"].astype(str)

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..aus import AU_NAMES, AUS_2020, CROP_STYLE, au_column
+from ..aus import AU_NAMES, CATALOG, CROP_STYLE, au_column
 from ..data.faces import BOX_COLUMNS, LANDMARK_COLUMNS, crop_face, detect_all_faces
 from ..infer.checkpoints import load_model
 from ..infer.sharded import autocast
@@ -203,7 +203,7 @@ class Predictor:
                 raise ValueError(f"{plan.path} and {owner[twice[0]]} both cover AUs {twice}; give one chosen-model "
                                  "file per group (e.g. chosen/17au.yaml and chosen/6au.yaml), not overlapping groups")
             owner.update({a: plan.path for a in plan.chosen.aus})
-        order = {a: i for i, a in enumerate(AUS_2020)}
+        order = {a: i for i, a in enumerate(CATALOG)}
         self.aus: tuple[int, ...] = tuple(sorted(owner, key=lambda a: (order.get(a, len(order)), a)))
         self._col = {a: i for i, a in enumerate(self.aus)}
         thr = {p["au"]: p["threshold"] for plan in self.plans for p in plan.chosen.per_au}

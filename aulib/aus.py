@@ -1,4 +1,4 @@
-"""Action Unit catalog: the EmotioNet AU sets, the model groups, flip pairs.
+"""Action Unit catalog: the FACS AUs, the EmotioNet AU sets, the model groups, flip pairs.
 
 Every AU is referred to by its FACS number (int). Label tables name the
 column of AU ``n`` as ``f"AU{n}"``.
@@ -7,34 +7,56 @@ from __future__ import annotations
 
 import numpy as np
 
+#: The FACS catalog (Ekman, Friesen & Hager, FACS manual 2002): every action
+#: unit a public AU data set labels, with its FACS name, in number order (the
+#: order of a label table's AU columns).
 AU_NAMES: dict[int, str] = {
     1: "Inner brow raiser",
     2: "Outer brow raiser",
     4: "Brow lowerer",
     5: "Upper lid raiser",
     6: "Cheek raiser",
+    7: "Lid tightener",
     9: "Nose wrinkler",
     10: "Upper lip raiser",
+    11: "Nasolabial deepener",
     12: "Lip corner puller",
+    13: "Sharp lip puller",
+    14: "Dimpler",
     15: "Lip corner depressor",
+    16: "Lower lip depressor",
     17: "Chin raiser",
     18: "Lip pucker",
     20: "Lip stretcher",
+    22: "Lip funneler",
+    23: "Lip tightener",
     24: "Lip pressor",
     25: "Lips part",
     26: "Jaw drop",
+    27: "Mouth stretch",
     28: "Lip suck",
     43: "Eyes closed",
+    45: "Blink",
+    46: "Wink",
     51: "Head turn left",
     52: "Head turn right",
     53: "Head up",
     54: "Head down",
     55: "Head tilt left",
     56: "Head tilt right",
+    57: "Head forward",
+    58: "Head back",
+    61: "Eyes turn left",
+    62: "Eyes turn right",
+    63: "Eyes up",
+    64: "Eyes down",
 }
+#: Every AU of the catalog, in number order.
+CATALOG: tuple[int, ...] = tuple(AU_NAMES)
 
 #: The 23 AUs of the EmotioNet Challenge 2020, in challenge order.
-AUS_2020: tuple[int, ...] = tuple(AU_NAMES)
+AUS_2020: tuple[int, ...] = (1, 2, 4, 5, 6, 9, 10, 12, 15, 17, 18, 20, 24, 25, 26, 28, 43,
+                             51, 52, 53, 54, 55, 56)
 #: The 12 AUs of the EmotioNet Challenge 2018 (the paper's Table 3).
 AUS_2018: tuple[int, ...] = (1, 2, 4, 5, 6, 9, 12, 17, 20, 25, 26, 43)
 
@@ -45,10 +67,15 @@ BUILTIN_GROUPS: dict[str, tuple[int, ...]] = {
     "6au": AUS_2020[17:],
     "12au": AUS_2018,
     "23au": AUS_2020,
+    # the field's standard sets (docs/benchmarks.md)
+    "bp4d12": (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24),
+    "disfa8": (1, 2, 4, 6, 9, 12, 25, 26),
+    "affwild12": (1, 2, 4, 6, 7, 10, 12, 15, 23, 24, 25, 26),
 }
 #: Crop style each built-in group is trained on (paper, Sec. 2.1): expression
 #: AUs use 5-point aligned faces; head-pose AUs the unaligned detector box x1.5.
-BUILTIN_CROP: dict[str, str] = {"17au": "aligned", "12au": "aligned", "23au": "aligned", "6au": "box1.5"}
+BUILTIN_CROP: dict[str, str] = {"17au": "aligned", "12au": "aligned", "23au": "aligned", "6au": "box1.5",
+                                "bp4d12": "aligned", "disfa8": "aligned", "affwild12": "aligned"}
 
 #: The group registry (the only one): name -> AUs, and name -> crop style.
 #: Built-in groups, plus those a profile declares (``groups:``), a run's
@@ -56,9 +83,10 @@ BUILTIN_CROP: dict[str, str] = {"17au": "aligned", "12au": "aligned", "23au": "a
 GROUPS: dict[str, tuple[int, ...]] = dict(BUILTIN_GROUPS)
 CROP_STYLE: dict[str, str] = dict(BUILTIN_CROP)
 
-#: A horizontal flip turns "turn left" into "turn right" and "tilt left" into
-#: "tilt right"; every other AU is kept.
-FLIP_PAIRS: tuple[tuple[int, int], ...] = ((51, 52), (55, 56))
+#: A horizontal flip swaps the lateral AUs: head turn left/right (51/52),
+#: head tilt left/right (55/56), eyes turn left/right (61/62). Every other AU
+#: is kept (57/58 head forward/back and 63/64 eyes up/down are not lateral).
+FLIP_PAIRS: tuple[tuple[int, int], ...] = ((51, 52), (55, 56), (61, 62))
 
 
 def check_crop_style(style: str, where: str = "crop style") -> str:
@@ -76,22 +104,34 @@ def check_crop_style(style: str, where: str = "crop style") -> str:
     return style
 
 
+def check_au(value, where: str = "AU") -> int:
+    """An AU number of the catalog (:data:`AU_NAMES`) as int: an integer, or a
+    string of digits (``"12"``); anything else (``1.9``, ``"1.9"``, ``True``)
+    or an AU outside the catalog is a ValueError naming ``where`` and the value."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        au = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        au = int(value.strip())
+    else:
+        raise ValueError(f"{where}: {value!r} is not an AU number; AUs are whole FACS numbers such as 12 "
+                         "(not 1.9 or '1.9')")
+    if au not in AU_NAMES:
+        raise ValueError(f"{where}: AU {au} is not in the kit's FACS catalog {list(CATALOG)}")
+    return au
+
+
 def define_group(name: str, aus, crop: str = "aligned", where: str = "group") -> tuple[int, ...]:
-    """Register group ``name`` with AU numbers ``aus`` (from the 23 of
-    :data:`AUS_2020`, no repeats) and crop style ``crop``. Registering the same
-    definition again is a no-op; redefining a name (a built-in one included)
-    with other AUs or another crop is a ValueError naming ``where``."""
+    """Register group ``name`` with AU numbers ``aus`` (whole numbers of the
+    FACS catalog :data:`AU_NAMES`, no repeats; :func:`check_au`) and crop style
+    ``crop``. Registering the same definition again is a no-op; redefining a
+    name (a built-in one included) with other AUs or another crop is a
+    ValueError naming ``where``."""
     name = str(name)
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"{where}: group name {name!r} must be a plain name such as 'disfa12'")
-    try:
-        aus = tuple(int(a) for a in aus)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: group {name!r} needs a list of AU numbers, got {aus!r}") from None
-    unknown = [a for a in aus if a not in AU_NAMES]
-    if unknown:
-        raise ValueError(f"{where}: group {name!r} lists AU(s) {unknown}, which the kit does not know; "
-                         f"use AUs of {list(AUS_2020)}")
+    if isinstance(aus, (str, bytes)) or not hasattr(aus, "__iter__"):
+        raise ValueError(f"{where}: group {name!r} needs a list of AU numbers, got {aus!r}")
+    aus = tuple(check_au(a, f"{where}: group {name!r}") for a in aus)
     if not aus or len(set(aus)) != len(aus):
         raise ValueError(f"{where}: group {name!r} needs at least one AU and no repeats, got {list(aus)}")
     crop = check_crop_style(crop, f"{where}: group {name!r} crop")
@@ -147,7 +187,8 @@ def au_columns(aus_or_group) -> list[str]:
 
 
 def parse_au_column(name: str) -> int:
-    """'AU12' -> 12. Raises ValueError for anything else."""
+    """'AU12' -> 12 (any number; :func:`check_au` checks it is in the catalog).
+    Raises ValueError for anything else."""
     if not (name.startswith("AU") and name[2:].isdigit()):
         raise ValueError(f"{name!r} is not an AU column name like 'AU12'")
     return int(name[2:])

@@ -36,7 +36,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .aus import AUS_2020, au_columns, group_aus
+from .aus import au_columns, group_aus
+from .data.labels import table_au_columns
 from .data.splits import read_split
 from .infer.sharded import CHUNK_ROWS, predict_in_chunks, predict_split_probs  # noqa: F401 - re-exported
 from .io import write_csv
@@ -56,8 +57,8 @@ def filter_noisy(noisy: pd.DataFrame, probs: np.ndarray, aus, threshold=0.5, con
     decision threshold (scalar or per AU (C,)); ``confidence`` ``t`` in
     [0.5, 1]. Rule (module docstring): keep 1 iff ``p >= threshold`` and
     ``p >= t``; keep 0 iff ``p < threshold`` and ``p <= 1 - t``; else -1.
-    Returns the split table of C: ``image, variant`` and all 23 AU columns
-    (AUs outside ``aus`` are -1), images without any kept label dropped.
+    Returns the split table of C: ``image, variant`` and every AU column of
+    ``noisy`` (AUs outside ``aus`` are -1), images without any kept label dropped.
     """
     aus = list(group_aus(aus) if isinstance(aus, str) else aus)
     cols = au_columns(aus)
@@ -77,7 +78,7 @@ def filter_noisy(noisy: pd.DataFrame, probs: np.ndarray, aus, threshold=0.5, con
     kept = np.where(agree_pos, 1, np.where(agree_neg, 0, -1)).astype(np.int8)
     out = pd.DataFrame({"image": noisy["image"].to_numpy(),
                         "variant": noisy["variant"].to_numpy() if "variant" in noisy else 0})
-    for c in au_columns(AUS_2020):
+    for c in table_au_columns(noisy, "noisy split"):
         out[c] = np.full(len(noisy), -1, np.int8)
     out[cols] = kept
     return out[(kept >= 0).any(axis=1)].reset_index(drop=True)

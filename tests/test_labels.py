@@ -187,9 +187,9 @@ def test_generic_subset_unknown_codes_and_notes(tmp_path):
                                 "images/c.jpg,0,1,z\n")
     df, rep = L.read_generic_csv(root / "g.csv", root)
     assert df["AU1"].tolist() == [1, -1, 0] and df["AU12"].tolist() == [-1, -1, 1]
-    assert (df.drop(columns=["image", "AU1", "AU12"]) == -1).all().all()
+    assert list(df.columns) == ["image", "AU1", "AU12"]          # exactly the file's AUs, no filler columns
     notes = " ".join(rep.notes)
-    assert "AU2" in notes and "unknown" in notes and "extra" in notes
+    assert "extra" in notes and "AU2" not in notes
     df2, _ = L.read_generic_csv(root / "g.csv", tmp_path, image_dir="root")
     assert df2["image"].tolist() == ["root/images/a.jpg", "root/images/b.jpg", "root/images/c.jpg"]
 
@@ -208,7 +208,7 @@ def test_generic_path_traversal_and_missing_columns(tmp_path):
     (root / "h.csv").write_text("file,AU1\na.jpg,1\n")
     with pytest.raises(ValueError, match=r"h\.csv: missing column\(s\) 'image'.*image,AU1,AU2"):
         L.read_generic_csv(root / "h.csv", root)
-    (root / "k.csv").write_text("image,smile\nimages/a.jpg,1\n")
+    (root / "k.csv").write_text("image,label\nimages/a.jpg,1\n")
     with pytest.raises(ValueError, match=r"k\.csv: missing column.*AU1 \.\.\. AU56"):
         L.read_generic_csv(root / "k.csv", root)
 
@@ -261,8 +261,10 @@ def test_label_table_round_trip_and_validation(tmp_path):
     with pytest.raises(ValueError, match="rows 2 and 7"):
         L.write_label_table(dup, tmp_path / "d.csv")
     assert not (tmp_path / "d.csv").exists()
-    with pytest.raises(ValueError, match=r"missing column\(s\) \['AU9'\]"):
-        L.validate_label_table(table.drop(columns=["AU9"]))
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['AU<n> \(at least one\)'\]"):
+        L.validate_label_table(table[["image"]])
+    with pytest.raises(ValueError, match=r"\['AU99'\] name AUs outside the kit's FACS catalog"):
+        L.validate_label_table(table.assign(AU99=0))
     esc = table.copy()
     esc.loc[0, "image"] = "../x.jpg"
     with pytest.raises(ValueError, match="row 0.*leaves the data root"):
@@ -361,3 +363,43 @@ def test_repeated_au_column_is_refused(tmp_path, second):
     (root / "u.csv").write_text("image,image,AU1\nimages/a.jpg,x.jpg,1\n")
     with pytest.raises(ValueError, match=r"u\.csv: column 'image' appears more than once"):
         L.read_generic_csv(root / "u.csv", root)
+
+
+# --------------------------------------------------------------------------- tables beyond the 23 (issue 24, point 1)
+BP4D12 = (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)
+
+
+def test_a_bp4d_table_has_its_12_aus_in_catalog_order(tmp_path):
+    from aulib.data.splits import check_split
+    from aulib.report.figure1 import plot_label_counts
+
+    root = make_root(tmp_path, ["a.jpg", "b.jpg"])
+    shuffled = [24, 7, 1, 23, 2, 4, 6, 10, 12, 14, 15, 17]          # any column order in the file
+    (root / "bp4d.csv").write_text("image," + ",".join(f"AU{a}" for a in shuffled) + "\n"
+                                   "images/a.jpg," + ",".join("1" if a in (7, 14, 23) else "0" for a in shuffled) + "\n"
+                                   "images/b.jpg," + ",".join(["0"] * 12) + "\n")
+    df, _ = L.read_generic_csv(root / "bp4d.csv", root)
+    assert list(df.columns) == ["image"] + [f"AU{a}" for a in BP4D12]
+    L.write_label_table(df, tmp_path / "opt.csv")
+    back = L.read_label_table(tmp_path / "opt.csv")
+    assert list(back.columns) == list(df.columns) and back.loc[0, ["AU7", "AU14", "AU23"]].tolist() == [1, 1, 1]
+    counts = L.label_counts(back)
+    assert list(counts.index) == list(BP4D12) and counts.loc[14, "positive"] == 1
+    fig = plot_label_counts(back)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "12 expression AUs" in texts and [t.get_text() for t in fig.axes[0].get_xticklabels()] == [str(a) for a in BP4D12]
+    # every consumer refuses a group AU the table lacks, naming the AU and the table
+    with pytest.raises(ValueError, match=r"opt\.csv: no label column \['AU25'\] for AU\(s\) \[25\]"):
+        L.label_counts(back, [1, 25], source=str(tmp_path / "opt.csv"))
+    split = back.assign(variant=0)
+    with pytest.raises(ValueError, match=r"splits/H\.csv: no label column \['AU9', 'AU25', 'AU26'\] for AU\(s\) \[9, 25, 26\]"):
+        check_split(split, "disfa8", source="splits/H.csv")
+    with pytest.raises(ValueError, match=r"for AU\(s\) \[9, 25, 26\]; the table labels AUs \[1, 2, 4, 6, 7"):
+        from aulib.data.splits import split_optimization
+        split_optimization(back, "disfa8")
+    # an EmotioNet table refuses the BP4D group by its missing AUs
+    emo = pd.DataFrame({"image": ["x.jpg"], **{c: [0] for c in L.AU_COLUMNS}})
+    with pytest.raises(ValueError, match=r"AU\(s\) \[7, 14, 23\]"):
+        check_split(emo.assign(variant=0), "bp4d12")
+    with pytest.raises(ValueError, match="needs its column|no label column"):
+        L.write_emotionet_manual(back, tmp_path / "m.csv", "http://x/")

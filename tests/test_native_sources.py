@@ -152,3 +152,28 @@ def test_disfa_video_frames_through_mtcnn_and_crop_store(tmp_path):
     assert (store.status != "unreadable").all()
     crops = np.asarray(store.images[:len(images)])
     assert crops.reshape(len(images), -1).std(axis=1).min() > 5     # real faces, not black fallbacks
+
+
+@pytest.mark.parametrize("dataset,protocol,writer", [("bp4d", "bp4d_3fold", write_bp4d),
+                                                     ("disfa", "disfa_3fold", write_disfa)])
+def test_written_layouts_run_every_published_fold(tmp_path, dataset, protocol, writer):
+    """The test-side layouts use subjects of the published lists: every fold
+    has test and training subjects, each part two of them."""
+    from aulib.data.protocols import fold_rows, get_protocol
+    kwargs = {"tasks": ("T1",), "frames": 2, "missing": 0, "unlabelled": 0} if dataset == "bp4d" else \
+        {"frames": 2, "extra": 0}
+    written = writer(tmp_path / dataset, **kwargs)
+    ws = ws_for(tmp_path)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        S.prepare_labels(ws, dataset, written.root)
+    subjects = S.load_subjects(ws)
+    images = S.load_labels(ws, "optimization")["image"]
+    p = get_protocol(protocol)
+    for fold in range(1, p.n_folds + 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")       # most listed subjects are absent at test size
+            test, train = fold_rows(p, fold, subjects[images].to_numpy())
+        assert len(set(subjects[images][test])) == 2 and len(set(subjects[images][train])) == 4
+        assert not (test & train).any() and (test | train).all()

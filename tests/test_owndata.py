@@ -54,14 +54,14 @@ def test_profile_groups_registry(registry):
         aus.define_group("disfa12", DISFA12[:3])
     with pytest.raises(ValueError, match="'17au' is already defined"):
         aus.define_group("17au", DISFA12)
-    with pytest.raises(ValueError, match=r"AU\(s\) \[7\], which the kit does not know"):
-        aus.define_group("bp4d", [1, 7])
+    with pytest.raises(ValueError, match=r"AU 99 is not in the kit's FACS catalog"):
+        aus.define_group("bp4d", [1, 99])
     with pytest.raises(ValueError, match="'box' is not a crop style"):
         aus.define_groups({"x": {"aus": [1], "crop": "box"}})
     with pytest.raises(ValueError, match="keys 'aus'"):
         aus.define_groups({"x": [1, 2]})
     with pytest.raises(ValueError, match="declare it in the profile"):
-        aus.group_aus("disfa8")
+        aus.group_aus("disfa7")
 
 
 def test_run_config_records_aus_and_crop(registry):

@@ -201,8 +201,36 @@ def test_kfold_protocol_runs_every_step_once_per_fold(project, monkeypatch):
     assert _lines(log) == ["b0 fold1", "c3/1 fold1", "b0 fold2", "c3/2 fold2", "b0 fold3", "c3/3 fold3"]
     assert summaries == [("t", 3)]
     assert (ws.root / "fold3" / "faces.csv").stat().st_ino == (ws.root / "fold1" / "faces.csv").stat().st_ino
-    for bad, msg in (({"kfold": 1}, "kfold must be an integer >= 2"), ({"folds": 3}, "'folds', which a protocol")):
+    for bad, msg in (({"kfold": 1}, "kfold must be an integer >= 2"), ({"fold": 3}, "'fold', which a protocol")):
         _profile(root, [{"notebook": "02_b.ipynb"}], protocol=bad)
+        with pytest.raises(ValueError, match=msg):
+            pipeline.run("t")
+
+
+def test_named_protocol_folds_run_once_per_fold(project, monkeypatch):
+    """protocol: {folds: disfa_3fold}: 3 fold workspaces, 02_split-like steps get
+    folds/fold; affwild2_official is one fold; unknown names list the known ones."""
+    from aulib.pipeline import kfold as K
+
+    root, log = project
+    _notebook(root / "notebooks" / "03_c.ipynb", "profile = None\nworkspace = None\nkfold = None\nfolds = None\nfold = None",
+              RESOLVE.format(stem="03_c") + f"open({str(log)!r}, 'a').write(f'c{{kfold}}/{{folds}}/{{fold}} {{p.ws.root.name}}\\n')\n")
+    base = yaml.safe_load((root / "notebooks" / "profiles" / "base.yaml").read_text())
+    base["defaults"]["03_c"] = {"kfold": 0, "folds": None, "fold": None}
+    (root / "notebooks" / "profiles" / "base.yaml").write_text(yaml.safe_dump(base))
+    summaries = []
+    monkeypatch.setattr(K, "write_kfold_summaries", lambda ws, k: summaries.append((ws.root.name, k)) or {})
+    _profile(root, [{"notebook": "03_c.ipynb"}], protocol={"folds": "disfa_3fold"})
+    pipeline.run("t")
+    assert _lines(log) == ["c0/disfa_3fold/1 fold1", "c0/disfa_3fold/2 fold2", "c0/disfa_3fold/3 fold3"]
+    assert summaries == [("t", 3)]
+    _profile(root, [{"notebook": "03_c.ipynb"}], name="aw", protocol={"folds": "affwild2_official"})
+    pipeline.run("aw")
+    assert _lines(log)[-1] == "c0/affwild2_official/1 fold1" and summaries[-1] == ("aw", 1)
+    for bad, msg in (({"folds": "bp4d"}, r"unknown protocol folds 'bp4d'; the kit knows \['affwild2_official', "
+                                         r"'bp4d_3fold', 'disfa_3fold'\]"),
+                     ({"folds": "bp4d_3fold", "kfold": 3}, "sets both kfold")):
+        _profile(root, [{"notebook": "03_c.ipynb"}], protocol=bad)
         with pytest.raises(ValueError, match=msg):
             pipeline.run("t")
 

@@ -1,9 +1,12 @@
 """Label files in, one label table out (and back).
 
 A *label table* is a pandas DataFrame with column ``image`` (POSIX path
-relative to the data root) followed by one int8 column per AU of
-:data:`aulib.aus.AUS_2020` (``AU1`` … ``AU56``): ``1`` present, ``0``
-absent, ``-1`` unknown. One row an image; images are unique.
+relative to the data root) followed by one int8 column ``AU<n>`` per AU the
+source labels, any subset of the FACS catalog :data:`aulib.aus.AU_NAMES`
+in catalog (number) order: ``1`` present, ``0`` absent, ``-1`` unknown.
+EmotioNet and SynthAU tables have the 23 of :data:`aulib.aus.AUS_2020`
+(``AU1`` … ``AU56``), a BP4D table its 12. One row an image; images are
+unique. A group needs a column for each of its AUs (:func:`require_au_columns`).
 
 Source formats (docs/layout.md):
 
@@ -11,7 +14,7 @@ Source formats (docs/layout.md):
   values ``0``, ``1``, ``999`` -- :func:`read_emotionet_manual`.
 - EmotioNet automatic (noisy) list: tab-separated, no header, ``URL``,
   ``URL orig`` then 60 values for AU1 … AU60 -- :func:`read_emotionet_automatic`.
-- Generic CSV: ``image,AU1,AU2,…`` (any subset of the 23 AUs), unknown as
+- Generic CSV: ``image,AU1,AU2,…`` (any AUs of the catalog), unknown as
   ``999``, ``-1`` or empty, optional ``subject`` and ``split`` columns --
   :func:`read_generic_csv`.
 
@@ -46,11 +49,13 @@ import numpy as np
 import pandas as pd
 
 from .. import io as aio
-from ..aus import AUS_2020, GROUPS, au_column
+from ..aus import AU_NAMES, AUS_2020, CATALOG, GROUPS, au_column, parse_au_column
 
-#: Label-table AU columns, in challenge order.
+#: The AU columns of an EmotioNet / SynthAU label table (the 23 of AUS_2020), in challenge order.
 AU_COLUMNS: list[str] = [au_column(a) for a in AUS_2020]
 LABEL_COLUMNS: list[str] = ["image"] + AU_COLUMNS
+#: Every AU column a label table may have, in catalog order.
+CATALOG_COLUMNS: list[str] = [au_column(a) for a in CATALOG]
 #: EmotioNet's code for an unknown label.
 EMOTIONET_UNKNOWN = 999
 #: Number of AU value columns (AU1 … AU60) in an EmotioNet automatic list.
@@ -396,8 +401,8 @@ def _to_table(df: pd.DataFrame, key_col: str, source_cols: Sequence[str], value_
 
     table = pd.DataFrame({"image": pd.Series([images[i] for i in np.flatnonzero(keep)], dtype=object).astype(str)})
     col_of = {name: k for k, name in enumerate(value_names)}
-    for col in AU_COLUMNS:
-        table[col] = codes[keep, col_of[col]] if col in col_of else np.full(len(table), -1, np.int8)
+    for col in (c for c in CATALOG_COLUMNS if c in col_of):      # the source's AUs, in catalog order
+        table[col] = codes[keep, col_of[col]]
     report.read, report.kept, report.skipped = n, int(keep.sum()), int(n - keep.sum())
     report.problems = pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
     warn_degenerate_aus(table, list(value_names), report)
@@ -586,20 +591,20 @@ def _generic_au_columns(path: Path, raw_header: Sequence[str], header: dict, int
         if hit is None:
             continue
         au, kind = hit
-        if au not in AUS_2020:
+        if au not in CATALOG:
             unknown.append(_clean_header(heading))
             continue
         mapped.setdefault(au_column(au), []).append(heading)
         kinds[au_column(au)] = kind
     if unknown:
         raise ValueError(f"{path}: column(s) {unknown} look like AU columns, but those AUs are not in the kit's AU "
-                         f"catalog {list(AUS_2020)}; remove or rename them (nothing is dropped silently)")
+                         f"catalog {list(CATALOG)}; remove or rename them (nothing is dropped silently)")
     for col, headings in mapped.items():
         if len(headings) > 1:
             cols = " and ".join(repr(_clean_header(h)) for h in headings)
             raise ValueError(f"{path}: columns {cols} both name {col}; keep one (the reader would have to guess "
                              "which is right)")
-    intensity = sorted((c for c, k in kinds.items() if k == "intensity"), key=AU_COLUMNS.index)
+    intensity = sorted((c for c, k in kinds.items() if k == "intensity"), key=CATALOG_COLUMNS.index)
     if intensity and intensity_threshold is None:
         raise ValueError(f"{path}: column(s) {[_clean_header(mapped[c][0]) for c in intensity]} hold AU intensities "
                          "(an _r suffix), not occurrence labels; give an occurrence column (AU1 or AU1_c, values "
@@ -635,8 +640,8 @@ def read_generic_csv(path, data_root, image_dir: str | os.PathLike = "", check_f
     """Read a generic CSV ``image[,subject][,split],AU1,AU2,…``.
 
     ``image`` is a path relative to ``data_root / image_dir``, or an absolute
-    path inside ``data_root``; any subset of the 23 AUs (absent AUs become
-    -1, and the report says so; other columns are ignored with a note);
+    path inside ``data_root``; any AUs of the FACS catalog (the table has
+    the file's AU columns, in catalog order; other columns are ignored with a note);
     unknown as 999, -1 or empty. AU headings may be spelled ``AU1``,
     ``AU01``, ``au1``, ``AU 1``, ``AU_1`` or ``AU1_c`` (the report notes the
     mapping); intensity columns (``AU1_r``) are refused unless
@@ -654,26 +659,23 @@ def read_generic_csv(path, data_root, image_dir: str | os.PathLike = "", check_f
         hit = au_heading(name)
         return au_column(hit[0]) if hit else _clean_header(name).replace(" ", "")
 
-    _refuse_repeated_columns(path, df.attrs["header"], canon, ["image", *META_COLUMNS] + AU_COLUMNS)
+    _refuse_repeated_columns(path, df.attrs["header"], canon, ["image", *META_COLUMNS] + CATALOG_COLUMNS)
     au_cols, thresholds, spelling_notes = _generic_au_columns(path, df.attrs["header"], header, intensity_threshold)
-    present = [c for c in AU_COLUMNS if c in au_cols]
+    present = [c for c in CATALOG_COLUMNS if c in au_cols]
     if "image" not in header or not present:
         missing = (["'image'"] if "image" not in header else []) + ([] if present else ["AU1 ... AU56 (any)"])
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; a generic label CSV has the header "
-                         "image,AU1,AU2,... (image paths relative to the data root, any subset of the AUs "
-                         f"{list(AUS_2020)}; optional subject and split columns) and values 1, 0, or "
+                         "image,AU1,AU2,... (image paths relative to the data root, any AUs of the FACS "
+                         f"catalog {list(CATALOG)}; optional subject and split columns) and values 1, 0, or "
                          "999/-1/empty for unknown")
     for col, threshold in thresholds.items():
         _threshold_values(df, au_cols[col], threshold, path)
     report = LabelReport(source=str(path), notes=list(spelling_notes))
-    absent = [c for c in AU_COLUMNS if c not in au_cols]
-    if absent:
-        report.notes.append(f"AU column(s) {absent} not in the file: set to unknown (-1)")
     used = {"image", *META_COLUMNS} | {_clean_header(h).replace(" ", "") for h in au_cols.values()}
     extra = [h for h in header if h not in used]
     if extra:
-        report.notes.append(f"ignored column(s) {extra} (not 'image', 'subject', 'split' or one of the "
-                            "23 challenge AUs)")
+        report.notes.append(f"ignored column(s) {extra} (not 'image', 'subject', 'split' or an AU of the "
+                            "FACS catalog)")
     folder = _folder(image_dir)
 
     def to_path(image: str) -> str:
@@ -685,20 +687,54 @@ def read_generic_csv(path, data_root, image_dir: str | os.PathLike = "", check_f
 
 
 # ------------------------------------------------------------------ label tables
+def table_au_columns(df: pd.DataFrame, source: str = "label table") -> list[str]:
+    """The ``AU<n>`` columns of a table, in catalog order. A column named like
+    an AU (``AU99``) whose AU is not in the FACS catalog is a ValueError
+    naming ``source``."""
+    aus = []
+    for c in df.columns:
+        try:
+            aus.append(parse_au_column(str(c)))
+        except ValueError:
+            continue
+    unknown = [a for a in aus if a not in AU_NAMES]
+    if unknown:
+        raise ValueError(f"{source}: column(s) {[au_column(a) for a in unknown]} name AUs outside the kit's FACS "
+                         f"catalog {list(CATALOG)}; rename or drop them")
+    return [au_column(a) for a in CATALOG if a in aus]
+
+
+def require_au_columns(df: pd.DataFrame, aus, source: str = "label table") -> list[str]:
+    """The columns of AU numbers ``aus`` (e.g. a group's); a ValueError naming
+    every AU the table ``source`` has no column for, and the AUs it has."""
+    cols = [au_column(a) for a in aus]
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        have = [parse_au_column(c) for c in table_au_columns(df, source)]
+        raise ValueError(f"{source}: no label column {missing} for AU(s) {[parse_au_column(c) for c in missing]}; the table "
+                         f"labels AUs {have}; choose a group of those AUs (e.g. bp4d12 for BP4D, disfa8 for DISFA) "
+                         "or a data set that labels them")
+    return cols
+
+
 def validate_label_table(df: pd.DataFrame, source: str = "label table") -> pd.DataFrame:
-    """Check a label table and return it normalised: columns ``image`` then
-    the 23 AU columns in order (other columns dropped), int8 values, index 0..N-1.
+    """Check a label table and return it normalised: column ``image`` then its
+    AU columns (any AUs of the FACS catalog, at least one) in catalog order
+    (other columns dropped), int8 values, index 0..N-1.
 
     Raises ValueError naming ``source``, row (0-based, as in the DataFrame;
-    line = row + 2 in its CSV) and column for missing columns, values other
-    than 1/0/-1, image paths that leave the data root, duplicate images.
+    line = row + 2 in its CSV) and column for a missing ``image`` or no AU
+    column, AUs outside the catalog, values other than 1/0/-1, image paths
+    that leave the data root, duplicate images.
     """
-    missing = [c for c in LABEL_COLUMNS if c not in df.columns]
+    au_cols = table_au_columns(df, source)
+    missing = [c for c in ["image"] if c not in df.columns] + ([] if au_cols else ["AU<n> (at least one)"])
     if missing:
-        raise ValueError(f"{source}: missing column(s) {missing}; a label table has columns image, "
-                         f"{', '.join(AU_COLUMNS)} with values 1, 0, -1 (unknown)")
+        raise ValueError(f"{source}: missing column(s) {missing}; a label table has columns image, then one "
+                         f"AU<n> column per AU it labels (e.g. {', '.join(AU_COLUMNS[:3])}, ...) with values "
+                         "1, 0, -1 (unknown)")
     out = pd.DataFrame({"image": pd.Series(df["image"].to_numpy(), dtype=object).astype(str)})
-    for col in AU_COLUMNS:
+    for col in au_cols:
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
         bad = ~np.isin(values, (-1.0, 0.0, 1.0))
         if bad.any():
@@ -726,13 +762,13 @@ def read_label_table(path) -> pd.DataFrame:
         raise FileNotFoundError(f"label table {path} not found: build it first (notebook 01_data, "
                                 "aulib.data.sources.prepare_labels)")
     text = _decode_utf8(path, path.read_bytes())
-    _refuse_repeated_columns(path, next(csv.reader(io.StringIO(text)), []), str.strip, LABEL_COLUMNS)
+    _refuse_repeated_columns(path, next(csv.reader(io.StringIO(text)), []), str.strip, ["image"] + CATALOG_COLUMNS)
     df = pd.read_csv(io.StringIO(text), dtype={"image": str}, keep_default_na=False)
     return validate_label_table(df, source=str(path))
 
 
 def write_label_table(df: pd.DataFrame, path) -> None:
-    """Atomically write a label table as CSV ``image,AU1,…`` (unknown as -1)."""
+    """Atomically write a label table as CSV ``image,AU<n>,…`` (its AU columns; unknown as -1)."""
     aio.write_csv(path, validate_label_table(df, source=f"label table for {path}"))
 
 
@@ -741,9 +777,9 @@ def _urls(df: pd.DataFrame, url_prefix: str) -> list[str]:
     return [url_prefix + posixpath.basename(img) for img in df["image"]]
 
 
-def _emotionet_codes(df: pd.DataFrame) -> np.ndarray:
-    """int16 (N, 23): the table's labels with unknown as 999."""
-    values = df[AU_COLUMNS].to_numpy(np.int16)
+def _emotionet_codes(df: pd.DataFrame, source: str) -> np.ndarray:
+    """int16 (N, 23): the table's labels with unknown as 999 (every one of the 23 AUs needs its column)."""
+    values = df[require_au_columns(df, AUS_2020, source)].to_numpy(np.int16)
     return np.where(values == -1, EMOTIONET_UNKNOWN, values)
 
 
@@ -752,7 +788,7 @@ def write_emotionet_manual(df: pd.DataFrame, path, url_prefix: str) -> None:
     (the 23 AUs), values 0/1/999; ``URL`` = ``url_prefix`` + the image's file name."""
     df = validate_label_table(df, source=f"label table for {path}")
     urls = _urls(df, url_prefix)
-    out = pd.DataFrame(_emotionet_codes(df), columns=[f"'AU {a}'" for a in AUS_2020])
+    out = pd.DataFrame(_emotionet_codes(df, f"label table for {path}"), columns=[f"'AU {a}'" for a in AUS_2020])
     out.insert(0, "URL orig", urls)
     out.insert(0, "URL", urls)
     aio.write_csv(path, out)
@@ -764,7 +800,7 @@ def write_emotionet_automatic(df: pd.DataFrame, path, url_prefix: str) -> None:
     and for the AUs outside the 23)."""
     df = validate_label_table(df, source=f"label table for {path}")
     values = np.full((len(df), AUTOMATIC_N_AUS), EMOTIONET_UNKNOWN, np.int16)
-    values[:, [a - 1 for a in AUS_2020]] = _emotionet_codes(df)
+    values[:, [a - 1 for a in AUS_2020]] = _emotionet_codes(df, f"label table for {path}")
     out = pd.DataFrame(values)
     urls = _urls(df, url_prefix)
     out.insert(0, "URL orig", urls)
@@ -779,14 +815,18 @@ def write_generic_csv(df: pd.DataFrame, path) -> None:
 
 
 # ------------------------------------------------------------------ counts
-def label_counts(df: pd.DataFrame, aus: Sequence[int] = AUS_2020) -> pd.DataFrame:
+def label_counts(df: pd.DataFrame, aus: Sequence[int] | None = None, source: str = "label table") -> pd.DataFrame:
     """Per-AU label counts of a label table, indexed by AU number.
 
-    Columns: ``positive``, ``negative``, ``unknown`` (int), ``prevalence``
-    (positive / known, NaN when nothing is known), ``group`` (``17au`` or
-    ``6au``; empty for AUs in neither).
+    ``aus``: the AUs to count (None: every AU column of the table; an AU
+    without a column is a ValueError naming it and ``source``). Columns:
+    ``positive``, ``negative``, ``unknown`` (int), ``prevalence`` (positive /
+    known, NaN when nothing is known), ``group`` (``17au`` or ``6au``; empty
+    for AUs in neither).
     """
-    values = df[[au_column(a) for a in aus]].to_numpy()
+    cols = table_au_columns(df, source) if aus is None else require_au_columns(df, aus, source)
+    aus = [parse_au_column(c) for c in cols]
+    values = df[cols].to_numpy()
     pos, neg = (values == 1).sum(0), (values == 0).sum(0)
     known = pos + neg
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -29,7 +29,8 @@ import pandas as pd
 
 from aulib import aus as aulib_aus
 from aulib import io
-from aulib.data.labels import read_label_table
+from aulib.data.labels import read_label_table, require_au_columns
+from aulib.data.protocols import fold_rows, get_protocol
 from aulib.data.sources import load_subjects
 
 #: Label-table splits copied to split files as they are (variant 0).
@@ -38,6 +39,11 @@ PASSTHROUGH_SPLITS = ("noisy", "validation", "test")
 HELDOUT_SPLITS = ("H",)
 #: Label tables whose images the splits refer to.
 LABEL_TABLES = ("optimization",) + PASSTHROUGH_SPLITS
+
+
+def _aus_of(aus) -> tuple[int, ...]:
+    """AU numbers of a group name or a sequence of AU numbers."""
+    return aulib_aus.group_aus(aus) if isinstance(aus, str) else tuple(int(a) for a in aus)
 
 
 def _au_columns_of(df: pd.DataFrame) -> list[str]:
@@ -146,12 +152,9 @@ def _check_table(labels: pd.DataFrame, aus) -> list[str]:
     if labels["image"].duplicated().any():
         dup = labels.loc[labels["image"].duplicated(), "image"].iloc[0]
         raise ValueError(f"label table lists image {dup!r} more than once; images must be unique")
-    cols = _au_columns_of(labels) if aus is None else aulib_aus.au_columns(aus)
+    cols = _au_columns_of(labels) if aus is None else require_au_columns(labels, _aus_of(aus))
     if not cols:
         raise ValueError("label table has no AU columns (AU1, AU2, ...) to stratify on")
-    missing = [c for c in cols if c not in labels.columns]
-    if missing:
-        raise ValueError(f"label table has no column(s) {missing}; it has {list(labels.columns)}")
     return cols
 
 
@@ -248,6 +251,32 @@ def kfold_split(labels: pd.DataFrame, kfold: int, fold: int, aus=None, frac_b: f
     return parts
 
 
+def protocol_split(protocol: str, fold: int, labels: pd.DataFrame, subjects=None,
+                   test_labels: pd.DataFrame | None = None, aus=None, frac_b: float = 0.1,
+                   seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Fold ``fold`` of a published protocol (:mod:`aulib.data.protocols`,
+    e.g. ``bp4d_3fold``): ``H`` = the fold's listed test subjects (or, for
+    a ``test_table`` protocol, ``test_labels`` as it is), ``A`` / ``B`` from
+    the training subjects, ``B`` ``frac_b`` of them, subject-exclusive
+    (:func:`split_optimization`). ``labels``: the optimization label table,
+    ``subjects`` one per row. Returns label-table DataFrames."""
+    p = get_protocol(protocol)
+    fold = p.check_fold(fold)
+    if p.test_table is not None:
+        if test_labels is None:
+            raise ValueError(f"protocol {p.name!r} reports on the {p.test_table!r} label table; the workspace has "
+                             f"none (labels/{p.test_table}.csv): build it with notebook 01_data")
+        parts = split_optimization(labels, aus, frac_b=frac_b, seed=seed, subjects=subjects)
+        parts["H"] = test_labels.reset_index(drop=True)
+        return parts
+    is_test, is_train = fold_rows(p, fold, subjects)
+    subjects = np.asarray(subjects).astype(str)
+    parts = split_optimization(labels.loc[is_train].reset_index(drop=True), aus, frac_b=frac_b, seed=seed,
+                               subjects=subjects[is_train])
+    parts["H"] = labels.loc[is_test].reset_index(drop=True)
+    return parts
+
+
 def expand_variants(df: pd.DataFrame, copies: int = 4) -> pd.DataFrame:
     """Repeat every row ``copies`` times with ``variant`` 0..copies-1 (image-major:
     all variants of an image are adjacent). ``variant`` becomes the second column."""
@@ -270,12 +299,15 @@ def _write_split(path: Path, df: pd.DataFrame) -> Path:
 
 
 def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
-                frac_holdout: float = 0.0, kfold: int = 0, fold: int | None = None) -> dict[str, Path]:
+                frac_holdout: float = 0.0, kfold: int = 0, fold: int | None = None,
+                folds: str | None = None) -> dict[str, Path]:
     """Write the split files of a workspace from its label tables.
 
     Reads ``ws.labels("optimization")`` (required) and splits it into A, B
     and H (when ``frac_holdout > 0``); with ``kfold`` >= 2, H is test fold
-    ``fold`` of the k-fold protocol (:func:`kfold_split`) instead. With
+    ``fold`` of the k-fold protocol (:func:`kfold_split`) instead; with
+    ``folds`` (a published protocol's name, e.g. ``bp4d_3fold``) H is that
+    protocol's test fold ``fold`` (:func:`protocol_split`). With
     ``labels/subjects.csv`` (a generic CSV's ``subject`` column) every split
     is subject-exclusive. The ``noisy``, ``validation`` and
     ``test`` label tables, when present, become splits too. B and the
@@ -289,7 +321,16 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
         raise FileNotFoundError(f"{opt_path} not found: build the label tables first (notebook 01_data)")
     labels = read_label_table(opt_path)
     subjects = image_subjects(load_subjects(ws), labels["image"])
-    if kfold:
+    if folds:
+        if kfold or frac_holdout:
+            raise ValueError(f"folds={folds!r} names the test folds; set kfold and frac_holdout to 0 "
+                             f"(got {kfold}, {frac_holdout})")
+        table = get_protocol(folds).test_table
+        test_labels = None
+        if table is not None and Path(ws.labels(table)).exists():
+            test_labels = read_label_table(ws.labels(table))
+        parts = protocol_split(folds, fold, labels, subjects, test_labels, frac_b=frac_b, seed=seed)
+    elif kfold:
         if frac_holdout:
             raise ValueError(f"kfold={kfold} takes H from the folds; set frac_holdout to 0 (got {frac_holdout})")
         parts = kfold_split(labels, kfold, fold, frac_b=frac_b, seed=seed, subjects=subjects)
@@ -363,10 +404,7 @@ def check_split(df: pd.DataFrame, aus=None, source: str = "split") -> pd.DataFra
     for col in ("image", "variant"):
         if col not in df.columns:
             raise ValueError(f"{path}: missing column {col!r}; a split file has 'image, variant, AU...' columns")
-    cols = _au_columns_of(df) if aus is None else aulib_aus.au_columns(aus)
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: no column(s) {missing} for the requested AUs")
+    cols = _au_columns_of(df) if aus is None else require_au_columns(df, _aus_of(aus), path)
     if df["image"].isna().any():
         raise ValueError(f"{path}: empty image path at row {int(np.flatnonzero(df['image'].isna())[0])}")
     df["image"] = df["image"].astype(str)

@@ -13,6 +13,7 @@ file anywhere on disk (given by path)::
     tables: {...}                  # <workspace>/table_spec.yaml for 07_tables
     groups: {disfa12: {aus: [1, 2, 4], crop: aligned}}   # the profile's own AU groups
     protocol: {kfold: 3}           # optional: run the steps once per subject-exclusive fold
+                                   # ({folds: bp4d_3fold}: a published protocol's folds, aulib.data.protocols)
     seeds: [0, 1, 2]               # optional: train every 04_train run once per seed (default [0])
 
 ``groups`` are registered in :mod:`aulib.aus` when the profile is loaded
@@ -54,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..aus import define_groups
+from ..data.protocols import get_protocol
 from ..io import read_yaml
 from ..workspace import Workspace, repo_root
 
@@ -61,7 +63,7 @@ PROFILE_DIR = Path("notebooks") / "profiles"
 BASE = "base"
 TOP_KEYS = ("profile", "description", "extends", "common", "defaults", "step_overrides", "steps", "tables",
             "groups", "protocol", "seeds")
-PROTOCOL_KEYS = ("kfold",)
+PROTOCOL_KEYS = ("kfold", "folds")
 #: The notebook ``seeds`` expands (one run per seed), and the default: one run, TrainConfig's seed 0.
 TRAIN_STEM = "04_train"
 DEFAULT_SEEDS = (0,)
@@ -110,8 +112,18 @@ class Profile:
 
     @property
     def kfold(self) -> int:
-        """Folds of the k-fold protocol (0: none)."""
+        """Folds the runner runs: K of ``{kfold: K}``, or the named protocol's
+        (``{folds: bp4d_3fold}``: 3; ``affwild2_official``: 1); 0: none."""
+        if self.protocol.get("folds"):
+            return get_protocol(self.protocol["folds"]).n_folds
         return int(self.protocol.get("kfold") or 0)
+
+    def fold_parameters(self, fold: int) -> dict:
+        """What the runner gives 02_split for fold ``fold``: ``kfold`` (or
+        ``folds``, the protocol's name) and ``fold``."""
+        if self.protocol.get("folds"):
+            return {"folds": self.protocol["folds"], "fold": int(fold)}
+        return {"kfold": self.kfold, "fold": int(fold)}
 
     @property
     def ref(self) -> str:
@@ -378,9 +390,18 @@ def _expand_seeds(profile: Profile) -> None:
 
 
 def _check_protocol(path: Path, value) -> dict:
-    """A profile's ``protocol``: ``{kfold: K}`` with K >= 2 (or 0/null: none)."""
+    """A profile's ``protocol``: ``{kfold: K}`` with K >= 2 (or 0/null: none),
+    or ``{folds: <name>}`` naming a published protocol (:data:`aulib.data.protocols.PROTOCOLS`)."""
     out = _mapping(path, "protocol", value)
     _refuse_unknown(path, "protocol", out, PROTOCOL_KEYS, "a protocol")
+    if out.get("folds") is not None:
+        try:
+            get_protocol(out["folds"])
+        except ValueError as err:
+            raise ValueError(f"{path}: protocol: {err}") from None
+        if out.get("kfold"):
+            raise ValueError(f"{path}: protocol sets both kfold ({out['kfold']}) and folds ({out['folds']!r}); "
+                             "a named protocol brings its own folds, keep one")
     k = out.get("kfold")
     if k not in (None, 0) and not (isinstance(k, int) and not isinstance(k, bool) and k >= 2):
         raise ValueError(f"{path}: protocol kfold must be an integer >= 2 (the BP4D/DISFA protocol uses 3) "

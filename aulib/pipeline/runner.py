@@ -11,9 +11,11 @@ several times (``04_train`` once per training run), each step with a unique
 every 04_train step one step per seed (:func:`aulib.pipeline.profile.seed_name`).
 ``tables`` (with the seeds' ``seed_replicas``) is written to
 ``<workspace>/table_spec.yaml`` for ``07_tables``. A profile with
-``protocol: {kfold: K}`` runs the steps once per fold (workspaces
-``<workspace>/fold<k>/``, 02_split given ``kfold``/``fold``) and writes
-``<workspace>/results/tables/kfold_<group>.csv|md`` (:mod:`aulib.pipeline.kfold`).
+``protocol: {kfold: K}`` (or ``{folds: bp4d_3fold}``, a published protocol)
+runs the steps once per fold (workspaces ``<workspace>/fold<k>/``, 02_split
+given ``kfold`` or ``folds``, and ``fold``) and writes
+``<workspace>/results/tables/kfold_<group>.csv|md`` and the benchmark tables
+(:mod:`aulib.pipeline.kfold`).
 
 Executed copies go to ``runs/<profile>/notebooks/<step>.ipynb``. A step is up
 to date, and skipped, when its stamp (``<step>.stamp.yaml``) holds the same
@@ -95,7 +97,7 @@ def run(profile_name: str, data_root: str | None = None, force: bool = False,
             print(f"=== fold {k} of {profile.kfold}", flush=True)
             if k > 1:
                 kfold.share_data(kfold.fold_workspace(ws, 1), kfold.fold_workspace(ws, k))
-            _run_steps(profile, kfold.fold_workspace(ws, k), {**extra, "kfold": profile.kfold, "fold": k}, force, only)
+            _run_steps(profile, kfold.fold_workspace(ws, k), {**extra, **profile.fold_parameters(k)}, force, only)
         if only is None:
             for group, (csv, _) in kfold.write_kfold_summaries(ws, profile.kfold).items():
                 print(f"k-fold summary ({group}): {csv}")

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..aus import AU_NAMES, AUS_2020, CROP_STYLE, au_column
+from ..aus import AU_NAMES, CATALOG, CROP_STYLE, au_column
 from ..data.faces.columns import BOX_COLUMNS, LANDMARK_COLUMNS
 from ..data.faces.align import crop_face
 from ..data.faces.detect import detect_all_faces
@@ -205,7 +205,7 @@ class Predictor:
                 raise ValueError(f"{plan.path} and {owner[twice[0]]} both cover AUs {twice}; give one chosen-model "
                                  "file per group (e.g. chosen/17au.yaml and chosen/6au.yaml), not overlapping groups")
             owner.update({a: plan.path for a in plan.chosen.aus})
-        order = {a: i for i, a in enumerate(AUS_2020)}
+        order = {a: i for i, a in enumerate(CATALOG)}
         self.aus: tuple[int, ...] = tuple(sorted(owner, key=lambda a: (order.get(a, len(order)), a)))
         self._col = {a: i for i, a in enumerate(self.aus)}
         thr = {p["au"]: p["threshold"] for plan in self.plans for p in plan.chosen.per_au}

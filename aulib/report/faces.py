@@ -6,7 +6,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..aus import AUS_2020, au_column
+from ..aus import CATALOG, au_column
 from ..data.images import load_rgb, resolve_image
 from .figure1 import save_figure
 
@@ -16,9 +16,12 @@ def load_images(data_root, image_paths: Sequence[str]) -> list[np.ndarray]:
     return [load_rgb(resolve_image(data_root, p)) for p in image_paths]
 
 
-def au_caption(row, aus: Sequence[int] = AUS_2020, per_line: int = 6) -> str:
+def au_caption(row, aus: Sequence[int] | None = None, per_line: int = 6) -> str:
     """Caption of one label row: the AU numbers labelled 1 (``?n`` for an
-    unknown label), ``per_line`` to a line; ``no AU`` when none is present."""
+    unknown label), ``per_line`` to a line; ``no AU`` when none is present.
+    ``aus`` None: every AU column the row has, in catalog order."""
+    if aus is None:
+        aus = [a for a in CATALOG if au_column(a) in row.index]
     items = [str(a) if row[au_column(a)] == 1 else f"?{a}" for a in aus if row[au_column(a)] != 0]
     if not any(not s.startswith("?") for s in items):
         items = ["no AU"] + items
@@ -26,7 +29,7 @@ def au_caption(row, aus: Sequence[int] = AUS_2020, per_line: int = 6) -> str:
     return "\n".join(lines)
 
 
-def face_grid(images: Sequence[np.ndarray], labels: pd.DataFrame, aus: Sequence[int] = AUS_2020,
+def face_grid(images: Sequence[np.ndarray], labels: pd.DataFrame, aus: Sequence[int] | None = None,
               ncols: int = 8, out_path=None, title: str | None = None, size: float = 1.6):
     """Grid of images, each captioned with its AUs present (see :func:`au_caption`).
 
@@ -58,7 +61,7 @@ def face_grid(images: Sequence[np.ndarray], labels: pd.DataFrame, aus: Sequence[
     return fig
 
 
-def example_grid(data_root, labels: pd.DataFrame, n: int = 16, seed: int = 0, aus: Sequence[int] = AUS_2020,
+def example_grid(data_root, labels: pd.DataFrame, n: int = 16, seed: int = 0, aus: Sequence[int] | None = None,
                  ncols: int = 8, out_path=None, title: str | None = None):
     """:func:`face_grid` of ``n`` rows of a label table drawn at random
     (``seed``), images read from ``data_root``."""

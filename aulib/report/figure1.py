@@ -12,19 +12,20 @@ import numpy as np
 import pandas as pd
 
 from .. import io as aio
-from ..aus import AUS_2020, GROUPS
+from ..aus import GROUPS
 from ..data.labels import label_counts
 
 NEGATIVE_COLOR = "#9db4c8"
 POSITIVE_COLOR = "#c0504d"
 
 
-def plot_label_counts(labels_df: pd.DataFrame, aus: Sequence[int] = AUS_2020, out_path=None,
+def plot_label_counts(labels_df: pd.DataFrame, aus: Sequence[int] | None = None, out_path=None,
                       title: str = "Positive and negative labels per AU", log: bool = True,
                       stacked: bool = False, ax=None):
     """Bar chart of positive and negative counts per AU (Figure 1).
 
-    ``labels_df``: a label table (``AU<n>`` columns, 1/0/-1). Bars are
+    ``labels_df``: a label table (``AU<n>`` columns, 1/0/-1); ``aus`` the AUs
+    drawn (None: every AU column of the table, in catalog order). Bars are
     grouped (negative left, positive right) or ``stacked`` (positive on top
     of negative); ``log`` uses a log count axis. AUs of the ``6au`` group
     are set apart from the ``17au`` ones by a gap and a shaded band.
@@ -34,8 +35,8 @@ def plot_label_counts(labels_df: pd.DataFrame, aus: Sequence[int] = AUS_2020, ou
     """
     import matplotlib.pyplot as plt
 
-    aus = list(aus)
     counts = label_counts(labels_df, aus)
+    aus = list(counts.index)
     pose = np.array([a in GROUPS["6au"] for a in aus])
     # x positions: one slot per AU, plus a one-slot gap before the first head-pose AU
     x = np.arange(len(aus), dtype=float)
@@ -64,7 +65,8 @@ def plot_label_counts(labels_df: pd.DataFrame, aus: Sequence[int] = AUS_2020, ou
     ax.set_title(title)
     if len(x):
         ax.set_xlim(x.min() - 0.7, x.max() + 0.7)
-    for group, mask, shade in (("17 expression AUs", ~pose, False), ("6 head-pose AUs", pose, True)):
+    for group, mask, shade in ((f"{int((~pose).sum())} expression AUs", ~pose, False),
+                               (f"{int(pose.sum())} head-pose AUs", pose, True)):
         if not mask.any():
             continue
         lo, hi = x[mask].min() - 0.5, x[mask].max() + 0.5

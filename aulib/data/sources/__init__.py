@@ -53,7 +53,7 @@ from typing import Callable, Mapping, Sequence
 import pandas as pd
 
 from ... import io as aio
-from ...aus import AU_NAMES, AUS_2020
+from ...aus import AU_NAMES, CATALOG, GROUPS
 from ..labels import (LabelReport, label_counts, read_emotionet_automatic, read_emotionet_manual,
                      read_generic_csv, read_label_table, write_label_table)
 from . import affwild2, bp4d, disfa
@@ -325,7 +325,7 @@ def load_subjects(ws) -> pd.Series | None:
 
 
 def load_labels(ws, split: str) -> pd.DataFrame:
-    """The workspace label table of a split (image, AU1 … AU56 as int8)."""
+    """The workspace label table of a split (image and its AU columns as int8)."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; label tables exist for {list(SPLITS)}")
     return read_label_table(ws.labels(split))
@@ -351,12 +351,16 @@ def problems_table(reports: dict[str, LabelReport]) -> pd.DataFrame:
 
 
 def prevalence_table(ws, splits: Sequence[str] | None = None) -> pd.DataFrame:
-    """Share of positives among known labels per AU (rows) and split (columns),
-    for the splits with a label table, plus the AU's group and name."""
+    """Share of positives among known labels per AU (rows: every AU a table
+    labels, in catalog order) and split (columns; NaN where a split's table
+    has no column for the AU), for the splits with a label table, plus the
+    AU's group and name."""
     splits = available_splits(ws) if splits is None else list(splits)
-    out = pd.DataFrame(index=pd.Index(list(AUS_2020), name="AU"))
-    out["name"] = [AU_NAMES[a] for a in AUS_2020]
-    out["group"] = label_counts(load_labels(ws, splits[0]))["group"] if splits else ""
-    for split in splits:
-        out[split] = label_counts(load_labels(ws, split))["prevalence"]
+    counts = {split: label_counts(load_labels(ws, split), source=str(ws.labels(split))) for split in splits}
+    aus = [a for a in CATALOG if any(a in c.index for c in counts.values())]
+    out = pd.DataFrame(index=pd.Index(aus, name="AU"))
+    out["name"] = [AU_NAMES[a] for a in aus]
+    out["group"] = ["17au" if a in GROUPS["17au"] else "6au" if a in GROUPS["6au"] else "" for a in aus]
+    for split, c in counts.items():
+        out[split] = c["prevalence"].reindex(aus)
     return out

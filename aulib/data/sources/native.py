@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ...aus import AU_NAMES, au_column
-from ..labels import AU_COLUMNS, PROBLEM_COLUMNS, LabelReport, _decode_utf8, _raise_first, warn_degenerate_aus
+from ..labels import CATALOG_COLUMNS, PROBLEM_COLUMNS, LabelReport, _decode_utf8, _raise_first, warn_degenerate_aus
 
 #: The code :func:`code_values` gives a value outside its map.
 BAD = -128
@@ -209,8 +209,8 @@ def assemble(source: str, images: Sequence[str], codes: np.ndarray, aus: Sequenc
     """A label table (``image``, the AU columns, ``subject``) and its report.
 
     ``codes`` int8 (N, len(aus)) 1/0/-1 for ``images`` (N,); AUs outside the
-    kit's catalog are left out with a note, catalog AUs the source does not
-    label are unknown (-1). ``read``: label rows read; ``counts``: what was
+    kit's catalog are left out with a note; the table has the source's AU
+    columns only, in catalog order. ``read``: label rows read; ``counts``: what was
     counted rather than refused (labels without a frame, frames without labels,
     rows without a valid label), shown in the report's summary.
     """
@@ -221,11 +221,11 @@ def assemble(source: str, images: Sequence[str], codes: np.ndarray, aus: Sequenc
         report.notes.append(f"AU(s) {outside} of the source are not in the kit's AU catalog: not read")
     table = pd.DataFrame({"image": pd.Series(list(images), dtype=object).astype(str)})
     col_of = {au_column(a): k for k, a in enumerate(aus) if a in AU_NAMES}
-    for col in AU_COLUMNS:
-        table[col] = codes[:, col_of[col]] if col in col_of else np.full(len(table), -1, np.int8)
+    for col in (c for c in CATALOG_COLUMNS if c in col_of):       # the source's AUs, in catalog order
+        table[col] = codes[:, col_of[col]]
     table["subject"] = pd.Series(list(subjects), dtype=object).astype(str).to_numpy()
     report.read, report.kept = int(read), len(table)
     report.skipped = report.read - report.kept
     report.problems = problems.frame()
-    warn_degenerate_aus(table, [c for c in AU_COLUMNS if c in col_of], report)
+    warn_degenerate_aus(table, [c for c in CATALOG_COLUMNS if c in col_of], report)
     return table, report

@@ -177,3 +177,24 @@ def test_written_layouts_run_every_published_fold(tmp_path, dataset, protocol, w
             test, train = fold_rows(p, fold, subjects[images].to_numpy())
         assert len(set(subjects[images][test])) == 2 and len(set(subjects[images][train])) == 4
         assert not (test & train).any() and (test | train).all()
+
+
+@pytest.mark.parametrize("page,writer,prefix", [("bp4d", write_bp4d, "/data/BP4D/"), ("disfa", write_disfa, "/data/DISFA/"),
+                                                ("affwild2", write_affwild2, "/data/AffWild2/")])
+def test_data_set_page_layout_is_what_the_writers_write(tmp_path, page, writer, prefix):
+    """Each data-set page's tree names files the test-side writer of that
+    layout writes, and its command runs the page's profile on that root."""
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parent.parent / "docs" / f"{page}.md").read_text()
+    block = re.search(r"Put them\s+under one data root:\n\s*```\n(.*?)```", text, re.S).group(1)
+    kwargs = {"frames": 2, "tasks": ("T1",), "missing": 0, "unlabelled": 0} if page == "bp4d" else \
+        {"frames": 2, "extra": 0} if page == "disfa" else {"frames": 3, "missing": 0, "unlabelled": 0}
+    written = writer(tmp_path / page, **kwargs)
+    for line in block.strip().splitlines():
+        rel = line.split()[0].replace(prefix, "")
+        pattern = re.sub(r"<[^>]+>", "*", rel)
+        pattern = re.sub(r"\d{3,}(?=\.jpg)", "*", pattern)           # any frame number
+        pattern = re.sub(r"SN\d{3}", "SN*", re.sub(r"[FM]\d{3}", "*", pattern))
+        assert list(written.root.glob(pattern)), f"docs/{page}.md names {rel}; the writer writes no such file"
+    assert f"python -m aulib.pipeline --profile {page} --data-root {prefix.rstrip('/')}" in text

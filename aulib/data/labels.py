@@ -180,14 +180,12 @@ def _name_hint(name: str, names) -> str:
 def _file_problems(data_root: Path, images: Sequence[str]) -> list[str]:
     """Per image: '' when ``data_root / image`` is a regular file inside the
     data root (one directory scan a folder, no per-file stat), else the reason
-    it is not usable. Frame references (``video#frame``) need the video file."""
-    from .images import parse_frame_ref
+    it is not usable."""
     listing: dict[str, dict[str, os.DirEntry]] = {}
     root_real = os.path.realpath(data_root)
     out: list[str] = []
     for img in images:
-        ref = parse_frame_ref(img)
-        parent, name = posixpath.split(ref[0] if ref else img)
+        parent, name = posixpath.split(img)
         if parent not in listing:
             try:
                 with os.scandir(data_root / parent) as it:
@@ -196,8 +194,7 @@ def _file_problems(data_root: Path, images: Sequence[str]) -> list[str]:
                 listing[parent] = {}
         entry = listing[parent].get(name)
         if entry is None:
-            out.append(("video file not found" if ref else "image file not found")
-                       + _name_hint(name, listing[parent]))
+            out.append("image file not found" + _name_hint(name, listing[parent]))
         else:
             why = _entry_problem(entry, root_real)
             out.append(f"image file unusable: {why}" if why else "")

@@ -198,3 +198,24 @@ def test_data_set_page_layout_is_what_the_writers_write(tmp_path, page, writer, 
         pattern = re.sub(r"SN\d{3}", "SN*", re.sub(r"[FM]\d{3}", "*", pattern))
         assert list(written.root.glob(pattern)), f"docs/{page}.md names {rel}; the writer writes no such file"
     assert f"python -m aulib.pipeline --profile {page} --data-root {prefix.rstrip('/')}" in text
+
+
+def test_disfa_extracted_frames_setting(tmp_path):
+    """images: frames reads <frames>/<SN>/<f-1>.png (0-based, padded or not)."""
+    written = write_disfa(tmp_path / "DISFA", subjects=("SN002", "SN013"), frames=3, extra=0)
+    root = written.root
+    for sn, pad in (("SN002", False), ("SN013", True)):
+        folder = root / "frames" / sn
+        folder.mkdir(parents=True)
+        for k in range(3 if sn == "SN002" else 2):               # SN013's last frame not extracted
+            (folder / (f"{k:04d}.png" if pad else f"{k}.png")).write_bytes(b"x")
+    ws = ws_for(tmp_path)
+    reports = S.prepare_labels(ws, "disfa", root, settings={"images": "frames", "frames": "frames"})
+    table = S.load_labels(ws, "optimization")
+    assert sorted(table["image"]) == ["frames/SN002/0.png", "frames/SN002/1.png", "frames/SN002/2.png",
+                                      "frames/SN013/0000.png", "frames/SN013/0001.png"]
+    assert reports["optimization"].counts["labels without a frame"] == 1
+    by_image = table.set_index("image")
+    want = written.labels["optimization"]
+    assert by_image.loc["frames/SN013/0001.png", "AU12"] == \
+        want["Video_LeftCamera/LeftVideoSN013_comp.avi#1"][12]

@@ -7,11 +7,15 @@ afresh without touching ``runs/ci``. The test double-clicks 04_train in the
 file browser, runs Run -> Run All Cells from the menu, waits for the kernel to
 be idle and asserts: every cell ran, no error or stderr output (a red
 ``TqdmWarning: IProgress not found`` is one), progress bars are widgets and a
-figure is rendered. The screenshot is kept at ``runs/ci/browser/04_train.png``
-(and copied to ``$AULIB_ARTEFACTS`` if set). Skipped when Chromium is absent,
-unless ``CI`` is set (then it fails). Cost: JupyterLab + Chromium start
-(seconds) and one training epoch of the ci profile: 37 s on a quiet 2-core
-machine.
+figure is rendered. Then it opens 05_convergence on the run just trained,
+runs it all the same way, moves the per-AU explorer's threshold slider
+(``aulib.explore``) with the keyboard and asserts the explorer's figures
+were drawn again. The screenshots are kept at ``runs/ci/browser/04_train.png``
+and ``runs/ci/browser/05_convergence.png`` (and copied to
+``$AULIB_ARTEFACTS`` if set). Skipped when Chromium is absent, unless ``CI``
+is set (then it fails). Cost: JupyterLab + Chromium start (seconds), one
+training epoch of the ci profile and 05 on it: about a minute on a quiet
+2-core machine.
 """
 from __future__ import annotations
 
@@ -33,6 +37,8 @@ import yaml
 from aulib.workspace import repo_root
 
 NOTEBOOK = "04_train.ipynb"
+EXPLORER_NOTEBOOK = "05_convergence.ipynb"      # its per-AU explorer reads the run 04_train trained
+AU_EXPLORER = ".aulib-explore-au"                # the class aulib.explore.au gives its widget
 CI_INPUTS = ("data", "labels", "splits", "crops", "faces.csv")   # what 04_train reads from runs/ci
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 ERROR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'
@@ -252,12 +258,13 @@ def _wait_run_all(driver, n_code: int, timeout: float = RUN_TIMEOUT_S) -> bool:
     raise AssertionError(f"Run All did not finish in {timeout} s; prompts {_prompts(driver)}")
 
 
-def _keep_screenshot(driver) -> Path:
-    """Scroll to the last figure, save the page; path printed (and copied to $AULIB_ARTEFACTS)."""
-    driver.execute_script(f"const i = [...document.querySelectorAll('{PANEL} .jp-OutputArea-output img')].pop();"
+def _keep_screenshot(driver, name: str = "04_train", target: str = ".jp-OutputArea-output img") -> Path:
+    """Scroll the last ``target`` of the notebook into view, save the page as
+    ``runs/ci/browser/<name>.png``; path printed (and copied to $AULIB_ARTEFACTS)."""
+    driver.execute_script(f"const i = [...document.querySelectorAll('{PANEL} {target}')].pop();"
                           "if (i) i.scrollIntoView({block: 'center'});")
     time.sleep(0.5)
-    out = repo_root() / "runs" / "ci" / "browser" / "04_train.png"
+    out = repo_root() / "runs" / "ci" / "browser" / f"{name}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.png")
     driver.save_screenshot(str(tmp))
@@ -268,6 +275,61 @@ def _keep_screenshot(driver) -> Path:
         shutil.copy(out, dest / out.name)
     print(f"browser screenshot: {out}")
     return out
+
+
+def _explorer_images(driver) -> list[str]:
+    """The ``src`` of every figure of the per-AU explorer (a new blob URL each time the kernel redraws one)."""
+    return driver.execute_script(f"return [...document.querySelectorAll('{PANEL} {AU_EXPLORER} img')]"
+                                 ".map(i => i.naturalWidth > 0 ? i.src : '');")
+
+
+def _slider_readout(driver) -> str:
+    return driver.execute_script(f"const r = document.querySelector('{PANEL} {AU_EXPLORER} .widget-readout');"
+                                 "return r ? r.textContent.trim() : '';")
+
+
+def _move_threshold_slider(driver, steps: int = 15) -> tuple[str, str]:
+    """Focus the explorer's threshold slider handle and press the left arrow
+    ``steps`` times, as a user does; returns the readout (before, after)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    handle = _wait(driver, "the per-AU explorer's threshold slider", lambda d: next(iter(
+        d.find_elements(By.CSS_SELECTOR, f"{PANEL} {AU_EXPLORER} .noUi-handle")), None))
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", handle)
+    before = _slider_readout(driver)
+    handle.click()
+    for _ in range(steps):
+        handle.send_keys(Keys.ARROW_LEFT)
+    _wait(driver, "the slider's readout to change", lambda d: _slider_readout(d) != before, timeout=20)
+    return before, _slider_readout(driver)
+
+
+def _run_explorer_notebook(driver) -> dict:
+    """Open 05_convergence, Run All, move the per-AU explorer's slider; what was seen."""
+    from selenium.webdriver.common.by import By
+
+    _open_from_file_browser(driver, EXPLORER_NOTEBOOK)
+    _run_all_from_menu(driver)
+    n_code = sum(c["cell_type"] == "code" for c in json.loads(
+        (repo_root() / "notebooks" / EXPLORER_NOTEBOOK).read_text())["cells"])
+    _wait_run_all(driver, n_code)
+    seen = {"bad": [e.text for e in driver.find_elements(By.CSS_SELECTOR, f"{PANEL} {ERROR_OUTPUT}")],
+            "prompts": _prompts(driver), "n_code": n_code}
+    if seen["bad"]:
+        return seen
+    seen["images"] = _wait(driver, "the per-AU explorer's figures", lambda d: (
+        lambda imgs: imgs if len(imgs) >= 3 and all(imgs) else None)(_explorer_images(d)))
+    seen["readout"] = _move_threshold_slider(driver)
+    try:
+        seen["after"] = _wait(driver, "the explorer to redraw its figures after the slider moved", lambda d: (
+            lambda imgs: imgs if all(imgs) and imgs[1:] != seen["images"][1:] else None)(_explorer_images(d)),
+            timeout=60)
+    except Exception:  # noqa: BLE001 - the assertion below reports what was on screen
+        seen["after"] = _explorer_images(driver)
+    # every key press redraws; the screenshot shows the figures of the last one
+    _wait(driver, "the kernel to finish redrawing", lambda d: _kernel_state(d) == "idle", timeout=180)
+    return seen
 
 
 @pytest.mark.slow
@@ -281,7 +343,7 @@ def test_04_train_runs_clean_in_jupyterlab(tmp_path):
     _venv_kernelspec(env)
     n_code = sum(c["cell_type"] == "code" for c in json.loads((root / "notebooks" / NOTEBOOK).read_text())["cells"])
     lab, url = _start_lab(root, env, tmp_path / "jupyterlab.log")
-    driver = shot = None
+    driver = shot = shot05 = None
     try:
         driver = _chrome(chromium, chromedriver)
         driver.get(url)
@@ -295,9 +357,15 @@ def test_04_train_runs_clean_in_jupyterlab(tmp_path):
         kernel_pids = [p.pid for p in psutil.Process(lab.pid).children(recursive=True)
                        if "ipykernel_launcher" in " ".join(p.cmdline())]
         kernel_libs = {m.path for pid in kernel_pids for m in psutil.Process(pid).memory_maps()}
+        shot = _keep_screenshot(driver)
+        explorer = _run_explorer_notebook(driver)
+        shot05 = _keep_screenshot(driver, "05_convergence", AU_EXPLORER)
     finally:
         if driver is not None:
-            shot = _keep_screenshot(driver)       # also when a step above failed: what the user saw
+            if shot is None:                      # also when a step above failed: what the user saw
+                shot = _keep_screenshot(driver)
+            elif shot05 is None:
+                shot05 = _keep_screenshot(driver, "05_convergence", AU_EXPLORER)
             driver.quit()
         lab.terminate()
         lab.wait(30)
@@ -308,5 +376,14 @@ def test_04_train_runs_clean_in_jupyterlab(tmp_path):
     assert any(w > 0 for w in imgs), f"{NOTEBOOK} rendered no figure (img widths {imgs}; screenshot {shot})"
     assert seen_widget, f"no progress-bar widget was rendered while {NOTEBOOK} trained (is ipywidgets installed?)"
     prefix = os.path.realpath(sys.prefix)
+    assert not explorer["bad"], f"{EXPLORER_NOTEBOOK} showed errors (screenshot {shot05}):\n" + "\n---\n".join(
+        explorer["bad"])
+    assert len(explorer["prompts"]) == explorer["n_code"] and all(
+        re.fullmatch(r"\[\d+\]:", p) for p in explorer["prompts"]), (
+        f"not every code cell of {EXPLORER_NOTEBOOK} ran: prompts {explorer['prompts']} (screenshot {shot05})")
+    before, after = explorer["readout"]
+    assert float(after) < float(before), f"the threshold slider did not move ({before} -> {after}; {shot05})"
+    assert explorer["after"][1:] != explorer["images"][1:] and all(explorer["after"]), (
+        f"moving the threshold slider {before} -> {after} did not redraw the explorer's figures (screenshot {shot05})")
     assert kernel_pids and any(p.startswith(prefix) for p in kernel_libs), (
         f"the notebook's kernel {kernel_pids} loaded nothing from {prefix}: not this environment's python")

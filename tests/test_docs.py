@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ("usage", "emotionet", "own_data", "several_machines", "failure_modes", "decisions", "layout", "architecture")
+PAGES = ("usage", "explore", "emotionet", "own_data", "several_machines", "failure_modes", "decisions", "layout", "architecture")
 
 
 def _links(path: Path) -> list[str]:

@@ -22,7 +22,8 @@ from aulib.aus import AUS_2020
 from aulib.data.sources.synthau import generate as synth
 from aulib.data.sources import prepare_labels
 from aulib.pipeline import load_profile
-from aulib.pipeline.rehearsal import CHANGED, CHANGED_TOP, main, paper_path, rehearsal_profile, slice_data_root
+from aulib.pipeline.profile import find_profile
+from aulib.pipeline.rehearsal import CHANGED, CHANGED_TOP, main, rehearsal_profile, slice_data_root
 from aulib.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,7 +43,7 @@ def _changed(path) -> bool:
 
 
 def test_every_other_key_is_paper_yamls(tmp_path):
-    paper = yaml.safe_load(paper_path().read_text())
+    paper = yaml.safe_load(find_profile("paper").read_text())
     w = tmp_path / "effb4.safetensors"
     w.write_bytes(b"x")
     reh = rehearsal_profile(weights={"efficientnet_b4": str(w)}, data_root=str(tmp_path))

@@ -1,7 +1,8 @@
-"""The paper profile rehearsed: the same steps and settings at toy size, on CPU.
+"""A shipped GPU profile rehearsed: the same steps and settings at toy size, on CPU.
 
-``rehearsal_profile(paper_yaml, weights=...) -> dict`` derives a profile from
-``notebooks/profiles/paper.yaml`` by code, so the two cannot drift. Only these
+``rehearsal_profile(profile, weights=...) -> dict`` derives a profile from a
+shipped one (``paper``, ``bp4d``, ``disfa``, ``affwild2``: notebooks/profiles/)
+or a profile file by code, so the two cannot drift. Only these
 differ (:data:`CHANGED`): crop size (``02_split.sizes``, every ``img_size``),
 epochs (every ``epochs`` / ``base_epochs``, capped), the machine's processes
 (``nproc``, torchrun's, gloo when there is no GPU; every ``num_workers``,
@@ -15,8 +16,11 @@ hours; ``--rows`` copies that many optimization rows, and noisy lines, with
 their images, into a small data root beside the profile)::
 
     python -m aulib.pipeline.rehearsal --data-root /data/emotionet --out /tmp/rehearsal.yaml \\
-        [--rows 300 200] [--weights efficientnet_b4=/w/effb4.safetensors] [--img-size 32] [--epochs 1]
+        [--profile paper] [--rows 300 200] [--weights efficientnet_b4=/w/effb4.safetensors] \\
+        [--img-size 32] [--epochs 1]
     python -m aulib.pipeline --profile /tmp/rehearsal.yaml
+
+(``--rows`` slices EmotioNet's layout; the benchmark profiles rehearse on a whole data root.)
 """
 from __future__ import annotations
 
@@ -27,16 +31,12 @@ import sys
 from pathlib import Path
 
 from .. import io as aio
-from ..workspace import repo_root
+from .profile import find_profile
 
 #: The keys a rehearsal changes, wherever they appear; everything else is paper.yaml's.
 CHANGED = ("sizes", "img_size", "epochs", "base_epochs", "nproc", "num_workers", "pretrained")
 #: Top-level / ``common`` keys a rehearsal sets.
 CHANGED_TOP = ("profile", "description", "data_root")
-
-
-def paper_path() -> Path:
-    return repo_root() / "notebooks" / "profiles" / "paper.yaml"
 
 
 def _backbones(step: dict, defaults: dict) -> list[str]:
@@ -64,18 +64,18 @@ def _shrink(mapping: dict, img_size: int, epochs: int, nproc: int, workers: int,
             mapping[key] = weight
 
 
-def rehearsal_profile(paper_yaml: str | Path | None = None, weights: dict[str, str] | None = None, *,
+def rehearsal_profile(profile: str | Path = "paper", weights: dict[str, str] | None = None, *,
                       img_size: int = 32, epochs: int = 1, nproc: int = 2, workers: int = 2,
                       data_root: str | None = None,
                       name: str = "rehearsal") -> dict:
-    """The profile mapping of a rehearsal of ``paper_yaml`` (default the
-    shipped paper.yaml): same steps, settings and tables; crops of
+    """The profile mapping of a rehearsal of ``profile`` (a shipped profile's
+    name, default ``paper``, or a profile file): same steps, settings and tables; crops of
     ``img_size`` px, at most ``epochs`` epochs a run, ``nproc`` processes
     (torchrun), at most ``workers`` loader / crop-building processes,
     ``weights`` ({backbone name: weight file}) for the runs that take
     ImageNet weights (other backbones: the timm cache), ``data_root`` in
     ``common``. Write it with :func:`aulib.io.write_yaml`."""
-    src = Path(paper_yaml) if paper_yaml else paper_path()
+    src = find_profile(profile)
     paper = aio.read_yaml(src) or {}
     if paper.get("extends"):
         raise ValueError(f"{src}: rehearsal_profile needs a profile without 'extends' (got extends: "
@@ -148,9 +148,11 @@ def _copy_rows(header: list[bytes], rows: list[bytes], sep: bytes, split: str, s
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m aulib.pipeline.rehearsal", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data-root", required=True, help="EmotioNet data root (docs/emotionet.md)")
+    ap.add_argument("--data-root", required=True, help="the data root of the profile's data set (EmotioNet: "
+                    "docs/emotionet.md; BP4D, DISFA, Aff-Wild2: docs/bp4d.md, docs/disfa.md, docs/affwild2.md)")
     ap.add_argument("--out", required=True, help="profile YAML to write (outside the repository is fine)")
-    ap.add_argument("--paper", default=None, help="profile to rehearse (default notebooks/profiles/paper.yaml)")
+    ap.add_argument("--profile", default="paper", help="shipped profile name (paper, bp4d, disfa, affwild2) or a "
+                    "profile file to rehearse (default paper)")
     ap.add_argument("--weights", action="append", default=[], metavar="BACKBONE=FILE",
                     help="ImageNet weight file of a backbone (repeatable); others: the timm / HF cache")
     ap.add_argument("--img-size", type=int, default=32)
@@ -175,7 +177,7 @@ def main(argv=None) -> int:
         counts = slice_data_root(data_root, data_root_out, *a.rows)
         print(f"slice of {data_root}: {counts} -> {data_root_out}")
         data_root = data_root_out
-    profile = rehearsal_profile(a.paper, weights, img_size=a.img_size, epochs=a.epochs, nproc=a.nproc,
+    profile = rehearsal_profile(a.profile, weights, img_size=a.img_size, epochs=a.epochs, nproc=a.nproc,
                                 workers=a.workers, data_root=str(data_root))
     aio.write_yaml(out, profile)
     print(f"wrote {out}\nrun it: {sys.executable} -m aulib.pipeline --profile {out}")

@@ -6,6 +6,10 @@ over AUs (the challenge final score) is the bold black line with its own
 star. AUs peaking at different epochs is what motivates choosing a
 checkpoint per AU (:mod:`aulib.select.choose`).
 
+:func:`plot_convergence` draws every AU in one axes (the paper's layout);
+:func:`plot_convergence_panels` one panel per AU (small multiples), which a
+reader can follow AU by AU.
+
 The scores come from a run's saved predictions (:class:`aulib.runs.RunPreds`)
 or from its ``log.csv`` (columns ``<split>_final_AU<n>``, one per AU, as
 logged during training).
@@ -18,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from ..io import atomic_path
@@ -85,17 +90,31 @@ def _default_highlight(table: pd.DataFrame, n: int) -> list[str]:
     return list(dict.fromkeys(picks))[:n]
 
 
+def _title(name: str, split: str, gain: float) -> str:
+    """Two short lines, so a long run name is never clipped at the figure's edge."""
+    return (f"Figure 2 \u2014 {name}\nper-AU convergence on {split} "
+            f"(per-AU best epochs: {gain:+.4f} over the best-average epoch)")
+
+
+def _save(fig: Figure, out_path, dpi: int) -> None:
+    out_path = Path(out_path)
+    with atomic_path(out_path) as tmp:
+        fig.savefig(tmp, format=out_path.suffix.lstrip(".") or "png", dpi=dpi)
+
+
 def plot_convergence(source, aus_to_show=None, out_path=None, split: str = "B", n_highlight: int = 4,
                      title: str | None = None, dpi: int = 150) -> Figure:
-    """The paper's Figure 2 for one run.
+    """The paper's Figure 2 for one run, every AU in one axes.
 
     ``source``: RunPreds, run directory or log DataFrame. ``aus_to_show``:
-    AU numbers drawn in colour with a legend (default: the earliest- and
-    latest-peaking AUs and the largest gains, ``n_highlight`` in all); every
-    other AU is a light grey line. Each line's best epoch gets a black star
-    labelled with the AU (and, for highlighted lines, the epoch); the bold
-    black line is the average over AUs. Saved to ``out_path`` (PNG/PDF/SVG
-    by suffix) when given. Returns the figure (not attached to pyplot).
+    AU numbers drawn in colour (default: the earliest- and latest-peaking
+    AUs and the largest gains, ``n_highlight`` in all); every other AU is a
+    light grey line. A black star marks each line's best epoch; the bold
+    black line is the average over AUs. The legend (outside the axes, so it
+    hides no star) names the coloured AUs and their best epochs; the grey
+    lines are named in :func:`plot_convergence_panels`, one panel per AU.
+    Saved to ``out_path`` (PNG/PDF/SVG by suffix) when given. Returns the
+    figure (not attached to pyplot).
     """
     epochs, aus, final, name = convergence_scores(source, split)
     table = _table(epochs, aus, final)
@@ -107,7 +126,7 @@ def plot_convergence(source, aus_to_show=None, out_path=None, split: str = "B", 
         unknown = [s for s in shown if s not in labels]
         if unknown:
             raise ValueError(f"aus_to_show names {unknown}, which the run does not predict ({labels})")
-    fig = Figure(figsize=(9, 5.5), layout="constrained")
+    fig = Figure(figsize=(10, 5.5), layout="constrained")
     ax = fig.add_subplot()
     colours = iter(["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
                     "tab:olive", "tab:cyan"] * 3)
@@ -116,38 +135,82 @@ def plot_convergence(source, aus_to_show=None, out_path=None, split: str = "B", 
         if lab in shown:
             ax.plot(epochs, final[:, j], color=next(colours), lw=1.6, label=f"{lab} (best epoch {best_e})", zorder=3)
             ax.plot(best_e, best_s, "k*", ms=12, zorder=5)
-            ax.annotate(f"{lab}: ep {best_e}", (best_e, best_s), textcoords="offset points", xytext=(4, 6),
-                        fontsize=8, zorder=6)
         else:
             ax.plot(epochs, final[:, j], color="0.6", lw=0.8, alpha=0.5, zorder=2)
             ax.plot(best_e, best_s, "k*", ms=6, alpha=0.7, zorder=4)
-            ax.annotate(lab, (best_e, best_s), textcoords="offset points", xytext=(3, 3), fontsize=6,
-                        color="0.35", zorder=4)
     avg_e, avg_s = table.loc["mean", "avg_epoch"], table.loc["mean", "score_at_avg_epoch"]
-    ax.plot(epochs, np.nanmean(final, axis=1), color="black", lw=3, label=f"Average (best epoch {avg_e})", zorder=6)
+    ax.plot(epochs, np.nanmean(final, axis=1), color="black", lw=3,
+            label=f"Average (best epoch {avg_e}, {avg_s:.3f})", zorder=6)
     ax.plot(avg_e, avg_s, "k*", ms=18, markeredgecolor="white", zorder=7)
-    ax.annotate(f"average: ep {avg_e} ({avg_s:.3f})", (avg_e, avg_s), textcoords="offset points", xytext=(6, -14),
-                fontsize=9, fontweight="bold", zorder=7)
+    handles = ax.get_legend_handles_labels()[0] + [
+        Line2D([], [], color="0.6", lw=0.8, label=f"the other {len(labels) - len(shown)} AUs"),
+        Line2D([], [], color="black", marker="*", ms=8, ls="none", label="best epoch of a line")]
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"final score on {split}  (acc + F1) / 2, threshold 0.5")
-    gain = table.loc["mean", "gain"]
-    ax.set_title(title or f"Figure 2 — {name}: per-AU convergence on {split} "
-                          f"(per-AU best epochs: +{gain:.4f} over the best-average epoch)", fontsize=10)
+    ax.set_title(title or _title(name, split, table.loc["mean", "gain"]), fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     if out_path is not None:
-        out_path = Path(out_path)
-        with atomic_path(out_path) as tmp:
-            fig.savefig(tmp, format=out_path.suffix.lstrip(".") or "png", dpi=dpi)
+        _save(fig, out_path, dpi)
     return fig
+
+
+def plot_convergence_panels(source, out_path=None, split: str = "B", ncols: int | None = None,
+                            title: str | None = None, dpi: int = 150) -> Figure:
+    """Figure 2 as small multiples: one panel per AU (shared axes), the AU's
+    curve in colour, the average over AUs in grey in every panel, a star at
+    the AU's best epoch (the epoch the *chosen* strategy takes for it) and a
+    dotted line at the best-average epoch (the baseline's). Each panel's
+    title gives the AU, its best epoch and the gain of that epoch over the
+    best-average one. ``ncols`` default: about sqrt(1.5 C). Saved to
+    ``out_path`` when given; returns the figure."""
+    epochs, aus, final, name = convergence_scores(source, split)
+    table = _table(epochs, aus, final)
+    c = len(aus)
+    ncols = int(ncols or max(1, min(c, round(np.sqrt(1.5 * c)))))
+    nrows = -(-c // ncols)
+    fig = Figure(figsize=(2.1 * ncols, 1.7 * nrows + 0.8), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
+    mean = np.nanmean(final, axis=1)
+    avg_e = table.loc["mean", "avg_epoch"]
+    for k, ax in enumerate(axes.flat):
+        if k >= c:
+            ax.set_visible(False)
+            continue
+        lab = f"AU{aus[k]}"
+        best_e, best_s, gain = (table.loc[lab, x] for x in ("best_epoch", "best_score", "gain"))
+        ax.plot(epochs, mean, color="0.55", lw=1.2, label="average")
+        ax.plot(epochs, final[:, k], color="tab:blue", lw=1.6, label="this AU")
+        ax.plot(best_e, best_s, "k*", ms=9, zorder=5, label="best epoch")
+        ax.axvline(avg_e, color="0.4", lw=0.8, ls=":", label="best-average epoch")
+        ax.set_title(f"{lab} \u00b7 ep {best_e} ({gain:+.3f})", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+        if k + ncols >= c:                      # the lowest panel of its column: its epochs are labelled
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel("epoch", fontsize=8)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
+    fig.supylabel(f"final score on {split}, threshold 0.5", fontsize=9)
+    fig.suptitle(title or _title(name, split, table.loc["mean", "gain"]), fontsize=10)
+    if out_path is not None:
+        _save(fig, out_path, dpi)
+    return fig
+
+
+def panels_path(ws, name: str) -> Path:
+    """Where the small-multiples Figure 2 of a run or group goes."""
+    return Path(ws.figures) / f"figure2_panels_{name}.png"
 
 
 def convergence_figures(ws, group: str = "17au", runs=None, split: str = "B") -> pd.DataFrame:
     """Figure 2 for each run of ``group`` in a workspace (``runs``: names;
     None: all), saved as ``<figures>/figure2_convergence_<run>.png``; the run
     with the best best-average score is also saved as
-    ``figure2_convergence_<group>.png``. Returns one row per run (best-average
+    ``figure2_convergence_<group>.png`` and as small multiples,
+    ``figure2_panels_<group>.png`` (:func:`plot_convergence_panels`). Returns one row per run (best-average
     epoch and score, the per-AU-best average, the gain, the figure path);
     ``attrs["main_run"]`` names the run of the group figure."""
     dirs = select_runs(ws, group, runs)
@@ -170,7 +233,8 @@ def convergence_figures(ws, group: str = "17au", runs=None, split: str = "B") ->
     summary = pd.DataFrame.from_dict(rows, orient="index")
     summary.index.name = "run"
     main = str(summary["avg_score"].idxmax())
-    plot_convergence(load_run_preds(summary.loc[main, "dir"], split), split=split,
-                     out_path=Path(ws.figures) / f"figure2_convergence_{group}.png")
+    main_preds = load_run_preds(summary.loc[main, "dir"], split)
+    plot_convergence(main_preds, split=split, out_path=Path(ws.figures) / f"figure2_convergence_{group}.png")
+    plot_convergence_panels(main_preds, split=split, out_path=panels_path(ws, group))
     summary.attrs["main_run"] = main
     return summary.drop(columns="dir")

@@ -15,6 +15,8 @@ import pandas as pd
 from ..environment import write_environment
 from ..io import read_yaml, write_text
 from . import paper
+from .compact import compact_frame, gain_cell, interval_cell
+from .gains import all_gains
 from .tables import to_markdown
 
 _DATA_NOTE = {
@@ -154,60 +156,32 @@ def noisy_filter_section(tab: Path) -> list[str]:
     return out
 
 
-def _gain_cell(row: pd.Series, col: str) -> str:
-    g, lo, hi = (float(row.get(c, float("nan"))) for c in (col, f"{col} lo", f"{col} hi"))
-    if g != g:
-        return ""
-    return f"{g:+.4f}" + (f" [{lo:+.4f}, {hi:+.4f}]" if lo == lo and hi == hi else "")
-
-
 def gains_table(tab: Path) -> str:
     """Markdown: the gains of Tables 1 and 3 (from ``table1_*.csv``, ``table3.csv``
-    in folder ``tab``) beside the paper's, and which intervals exclude zero."""
+    in folder ``tab``; which gains: :func:`aulib.report.gains.table_gains`)
+    beside the paper's, and which intervals exclude zero."""
     claimed = {(t, row, ref == "Baseline") for t, row, ref, _ in paper.CLAIMED_GAINS}
+    long = all_gains(tab)
     out = []
-    for name in ("table1_17au", "table1_6au", "table3"):
-        path = tab / f"{name}.csv"
-        if not path.exists():
-            continue
-        df = pd.read_csv(path)
-        if "B gain vs Baseline" not in df.columns:
-            continue
-        picks = ([(i, "vs previous row") for i in range(1, len(df))] + [(len(df) - 1, "vs Baseline")]
-                 if "B gain vs previous row" in df.columns else
-                 [(i, "vs Baseline") for i in range(len(df)) if df["row"].iloc[i] != "Baseline"])
-        for i, comp in picks:
-            r = df.iloc[i]
-            excl = [e for e in _GAIN_ESTIMATES
-                    if float(r.get(f"{e} gain {comp} lo", float("nan"))) > 0
-                    or float(r.get(f"{e} gain {comp} hi", float("nan"))) < 0]
-            out.append({"table": name, "row": r["row"], "gain": comp,
-                        "paper": _gain_cell(r, f"Paper gain {comp}"),
-                        "claimed in the text": "yes" if (name, r["row"], comp == "vs Baseline") in claimed else "",
-                        **{e: _gain_cell(r, f"{e} gain {comp}") for e in _GAIN_ESTIMATES},
-                        "excludes 0": ", ".join(excl) or "none"})
+    for (name, row, comp), g in long.groupby(["table", "row", "comparison"], sort=False):
+        g = g.set_index("estimate")
+        cell = lambda e: interval_cell(*g.loc[e, ["gain", "lo", "hi"]])  # noqa: E731
+        pg = g["paper"].iloc[0]
+        excl = [e for e in _GAIN_ESTIMATES if g.loc[e, "lo"] > 0 or g.loc[e, "hi"] < 0]
+        out.append({"table": name, "row": row, "gain": comp, "paper": "" if pg != pg else f"{pg:+.4f}",
+                    "claimed in the text": "yes" if (name, row, comp == "vs Baseline") in claimed else "",
+                    **{e: cell(e) for e in _GAIN_ESTIMATES}, "excludes 0": ", ".join(excl) or "none"})
     if not out:
         return "*(no gain columns in the tables: regenerate them with notebook 07)*"
     return to_markdown(pd.DataFrame(out))
 
 
 def compact_table(csv: Path) -> str:
-    """Markdown of a Table 1 or 3 at a glance (the full columns stay in the
-    CSV): per row the paper's final score, then per estimate our final score
-    and the step's gain (vs the row above in Table 1, vs Baseline in Table 3)
-    with its 95 % interval, and the seed spread where the table has one."""
+    """Markdown of a Table 1 or 3 at a glance (:func:`aulib.report.compact.compact_frame`;
+    the full columns stay in the CSV)."""
     if not csv.exists():
         return f"*({csv.name} not produced)*"
-    df = pd.read_csv(csv)
-    comp = "vs previous row" if "B gain vs previous row" in df.columns else "vs Baseline"
-    out = pd.DataFrame({"row": df["row"], "paper": df["Paper Final"].map(lambda v: "" if v != v else f"{v:.4f}")})
-    for est in _GAIN_ESTIMATES:
-        out[est] = df[f"{est} Final"].map(lambda v: "" if v != v else f"{v:.4f}")
-        if f"{est} gain {comp}" in df.columns:
-            out[f"{est} gain"] = [_gain_cell(r, f"{est} gain {comp}") for _, r in df.iterrows()]
-        for col in [c for c in df.columns if c.startswith(f"{est} ") and "seed" in c]:
-            out[col] = df[col].map(lambda v: "" if v != v else f"{v:.4f}")
-    return to_markdown(out)
+    return to_markdown(compact_frame(pd.read_csv(csv)))
 
 
 def reading(csv: Path) -> str:
@@ -226,7 +200,7 @@ def reading(csv: Path) -> str:
             return "n/a"
         return f"{g:+.4f}" + (" (interval excludes 0)" if lo > 0 or hi < 0 else "")
 
-    whole = "; ".join(f"{e} {_gain_cell(last, f'{e} gain vs Baseline')}" for e in _GAIN_ESTIMATES)
+    whole = "; ".join(f"{e} {gain_cell(last, f'{e} gain vs Baseline')}" for e in _GAIN_ESTIMATES)
     steps = "; ".join(f"*{r['row']}* {sign(r, 'B')} on B, {sign(r, 'Held-out')} held out"
                       for _, r in df.iloc[1:].iterrows())
     lose_b = [r["row"] for _, r in df.iloc[1:].iterrows() if float(r["B gain vs previous row"]) < 0]
@@ -299,6 +273,7 @@ def write_results_readme(ws, profile: str, dataset: str = "synthau") -> Path:
         "## Figure 2 · per-AU final score on B by epoch",
     ]
     parts += [f"![{p.stem}]({rel(p)})" for p in fig2] or ["*(not produced)*"]
+    parts += [f"![{p.stem}]({rel(p)})" for p in sorted(fig.glob("figure2_panels_*.png"))]
     parts += [
         "",
         "## Table 1 · 17 AUs (trained on A, evaluated on B)",
@@ -332,7 +307,10 @@ def write_results_readme(ws, profile: str, dataset: str = "synthau") -> Path:
     ]
     for group in ("17au", "6au"):
         parts += [f"**{group}**", "", _csv_table(tab / f"choice_{group}.csv"), ""]
-    parts += ["## Which gains are distinguishable from zero", GAINS_NOTE, "", gains_table(tab), ""]
+    parts += ["## Which gains are distinguishable from zero", GAINS_NOTE, ""]
+    if (fig / "gains_forest.png").exists():
+        parts += [f"![every gain with its interval]({rel(fig / 'gains_forest.png')})", ""]
+    parts += [gains_table(tab), ""]
     parts += ["## Does each baseline learn every AU?", PER_AU_NOTE, "", _per_au_table(tab / "per_au_baselines.csv"), ""]
     if (tab / "seed_spread.csv").exists():     # written by benchmarks/seed_spread.py (not part of the pipeline)
         parts += ["## Under other seeds", SEED_NOTE, "", seed_spread_table(tab / "seed_spread.csv"), ""]

@@ -566,6 +566,54 @@ def table3(ws, spec) -> pd.DataFrame:
                   int(full.get("bootstrap", 1000)), previous=False, replicas=full.get(SEED_REPLICAS))
 
 
+def table_rows(spec) -> dict[str, list[str]]:
+    """{table name: its row names} of every table the spec gives runs for:
+    ``table1_<group>`` for each :func:`table1_groups` group, then ``table3``
+    when the spec has a ``12au`` entry."""
+    full = spec if isinstance(spec, dict) else load_table_spec(spec)
+    out = {f"table1_{g}": [r.row for r in table1_recipes(g, _group_spec(full, g))] for g in table1_groups(full)}
+    if isinstance(full.get("12au"), dict):
+        out["table3"] = [r.row for r in TABLE3_RECIPES]
+    return out
+
+
+def row_per_au(ws, spec, table: str, row: str) -> pd.DataFrame:
+    """One table row's per-AU breakdown: the row's recipe fitted again on its
+    runs exactly as the table does (:func:`recipe_decisions`), scored per AU
+    under each estimate. ``table``: ``table1_<group>`` or ``table3``; ``row``:
+    a row name of that table (:func:`table_rows`). Returns one line per
+    (estimate, AU): ``estimate, au, acc, f1, final, n, n_pos``; the mean of
+    an estimate's ``acc`` and ``f1`` over its AUs gives the table's numbers.
+    Reads the runs' saved predictions (held-out ones the table made)."""
+    full = spec if isinstance(spec, dict) else load_table_spec(spec)
+    if table == "table3":
+        gspec, recipes = _group_spec(full, "12au"), TABLE3_RECIPES
+    elif table.startswith("table1_"):
+        gspec = _group_spec(full, table[len("table1_"):])
+        recipes = table1_recipes(table[len("table1_"):], gspec)
+    else:
+        raise ValueError(f"table {table!r}: expected table1_<group> or table3 ({sorted(table_rows(full))})")
+    rec = next((r for r in recipes if r.row == row), None)
+    if rec is None:
+        raise ValueError(f"{table} has no row {row!r}; its rows: {[r.row for r in recipes]}")
+    names = gspec.get(rec.runs) or []
+    if not names:
+        raise ValueError(f"{table} row {row!r}: the table spec names no '{rec.runs}' runs, so the row has only "
+                         "the paper's numbers")
+    cache = _RunCache(ws)
+    runs_b = cache.get(names, "B_mc" if rec.multicrop else "B")
+    runs_h, _why = cache.heldout(names, full.get("heldout"), rec.multicrop)
+    folds, seed, C = int(full.get("folds", 5)), int(full.get("seed", 0)), float(full.get("C", 1.0))
+    try:
+        dec, _ = recipe_decisions(rec, runs_b, runs_h, folds, seed, C)
+    except FileNotFoundError:              # a pruned checkpoint: no held-out estimate, as in the table
+        dec, _ = recipe_decisions(rec, runs_b, None, folds, seed, C)
+    parts = [au_scores(lab, d, runs_b[0].aus).reset_index().assign(estimate=est)
+             for est, (lab, d, _) in dec.items() if d is not None]
+    out = pd.concat(parts, ignore_index=True)
+    return out[["estimate", "au", "acc", "f1", "final", "n", "n_pos"]]
+
+
 def per_au_baselines(ws, spec, split: str = "B") -> pd.DataFrame:
     """Per-AU F1 on ``split`` of each table's Baseline run (Tables 1 and 3) at
     its last epoch and threshold 0.5, as Figure 2 plots it: one row per AU
@@ -588,6 +636,8 @@ def per_au_baselines(ws, spec, split: str = "B") -> pd.DataFrame:
     if out is None:
         return pd.DataFrame({"au": []})
     out.index = [f"AU{a}" for a in out.index]
+    counts = [c for c in out.columns if c.startswith("positives ")]
+    out[counts] = out[counts].astype("Int64")          # whole numbers, <NA> where a group lacks the AU
     return out.rename_axis("au").reset_index()
 
 

@@ -1,0 +1,111 @@
+"""A Table 1 / 3 row -> its per-AU breakdown: pick a table and a row, see
+per AU its final score (and F1, accuracy, positives) under each estimate,
+beside the table's Baseline row (:func:`aulib.report.tables.row_per_au`).
+A row is fitted again on first view (seconds to a minute) and kept."""
+from __future__ import annotations
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..report.gains import ESTIMATES, STYLE
+from ..report.tables import load_table_spec, row_per_au, table_rows
+from .view import Explorer, FigureView, as_workspace
+
+
+class TableBreakdown(Explorer):
+    """Controls ``table`` and ``row`` (dropdowns), ``metric``; panels
+    ``view`` (per-AU dots per estimate) and ``html`` (the per-AU table);
+    :meth:`frame` the numbers on screen."""
+
+    def __init__(self, ws, spec=None, table: str | None = None, row: str | None = None):
+        self.ws = as_workspace(ws)
+        self.spec = load_table_spec(spec, self.ws)
+        self.rows = table_rows(self.spec)
+        if not self.rows:
+            raise ValueError("the table spec gives no table runs (format: aulib.report.tables)")
+        self._cache: dict[tuple[str, str], pd.DataFrame | str] = {}
+        table = table or next(iter(self.rows))
+        self.table = widgets.Dropdown(options=list(self.rows), value=table, description="table")
+        self.row = widgets.Dropdown(options=self.rows[table], value=row or self.rows[table][0], description="row",
+                                    layout=widgets.Layout(width="420px"))
+        self.metric = widgets.Dropdown(options=["final", "f1", "acc"], value="final", description="metric")
+        self.view, self.html = FigureView(), widgets.HTML()
+        self._busy = False
+        self.table.observe(lambda _: self._on_table(), "value")
+        self.row.observe(lambda _: self._redraw(), "value")
+        self.metric.observe(lambda _: self._redraw(), "value")
+        self.widget = widgets.VBox([widgets.HBox([self.table, self.row, self.metric]), self.view.widget, self.html])
+        self.widget.add_class("aulib-explore-table")
+        self._redraw()
+
+    def per_au(self, table: str, row: str) -> pd.DataFrame | str:
+        """:func:`row_per_au` of a row (kept), or why it has none."""
+        if (table, row) not in self._cache:
+            try:
+                self._cache[(table, row)] = row_per_au(self.ws, self.spec, table, row)
+            except (ValueError, FileNotFoundError, KeyError) as err:
+                self._cache[(table, row)] = str(err)
+        return self._cache[(table, row)]
+
+    def frame(self) -> pd.DataFrame | str:
+        """Per AU (index ``AU<n>``): ``<estimate>`` the row's metric,
+        ``<estimate> vs Baseline`` its difference to the Baseline row, and
+        ``positives`` (on B); or the reason the row has no breakdown."""
+        got = self.per_au(self.table.value, self.row.value)
+        if isinstance(got, str):
+            return got
+        base = self.per_au(self.table.value, "Baseline") if self.row.value != "Baseline" else None
+        m = self.metric.value
+        out = pd.DataFrame(index=pd.Index([f"AU{a}" for a in got.loc[got["estimate"] == "B", "au"]], name="au"))
+        for est in ESTIMATES:
+            mine = got[got["estimate"] == est].set_index("au")[m]
+            if mine.empty:
+                continue
+            out[est] = mine.to_numpy()
+            if isinstance(base, pd.DataFrame):
+                ref = base[base["estimate"] == est].set_index("au")[m].reindex(mine.index)
+                out[f"{est} vs Baseline"] = (mine - ref).to_numpy()
+        out["positives"] = got[got["estimate"] == "B"]["n_pos"].to_numpy().astype(int)
+        return out
+
+    def figure(self, frame: pd.DataFrame) -> Figure:
+        fig = Figure(figsize=(10, 3.4), layout="constrained")
+        ax = fig.add_subplot()
+        x = np.arange(len(frame))
+        for k, est in enumerate([e for e in ESTIMATES if e in frame.columns]):
+            marker, colour = STYLE[est]
+            ax.plot(x + (k - 1) * 0.18, frame[est], marker, color=colour, ms=5, ls="none", label=est)
+        ax.set_xticks(x, frame.index, fontsize=8, rotation=0 if len(frame) <= 12 else 45)
+        ax.set_ylabel(self.metric.value)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, ncols=3, loc="lower right")
+        ax.set_title(f"{self.table.value} · {self.row.value}: per-AU {self.metric.value} by estimate", fontsize=9)
+        return fig
+
+    def _on_table(self):
+        self._busy = True
+        try:
+            self.row.options = self.rows[self.table.value]
+            self.row.value = self.rows[self.table.value][0]
+        finally:
+            self._busy = False
+        self._redraw()
+
+    def _redraw(self):
+        if self._busy:
+            return
+        frame = self.frame()
+        if isinstance(frame, str):
+            self.html.value = f"<p><b>No breakdown:</b> {frame}</p>"
+            return
+        self.view.show(self.figure(frame))
+        fmt = {c: ("{:d}" if c == "positives" else "{:+.4f}" if "vs" in c else "{:.4f}") for c in frame.columns}
+        self.html.value = frame.style.format(fmt, na_rep="–").to_html()
+
+
+def table_breakdown(ws, spec=None, table: str | None = None, row: str | None = None) -> TableBreakdown:
+    """The Table 1 / 3 row explorer (:class:`TableBreakdown`); ``spec`` as
+    :func:`aulib.report.tables.load_table_spec` (None: the workspace's)."""
+    return TableBreakdown(ws, spec, table, row)

@@ -219,3 +219,18 @@ def test_disfa_extracted_frames_setting(tmp_path):
     want = written.labels["optimization"]
     assert by_image.loc["frames/SN013/0001.png", "AU12"] == \
         want["Video_LeftCamera/LeftVideoSN013_comp.avi#1"][12]
+
+
+def test_step_fingerprint_inputs_are_the_native_files(tmp_path):
+    """01_data reruns when a native label file or a frame folder changes:
+    the fingerprint's inputs are the data set's own files."""
+    from aulib.pipeline.fingerprint import input_files
+    written = write_bp4d(tmp_path / "BP4D", subjects=("F001",), tasks=("T1",), frames=2, missing=0, unlabelled=0)
+    got = input_files({"dataset": "bp4d", "data_root": str(written.root)})
+    assert written.root / "AUCoding" / "AU_OCC" / "F001_T1.csv" in got and written.root / "img" in got
+    got = input_files({"dataset": "bp4d", "data_root": str(written.root), "label_settings": {"frames": "other"}})
+    assert written.root / "img" not in got
+    written = write_disfa(tmp_path / "DISFA", subjects=("SN002",), frames=2, extra=0)
+    got = input_files({"dataset": "disfa", "data_root": str(written.root)})
+    assert written.root / "ActionUnit_Labels" / "SN002" / "SN002_au26.txt" in got
+    assert written.root / "Video_LeftCamera" in got

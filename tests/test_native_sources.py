@@ -234,3 +234,25 @@ def test_step_fingerprint_inputs_are_the_native_files(tmp_path):
     got = input_files({"dataset": "disfa", "data_root": str(written.root)})
     assert written.root / "ActionUnit_Labels" / "SN002" / "SN002_au26.txt" in got
     assert written.root / "Video_LeftCamera" in got
+
+
+def test_native_frames_linked_out_of_the_root_are_not_frames(tmp_path):
+    """A frame (BP4D) or video (DISFA) that is a link to outside the data root
+    is not read: its labels are counted as labels without a frame."""
+    written = write_bp4d(tmp_path / "BP4D", subjects=("F001",), tasks=("T1",), frames=3, missing=0, unlabelled=0)
+    frame = written.root / "img" / "F001" / "T1" / "240.jpg"
+    outside = tmp_path / "outside.jpg"
+    frame.rename(outside)
+    frame.symlink_to(outside)
+    ws = ws_for(tmp_path)
+    reports = S.prepare_labels(ws, "bp4d", written.root)
+    assert "img/F001/T1/240.jpg" not in set(S.load_labels(ws, "optimization")["image"])
+    assert reports["optimization"].counts["labels without a frame"] == 1
+    written = write_disfa(tmp_path / "DISFA", subjects=("SN002", "SN013"), frames=2, extra=0)
+    video = written.root / "Video_LeftCamera" / "LeftVideoSN013_comp.avi"
+    video.rename(tmp_path / "v.avi")
+    video.symlink_to(tmp_path / "v.avi")
+    reports = S.prepare_labels(ws, "disfa", written.root)
+    assert set(S.load_subjects(ws)) == {"SN002"}
+    assert reports["optimization"].counts["labels without a frame"] == 2
+    assert any("outside the data root" in n for n in reports["optimization"].notes)

@@ -159,22 +159,26 @@ def _entry_problem(entry: os.DirEntry, root_real: str) -> str:
     return "" if os.path.isfile(target) else f"symbolic link to {target}, which is not a regular file"
 
 
-def _name_hint(name: str, names) -> str:
+def _loose(name: str) -> str:
+    return unicodedata.normalize("NFC", name.strip()).casefold()
+
+
+def _name_hint(name: str, loose: dict[str, str]) -> str:
     """A hint when a missing file name differs from a present one only by
-    surrounding spaces or Unicode normalisation (NFC vs NFD) or case."""
-    want = {unicodedata.normalize("NFC", name.strip()).casefold()}
-    for have in names:
-        if unicodedata.normalize("NFC", have.strip()).casefold() in want:
-            kinds = []
-            if have.strip() != have or name.strip() != name:
-                kinds.append("leading/trailing spaces")
-            if unicodedata.normalize("NFC", have) != have or unicodedata.normalize("NFC", name) != name:
-                kinds.append("Unicode normalisation (NFC vs NFD: an accent stored as one or two code points)")
-            if not kinds:
-                kinds.append("upper/lower case")
-            return (f" (the folder has {have!r}, which differs only by {' and '.join(kinds)}; rename the file "
-                    "or fix the label file so the names match exactly)")
-    return ""
+    surrounding spaces, Unicode normalisation (NFC vs NFD) or case;
+    ``loose``: {loosened name: name} of the folder."""
+    have = loose.get(_loose(name))
+    if have is None:
+        return ""
+    kinds = []
+    if have.strip() != have or name.strip() != name:
+        kinds.append("leading/trailing spaces")
+    if unicodedata.normalize("NFC", have) != have or unicodedata.normalize("NFC", name) != name:
+        kinds.append("Unicode normalisation (NFC vs NFD: an accent stored as one or two code points)")
+    if not kinds:
+        kinds.append("upper/lower case")
+    return (f" (the folder has {have!r}, which differs only by {' and '.join(kinds)}; rename the file "
+            "or fix the label file so the names match exactly)")
 
 
 def _file_problems(data_root: Path, images: Sequence[str]) -> list[str]:
@@ -182,6 +186,7 @@ def _file_problems(data_root: Path, images: Sequence[str]) -> list[str]:
     data root (one directory scan a folder, no per-file stat), else the reason
     it is not usable."""
     listing: dict[str, dict[str, os.DirEntry]] = {}
+    loose: dict[str, dict[str, str]] = {}
     root_real = os.path.realpath(data_root)
     out: list[str] = []
     for img in images:
@@ -194,7 +199,9 @@ def _file_problems(data_root: Path, images: Sequence[str]) -> list[str]:
                 listing[parent] = {}
         entry = listing[parent].get(name)
         if entry is None:
-            out.append("image file not found" + _name_hint(name, listing[parent]))
+            if parent not in loose:      # built once per folder, on its first miss
+                loose[parent] = {_loose(n): n for n in listing[parent]}
+            out.append("image file not found" + _name_hint(name, loose[parent]))
         else:
             why = _entry_problem(entry, root_real)
             out.append(f"image file unusable: {why}" if why else "")

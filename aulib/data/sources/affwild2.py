@@ -68,7 +68,7 @@ def _read_set(root: Path, folder: Path, settings: dict, check_files: bool, probl
         invalid += int(none.sum())
         read_rows += len(lines)
         video = f.stem
-        on_disk = numbered_files(root / settings["frames"] / video)
+        on_disk = numbered_files(root / settings["frames"] / video, root)
         have = np.isin(frame_no, np.fromiter(on_disk, np.int64, len(on_disk))) if check_files else \
             np.ones(len(lines), bool)
         keep = ~bad & ~none & have

@@ -73,7 +73,7 @@ def read(root: Path, settings: dict, check_files: bool = True, on_error: str = "
             problems.add(f, lines[r], "", "", f"too few fields (expected {len(cols)})")
         bad |= short
         read_rows += len(lines)
-        on_disk = numbered_files(root / settings["frames"] / subject / task)
+        on_disk = numbered_files(root / settings["frames"] / subject / task, root)
         have = np.isin(frame, np.fromiter(on_disk, np.int64, len(on_disk))) if check_files else \
             np.ones(len(frame), bool)
         keep = ~bad & have

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..images import ImageReadError, frame_ref, open_video
+from ..labels import _file_problems
 from .native import Problems, assemble, code_values, numbered_files, read_fields, whole_numbers
 
 DISFA_AUS = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
@@ -116,16 +117,19 @@ def read(root: Path, settings: dict, check_files: bool = True, on_error: str = "
         if settings["images"] == "video":
             rel = f"{videos}/LeftVideo{sn}_comp.avi"
             n_frames = 0
-            if check_files and (root / rel).is_file():
+            why = _file_problems(root, [rel])[0] if check_files else "not checked"
+            if why == "":
                 try:
                     n_frames = open_video(root / rel).n_frames
                 except ImageReadError as e:
                     notes.append(str(e))
+            elif check_files:
+                notes.append(f"{rel}: {why}; its {len(index)} labelled frames are counted as labels without a frame")
             have = before & (index < n_frames) if check_files else before
             names = [frame_ref(rel, i) for i in index[have]]
             unlabelled += max(0, n_frames - int(have.sum()))
         else:
-            on_disk = numbered_files(root / settings["frames"] / sn)
+            on_disk = numbered_files(root / settings["frames"] / sn, root)
             have = np.isin(index, np.fromiter(on_disk, np.int64, len(on_disk))) & before if check_files else before
             names = [f"{settings['frames']}/{sn}/{on_disk.get(i) or f'{i}.png'}" for i in index[have]]
             unlabelled += len(set(on_disk) - set(index.tolist()))

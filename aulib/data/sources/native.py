@@ -21,27 +21,32 @@ import numpy as np
 import pandas as pd
 
 from ...aus import AU_NAMES, au_column
-from ..labels import CATALOG_COLUMNS, PROBLEM_COLUMNS, LabelReport, _decode_utf8, _raise_first, warn_degenerate_aus
+from ..labels import (CATALOG_COLUMNS, PROBLEM_COLUMNS, LabelReport, _decode_utf8, _entry_problem, _raise_first,
+                      warn_degenerate_aus)
 
 #: The code :func:`code_values` gives a value outside its map.
 BAD = -128
 _NUMBERED = re.compile(r"^(\d+)\.(jpg|jpeg|png|bmp)$", re.IGNORECASE)
 
 
-def numbered_files(folder: Path) -> dict[int, str]:
+def numbered_files(folder: Path, root: Path | None = None) -> dict[int, str]:
     """``{number: file name}`` of the image files named by a number in
     ``folder`` (one scan; zero-padded or not); empty when the folder is absent.
-    Two names for one number (``1.jpg`` and ``0001.jpg``) keep the first in name order."""
+    Two names for one number (``1.jpg`` and ``0001.jpg``) keep the first in
+    name order. With ``root``, a file must be usable as
+    :mod:`aulib.data.labels` checks it (a regular file; a link only to a file
+    inside ``root``)."""
+    root_real = os.path.realpath(root) if root is not None else None
     try:
         with os.scandir(folder) as it:
-            names = sorted(e.name for e in it if not e.is_dir())
+            entries = sorted((e for e in it if not e.is_dir(follow_symlinks=False)), key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError):
         return {}
     out: dict[int, str] = {}
-    for name in names:
-        m = _NUMBERED.match(name)
-        if m:
-            out.setdefault(int(m.group(1)), name)
+    for e in entries:
+        m = _NUMBERED.match(e.name)
+        if m and (root_real is None or _entry_problem(e, root_real) == ""):
+            out.setdefault(int(m.group(1)), e.name)
     return out
 
 

@@ -102,12 +102,12 @@ class Source:
     settings: Mapping[str, object] = field(default_factory=dict)
     inputs: Callable | None = None
     needs_root: bool = True
+    #: Tables a native reader writes (a layout's are its keys).
+    tables: tuple[str, ...] = ("optimization",)
 
     @property
     def splits(self) -> tuple[str, ...]:
-        if self.layout:
-            return tuple(self.layout)
-        return ("optimization", "validation") if self.name == "affwild2" else ("optimization",)
+        return tuple(self.layout) if self.layout else self.tables
 
 
 #: The data sets, by name (docs/layout.md, docs/bp4d.md, docs/disfa.md, docs/affwild2.md).
@@ -117,7 +117,8 @@ SOURCES: dict[str, Source] = {
     "csv": Source("csv", LAYOUTS["csv"], settings={"intensity_threshold": None}),
     "bp4d": Source("bp4d", read=bp4d.read, settings=bp4d.SETTINGS, inputs=bp4d.inputs),
     "disfa": Source("disfa", read=disfa.read, settings=disfa.SETTINGS, inputs=disfa.inputs),
-    "affwild2": Source("affwild2", read=affwild2.read, settings=affwild2.SETTINGS, inputs=affwild2.inputs),
+    "affwild2": Source("affwild2", read=affwild2.read, settings=affwild2.SETTINGS, inputs=affwild2.inputs,
+                       tables=("optimization", "validation")),
 }
 DATASETS = tuple(SOURCES)
 

@@ -7,11 +7,20 @@
 * :func:`image_size` reads ``(height, width)`` from the header only.
 * :func:`as_rgb_array` normalises an in-memory image; :func:`resolve_image`
   maps an image path relative to the data root to a file.
+* Frame references: an image key ``<video path>#<frame>`` (:func:`frame_ref`,
+  ``frame`` 0-based, the decode order of the video) names one frame of a video
+  file (``.avi``, ``.mp4``, ``.mov``, ``.mkv``, ``.wmv``, ``.mpg``); :func:`load_rgb` and
+  :func:`image_size` decode it with OpenCV, so the face cache and the crop
+  stores read video frames without extracting them first. Each process keeps a
+  few ``cv2.VideoCapture`` open and reads on sequentially when the next frame
+  asked for follows the last one read (seeking otherwise).
 """
 from __future__ import annotations
 
+import os
 import re
 import warnings
+from collections import OrderedDict
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -24,6 +33,89 @@ MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 class ImageReadError(ValueError):
     """An image file that cannot be read; the message names the file."""
+
+
+# ------------------------------------------------------------------ video frames
+#: File name endings of the videos a frame reference may name.
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".wmv", ".mpg", ".mpeg")
+_FRAME_REF = re.compile(r"^(?P<video>.+\.(?:" + "|".join(s[1:] for s in VIDEO_SUFFIXES) + r"))#(?P<frame>\d+)$",
+                        re.IGNORECASE)
+#: Videos kept open per process (least recently used closed first).
+MAX_OPEN_VIDEOS = 4
+
+
+def frame_ref(video: str, frame: int) -> str:
+    """The image key of frame ``frame`` (0-based decode position) of ``video``
+    (a path relative to the data root): ``"<video>#<frame>"``."""
+    if int(frame) < 0:
+        raise ValueError(f"frame index {frame} of {video} must be >= 0")
+    return f"{video}#{int(frame)}"
+
+
+def parse_frame_ref(image) -> tuple[str, int] | None:
+    """``(video path, 0-based frame)`` of a frame reference, None for a plain image path."""
+    m = _FRAME_REF.match(str(image))
+    return (m.group("video"), int(m.group("frame"))) if m else None
+
+
+class _Video:
+    """One open ``cv2.VideoCapture``: size, frame count, next frame position."""
+
+    def __init__(self, path: Path):
+        import cv2
+        if not path.is_file():
+            raise ImageReadError(f"video file not found: {path}")
+        self.cap = cv2.VideoCapture(str(path))
+        if not self.cap.isOpened():
+            raise ImageReadError(f"cannot open video {path} with OpenCV (damaged, or a codec OpenCV lacks)")
+        self.path = path
+        self.size = (int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)))
+        self.n_frames = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.next = 0
+        self.seeks = 0
+
+    def read(self, frame: int) -> np.ndarray:
+        import cv2
+        if frame != self.next:
+            self.cap.set(cv2.CAP_PROP_POS_FRAMES, frame)
+            self.seeks += 1
+        ok, bgr = self.cap.read()
+        if not ok or bgr is None:
+            self.next = -1
+            raise ImageReadError(f"{self.path}: cannot decode frame {frame} (0-based; the video reports "
+                                 f"{self.n_frames} frames)")
+        self.next = frame + 1
+        return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+_VIDEOS: "OrderedDict[tuple[int, str], _Video]" = OrderedDict()
+
+
+def open_video(path) -> _Video:
+    """This process's open reader of a video file (kept among the
+    :data:`MAX_OPEN_VIDEOS` most recently used; a forked child opens its own)."""
+    key = (os.getpid(), str(path))
+    video = _VIDEOS.get(key)
+    if video is None:
+        video = _Video(Path(path))
+        _VIDEOS[key] = video
+        while len(_VIDEOS) > MAX_OPEN_VIDEOS:
+            _, old = _VIDEOS.popitem(last=False)
+            if old is not video:
+                old.cap.release()
+    _VIDEOS.move_to_end(key)
+    return video
+
+
+def _video_frame(path: Path) -> tuple[_Video, int] | None:
+    ref = parse_frame_ref(path)
+    if ref is None:
+        return None
+    video = open_video(ref[0])
+    if ref[1] >= video.n_frames > 0:
+        raise ImageReadError(f"{path}: frame {ref[1]} (0-based) is past the end of {ref[0]}, which has "
+                             f"{video.n_frames} frames")
+    return video, ref[1]
 
 
 def _open_checked(path: Path, max_pixels: int | None) -> Image.Image:
@@ -59,6 +151,9 @@ def image_size(path, max_pixels: int | None = None) -> tuple[int, int]:
     """``(height, width)`` of an image file after EXIF orientation, read from
     its header only. Raises :class:`ImageReadError`."""
     path = Path(path)
+    frame = _video_frame(path)
+    if frame is not None:
+        return frame[0].size
     with _open_checked(path, max_pixels) as im:
         w, h = im.size
         return (w, h) if _exif_swaps_axes(im) else (h, w)
@@ -84,7 +179,8 @@ def _pil_to_rgb(im: Image.Image) -> Image.Image:
 
 
 def load_rgb(path, max_pixels: int | None = None) -> np.ndarray:
-    """Read an image file as RGB ``uint8 (H, W, 3)``, EXIF orientation applied.
+    """Read an image file (or a video frame reference, see the module
+    docstring) as RGB ``uint8 (H, W, 3)``, EXIF orientation applied.
 
     Grayscale, palette, CMYK, 16-bit and transparent images are converted
     (transparency on white). Raises :class:`ImageReadError` naming the file
@@ -92,6 +188,9 @@ def load_rgb(path, max_pixels: int | None = None) -> np.ndarray:
     ``max_pixels`` pixels (default :data:`MAX_IMAGE_PIXELS`).
     """
     path = Path(path)
+    frame = _video_frame(path)
+    if frame is not None:
+        return frame[0].read(frame[1])
     im = _open_checked(path, max_pixels)
     try:
         with im:

@@ -37,6 +37,8 @@ import csv
 import io
 import os
 import posixpath
+import re
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,10 +82,15 @@ class LabelReport:
     skipped: int = 0
     problems: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROBLEM_COLUMNS))
     notes: list[str] = field(default_factory=list)
+    #: What a native reader counted rather than refused, e.g. ``labels without
+    #: a frame``, ``frames without labels``, ``rows without a valid label``.
+    counts: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         """A few human-readable lines: counts, problems by reason, notes."""
         lines = [f"{self.source}: read {self.read} rows, kept {self.kept}, skipped {self.skipped}"]
+        if self.counts:
+            lines.append("  counted: " + ", ".join(f"{v} {k}" for k, v in self.counts.items()))
         if len(self.problems):
             reasons = self.problems["reason"].str.split(" \\(").str[0]
             for reason, n in reasons.value_counts().items():
@@ -138,20 +145,72 @@ def _url_mapper(image_dir: str | os.PathLike | ImageMapper) -> ImageMapper:
     return lambda url: posixpath.join(folder, url_file_name(url))
 
 
-def _existing(data_root: Path, images: Sequence[str]) -> np.ndarray:
-    """bool per image: does ``data_root / image`` exist as a file (one scan a folder)."""
-    listing: dict[str, set[str]] = {}
-    out = np.zeros(len(images), bool)
-    for i, img in enumerate(images):
+def _entry_problem(entry: os.DirEntry, root_real: str) -> str:
+    """'' when a directory entry is a readable regular file inside the data
+    root, else why not (a link is followed only when its target is inside)."""
+    if not entry.is_symlink():
+        return "" if entry.is_file(follow_symlinks=False) else "not a regular file"
+    target = os.path.realpath(entry.path)
+    if not os.path.exists(target):
+        return f"dangling symbolic link (to {os.readlink(entry.path)!r}); fix or remove the link"
+    if os.path.commonpath([target, root_real]) != root_real:
+        return (f"symbolic link to {target}, outside the data root; links are followed only inside it: copy "
+                "the file in, or point data_root at a folder that holds the target")
+    return "" if os.path.isfile(target) else f"symbolic link to {target}, which is not a regular file"
+
+
+def _loose(name: str) -> str:
+    return unicodedata.normalize("NFC", name.strip()).casefold()
+
+
+def _name_hint(name: str, loose: dict[str, str]) -> str:
+    """A hint when a missing file name differs from a present one only by
+    surrounding spaces, Unicode normalisation (NFC vs NFD) or case;
+    ``loose``: {loosened name: name} of the folder."""
+    have = loose.get(_loose(name))
+    if have is None:
+        return ""
+    kinds = []
+    if have.strip() != have or name.strip() != name:
+        kinds.append("leading/trailing spaces")
+    if unicodedata.normalize("NFC", have) != have or unicodedata.normalize("NFC", name) != name:
+        kinds.append("Unicode normalisation (NFC vs NFD: an accent stored as one or two code points)")
+    if not kinds:
+        kinds.append("upper/lower case")
+    return (f" (the folder has {have!r}, which differs only by {' and '.join(kinds)}; rename the file "
+            "or fix the label file so the names match exactly)")
+
+
+def _file_problems(data_root: Path, images: Sequence[str]) -> list[str]:
+    """Per image: '' when ``data_root / image`` is a regular file inside the
+    data root (one directory scan a folder, no per-file stat), else the reason
+    it is not usable."""
+    listing: dict[str, dict[str, os.DirEntry]] = {}
+    loose: dict[str, dict[str, str]] = {}
+    root_real = os.path.realpath(data_root)
+    out: list[str] = []
+    for img in images:
         parent, name = posixpath.split(img)
         if parent not in listing:
             try:
                 with os.scandir(data_root / parent) as it:
-                    listing[parent] = {e.name for e in it if not e.is_dir()}
+                    listing[parent] = {e.name: e for e in it}
             except (FileNotFoundError, NotADirectoryError):
-                listing[parent] = set()
-        out[i] = name in listing[parent]
+                listing[parent] = {}
+        entry = listing[parent].get(name)
+        if entry is None:
+            if parent not in loose:      # built once per folder, on its first miss
+                loose[parent] = {_loose(n): n for n in listing[parent]}
+            out.append("image file not found" + _name_hint(name, loose[parent]))
+        else:
+            why = _entry_problem(entry, root_real)
+            out.append(f"image file unusable: {why}" if why else "")
     return out
+
+
+def _existing(data_root: Path, images: Sequence[str]) -> np.ndarray:
+    """bool per image: is ``data_root / image`` a usable file (see :func:`_file_problems`)."""
+    return np.array([p == "" for p in _file_problems(data_root, images)], bool)
 
 
 # ------------------------------------------------------------------ values
@@ -334,13 +393,14 @@ def _to_table(df: pd.DataFrame, key_col: str, source_cols: Sequence[str], value_
 
     if check_files and keep.any():
         idx = np.flatnonzero(keep)
-        exists = _existing(data_root, [images[i] for i in idx])
-        if not exists.any():
+        why = _file_problems(data_root, [images[i] for i in idx])
+        exists = np.array([w == "" for w in why], bool)
+        if not exists.any() and not any(w.startswith("image file unusable") for w in why):
             raise FileNotFoundError(
                 f"none of the {len(idx)} images of {report.source} exist under {data_root} (first looked for "
                 f"{data_root / images[idx[0]]}); check data_root and image_dir, or pass check_files=False")
-        for i in idx[~exists]:
-            problem(i, key_col, images[i], "image file not found")
+        for k in np.flatnonzero(~exists):
+            problem(idx[k], key_col, images[idx[k]], why[k])
         keep[idx[~exists]] = False
 
     table = pd.DataFrame({"image": pd.Series([images[i] for i in np.flatnonzero(keep)], dtype=object).astype(str)})
@@ -349,7 +409,36 @@ def _to_table(df: pd.DataFrame, key_col: str, source_cols: Sequence[str], value_
         table[col] = codes[keep, col_of[col]]
     report.read, report.kept, report.skipped = n, int(keep.sum()), int(n - keep.sum())
     report.problems = pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
+    warn_degenerate_aus(table, list(value_names), report)
     return table
+
+
+class LabelWarning(UserWarning):
+    """A label file the kit reads but whose labels cannot teach or test an AU."""
+
+
+def warn_degenerate_aus(table: pd.DataFrame, aus: Sequence[str], report: LabelReport) -> list[str]:
+    """Warn (and note in ``report``) about the AU columns ``aus`` of a label
+    file that are never labelled (every row unknown) or always present (every
+    known label 1): such an AU can be neither learned nor scored from this
+    file. Returns the messages."""
+    if not len(table):
+        return []
+    values = table[list(aus)].to_numpy() if len(aus) else np.zeros((len(table), 0), np.int8)
+    known, pos = (values != -1).sum(0), (values == 1).sum(0)
+    never = [c for c, k in zip(aus, known) if k == 0]
+    always = [c for c, k, p in zip(aus, known, pos) if k > 0 and p == k]
+    out = []
+    if never:
+        out.append(f"{report.source}: AU column(s) {never} are never labelled (every one of the {len(table)} rows "
+                   "unknown); models cannot learn or be scored on them from this file")
+    if always:
+        out.append(f"{report.source}: AU column(s) {always} are present on every labelled row; with no negative, "
+                   "thresholds and F1 on them mean nothing; check the file's 0/1 coding")
+    for msg in out:
+        warnings.warn(msg, LabelWarning, stacklevel=3)
+        report.notes.append(msg.split(": ", 1)[1])
+    return out
 
 
 # ------------------------------------------------------------------ readers
@@ -476,14 +565,93 @@ def _meta_columns(df: pd.DataFrame, header: dict, table: pd.DataFrame, to_path: 
     return table
 
 
+#: An AU column heading in any common spelling: ``AU1``, ``AU01``, ``au1``,
+#: ``AU 1``, ``AU_1``, ``AU1_c`` (occurrence), ``AU1_r`` (intensity).
+_AU_HEADING = re.compile(r"^au[\s_\-]*0*(?P<au>\d+)(?:[\s_\-]*(?P<kind>c|r|occ|int|occurrence|intensity))?$",
+                         re.IGNORECASE)
+_INTENSITY_KINDS = ("r", "int", "intensity")
+
+
+def au_heading(name: str) -> tuple[int, str] | None:
+    """``(AU number, 'occurrence' | 'intensity')`` of a column heading that
+    names an AU in a common spelling, None for any other heading."""
+    m = _AU_HEADING.match(_clean_header(name))
+    if not m:
+        return None
+    kind = "intensity" if (m.group("kind") or "").lower() in _INTENSITY_KINDS else "occurrence"
+    return int(m.group("au")), kind
+
+
+def _generic_au_columns(path: Path, raw_header: Sequence[str], header: dict, intensity_threshold) -> \
+        tuple[dict[str, str], dict[str, float], list[str]]:
+    """Map a generic CSV's headings to label columns: ``{AU<n>: heading}``,
+    ``{AU<n>: threshold}`` for intensity columns, and notes. A heading that
+    looks like an AU is read or refused here, never dropped."""
+    mapped: dict[str, list[str]] = {}
+    kinds: dict[str, str] = {}
+    unknown: list[str] = []
+    for key, heading in header.items():
+        hit = au_heading(heading)
+        if hit is None:
+            continue
+        au, kind = hit
+        if au not in CATALOG:
+            unknown.append(_clean_header(heading))
+            continue
+        mapped.setdefault(au_column(au), []).append(heading)
+        kinds[au_column(au)] = kind
+    if unknown:
+        raise ValueError(f"{path}: column(s) {unknown} look like AU columns, but those AUs are not in the kit's AU "
+                         f"catalog {list(CATALOG)}; remove or rename them (nothing is dropped silently)")
+    for col, headings in mapped.items():
+        if len(headings) > 1:
+            cols = " and ".join(repr(_clean_header(h)) for h in headings)
+            raise ValueError(f"{path}: columns {cols} both name {col}; keep one (the reader would have to guess "
+                             "which is right)")
+    intensity = sorted((c for c, k in kinds.items() if k == "intensity"), key=CATALOG_COLUMNS.index)
+    if intensity and intensity_threshold is None:
+        raise ValueError(f"{path}: column(s) {[_clean_header(mapped[c][0]) for c in intensity]} hold AU intensities "
+                         "(an _r suffix), not occurrence labels; give an occurrence column (AU1 or AU1_c, values "
+                         "0/1), or read the intensities with a threshold: prepare_labels(..., settings="
+                         "{'intensity_threshold': 0.5}) (profile: common: {label_settings: {intensity_threshold: "
+                         "...}}), present when intensity >= threshold")
+    notes = []
+    renamed = [f"{_clean_header(h[0])!r} as {c}" for c, h in mapped.items() if _clean_header(h[0]) != c]
+    if renamed:
+        notes.append("read column(s) " + ", ".join(renamed))
+    if intensity:
+        notes.append(f"intensity column(s) {intensity} read as present when >= {intensity_threshold}")
+    return ({c: h[0] for c, h in mapped.items()},
+            {c: float(intensity_threshold) for c in intensity}, notes)
+
+
+def _threshold_values(df: pd.DataFrame, heading: str, threshold: float, path: Path) -> None:
+    """Turn an intensity column of ``df`` into 1/0 (empty, -1, 999 stay unknown) in place."""
+    text = df[heading].astype(str).str.strip()
+    values = pd.to_numeric(text, errors="coerce")
+    unknown = (text == "") | values.isin([-1, EMOTIONET_UNKNOWN])
+    bad = values.isna() & ~unknown
+    if bad.any():
+        r = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(f"{path}: line {int(df['_line'].iloc[r])}, column {_clean_header(heading)!r}: "
+                         f"{text.iloc[r]!r} is not an intensity; expected a number, or empty/-1/999 for unknown")
+    df[heading] = np.where(unknown, "-1", np.where(values >= threshold, "1", "0"))
+
+
 def read_generic_csv(path, data_root, image_dir: str | os.PathLike = "", check_files: bool = True,
-                     on_error: str = "raise") -> tuple[pd.DataFrame, LabelReport]:
+                     on_error: str = "raise", intensity_threshold: float | None = None
+                     ) -> tuple[pd.DataFrame, LabelReport]:
     """Read a generic CSV ``image[,subject][,split],AU1,AU2,…``.
 
     ``image`` is a path relative to ``data_root / image_dir``, or an absolute
     path inside ``data_root``; any AUs of the FACS catalog (the table has
     the file's AU columns, in catalog order; other columns are ignored with a note);
-    unknown as 999, -1 or empty. Optional ``subject`` (who is in the image)
+    unknown as 999, -1 or empty. AU headings may be spelled ``AU1``,
+    ``AU01``, ``au1``, ``AU 1``, ``AU_1`` or ``AU1_c`` (the report notes the
+    mapping); intensity columns (``AU1_r``) are refused unless
+    ``intensity_threshold`` is given (present when intensity >= it); a heading
+    that looks like an AU outside the catalog is refused by name. Optional
+    ``subject`` (who is in the image)
     and ``split`` (``train``/``optimization``, ``validation``/``val``,
     ``test``) come back as extra str columns after the AU columns.
     Returns ``(label table, LabelReport)``.
@@ -491,17 +659,24 @@ def read_generic_csv(path, data_root, image_dir: str | os.PathLike = "", check_f
     path, data_root = Path(path), Path(data_root)
     df = _read_text_table(path, ",", header=True)
     header = {_clean_header(c).replace(" ", ""): c for c in df.columns if not c.startswith("_")}
-    _refuse_repeated_columns(path, df.attrs["header"], lambda c: _clean_header(c).replace(" ", ""),
-                             ["image", *META_COLUMNS] + CATALOG_COLUMNS)
-    present = [c for c in CATALOG_COLUMNS if c in header]
+    def canon(name: str) -> str:
+        hit = au_heading(name)
+        return au_column(hit[0]) if hit else _clean_header(name).replace(" ", "")
+
+    _refuse_repeated_columns(path, df.attrs["header"], canon, ["image", *META_COLUMNS] + CATALOG_COLUMNS)
+    au_cols, thresholds, spelling_notes = _generic_au_columns(path, df.attrs["header"], header, intensity_threshold)
+    present = [c for c in CATALOG_COLUMNS if c in au_cols]
     if "image" not in header or not present:
         missing = (["'image'"] if "image" not in header else []) + ([] if present else ["AU1 ... AU56 (any)"])
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; a generic label CSV has the header "
                          "image,AU1,AU2,... (image paths relative to the data root, any AUs of the FACS "
                          f"catalog {list(CATALOG)}; optional subject and split columns) and values 1, 0, or "
                          "999/-1/empty for unknown")
-    report = LabelReport(source=str(path))
-    extra = [h for h in header if h not in ("image", *META_COLUMNS) and h not in CATALOG_COLUMNS]
+    for col, threshold in thresholds.items():
+        _threshold_values(df, au_cols[col], threshold, path)
+    report = LabelReport(source=str(path), notes=list(spelling_notes))
+    used = {"image", *META_COLUMNS} | {_clean_header(h).replace(" ", "") for h in au_cols.values()}
+    extra = [h for h in header if h not in used]
     if extra:
         report.notes.append(f"ignored column(s) {extra} (not 'image', 'subject', 'split' or an AU of the "
                             "FACS catalog)")
@@ -510,7 +685,7 @@ def read_generic_csv(path, data_root, image_dir: str | os.PathLike = "", check_f
     def to_path(image: str) -> str:
         return _inside_root(image, folder, data_root)
 
-    table = _to_table(df, header["image"], [header[c] for c in present], present, to_path, data_root,
+    table = _to_table(df, header["image"], [au_cols[c] for c in present], present, to_path, data_root,
                       check_files, on_error, report)
     return _meta_columns(df, header, table, to_path, path), report
 

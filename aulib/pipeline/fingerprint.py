@@ -13,9 +13,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.sources import LAYOUTS
+from ..data.sources import source_inputs
 from ..io import read_yaml
 from ..workspace import Workspace
+
 
 #: Files read from a data root besides those of the data set's layout.
 EXTRA_INPUTS = ("faces.csv", "synthau.yaml")
@@ -23,20 +24,18 @@ EXTRA_INPUTS = ("faces.csv", "synthau.yaml")
 
 def input_files(values: dict) -> list[Path]:
     """Inputs outside the workspace of a step with ``values``: when
-    ``data_root`` is given, the label files of its ``dataset`` layout
-    (:data:`aulib.data.sources.LAYOUTS`; a generic CSV data set: the root's
+    ``data_root`` is given, the label files of its ``dataset``
+    (:func:`aulib.data.sources.source_inputs`; a generic CSV data set: the root's
     ``*.csv``/``*.txt``, and ``labels_csv``), the face cache, and the image folders (their
     listing's identity: a folder's mtime changes when a file is added or removed)."""
     if not values.get("data_root"):
         return []
     root = Path(values["data_root"])
-    layout = LAYOUTS.get(values.get("dataset") or "synthau", {})
-    patterns = [spec for spec, _, _ in layout.values() if spec] or ["*.csv", "*.txt"]
-    files = {m for pat in [*patterns, *EXTRA_INPUTS] for m in root.glob(pat) if m.is_file()}
+    files = set(source_inputs(values.get("dataset") or "synthau", root, values.get("label_settings")))
+    files |= {m for pat in EXTRA_INPUTS for m in root.glob(pat) if m.is_file()}
     if values.get("labels_csv") and (root / values["labels_csv"]).is_file():   # a csv data set's label file
         files.add(root / values["labels_csv"])
-    folders = {root / d for _, _, d in layout.values() if d and (root / d).is_dir()}
-    return sorted(files | folders)
+    return sorted(files)
 
 
 def identity(paths: list[Path]) -> list[list]:

@@ -31,12 +31,24 @@ instead. A ``subject`` column is written to ``labels/subjects.csv``
 (:mod:`aulib.data.splits`).
 
 Image folders are overridable with ``image_dirs={split: folder}``.
+
+Native layouts, read as the data sets ship them (one module each; their
+folder names and options are ``settings={...}``, defaults in the module's
+``SETTINGS``; every table gets subjects):
+
+``bp4d`` (:mod:`.bp4d`)        AUCoding/AU_OCC/<Subject>_<Task>.csv, frames img/<Subject>/<Task>/<n>.jpg
+``disfa`` (:mod:`.disfa`)      ActionUnit_Labels/<SN>/<SN>_au<N>.txt, frames from Video_LeftCamera/LeftVideo<SN>_comp.avi
+``affwild2`` (:mod:`.affwild2`)  annotations/AU_Detection_Challenge/{Train,Validation}_Set/<video>.txt, cropped_aligned/
+
+:data:`SOURCES` is the one table of data sets: a new data set is one module
+and one entry there.
 """
 from __future__ import annotations
 
 import glob
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -44,11 +56,11 @@ from ... import io as aio
 from ...aus import AU_NAMES, CATALOG, GROUPS
 from ..labels import (LabelReport, label_counts, read_emotionet_automatic, read_emotionet_manual,
                      read_generic_csv, read_label_table, write_label_table)
+from . import affwild2, bp4d, disfa
 from .synthau import generate as synth
 
 #: Every split a workspace can hold a label table for.
 SPLITS = ("optimization", "noisy", "noisy_true", "validation", "test")
-DATASETS = ("synthau", "emotionet", "csv")
 #: SynthAU profiles the generator knows; other kit profiles use ``demo`` data.
 
 _READERS = {"manual": read_emotionet_manual, "automatic": read_emotionet_automatic, "generic": read_generic_csv}
@@ -72,14 +84,78 @@ LAYOUTS: dict[str, dict[str, tuple[str, str, str]]] = {
 }
 
 
+@dataclass(frozen=True)
+class Source:
+    """One data set the kit reads.
+
+    ``read(data_root, settings, check_files, on_error) -> ({split: table},
+    {split: LabelReport})`` for a native layout; ``layout`` (``{split: (file
+    or glob, format, image folder)}``) for the label-file data sets read by
+    the EmotioNet / generic readers. ``settings``: the reader's options and
+    their defaults; ``inputs(root, settings)``: the files whose change makes
+    the labels change (step fingerprints).
+    """
+
+    name: str
+    layout: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
+    read: Callable | None = None
+    settings: Mapping[str, object] = field(default_factory=dict)
+    inputs: Callable | None = None
+    needs_root: bool = True
+    #: Tables a native reader writes (a layout's are its keys).
+    tables: tuple[str, ...] = ("optimization",)
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return tuple(self.layout) if self.layout else self.tables
+
+
+#: The data sets, by name (docs/layout.md, docs/bp4d.md, docs/disfa.md, docs/affwild2.md).
+SOURCES: dict[str, Source] = {
+    "synthau": Source("synthau", LAYOUTS["synthau"], needs_root=False),
+    "emotionet": Source("emotionet", LAYOUTS["emotionet"]),
+    "csv": Source("csv", LAYOUTS["csv"], settings={"intensity_threshold": None}),
+    "bp4d": Source("bp4d", read=bp4d.read, settings=bp4d.SETTINGS, inputs=bp4d.inputs),
+    "disfa": Source("disfa", read=disfa.read, settings=disfa.SETTINGS, inputs=disfa.inputs),
+    "affwild2": Source("affwild2", read=affwild2.read, settings=affwild2.SETTINGS, inputs=affwild2.inputs,
+                       tables=("optimization", "validation")),
+}
+DATASETS = tuple(SOURCES)
+
+
+def source_settings(dataset: str, settings: Mapping | None) -> dict:
+    """The reader options of a data set: its defaults updated by ``settings``
+    (an unknown key is a ValueError naming the keys there are)."""
+    source = SOURCES[dataset]
+    given = dict(settings or {})
+    unknown = sorted(set(given) - set(source.settings))
+    if unknown:
+        have = sorted(source.settings) or "none"
+        raise ValueError(f"unknown label setting(s) {unknown} for dataset {dataset!r}; its settings are {have}")
+    return {**source.settings, **given}
+
+
+def source_inputs(dataset: str, data_root, settings: Mapping | None = None) -> list[Path]:
+    """Files and folders a data set's labels are read from (for fingerprints)."""
+    source = SOURCES.get(dataset or "synthau")
+    root = Path(data_root)
+    if source is None or source.inputs is None:
+        layout = source.layout if source else {}
+        patterns = [spec for spec, _, _ in layout.values() if spec] or ["*.csv", "*.txt"]
+        files = {m for pat in patterns for m in root.glob(pat) if m.is_file()}
+        folders = {root / d for _, _, d in layout.values() if d and (root / d).is_dir()}
+        return sorted(files | folders)
+    return source.inputs(root, source_settings(dataset, settings))
+
+
 def resolve_data_root(ws, dataset: str, data_root=None) -> Path:
     """The data root of a data set: ``data_root`` if given, else ``ws.data``
     for SynthAU; other data sets must name theirs."""
     if data_root is not None:
         return Path(data_root)
-    if dataset != "synthau":
+    if SOURCES[dataset].needs_root:
         raise ValueError(f"dataset {dataset!r} needs data_root: the folder that holds its images "
-                         "(and, for emotionet, its label files)")
+                         "and label files")
     return Path(ws.data)
 
 
@@ -97,51 +173,10 @@ def _resolve_files(spec, data_root: Path) -> list[Path]:
     return out
 
 
-def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profile: str = "demo",
-                   seed: int = 0, image_dirs: dict[str, str] | None = None, check_files: bool = True,
-                   on_error: str = "raise", progress: bool = True, labels_csv=None,
-                   **files) -> dict[str, LabelReport]:
-    """Read a data set's label files and write the workspace label tables.
-
-    ``dataset``: ``synthau``, ``emotionet`` or ``csv`` (default files in the
-    module docstring). ``files``: ``{split: path | glob | list}`` overriding
-    the defaults; ``image_dirs``: ``{split: folder under data_root}``.
-    For ``synthau`` the data root (default ``ws.data``) is generated with
-    :func:`aulib.data.sources.synthau.generate.generate` (``synth_profile``, ``seed``) when it
-    holds no ``synthau.yaml``. ``labels_csv`` (notebook 01_data's parameter):
-    the generic CSV of a ``csv`` data set, the same as ``optimization=``.
-    ``check_files`` / ``on_error`` go to the
-    readers. Label tables of splits the data set does not have are removed
-    from the workspace, so the tables always match the current source.
-
-    Returns ``{split: LabelReport}`` for every split written.
-    """
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {list(DATASETS)}")
-    if labels_csv:
-        if dataset != "csv":
-            raise ValueError(f"labels_csv={str(labels_csv)!r} is the label file of dataset 'csv', but dataset is "
-                             f"{dataset!r}; set dataset: csv, or remove labels_csv")
-        if files.get("optimization"):
-            raise ValueError("give the generic CSV once: labels_csv or optimization=, not both")
-        files["optimization"] = labels_csv
-    layout = LAYOUTS[dataset]
-    unknown = sorted(set(files) - set(layout))
-    if unknown:
-        raise ValueError(f"unknown split(s) {unknown} for dataset {dataset!r}; its splits are {list(layout)}")
-    bad_dirs = sorted(set(image_dirs or {}) - set(layout))
-    if bad_dirs:
-        raise ValueError(f"image_dirs names unknown split(s) {bad_dirs}; the splits are {list(layout)}")
-
-    data_root = resolve_data_root(ws, dataset, data_root)
-    if dataset == "synthau" and not (data_root / "synthau.yaml").exists():
-        synth.generate(data_root, profile=synth_profile, seed=seed, progress=progress)
-    if dataset == "csv" and not files.get("optimization"):
-        raise ValueError("dataset 'csv' needs the generic CSV of the labels: notebook 01_data's labels_csv "
-                         "parameter (profile YAML: common: {labels_csv: labels.csv}, relative to data_root), "
-                         "or prepare_labels(ws, 'csv', data_root, optimization='path/to/labels.csv') "
-                         "(and optionally noisy=, validation=, test=)")
-
+def _read_layout(dataset: str, data_root: Path, files: dict, image_dirs: dict | None, settings: dict,
+                 check_files: bool, on_error: str):
+    """Tables and reports of a label-file data set (synthau, emotionet, csv)."""
+    layout = SOURCES[dataset].layout
     tables: dict[str, pd.DataFrame] = {}
     reports: dict[str, LabelReport] = {}
     for split, (default, fmt, image_dir) in layout.items():
@@ -161,11 +196,73 @@ def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profil
             raise ValueError(f"{split}: {spec!r} matches {len(paths)} files; give one {fmt} file")
         reader = _READERS[fmt]
         folder = (image_dirs or {}).get(split, image_dir)
+        extra = {"intensity_threshold": settings["intensity_threshold"]} if fmt == "generic" and \
+            settings.get("intensity_threshold") is not None else {}
         table, report = reader(paths if fmt == "automatic" else paths[0], data_root, image_dir=folder,
-                               check_files=check_files, on_error=on_error)
+                               check_files=check_files, on_error=on_error, **extra)
         tables[split], reports[split] = table, report
+    return tables, reports
+
+
+def prepare_labels(ws, dataset: str = "synthau", data_root=None, *, synth_profile: str = "demo",
+                   seed: int = 0, image_dirs: dict[str, str] | None = None, check_files: bool = True,
+                   on_error: str = "raise", progress: bool = True, labels_csv=None,
+                   settings: Mapping | None = None, **files) -> dict[str, LabelReport]:
+    """Read a data set's label files and write the workspace label tables.
+
+    ``dataset``: a name of :data:`SOURCES` (default files in the module
+    docstring). ``files``: ``{split: path | glob | list}`` overriding
+    the defaults; ``image_dirs``: ``{split: folder under data_root}``.
+    ``settings``: the data set's reader options (``SETTINGS`` of its module,
+    e.g. ``{"threshold": 2}`` for DISFA, ``{"intensity_threshold": 2}`` for
+    a generic CSV with ``AU1_r`` columns).
+    For ``synthau`` the data root (default ``ws.data``) is generated with
+    :func:`aulib.data.sources.synthau.generate.generate` (``synth_profile``, ``seed``) when it
+    holds no ``synthau.yaml``. ``labels_csv`` (notebook 01_data's parameter):
+    the generic CSV of a ``csv`` data set, the same as ``optimization=``.
+    ``check_files`` / ``on_error`` go to the
+    readers. Label tables of splits the data set does not have are removed
+    from the workspace, so the tables always match the current source.
+
+    Returns ``{split: LabelReport}`` for every split written.
+    """
+    if dataset not in SOURCES:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {list(DATASETS)}")
+    source = SOURCES[dataset]
+    options = source_settings(dataset, settings)
+    if labels_csv:
+        if dataset != "csv":
+            raise ValueError(f"labels_csv={str(labels_csv)!r} is the label file of dataset 'csv', but dataset is "
+                             f"{dataset!r}; set dataset: csv, or remove labels_csv")
+        if files.get("optimization"):
+            raise ValueError("give the generic CSV once: labels_csv or optimization=, not both")
+        files["optimization"] = labels_csv
+    if source.read is not None and (files or image_dirs):
+        raise ValueError(f"dataset {dataset!r} is read from its own layout under data_root; name its folders "
+                         f"with settings={{...}} (its settings: {sorted(source.settings)}), not "
+                         f"{sorted(files) + sorted(image_dirs or {})}")
+    unknown = sorted(set(files) - set(source.splits))
+    if unknown:
+        raise ValueError(f"unknown split(s) {unknown} for dataset {dataset!r}; its splits are {list(source.splits)}")
+    bad_dirs = sorted(set(image_dirs or {}) - set(source.splits))
+    if bad_dirs:
+        raise ValueError(f"image_dirs names unknown split(s) {bad_dirs}; the splits are {list(source.splits)}")
+
+    data_root = resolve_data_root(ws, dataset, data_root)
+    if dataset == "synthau" and not (data_root / "synthau.yaml").exists():
+        synth.generate(data_root, profile=synth_profile, seed=seed, progress=progress)
+    if dataset == "csv" and not files.get("optimization"):
+        raise ValueError("dataset 'csv' needs the generic CSV of the labels: notebook 01_data's labels_csv "
+                         "parameter (profile YAML: common: {labels_csv: labels.csv}, relative to data_root), "
+                         "or prepare_labels(ws, 'csv', data_root, optimization='path/to/labels.csv') "
+                         "(and optionally noisy=, validation=, test=)")
+
+    if source.read is not None:
+        tables, reports = source.read(data_root, options, check_files=check_files, on_error=on_error)
+    else:
+        tables, reports = _read_layout(dataset, data_root, files, image_dirs, options, check_files, on_error)
     tables, reports = _split_by_column(tables, reports)
-    for split in layout:
+    for split in SPLITS:
         if split in tables:
             write_label_table(tables[split], ws.labels(split))
         elif Path(ws.labels(split)).exists():

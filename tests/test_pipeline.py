@@ -221,45 +221,17 @@ def test_named_protocol_folds_run_once_per_fold(project, monkeypatch):
     monkeypatch.setattr(K, "write_kfold_summaries", lambda ws, k, *a: summaries.append((ws.root.name, k, *a)) or {})
     _profile(root, [{"notebook": "02_b.ipynb"}], protocol={"folds": "disfa_3fold"})
     runner.run("t")
-    assert calls == [(f"fold{k}", {"folds": "disfa_3fold", "fold": k}) for k in (1, 2, 3)]
+    assert calls == [(f"fold{k}", {"published_folds": "disfa_3fold", "fold": k}) for k in (1, 2, 3)]
     assert summaries == [("t", 3, "disfa_3fold")]
     _profile(root, [{"notebook": "02_b.ipynb"}], name="aw", protocol={"folds": "affwild2_official"})
     runner.run("aw")
-    assert calls[-1] == ("fold1", {"folds": "affwild2_official", "fold": 1}) and summaries[-1] == ("aw", 1, "affwild2_official")
+    assert calls[-1] == ("fold1", {"published_folds": "affwild2_official", "fold": 1}) and summaries[-1] == ("aw", 1, "affwild2_official")
     for bad, msg in (({"folds": "bp4d"}, r"unknown protocol folds 'bp4d'; the kit knows \['affwild2_official', "
                                          r"'bp4d_3fold', 'disfa_3fold'\]"),
                      ({"folds": "bp4d_3fold", "kfold": 3}, "sets both kfold")):
         _profile(root, [{"notebook": "02_b.ipynb"}], protocol=bad)
         with pytest.raises(ValueError, match=msg):
             runner.run("t")
-
-
-def test_named_protocol_folds_run_once_per_fold(project, monkeypatch):
-    """protocol: {folds: disfa_3fold}: 3 fold workspaces, 02_split-like steps get
-    folds/fold; affwild2_official is one fold; unknown names list the known ones."""
-    from aulib.pipeline import kfold as K
-
-    root, log = project
-    _notebook(root / "notebooks" / "03_c.ipynb", "profile = None\nworkspace = None\nkfold = None\nfolds = None\nfold = None",
-              RESOLVE.format(stem="03_c") + f"open({str(log)!r}, 'a').write(f'c{{kfold}}/{{folds}}/{{fold}} {{p.ws.root.name}}\\n')\n")
-    base = yaml.safe_load((root / "notebooks" / "profiles" / "base.yaml").read_text())
-    base["defaults"]["03_c"] = {"kfold": 0, "folds": None, "fold": None}
-    (root / "notebooks" / "profiles" / "base.yaml").write_text(yaml.safe_dump(base))
-    summaries = []
-    monkeypatch.setattr(K, "write_kfold_summaries", lambda ws, k: summaries.append((ws.root.name, k)) or {})
-    _profile(root, [{"notebook": "03_c.ipynb"}], protocol={"folds": "disfa_3fold"})
-    pipeline.run("t")
-    assert _lines(log) == ["c0/disfa_3fold/1 fold1", "c0/disfa_3fold/2 fold2", "c0/disfa_3fold/3 fold3"]
-    assert summaries == [("t", 3)]
-    _profile(root, [{"notebook": "03_c.ipynb"}], name="aw", protocol={"folds": "affwild2_official"})
-    pipeline.run("aw")
-    assert _lines(log)[-1] == "c0/affwild2_official/1 fold1" and summaries[-1] == ("aw", 1)
-    for bad, msg in (({"folds": "bp4d"}, r"unknown protocol folds 'bp4d'; the kit knows \['affwild2_official', "
-                                         r"'bp4d_3fold', 'disfa_3fold'\]"),
-                     ({"folds": "bp4d_3fold", "kfold": 3}, "sets both kfold")):
-        _profile(root, [{"notebook": "03_c.ipynb"}], protocol=bad)
-        with pytest.raises(ValueError, match=msg):
-            pipeline.run("t")
 
 
 def test_profile_groups_are_registered_and_checked(project):

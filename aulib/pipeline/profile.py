@@ -120,9 +120,9 @@ class Profile:
 
     def fold_parameters(self, fold: int) -> dict:
         """What the runner gives 02_split for fold ``fold``: ``kfold`` (or
-        ``folds``, the protocol's name) and ``fold``."""
+        ``published_folds``, the protocol's name: 06_choose's ``folds`` is its cross-fit count) and ``fold``."""
         if self.protocol.get("folds"):
-            return {"folds": self.protocol["folds"], "fold": int(fold)}
+            return {"published_folds": self.protocol["folds"], "fold": int(fold)}
         return {"kfold": self.kfold, "fold": int(fold)}
 
     @property

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ("usage", "explore", "emotionet", "own_data", "several_machines", "failure_modes", "decisions", "layout", "architecture")
+PAGES = ("usage", "explore", "emotionet", "bp4d", "disfa", "affwild2", "benchmarks", "scale", "own_data", "several_machines",
+         "failure_modes", "decisions", "layout", "architecture")
 
 
 def _links(path: Path) -> list[str]:
@@ -77,3 +78,18 @@ def test_readme_and_usage_document_aulib_root_as_it_behaves(tmp_path, monkeypatc
     assert repo_root() == tmp_path.resolve()
     ws = Workspace.for_profile("demo")
     assert ws.root == tmp_path.resolve() / "runs" / "demo" and ws.results == tmp_path.resolve() / "results"
+
+
+def test_benchmark_pages_hold_the_commands_their_rehearsal_runs():
+    """tests/test_benchmark_rehearsal.py runs step 2 of each data-set page as written; here, cheaply,
+    that each page has those two commands for its own shipped profile and names the table they end in."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_benchmark_rehearsal import CASES, page_commands
+
+    for dataset, (example_root, group, _, _) in CASES.items():
+        rehearse, run = page_commands(dataset)
+        argv = shlex.split(rehearse)
+        assert argv[:3] == ["python", "-m", "aulib.pipeline.rehearsal"] and argv[argv.index("--profile") + 1] == dataset
+        assert argv[argv.index("--data-root") + 1] == example_root and (ROOT / "notebooks" / "profiles" / f"{dataset}.yaml").exists()
+        assert shlex.split(run)[:5] == ["python", "-m", "aulib.pipeline", "--profile", argv[argv.index("--out") + 1]]
+        assert f"benchmark_{dataset}_{group}.md" in (ROOT / "docs" / f"{dataset}.md").read_text()

@@ -26,7 +26,7 @@ from pathlib import Path
 from ..io import write_yaml
 from .config import TrainConfig
 from .errors import child_failure
-from .lock import TOKEN_ENV, RunLock
+from ..lock import TOKEN_ENV, RunLock
 from .loop import train, workspace_of
 
 #: torchrun rendezvous backends: ``c10d`` (ranks assigned by the rendezvous,

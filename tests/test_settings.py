@@ -124,3 +124,9 @@ def test_every_notebook_parameter_has_a_spec_and_the_builtin_defaults_pass():
         prof = P.load_profile(name)
         for step in prof.steps:
             P.resolve(prof, step.stem, step.parameters)
+
+
+def test_command_line_exponent_is_a_number():
+    from aulib.train.config import parse_overrides
+
+    assert parse_overrides(["lr=1e-4", "epochs=3", "run_name=1e5x"]) == {"lr": 1e-4, "epochs": 3, "run_name": "1e5x"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -245,7 +246,7 @@ def default_run_name(cfg: TrainConfig) -> str:
 
 
 def parse_overrides(overrides) -> dict:
-    """``["epochs=3", "backbones=[a, b]"]`` -> dict (values parsed as YAML); a dict passes through."""
+    """``["epochs=3", "backbones=[a, b]"]`` -> dict (values parsed as YAML, ``1e-4`` as a number); a dict passes through."""
     if not overrides:
         return {}
     if isinstance(overrides, dict):
@@ -255,7 +256,10 @@ def parse_overrides(overrides) -> dict:
         key, sep, value = str(item).partition("=")
         if not sep or not key:
             raise ValueError(f"override {item!r} is not of the form key=value")
-        out[key.strip()] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", parsed.strip()):
+            parsed = float(parsed)      # lr=1e-4: YAML 1.1 reads an exponent without a dot as text
+        out[key.strip()] = parsed
     return out
 
 

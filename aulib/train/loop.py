@@ -456,7 +456,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, stop_
         cfg.workspace = str(getattr(cfg.workspace, "root", cfg.workspace))
     cfg = cfg.resolved()
     device = dist_utils.resolve_device(cfg.device)
-    initialised = dist_utils.setup(device)
+    initialised = dist_utils.setup(device, cfg.dist_timeout_min)
     deterministic = torch.are_deterministic_algorithms_enabled()
     locks, boards = [], contextlib.ExitStack()
     try:

@@ -92,7 +92,7 @@ def test_synthau_writers_never_share_a_temporary_name(tmp_path, monkeypatch):
     (the fixed ``.000517.jpg.tmp`` made one rename the other's file away)."""
     import numpy as np
 
-    from aulib.data import synth
+    from aulib.data.sources.synthau import generate as synth
 
     seen = []
     real = os.replace

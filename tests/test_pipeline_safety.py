@@ -46,14 +46,14 @@ def test_image_changed_in_place_with_size_and_mtime_kept_changes_the_fingerprint
 
 
 def test_image_replaced_by_another_file_changes_the_fingerprint(tmp_path):
-    (tmp_path / "a.jpg").write_bytes(b"1" * 50)
-    ident = F.identity([tmp_path])
-    other = tmp_path / ".new"
+    img, other = tmp_path / "a.jpg", tmp_path / ".new"
+    img.write_bytes(b"1" * 50)
     other.write_bytes(b"2" * 50)
-    st = (tmp_path / "a.jpg").stat()
-    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
-    os.replace(other, tmp_path / "a.jpg")
-    assert F.identity([tmp_path]) != ident
+    ident = F.identity([img])
+    st = img.stat()
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))   # same size, same mtime: another inode
+    os.replace(other, img)
+    assert F.identity([img]) != ident
 
 
 def test_profile_name_leaving_runs_is_refused_unless_a_workspace_is_given(tmp_path):

@@ -19,7 +19,7 @@ from aulib.workspace import repo_root
 ENV = {**os.environ, "PYTHONPATH": str(repo_root())}
 
 BAD_TRAIN = [("epochs", "ten", "an integer >= 1"), ("batch_size", "16", "an integer >= 1"),
-             ("lr", "fast", "a number > 0"), ("epochs", 1.5, "an integer >= 1"), ("batch_size", 7.5, "integer"),
+             ("lr", "fast", "a number >= 0"), ("epochs", 1.5, "an integer >= 1"), ("batch_size", 7.5, "integer"),
              ("img_size", 32.5, "an integer >= 8"), ("alpha", 5, "in (0, 1]"), ("warmup_epochs", -3, ">= 0"),
              ("keep_checkpoints", 0, "'all' or 'last'"), ("backbones", ["a"], "a list of 2"),
              ("stage", "warm", "'plain', 'pretrain' or 'finetune'"), ("multicrop", "yes", "true or false")]

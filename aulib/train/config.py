@@ -90,7 +90,7 @@ class TrainConfig:
     batch_size: int = setting(64, "int", "images per step and process (torchrun: per rank)", lo=1)
     eval_batch_size: int | None = setting(None, "int", "evaluation batch; null: 2 x batch_size", lo=1, nullable=True)
     optimizer: str = setting("adamw", (), "optimizer", choices=OPTIMIZERS)
-    lr: float = setting(2e-3, "float", "peak learning rate", lo=0, lo_open=True)
+    lr: float = setting(2e-3, "float", "peak learning rate (0: weights stay as they are)", lo=0)
     momentum: float = setting(0.9, "float", "SGD momentum (optimizer sgd)", lo=0, hi=1, hi_open=True)
     weight_decay: float = setting(0.01, "float", "weight decay of weights (not biases/norms)", lo=0)
     schedule: str = setting("cosine", (), "learning-rate schedule per step", choices=SCHEDULES)

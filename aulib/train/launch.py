@@ -19,17 +19,16 @@ filesystem every machine sees (docs/several_machines.md).
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 from ..io import write_yaml
+from ..signals import sigterm_as_exit
 from .config import TrainConfig
 from .errors import child_failure
 from ..lock import TOKEN_ENV, RunLock
@@ -126,24 +125,6 @@ def _die_with_parent() -> None:
         pass
 
 
-@contextlib.contextmanager
-def _sigterm_as_exit():
-    """SIGTERM raises SystemExit(143) here (main thread only), so that the
-    ``finally`` below stops torchrun instead of this process vanishing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        raise SystemExit(128 + signum)
-
-    old = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
 def stream_torchrun(command: list[str], env: dict, run_name: str, nproc: int) -> None:
     """Run a torchrun ``command``, streaming its output; raise the root cause
     of a failure (:func:`aulib.train.errors.child_failure`: a child's
@@ -152,7 +133,7 @@ def stream_torchrun(command: list[str], env: dict, run_name: str, nproc: int) ->
     workers before this returns; if this process is killed, torchrun gets SIGTERM."""
     with tempfile.TemporaryDirectory(prefix="aulib-torchrun-") as tmp:   # this machine's, not the shared workspace
         error_file = Path(tmp) / "error.json"   # torchrun copies the first failing child's exception here
-        with _sigterm_as_exit():
+        with sigterm_as_exit():
             proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                     bufsize=1, env={**env, "TORCHELASTIC_ERROR_FILE": str(error_file)},
                                     preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)

@@ -418,8 +418,8 @@ def _check_protocol(path: Path, value) -> dict:
                              "a named protocol brings its own folds, keep one")
     k = out.get("kfold")
     if k not in (None, 0) and not (isinstance(k, int) and not isinstance(k, bool) and 2 <= k <= MAX_KFOLD):
-        raise SettingError(f"{path}: protocol kfold = {k!r} is not allowed; kfold must be an integer in "
-                           f"2..{MAX_KFOLD} (the BP4D/DISFA protocol uses 3; no more folds than subjects) "
+        raise SettingError(f"{path}: protocol kfold = {k!r} is not allowed; kfold must be an integer >= 2 "
+                           f"and <= {MAX_KFOLD} (the BP4D/DISFA protocol uses 3; no more folds than subjects) "
                            "or 0 for none")
     return out
 

@@ -119,8 +119,8 @@ class TrainConfig:
                                             lo=1, nullable=True)
     progress: bool = setting(True, "bool", "print progress bars and epoch lines")
     tensorboard: bool = setting(True, "bool", "write TensorBoard event files beside log.csv (when installed)")
-    log_every: int | None = setting(None, "int", "log per-step scalars every N steps; null: the default",
-                                    lo=1, nullable=True)
+    log_every: int | None = setting(None, "int", "TensorBoard: per-step scalars every N batches (0: none); "
+                                    "null: about 20 per epoch", lo=0, nullable=True)
     dist_timeout_min: float = setting(DIST_TIMEOUT_MIN, "float", "torchrun: minutes a collective may wait for a "
                                       "stopped or hung rank before the job fails", lo=0, lo_open=True)
 

@@ -128,7 +128,7 @@ def test_second_runner_on_a_workspace_is_refused_at_once_naming_the_holder(tmp_p
 
     import papermill
 
-    from aulib import pipeline
+    from aulib.pipeline import runner as pipeline
 
     ws, ready = tmp_path / "ws", tmp_path / "ready"
     env = {**os.environ, "PYTHONPATH": str(repo_root())}

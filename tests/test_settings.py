@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aulib import pipeline
+from aulib.pipeline import runner as pipeline
 from aulib.pipeline import profile as P
 from aulib.train import TrainConfig
 from aulib.workspace import repo_root

@@ -39,6 +39,7 @@ PARAMS: dict[str, dict[str, Spec]] = {
     "01_data": {
         "dataset": DATASET, "data_root": DATA_ROOT,
         "labels_csv": _s("str", "csv data set: the label CSV, relative to the data root", nullable=True),
+        "label_settings": _s("dict", "the data set's reader settings", nullable=True),
         "synth_profile": _s("name", "SynthAU size (demo | ci)"),
         "seed": SEED, "n_examples": _s("int", "example images shown", lo=0),
     },
@@ -53,6 +54,7 @@ PARAMS: dict[str, dict[str, Spec]] = {
         "frac_holdout": _s("float", "share of images (subjects) held out as H", lo=0, hi=1, hi_open=True),
         "kfold": _s("int", "k-fold protocol: number of folds (0: off)", lo=0, hi=MAX_KFOLD),
         "fold": _s("int", "the test fold 1..kfold", lo=1, nullable=True),
+        "published_folds": _s("name", "a published protocol's folds (bp4d_3fold, disfa_3fold, ...)", nullable=True),
         "num_workers": _s("int", "crop-building processes", lo=0),
         "codec": _s((), "crop-store codec", choices=("raw", "jpeg")),
         "quality": _s("int", "JPEG quality of codec jpeg", lo=1, hi=100),

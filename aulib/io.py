@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -84,6 +85,30 @@ def write_error(e: OSError, what: str, path, needed: int = 0) -> OSError:
                             "fix the disk and rerun")
 
 
+def temp_path(path: str | os.PathLike) -> Path:
+    """A temporary name beside ``path`` that no other process or call uses:
+    ``.<name>.<pid>.<random>.tmp`` (the file is not created). Every temporary
+    file aulib writes is named here or by :func:`atomic_path`."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def write_bytes(path, data: bytes, fsync: bool = True) -> None:
+    """Atomically write bytes under a temporary name unique to this call
+    (:func:`temp_path`); ``fsync=False`` for many small files whose batch
+    a marker written last vouches for (SynthAU's images)."""
+    if fsync:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+        return
+    tmp = temp_path(path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on clean exit fsync and rename
@@ -92,7 +117,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     (``0o666 & ~umask``, e.g. 0644 under umask 022), not mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
     finally:

@@ -268,10 +268,12 @@ def main(argv=None) -> None:
     ap.add_argument("--build-c", action="store_true", help="after predicting the noisy split, write C_<group>")
     ap.add_argument("--threshold", type=float, default=0.5, help="decision threshold")
     ap.add_argument("--confidence", type=float, default=0.7, help="confidence t of the filtering rule")
+    ap.add_argument("--dist-timeout-min", type=float, default=distributed.TIMEOUT_MIN,
+                    help="torchrun: minutes a collective waits for a stopped or hung rank")
     a = ap.parse_args(argv)
 
     ws = Workspace.for_profile(a.profile or Path(a.workspace).resolve().name, root=a.workspace)
-    initialised = distributed.setup(distributed.resolve_device(a.device))
+    initialised = distributed.setup(distributed.resolve_device(a.device), a.dist_timeout_min)
     # under torchrun: rank 0 gathers every rank's chunks and alone writes (no shared run directory needed)
     shard = (distributed.rank(), distributed.world_size()) if distributed.world_size() > 1 else None
     collective = shard is not None

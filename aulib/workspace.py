@@ -49,11 +49,16 @@ class Workspace:
     @classmethod
     def for_profile(cls, profile: str, root: str | os.PathLike | None = None,
                     results: str | os.PathLike | None = None) -> "Workspace":
-        """Workspace of a profile: ``runs/<profile>`` under the repo root.
+        """Workspace of a profile: ``runs/<profile>`` under the repo root (a
+        name that would leave ``runs/`` is refused unless ``root`` is given).
         The ``demo`` profile in its default place writes figures/tables to the repo's
         ``results/`` (committed); other profiles keep them inside the workspace."""
         base = repo_root()
         default_root = (base / "runs" / profile).resolve()
+        if root is None and default_root.parent != (base / "runs").resolve():
+            raise ValueError(f"profile name {profile!r} would put the workspace at {default_root}, outside "
+                             f"{base / 'runs'}; give the profile a plain name (no '/' or '..'), or give the "
+                             "workspace explicitly (--workspace DIR, the notebooks' workspace parameter)")
         ws_root = Path(root).resolve() if root else default_root
         if results is None:
             results = base / "results" if (profile == "demo" and ws_root == default_root) else ws_root / "results"
@@ -159,7 +164,7 @@ class RunDir:
 
     @property
     def lock(self) -> Path:
-        """Lock file of the process writing the run (``aulib.train.lock``), beside the run directory."""
+        """Lock file of the process writing the run (``aulib.lock``), beside the run directory."""
         return self.path.parent / f".{self.path.name}.lock"
 
     @property

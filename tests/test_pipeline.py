@@ -122,7 +122,8 @@ def test_changed_input_file_reruns_the_data_step_and_everything_after(project, t
     ws = runner.run("t", data_root=str(data))
     assert _lines(log) == ["a1", "b0 t", "a1", "b0 t"]
     stamp = yaml.safe_load((ws.notebooks / "01_a.stamp.yaml").read_text())
-    assert [str(labels), labels.stat().st_size, labels.stat().st_mtime_ns] in stamp["inputs"]
+    st = labels.stat()
+    assert [str(labels), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns] in stamp["inputs"]
 
 
 def test_stops_at_first_failing_notebook_and_names_the_cell(project, capsys):

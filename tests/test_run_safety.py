@@ -21,7 +21,7 @@ import torch
 import aulib
 import aulib.train.loop as loop
 from aulib.io import read_npy, read_torch, write_yaml
-from aulib.train.lock import TOKEN_ENV, RunLock, RunLockedError
+from aulib.lock import TOKEN_ENV, RunLock, RunLockedError
 from aulib.workspace import RunDir
 from test_train import make_workspace, tiny_config
 
@@ -89,7 +89,7 @@ def test_refused_resume_or_overwrite_leaves_the_run_as_it_was(workspace):
 # ---------------------------------------------------------------- 4: one writer per run directory
 HOLD = """
 import sys, time
-from aulib.train.lock import RunLock
+from aulib.lock import RunLock
 RunLock(sys.argv[1]).acquire()
 open(sys.argv[2], "w").close()
 time.sleep(600)

@@ -182,8 +182,9 @@ def stratified_folds(labels: pd.DataFrame, names: list[str], ratios, aus=None, s
         np.logical_or.at(unit_pos, inverse, positive)
     if len(unit_pos) < k:
         unit = "subject(s)" if subjects is not None else "image(s)"
-        raise ValueError(f"cannot split {len(unit_pos)} {unit} into {names}; each split needs at least one "
-                         f"{unit[:-3]}; add data or lower the number of splits/folds")
+        shown = names if k <= 6 else names[:3] + ["...", names[-1]]
+        raise ValueError(f"cannot split {len(unit_pos)} {unit} into {k} splits {shown}; each split needs at least "
+                         f"one {unit[:-3]}; add data or lower the number of splits/folds (kfold <= {len(unit_pos)})")
     rng = np.random.default_rng(seed)
     unit_fold = _iterative_stratification(unit_pos, ratios, rng)
     _ensure_positives(unit_fold, unit_pos, k, priority=list(range(1, k)) + [0])
@@ -338,6 +339,8 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
     else:
         parts = split_optimization(labels, None, frac_b=frac_b, frac_holdout=frac_holdout, seed=seed,
                                    subjects=subjects)
+    check_split_plan(parts, labels["image"], subjects, frac_b=frac_b, frac_holdout=frac_holdout, kfold=kfold,
+                     fold=fold)
     for stale in ("H",):
         if stale not in parts and Path(ws.split(stale)).exists():
             Path(ws.split(stale)).unlink()
@@ -352,6 +355,47 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
             copies = b_copies if name in HELDOUT_SPLITS else 1
             written[name] = _write_split(ws.split(name), expand_variants(read_label_table(path), copies))
     return written
+
+
+#: The fewest images a split of the plan may get: B needs two to choose checkpoints and thresholds on.
+MIN_IMAGES = {"A": 1, "B": 2, "H": 1}
+
+
+def check_split_plan(parts: dict, images, subjects=None, frac_b: float = 0.1, frac_holdout: float = 0.0,
+                     kfold: int = 0, fold: int | None = None) -> None:
+    """Refuse, before anything is written, a split plan that leaves A, B or H
+    (a fold's test split) without a subject or with fewer than
+    :data:`MIN_IMAGES` images, naming how many there are and what to change;
+    warn when B holds a single subject. ``parts``: split name -> label rows;
+    ``images``/``subjects``: the whole table's (subjects None: image-level)."""
+    sub = None if subjects is None else pd.Series(np.asarray(subjects), index=pd.Index(np.asarray(images, str)))
+    n_subjects = None if sub is None else sub.nunique()
+    where = f"fold {fold} of kfold {kfold}" if kfold else "the split"
+    for name, need in MIN_IMAGES.items():
+        if name not in parts:
+            continue
+        n_img = len(parts[name])
+        n_sub = None if sub is None else sub.reindex(parts[name]["image"].astype(str)).nunique()
+        if n_img >= need and (n_sub is None or n_sub >= 1):
+            if name == "B" and n_sub == 1:
+                warnings.warn(f"{where}: B holds a single subject ({n_img} images): checkpoints and thresholds "
+                              "are chosen on one person; raise frac_b or add subjects", stacklevel=3)
+            continue
+        have = f"{n_img} image(s)" + ("" if sub is None else f" of {n_sub} subject(s)")
+        total = (f"{len(images)} images" if sub is None else f"{n_subjects} subjects")
+        if name == "B":
+            todo = f"raise frac_b (now {frac_b}) so that B gets at least {'one subject' if sub is not None else need}"
+        elif name == "H":
+            todo = (f"lower kfold (now {kfold}; {n_subjects or len(images)} {'subjects' if sub is not None else 'images'}"
+                    " give at most that many folds)") if kfold else f"raise frac_holdout (now {frac_holdout})"
+        else:
+            todo = "lower frac_b / frac_holdout"
+        raise ValueError(f"{where} leaves {name} with {have} (of {total} in the label table); {name} needs at least "
+                         f"{need} image(s){'' if sub is None else ' and one subject'}"
+                         f"{' to choose checkpoints and thresholds on' if name == 'B' else ''}. Add labelled data "
+                         f"(more subjects), {todo}"
+                         + ("" if sub is None else ", or drop the subject column (an image-level split: subjects "
+                            "may then share splits)"))
 
 
 def image_subjects(subjects: pd.Series | None, images) -> np.ndarray | None:

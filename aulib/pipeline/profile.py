@@ -57,6 +57,8 @@ from pathlib import Path
 from ..aus import define_groups
 from ..data.protocols import get_protocol
 from ..io import read_yaml
+from ..settings import SettingError
+from .params import MAX_KFOLD, check_params
 from ..workspace import Workspace, repo_root
 
 PROFILE_DIR = Path("notebooks") / "profiles"
@@ -238,9 +240,17 @@ def _read_chain(path: Path, seen: tuple = ()) -> list[tuple[Path, dict]]:
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a profile is a mapping with keys {list(TOP_KEYS)}")
     _refuse_unknown(path, "the top level", raw, TOP_KEYS, "a profile")
+    name = raw.get("profile")
+    if name is not None and not (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name
+                                 and "\\" not in name):
+        raise SettingError(f"{path}: profile = {name!r} is not allowed; profile (names the workspace "
+                           "runs/<profile>) must be a plain name, without '/' or '..'")
     if not raw.get("extends"):
         return [(path, raw)]
-    parent = find_profile(raw["extends"], base_dir=path.parent)
+    try:
+        parent = find_profile(raw["extends"], base_dir=path.parent)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{path}: extends: {raw['extends']}: {err}") from None
     if parent in seen or parent == path:
         raise ValueError(f"{path}: 'extends: {raw['extends']}' makes a cycle ({[str(s) for s in seen]})")
     return _read_chain(parent, seen + (path,)) + [(path, raw)]
@@ -259,6 +269,7 @@ def _parse_steps(path: Path, raw_steps) -> list[Step]:
         seen.add(name)
         params = _mapping(path, f"step {name} parameters", s.get("parameters"))
         _refuse_unknown(path, f"step {name}", params, declared_parameters(stem), s["notebook"])
+        check_params(stem, params, f"{path}: step {name}")
         steps.append(Step(s["notebook"], name, params))
     return steps
 
@@ -271,6 +282,7 @@ def _check_sections(path: Path, section: str, raw: dict) -> dict:
         _refuse_unknown(path, section, [stem], stems, "the notebooks folder")
         out[stem] = _mapping(path, f"{section}.{stem}", values)
         _refuse_unknown(path, f"{section}.{stem}", out[stem], declared_parameters(stem), f"{stem}.ipynb")
+        check_params(stem, out[stem], f"{path}: {section}.{stem}")
     return out
 
 
@@ -302,6 +314,8 @@ def load_profile(ref: str | os.PathLike | None = None) -> Profile:
         protocol.update(_check_protocol(p, raw.get("protocol")))
         own = _mapping(p, "common", raw.get("common"))
         _refuse_unknown(p, "common", own, declared_by_steps, "any notebook of the profile")
+        for stem in dict.fromkeys(s.stem for s in steps):
+            check_params(stem, {k: v for k, v in own.items() if k in declared_parameters(stem)}, f"{p}: common")
         common.update(own)
         defaults = _deep_merge(defaults, _check_sections(p, "defaults", raw))
         overrides = _deep_merge(overrides, _check_sections(p, "step_overrides", raw))
@@ -403,9 +417,10 @@ def _check_protocol(path: Path, value) -> dict:
             raise ValueError(f"{path}: protocol sets both kfold ({out['kfold']}) and folds ({out['folds']!r}); "
                              "a named protocol brings its own folds, keep one")
     k = out.get("kfold")
-    if k not in (None, 0) and not (isinstance(k, int) and not isinstance(k, bool) and k >= 2):
-        raise ValueError(f"{path}: protocol kfold must be an integer >= 2 (the BP4D/DISFA protocol uses 3) "
-                         f"or 0 for none, got {k!r}")
+    if k not in (None, 0) and not (isinstance(k, int) and not isinstance(k, bool) and 2 <= k <= MAX_KFOLD):
+        raise SettingError(f"{path}: protocol kfold = {k!r} is not allowed; kfold must be an integer >= 2 "
+                           f"and <= {MAX_KFOLD} (the BP4D/DISFA protocol uses 3; no more folds than subjects) "
+                           "or 0 for none")
     return out
 
 
@@ -421,7 +436,9 @@ def resolve(profile: Profile, stem: str, step_params: dict | None = None, given:
     out.update(step_params or {})
     out.update({k: v for k, v in (given or {}).items() if v is not None and k in declared})
     out["profile"] = profile.ref
-    return {k: out.get(k) for k in declared if k != "workspace"}
+    values = {k: out.get(k) for k in declared if k != "workspace"}
+    check_params(stem, values, f"{profile.path}: {stem} (resolved)")
+    return values
 
 
 def step_settings(stem: str, namespace: dict) -> Settings:

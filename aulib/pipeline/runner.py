@@ -27,6 +27,11 @@ everything. The runner stops at the first failing notebook and prints the
 failing cell, the exception (a torchrun child's own, with its rank) and the
 executed notebook's path.
 
+One runner per workspace: the runner holds :class:`aulib.lock.WorkspaceLock`
+(``<workspace>/.pipeline.lock``) for the whole run, so a second runner on the
+same workspace is refused at once, naming the holder (pid, host, start time);
+a lock left by a dead runner is taken over.
+
 While it runs it prints ``step k/N`` before each step with the ETA of the
 steps left (from the durations their stamps recorded), and echoes what the
 notebook prints (its epoch lines, as they happen; ``quiet=True`` /
@@ -46,6 +51,7 @@ from pathlib import Path
 
 from ..environment import write_environment
 from ..io import write_yaml
+from ..lock import LockedError, WorkspaceLock
 from ..progress import HEADLESS_ENV, format_duration
 from ..workspace import Workspace
 from . import cli, kfold
@@ -81,6 +87,14 @@ def run(profile_name: str, data_root: str | None = None, force: bool = False,
     profile = load_profile(profile_name)
     ws = Workspace.for_profile(profile.name, root=workspace, results=results)
     extra = {"data_root": data_root} if data_root else {}
+    plan(profile, ws, extra)          # every step's values checked before anything is written
+    with WorkspaceLock(ws):           # one runner per workspace, for every step and fold
+        _run_profile(profile, ws, extra, force, only, quiet)
+    return ws
+
+
+def _run_profile(profile: Profile, ws: Workspace, extra: dict, force: bool, only: list[str] | None,
+                 quiet: bool) -> None:
     t_all = time.time()
     passes = cli.workspaces(profile, ws, extra)
     planned = [(h, fws, given, step_states(plan(profile, fws, given), fws)) for h, fws, given in passes]
@@ -99,7 +113,6 @@ def run(profile_name: str, data_root: str | None = None, force: bool = False,
     print(f"  figures:  {ws.figures}")
     print(f"  tables:   {ws.tables}")
     print(f"  notebooks (executed): {ws.notebooks}")
-    return ws
 
 
 @contextlib.contextmanager
@@ -218,8 +231,12 @@ def _run_steps(profile: Profile, ws: Workspace, extra: dict, force: bool, only: 
 
 def run_args(args) -> None:
     """Run from parsed :func:`aulib.pipeline.cli.build_parser` arguments."""
-    run(args.profile, data_root=args.data_root, force=args.force, only=cli.only_list(args),
-        workspace=args.workspace, results=args.results, quiet=args.quiet)
+    try:
+        run(args.profile, data_root=args.data_root, force=args.force, only=cli.only_list(args),
+            workspace=args.workspace, results=args.results, quiet=args.quiet)
+    except LockedError as e:       # another runner on this workspace: say who, at once
+        print(f"python -m aulib.pipeline: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def main(argv=None) -> None:

@@ -9,14 +9,20 @@ paths against the workspace).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import importlib
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from ..aus import GROUPS, define_group, group_aus, group_crop
-from ..data.transforms import check_views
-from .losses import TERMS, W_CR, W_MV, ablation_names
+from ..settings import SettingError, Spec, check, check_all, help_table, setting, specs_of
+
+# defaults shared with aulib.train.losses / aulib.train.distributed (which import torch; this module must not,
+# so that ``python -m aulib.train --help`` answers at once)
+W_MV, W_CR = 1.0, 1.0
+DIST_TIMEOUT_MIN = 30.0
 
 STAGES = ("plain", "pretrain", "finetune")
 OPTIMIZERS = ("adamw", "sgd")
@@ -25,7 +31,8 @@ SCHEDULES = ("cosine", "step", "constant")
 #: ``epochs`` extends or shortens a run, and only with ``extend=True``;
 #: ``eval_splits`` only changes which splits later epochs score: a held-out
 #: split they skip is predicted from the checkpoints when needed).
-RESUMABLE_CHANGES = ("epochs", "num_workers", "progress", "eval_splits", "tensorboard", "log_every")
+RESUMABLE_CHANGES = ("epochs", "num_workers", "progress", "eval_splits", "tensorboard", "log_every",
+                     "dist_timeout_min")
 #: Older boolean switches, still read (config.yaml of older runs): ``use_<x>:
 #: false`` or ``no_<x>: true`` put ``<x>`` into ``ablate``.
 LEGACY_SWITCHES = ("mv", "cr", "balance")
@@ -58,52 +65,67 @@ class TrainConfig:
     caps the batches per epoch (tests, smoke runs).
     """
 
-    run_name: str | None = None
-    workspace: str | None = None
-    group: str = "17au"
-    aus: list | None = None
-    backbones: list = field(default_factory=lambda: ["lcnet_050", "lcnet_050"])
-    pretrained: bool | str | list = False
-    drop_rate: float = 0.0
-    feature_dim: int | None = None
-    img_size: int = 64
-    crop_style: str | None = None
-    stage: str = "plain"
-    init_from: str | None = None
-    train_splits: list | None = None
-    eval_splits: list | None = None
-    heldout: str | None = None
-    epochs: int = 10
-    batch_size: int = 64
-    eval_batch_size: int | None = None
-    optimizer: str = "adamw"
-    lr: float = 2e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.01
-    schedule: str = "cosine"
-    warmup_epochs: float = 1.0
-    lr_step_epochs: int = 10
-    lr_gamma: float = 0.1
-    alpha: float = 0.2
-    w_mv: float = W_MV
-    w_cr: float = W_CR
-    mv_absolute: bool = True
-    ablate: list = field(default_factory=list)
-    loss_weights: dict = field(default_factory=dict)
-    augment: str | dict = "default"
-    amp: str | bool = "auto"
-    seed: int = 0
-    num_workers: int = 0
-    device: str = "auto"
-    multicrop: bool = True
-    multicrop_views: list | None = None
-    keep_checkpoints: str | int = "all"
-    max_train_batches: int | None = None
-    progress: bool = True
-    tensorboard: bool = True
-    log_every: int | None = None
+    run_name: str | None = setting(None, "name", "run directory train/<run_name>; null: <group>_<backbones>_<stage>[_no_*]", nullable=True)
+    workspace: str | None = setting(None, "str", "workspace folder; null: runs/<$AULIB_PROFILE or demo>", nullable=True)
+    group: str = setting("17au", "name", "AU group (aulib.aus registry, or a profile's groups)")
+    aus: list | None = setting(None, "list", "the group's AU numbers (written to config.yaml); null: the group's",
+                               item="int", lo=1, nullable=True)
+    backbones: list = setting(["lcnet_050", "lcnet_050"], "list", "the two views' timm model names", item="str", length=2)
+    pretrained: bool | str | list = setting(False, ("bool", "str", "list"),
+                                            "ImageNet weights from the timm cache (per view as a list)")
+    drop_rate: float = setting(0.0, "float", "dropout before the classifiers", lo=0, hi=1, hi_open=True)
+    feature_dim: int | None = setting(None, "int", "projected feature size; null: the backbone's", lo=1, nullable=True)
+    img_size: int = setting(64, "int", "crop size in px", lo=8)
+    crop_style: str | None = setting(None, "str", "crop style (aligned | box1.5); null: the group's", nullable=True)
+    stage: str = setting("plain", (), "plain: train on A; pretrain: on A + C; finetune: on A from init_from",
+                         choices=STAGES)
+    init_from: str | None = setting(None, "str", "finetune: a run directory or .pt file (relative: to the workspace)",
+                                    nullable=True)
+    train_splits: list | None = setting(None, ("list", "str"), "training splits; null: A (pretrain: A, C_<group>)",
+                                        item="str", nullable=True)
+    eval_splits: list | None = setting(None, ("list", "str"), "splits scored every epoch (must include B); null: B",
+                                       item="str", nullable=True)
+    heldout: str | None = setting(None, "str", "held-out split predicted at the chosen epochs", nullable=True)
+    epochs: int = setting(10, "int", "training epochs", lo=1)
+    batch_size: int = setting(64, "int", "images per step and process (torchrun: per rank)", lo=1)
+    eval_batch_size: int | None = setting(None, "int", "evaluation batch; null: 2 x batch_size", lo=1, nullable=True)
+    optimizer: str = setting("adamw", (), "optimizer", choices=OPTIMIZERS)
+    lr: float = setting(2e-3, "float", "peak learning rate (0: weights stay as they are)", lo=0)
+    momentum: float = setting(0.9, "float", "SGD momentum (optimizer sgd)", lo=0, hi=1, hi_open=True)
+    weight_decay: float = setting(0.01, "float", "weight decay of weights (not biases/norms)", lo=0)
+    schedule: str = setting("cosine", (), "learning-rate schedule per step", choices=SCHEDULES)
+    warmup_epochs: float = setting(1.0, "float", "cosine: linear warm-up epochs", lo=0)
+    lr_step_epochs: int = setting(10, "int", "step: epochs between decays", lo=1)
+    lr_gamma: float = setting(0.1, "float", "step: factor per decay", lo=0, hi=1, lo_open=True)
+    alpha: float = setting(0.2, "float", "batch balancing: keep ceil(alpha x negatives) of an AU's negatives "
+                           "when that is more than its positives (paper: 0.2)", lo=0, hi=1, lo_open=True)
+    w_mv: float = setting(W_MV, "float", "weight of the multi-view loss L_mv", lo=0)
+    w_cr: float = setting(W_CR, "float", "weight of the co-regularisation loss L_cr", lo=0)
+    mv_absolute: bool = setting(True, "bool", "L_mv on |cos| (false: signed cos)")
+    ablate: list = setting([], ("list", "str"), "loss terms switched off (mv, cr, balance)", item="str")
+    loss_weights: dict = setting({}, "dict", "weights of further loss terms, by name")
+    augment: str | dict = setting("default", "dict", "training augmentation: default, none, or AugmentConfig fields",
+                                  choices=("default", "none"))
+    amp: str | bool = setting("auto", "bool", "mixed precision (auto: on for CUDA)", choices=("auto",))
+    seed: int = setting(0, "int", "seed of every random draw", lo=0)
+    num_workers: int = setting(0, "int", "data-loader worker processes", lo=0)
+    device: str = setting("auto", "str", "auto (GPU when present) | cpu | cuda | cuda:N")
+    multicrop: bool = setting(True, "bool", "also score <split>_mc, the mean over the multi-crop views")
+    multicrop_views: list | None = setting(None, "list", "multi-crop views; null: those training produces",
+                                           nullable=True)
+    keep_checkpoints: str | int = setting("all", "int", "checkpoints kept: all, last, or the last N",
+                                          choices=("all", "last"), lo=1)
+    max_train_batches: int | None = setting(None, "int", "cap of batches per epoch (smoke runs); null: all",
+                                            lo=1, nullable=True)
+    progress: bool = setting(True, "bool", "print progress bars and epoch lines")
+    tensorboard: bool = setting(True, "bool", "write TensorBoard event files beside log.csv (when installed)")
+    log_every: int | None = setting(None, "int", "TensorBoard: per-step scalars every N batches (0: none); "
+                                    "null: about 20 per epoch", lo=0, nullable=True)
+    dist_timeout_min: float = setting(DIST_TIMEOUT_MIN, "float", "torchrun: minutes a collective may wait for a "
+                                      "stopped or hung rank before the job fails", lo=0, lo_open=True)
 
     def __post_init__(self):
+        check_all(TRAIN_SPECS, dataclasses.asdict(self), "training config")
         self.ablate = [str(a) for a in dict.fromkeys([self.ablate] if isinstance(self.ablate, str)
                                                      else self.ablate or [])]
         self.loss_weights = dict(self.loss_weights or {})
@@ -117,6 +139,10 @@ class TrainConfig:
         unknown = sorted(set(data) - names - set(_legacy_keys()))
         if unknown:
             raise ValueError(f"{source}: unknown config key(s) {unknown}; valid keys: {sorted(names)}")
+        check_all(TRAIN_SPECS, data, str(source))
+        for key in _legacy_keys():
+            if key in data:
+                check(LEGACY_SPEC, key, data[key], str(source))
         ablate = ablations_of(data)
         return cls(**{k: v for k, v in data.items() if k not in _legacy_keys() + ["ablate"]}, ablate=ablate)
 
@@ -136,6 +162,11 @@ class TrainConfig:
     def resolved(self) -> "TrainConfig":
         """A copy with every derived field filled in and values checked:
         run_name, crop_style, train/eval splits, eval batch size."""
+        # torch modules, imported on first use (as aulib.train's lazy names) so that importing this module
+        # (python -m aulib.train --help) never imports torch
+        check_views = importlib.import_module("aulib.data.transforms").check_views
+        losses = importlib.import_module("aulib.train.losses")
+        TERMS, ablation_names = losses.TERMS, losses.ablation_names
         c = dataclasses.replace(self)
         c.backbones = [str(b) for b in c.backbones]
         # aus / crop_style are recorded, so a torchrun child or a later stage
@@ -153,9 +184,6 @@ class TrainConfig:
                 raise ValueError(f"{key} must be one of {allowed}, got {getattr(c, key)!r}")
         if c.stage == "finetune" and not c.init_from:
             raise ValueError("stage 'finetune' needs init_from: the pretrain run directory or a checkpoint file")
-        if c.epochs < 1 or c.batch_size < 1 or c.img_size < 8:
-            raise ValueError(f"epochs and batch_size must be >= 1 and img_size >= 8; got {c.epochs}, "
-                             f"{c.batch_size}, {c.img_size}")
         if isinstance(c.pretrained, tuple):
             c.pretrained = list(c.pretrained)
         c.crop_style = c.crop_style or group_crop(c.group)
@@ -179,10 +207,23 @@ class TrainConfig:
         stray = sorted(set(c.loss_weights) - set(TERMS))
         if stray:
             raise ValueError(f"loss_weights names {stray}, which are not loss terms; terms: {list(TERMS)}")
-        if not (c.keep_checkpoints in ("all", "last") or (isinstance(c.keep_checkpoints, int)
-                                                           and c.keep_checkpoints >= 1)):
-            raise ValueError(f"keep_checkpoints must be 'all', 'last' or a number >= 1, got {c.keep_checkpoints!r}")
+        bad = {k: w for k, w in c.loss_weights.items() if not (isinstance(w, (int, float)) and not isinstance(w, bool)
+                                                               and w >= 0)}
+        if bad:
+            raise SettingError(f"training config: loss_weights {bad} must be numbers >= 0")
         return c
+
+
+#: {key: Spec} of every TrainConfig key: the one place of their types, ranges, defaults and meanings.
+TRAIN_SPECS = specs_of(TrainConfig)
+#: The older ``use_<x>`` / ``no_<x>`` switches (:data:`LEGACY_SWITCHES`).
+LEGACY_SPEC = Spec(("bool",), "older switch of an ablation (use ablate)")
+
+
+def config_help() -> str:
+    """Every TrainConfig key with its default, what it allows and its meaning
+    (``python -m aulib.train --help``), generated from :data:`TRAIN_SPECS`."""
+    return "config keys (YAML file or key=value; generated from TrainConfig):\n" + help_table(TRAIN_SPECS)
 
 
 def _legacy_keys() -> list[str]:
@@ -205,7 +246,7 @@ def default_run_name(cfg: TrainConfig) -> str:
 
 
 def parse_overrides(overrides) -> dict:
-    """``["epochs=3", "backbones=[a, b]"]`` -> dict (values parsed as YAML); a dict passes through."""
+    """``["epochs=3", "backbones=[a, b]"]`` -> dict (values parsed as YAML, ``1e-4`` as a number); a dict passes through."""
     if not overrides:
         return {}
     if isinstance(overrides, dict):
@@ -215,7 +256,10 @@ def parse_overrides(overrides) -> dict:
         key, sep, value = str(item).partition("=")
         if not sep or not key:
             raise ValueError(f"override {item!r} is not of the form key=value")
-        out[key.strip()] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", parsed.strip()):
+            parsed = float(parsed)      # lr=1e-4: YAML 1.1 reads an exponent without a dot as text
+        out[key.strip()] = parsed
     return out
 
 

@@ -20,9 +20,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-#: Process-group timeout: long enough for rank 0 to write a large evaluation
-#: or to assemble the noisy set's predictions while the others wait.
-TIMEOUT = datetime.timedelta(hours=12)
+from .config import DIST_TIMEOUT_MIN
+
+#: Default process-group timeout, minutes (TrainConfig's ``dist_timeout_min``):
+#: how long a collective waits for a rank before the job fails, so that a
+#: stopped or hung rank ends the job in minutes, not hours. Long enough for
+#: rank 0 to write an epoch's checkpoint and predictions while the others wait.
+TIMEOUT_MIN = DIST_TIMEOUT_MIN
 
 
 def world_size() -> int:
@@ -76,15 +80,17 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def setup(device: torch.device) -> bool:
+def setup(device: torch.device, timeout_min: float | None = None) -> bool:
     """Initialise the process group when launched by torchrun with more than
-    one process (and not yet initialised). Returns whether this call did it."""
+    one process (and not yet initialised), its collectives timing out after
+    ``timeout_min`` minutes (None: :data:`TIMEOUT_MIN`). Returns whether this call did it."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or (dist.is_available() and dist.is_initialized()):
         return False
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend, timeout=TIMEOUT)
+    timeout = datetime.timedelta(minutes=float(TIMEOUT_MIN if timeout_min is None else timeout_min))
+    dist.init_process_group(backend, timeout=timeout)
     return True
 
 

@@ -8,7 +8,9 @@ run directory is the same either way, so notebooks 05-07 need not care.
 A child that raises makes ``run_training`` raise
 :class:`~aulib.train.errors.ChildProcessFailed` naming the child's exception
 and rank (torchrun's error file, ``TORCHELASTIC_ERROR_FILE``, in a temporary
-folder of this machine).
+folder of this machine); a rank killed by a signal is named with its signal,
+never a follower rank's "Connection closed by peer". SIGTERM or Ctrl-C
+stops torchrun and its workers (:func:`stream_torchrun`).
 
 Several machines (``nnodes > 1``): every machine runs the same call (or the
 command of :func:`node_commands`) with its own ``node_rank``; the machines meet
@@ -17,16 +19,19 @@ filesystem every machine sees (docs/several_machines.md).
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from ..io import write_yaml
+from ..signals import sigterm_as_exit
 from .config import TrainConfig
 from .errors import child_failure
-from .lock import TOKEN_ENV, RunLock
+from ..lock import TOKEN_ENV, RunLock
 from .loop import train, workspace_of
 
 #: torchrun rendezvous backends: ``c10d`` (ranks assigned by the rendezvous,
@@ -102,20 +107,56 @@ def _torchrun(cfg: TrainConfig, rd, nproc: int, command: list[str], env: dict) -
     """Run ``command`` (torchrun; the caller holds the run's lock), streaming its output."""
     launch_cfg = rd.launch_config
     write_yaml(launch_cfg, cfg.to_dict())
-    with tempfile.TemporaryDirectory(prefix="aulib-torchrun-") as tmp:   # this machine's, not the shared workspace
-        error_file = Path(tmp) / "error.json"   # torchrun copies the first failing child's exception here
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                env={**env, "TORCHELASTIC_ERROR_FILE": str(error_file)})
-        tail: list[str] = []
-        for line in proc.stdout:
-            print(line, end="", flush=True)
-            tail = (tail + [line])[-40:]
-        failure = child_failure(error_file, cfg.run_name, nproc, proc.returncode) if proc.wait() != 0 else None
-    if failure is not None:
-        raise failure
-    if proc.returncode != 0:
-        raise RuntimeError(f"torchrun with {nproc} processes failed (exit {proc.returncode}) for run {cfg.run_name} "
-                           "and no child recorded an exception (killed by a signal, e.g. out of memory?); "
-                           f"last output:\n{''.join(tail)}")
+    stream_torchrun(command, env, cfg.run_name, nproc)
     launch_cfg.unlink(missing_ok=True)
     return rd.path
+
+
+#: Seconds torchrun gets to stop its workers (it SIGTERMs them, then SIGKILLs after 30 s) before it is killed.
+STOP_GRACE_S = 45
+
+
+def _die_with_parent() -> None:
+    """In the torchrun child, before exec (Linux): SIGTERM when its parent
+    dies, however it dies (SIGKILL included), so no job outlives its launcher."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))    # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def stream_torchrun(command: list[str], env: dict, run_name: str, nproc: int) -> None:
+    """Run a torchrun ``command``, streaming its output; raise the root cause
+    of a failure (:func:`aulib.train.errors.child_failure`: a child's
+    exception with its rank, or the rank and signal that killed it). SIGTERM
+    or SIGINT (Ctrl-C, a notebook's interrupt) here stops torchrun and its
+    workers before this returns; if this process is killed, torchrun gets SIGTERM."""
+    with tempfile.TemporaryDirectory(prefix="aulib-torchrun-") as tmp:   # this machine's, not the shared workspace
+        error_file = Path(tmp) / "error.json"   # torchrun copies the first failing child's exception here
+        with sigterm_as_exit():
+            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    bufsize=1, env={**env, "TORCHELASTIC_ERROR_FILE": str(error_file)},
+                                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            tail: list[str] = []
+            try:
+                for line in proc.stdout:
+                    print(line, end="", flush=True)
+                    tail.append(line)
+                    del tail[:-400]
+                proc.wait()
+            finally:
+                if proc.poll() is None:          # interrupted: stop the job, then make sure it is gone
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(STOP_GRACE_S)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
+        if proc.returncode == 0:
+            return
+        failure = child_failure(error_file, run_name, nproc, proc.returncode, "".join(tail))
+    if failure is not None:
+        raise failure
+    raise RuntimeError(f"torchrun with {nproc} processes failed (exit {proc.returncode}) for run {run_name} "
+                       "and no child recorded an exception (killed by a signal, e.g. out of memory?); "
+                       f"last output:\n{''.join(tail[-40:])}")

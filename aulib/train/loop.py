@@ -1,7 +1,7 @@
 """Training loop of the multi-view AU model.
 
 ``python -m aulib.train --config FILE [key=value ...] [--resume [--extend]] [--overwrite]``
-or, on several GPUs, ``torchrun --nproc-per-node=N -m aulib.train --config FILE``.
+(:mod:`aulib.train.cli`) or, on several GPUs, ``torchrun --nproc-per-node=N -m aulib.train --config FILE``.
 In Python: ``train(TrainConfig(...))``. The steps, each a short function:
 :func:`build` (data, model, optimisation), :func:`train_one_epoch`,
 :func:`evaluate`, :func:`commit_epoch` (write the epoch), :func:`train`, :func:`main`.
@@ -17,7 +17,7 @@ it has both its log row and its checkpoint; pruning never removes the last
 complete one, so a kill between any two writes resumes correctly.
 
 One training process writes a run directory at a time (a lock file beside it,
-:mod:`aulib.train.lock`), and nothing is written into it before the decision
+:mod:`aulib.lock`), and nothing is written into it before the decision
 to start, resume or overwrite is made and the run is built. A resume that
 asks for another ``epochs`` than config.yaml is refused unless ``extend=True``
 (``--extend``).
@@ -37,7 +37,6 @@ predictions (all N rows, in split order) and everything else.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import os
@@ -65,9 +64,10 @@ from ..pipeline.profile import default_profile
 from ..progress import progress as _progress
 from ..workspace import RunDir, Workspace
 from . import distributed as dist_utils
-from .config import RESUMABLE_CHANGES, TrainConfig, parse_overrides
+from .cli import config_of
+from .config import RESUMABLE_CHANGES, TrainConfig
 from .errors import record_child_errors
-from .lock import RunLock
+from ..lock import RunLock
 from .losses import TERMS, MultiViewLoss, term_weights
 from .model import create_model
 from .watch import Board, RunClock, epoch_line
@@ -447,7 +447,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, stop_
     by accident). stop_after: stop after this epoch (a later ``resume`` continues).
     on_epoch_end: called on rank 0 as ``on_epoch_end(log DataFrame)`` after every epoch.
 
-    One process writes a run directory at a time (:class:`aulib.train.lock.RunLock`,
+    One process writes a run directory at a time (:class:`aulib.lock.RunLock`,
     rank 0 under torchrun); nothing in it is written before the run is built.
     """
     if isinstance(cfg, dict):
@@ -456,7 +456,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, stop_
         cfg.workspace = str(getattr(cfg.workspace, "root", cfg.workspace))
     cfg = cfg.resolved()
     device = dist_utils.resolve_device(cfg.device)
-    initialised = dist_utils.setup(device)
+    initialised = dist_utils.setup(device, cfg.dist_timeout_min)
     deterministic = torch.are_deterministic_algorithms_enabled()
     locks, boards = [], contextlib.ExitStack()
     try:
@@ -497,18 +497,11 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False, stop_
 
 
 @record_child_errors
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m aulib.train", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", default=None, help="YAML file of TrainConfig keys")
-    ap.add_argument("overrides", nargs="*", help="key=value pairs applied over the file (values parsed as YAML)")
-    ap.add_argument("--resume", action="store_true", help="continue the run from its last complete epoch")
-    ap.add_argument("--overwrite", action="store_true", help="delete an existing run directory first")
-    ap.add_argument("--extend", action="store_true",
-                    help="with --resume: let the run take another number of epochs than its config.yaml")
-    ap.add_argument("--stop-after", type=int, default=None, help="stop after this epoch")
-    a = ap.parse_args(argv)
-    cfg = (TrainConfig.from_yaml(a.config, a.overrides) if a.config
-           else TrainConfig.from_dict(parse_overrides(a.overrides), source="command line"))
-    run_dir = train(cfg, resume=a.resume, overwrite=a.overwrite, stop_after=a.stop_after, extend=a.extend)
+def main(args) -> None:
+    """Train the run of parsed command-line ``args`` (:func:`aulib.train.cli.parse_args`;
+    ``python -m aulib.train``); a torchrun child's exception goes to its error file."""
+    cfg = config_of(args)
+    run_dir = train(cfg, resume=args.resume, overwrite=args.overwrite, stop_after=args.stop_after,
+                    extend=args.extend)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"run directory: {run_dir}", file=sys.stderr)

@@ -45,7 +45,7 @@ from torch import nn
 
 LOG2 = math.log(2.0)
 #: Defaults of the loss weights (see the module docstring).
-W_MV, W_CR = 1.0, 1.0
+from .config import W_CR, W_MV  # noqa: E402  (the defaults live with TrainConfig's other settings)
 
 
 def multiview_loss(w1: torch.Tensor, w2: torch.Tensor, absolute: bool = True) -> torch.Tensor:

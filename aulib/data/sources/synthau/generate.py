@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 import time
 from pathlib import Path
@@ -147,9 +146,7 @@ def _write_jpeg(path: Path, img: np.ndarray) -> None:
     # (atomic; not fsynced one by one: the marker written last vouches for them).
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="JPEG", quality=JPEG_QUALITY)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    aio.write_bytes(path, buf.getvalue(), fsync=False)   # a temporary name unique to this process and call
 
 
 def _face_rows(names, boxes: np.ndarray, lms: np.ndarray, size: int) -> pd.DataFrame:

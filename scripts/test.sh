@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test suite, run after scripts/setup.sh. Two streams share the machine's cores:
-#  A (in the background): the end-to-end rehearsals (paper path, own data), the
+#  A (in the background): the end-to-end rehearsals (paper path, own data, BP4D, DISFA, Aff-Wild2), the
 #    two-node torchrun test and the runner's tests, each in its own temporary workspace;
 #  B: the whole notebook pipeline with the toy `ci` profile (fresh runs/ci), the
 #    README's headless command (papermill of 04_train for the 6au group), then the
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AULIB_PROFILE=ci MPLBACKEND=Agg PATH="$PWD/.venv/bin:$PATH" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-E2E=(tests/test_rehearsal.py tests/test_owndata_rehearsal.py tests/test_multinode.py tests/test_pipeline.py)
+E2E=(tests/test_rehearsal.py tests/test_owndata_rehearsal.py tests/test_benchmark_rehearsal.py tests/test_multinode.py tests/test_pipeline.py)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -rf runs/ci out.ipynb

@@ -345,3 +345,12 @@ def test_help_and_list_import_no_torch(project):
         assert proc.returncode == 0, proc.stderr[-2000:]
         imported = {ln.rsplit("|", 1)[-1].strip() for ln in proc.stderr.splitlines() if ln.startswith("import time:")}
         assert "aulib.pipeline.cli" in imported and "torch" not in imported and "aulib.pipeline.runner" not in imported
+
+
+def test_list_with_a_data_root_not_yet_in_place_says_what_would_run(tmp_path, capsys):
+    """A data root that does not exist yet (typo, unmounted disk) is planned, not a traceback:
+    the data step is out of date, and running it names what is missing."""
+    runner.main(["--profile", "bp4d", "--data-root", str(tmp_path / "not there"), "--workspace",
+                 str(tmp_path / "ws"), "--list"])
+    out = capsys.readouterr().out
+    assert "01_data" in out and "will run" in out and not (tmp_path / "ws").exists()

@@ -80,11 +80,18 @@ def folder_identity(folder: Path) -> list:
 
 def identity(paths: list[Path]) -> list[list]:
     """``[[path, size, mtime_ns, inode, ctime_ns], ...]`` of existing files,
-    ``[path, "folder", n_files, digest]`` of folders (:func:`folder_identity`)."""
+    ``[path, "folder", n_files, digest]`` of folders (:func:`folder_identity`),
+    ``[path, "missing"]`` of a path that is not there (a data root not yet in
+    place: the step is then out of date, and 01_data names what it lacks)."""
     out = []
     for p in paths:
         p = Path(p)
-        out.append([str(p), "folder", *folder_identity(p)] if p.is_dir() else [str(p), *_stat_key(p.stat())])
+        if p.is_dir():
+            out.append([str(p), "folder", *folder_identity(p)])
+        elif p.exists():
+            out.append([str(p), *_stat_key(p.stat())])
+        else:
+            out.append([str(p), "missing"])
     return out
 
 

@@ -20,7 +20,7 @@ from ..data.crops import CropStore
 from ..metrics import batched_scores, confusion_counts, scores_from_counts
 from ..runs import RunPreds, load_run_preds, select_runs
 from ..select.chosen import ChosenModel, load_chosen
-from .view import Explorer, FigureView, as_workspace, message_figure
+from .view import Explorer, FigureView, as_workspace, message_figure, one_redraw
 
 #: Thresholds the precision / recall / F1 curves are drawn at.
 GRID = np.linspace(0.0, 1.0, 101)
@@ -157,29 +157,21 @@ class AUExplorer(Explorer):
     # ----------------------------------------------------------------- events
     def _on_au(self):
         run, epoch, thr = self.defaults(int(self.au.value))
-        self._busy = True
-        try:
+        with one_redraw(self):
             self.run.value = run
             self.epoch.options = [int(e) for e in self.runs[run].epochs]
             self.epoch.value = epoch
             self.threshold.value = thr
-        finally:
-            self._busy = False
-        self._redraw()
 
     def _on_run(self):
         if self._busy:
             return
         run = self.runs[self.run.value]
-        self._busy = True
-        try:
+        with one_redraw(self):
             c = self.aus.index(self.au.value)
             self.epoch.options = [int(e) for e in run.epochs]
             self.epoch.value = int(run.epochs[int(np.nanargmax(np.nan_to_num(self.scores[run.run_name][:, c],
                                                                                nan=-1)))])
-        finally:
-            self._busy = False
-        self._redraw()
 
     def _redraw(self):
         if self._busy:

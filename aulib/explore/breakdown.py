@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from ..report.gains import ESTIMATES, STYLE
 from ..report.tables import load_table_spec, row_per_au, table_rows
-from .view import Explorer, FigureView, as_workspace
+from .view import Explorer, FigureView, as_workspace, one_redraw
 
 
 class TableBreakdown(Explorer):
@@ -85,13 +85,9 @@ class TableBreakdown(Explorer):
         return fig
 
     def _on_table(self):
-        self._busy = True
-        try:
+        with one_redraw(self):
             self.row.options = self.rows[self.table.value]
             self.row.value = self.rows[self.table.value][0]
-        finally:
-            self._busy = False
-        self._redraw()
 
     def _redraw(self):
         if self._busy:

@@ -2,6 +2,7 @@
 ``ipywidgets.Image``, the workspace argument, and the ipywidgets display hook."""
 from __future__ import annotations
 
+import contextlib
 from io import BytesIO
 from pathlib import Path
 
@@ -10,6 +11,18 @@ from IPython.display import display
 from matplotlib.figure import Figure
 
 from ..workspace import Workspace
+
+
+@contextlib.contextmanager
+def one_redraw(explorer):
+    """Set several of ``explorer``'s controls with one redraw at the end, not one
+    per change: its ``_redraw`` returns at once while ``explorer._busy`` is set."""
+    explorer._busy = True
+    try:
+        yield
+    finally:
+        explorer._busy = False
+    explorer._redraw()
 
 
 class FigureView:

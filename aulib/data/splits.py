@@ -323,6 +323,7 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
         raise FileNotFoundError(f"{opt_path} not found: build the label tables first (notebook 01_data)")
     labels = read_label_table(opt_path)
     subjects = image_subjects(load_subjects(ws), labels["image"])
+    images, image_subject = labels["image"].to_numpy(), subjects     # every table the plan draws on
     if folds:
         if kfold or frac_holdout:
             raise ValueError(f"folds={folds!r} names the test folds; set kfold and frac_holdout to 0 "
@@ -331,6 +332,9 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
         test_labels = None
         if table is not None and Path(ws.labels(table)).exists():
             test_labels = read_label_table(ws.labels(table))
+            test_subjects = image_subjects(load_subjects(ws), test_labels["image"])
+            images = np.concatenate([images, test_labels["image"].to_numpy()])
+            image_subject = None if subjects is None else np.concatenate([subjects, test_subjects])
         parts = protocol_split(folds, fold, labels, subjects, test_labels, frac_b=frac_b, seed=seed)
     elif kfold:
         if frac_holdout:
@@ -339,7 +343,7 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
     else:
         parts = split_optimization(labels, None, frac_b=frac_b, frac_holdout=frac_holdout, seed=seed,
                                    subjects=subjects)
-    check_split_plan(parts, labels["image"], subjects, frac_b=frac_b, frac_holdout=frac_holdout, kfold=kfold,
+    check_split_plan(parts, images, image_subject, frac_b=frac_b, frac_holdout=frac_holdout, kfold=kfold,
                      fold=fold)
     for stale in ("H",):
         if stale not in parts and Path(ws.split(stale)).exists():

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# The test suite, run after scripts/setup.sh. Two streams share the machine's cores:
-#  A (in the background): the end-to-end rehearsals (paper path, own data, BP4D, DISFA, Aff-Wild2), the
-#    two-node torchrun test and the runner's tests, each in its own temporary workspace;
+# The test suite, run after scripts/setup.sh. Three streams share the machine's two cores:
+#  A1 (in the background): the paper-path rehearsal and the two-node torchrun test;
+#  A2 (in the background): the own-data rehearsal, the BP4D / DISFA / Aff-Wild2 rehearsals and the
+#    runner's tests, each in its own temporary workspace;
 #  B: the whole notebook pipeline with the toy `ci` profile (fresh runs/ci), the
 #    README's headless command (papermill of 04_train for the 6au group), then the
 #    unit tests and every notebook under nbval (--nbval-lax, this environment's kernel),
 #    each notebook taking the `ci` profile through AULIB_PROFILE.
-# Every process runs torch on one thread (OMP_NUM_THREADS=1): two streams of
-# two-thread processes on two cores spin against each other and run several times
-# slower than one thread each. Stream A's output follows stream B's; the exit status
-# is non-zero when either fails. Extra arguments go to both pytest calls.
+# Every process runs torch on one thread (OMP_NUM_THREADS=1): streams of two-thread
+# processes on two cores spin against each other and run several times slower than one
+# thread each. Three single-threaded streams keep both cores busy to the end (two left one
+# core idle for the last ten minutes). Streams A1 and A2's output follows stream B's; the exit
+# status is non-zero when any fails. Extra arguments go to every pytest call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AULIB_PROFILE=ci MPLBACKEND=Agg PATH="$PWD/.venv/bin:$PATH" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-E2E=(tests/test_rehearsal.py tests/test_owndata_rehearsal.py tests/test_benchmark_rehearsal.py tests/test_multinode.py tests/test_pipeline.py)
+E2E_A1=(tests/test_rehearsal.py tests/test_multinode.py)
+E2E_A2=(tests/test_owndata_rehearsal.py tests/test_benchmark_rehearsal.py tests/test_pipeline.py)
+E2E=("${E2E_A1[@]}" "${E2E_A2[@]}")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -rf runs/ci out.ipynb
@@ -21,8 +25,10 @@ rm -rf runs/ci out.ipynb
 # can leave a partial cache, whose missing fonts then print findfont warnings in notebooks
 python -c "import matplotlib.font_manager"
 
-python -m pytest -q -p no:cacheprovider --basetemp "$tmp/a" "${E2E[@]}" "$@" > "$tmp/a.log" 2>&1 &
-stream_a=$!
+python -m pytest -q -p no:cacheprovider --basetemp "$tmp/a1" "${E2E_A1[@]}" "$@" > "$tmp/a1.log" 2>&1 &
+stream_a1=$!
+python -m pytest -q -p no:cacheprovider --basetemp "$tmp/a2" "${E2E_A2[@]}" "$@" > "$tmp/a2.log" 2>&1 &
+stream_a2=$!
 
 status_b=0
 {
@@ -32,9 +38,13 @@ status_b=0
     $(printf -- '--ignore=%s ' "${E2E[@]}") "$@"
 } || status_b=$?
 
-status_a=0
-wait "$stream_a" || status_a=$?
-echo "===== end-to-end rehearsals and two-node test (ran beside the above) ====="
-cat "$tmp/a.log"
-echo "test.sh: stream B (pipeline, papermill, unit tests, notebooks) exit $status_b; stream A (${E2E[*]}) exit $status_a"
-[ "$status_a" = 0 ] && [ "$status_b" = 0 ]
+status_a1=0 status_a2=0
+wait "$stream_a1" || status_a1=$?
+wait "$stream_a2" || status_a2=$?
+echo "===== stream A1: paper-path rehearsal and two-node test (ran beside the above) ====="
+cat "$tmp/a1.log"
+echo "===== stream A2: own-data and benchmark rehearsals, runner tests (ran beside the above) ====="
+cat "$tmp/a2.log"
+echo "test.sh: stream B (pipeline, papermill, unit tests, notebooks) exit $status_b;" \
+     "stream A1 (${E2E_A1[*]}) exit $status_a1; stream A2 (${E2E_A2[*]}) exit $status_a2"
+[ "$status_a1" = 0 ] && [ "$status_a2" = 0 ] && [ "$status_b" = 0 ]

@@ -29,14 +29,14 @@ from test_rehearsal import write_weights
 CASES = {
     "bp4d": ("/data/BP4D", "bp4d12", 3,
              lambda root: write_bp4d(root, subjects=("F001", "M007", "F018", "M011", "F003", "M010",
-                                                     "F007", "F015", "F006"), tasks=("T1", "T2"), frames=10)),
+                                                     "F007", "F015", "F006"), tasks=("T1", "T2"), frames=7)),
     "disfa": ("/data/DISFA", "disfa8", 3,
               lambda root: write_disfa(root, subjects=("SN002", "SN010", "SN001", "SN013", "SN018", "SN011",
-                                                       "SN003", "SN029", "SN023"), frames=20)),
+                                                       "SN003", "SN029", "SN023"), frames=14)),
     "affwild2": ("/data/Aff-Wild2", "affwild12", 1,
                  lambda root: write_affwild2(root, train=("video1", "video2_left", "video2_right", "video4",
                                                           "video6", "video7"),
-                                             validation=("video3", "video5_left", "video8"), frames=20)),
+                                             validation=("video3", "video5_left", "video8"), frames=16)),
 }
 
 

@@ -96,7 +96,10 @@ def _node1_workspace(ws: Workspace, root: Path) -> Workspace:
 
 
 def _files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    """Files under ``root``; TensorBoard's event files by folder only (their names
+    carry the writing host, pid and time, which differ between any two runs)."""
+    return sorted(str(p.relative_to(root).parent / "events.out.tfevents.*") if p.name.startswith("events.out.tfevents.")
+                  else str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 KW = dict(epochs=1, max_train_batches=2, multicrop=False, batch_size=16, eval_splits=["B", "test"],

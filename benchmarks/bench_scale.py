@@ -137,7 +137,7 @@ def _face_rows(names, side: int):
 # --------------------------------------------------------------------------- stages (child side)
 
 def stage_labels(n: int, tmp: Path) -> dict:
-    from aulib.data.labels import read_emotionet_automatic
+    from aulib.data.sources.emotionet import read_emotionet_automatic
 
     path = tmp / "automatic.txt"
     write_automatic_list(path, n)
@@ -254,7 +254,7 @@ def _subject_of(n: int, subjects: int = 41) -> np.ndarray:
 
 def stage_labels_csv(n: int, tmp: Path) -> dict:
     """``read_generic_csv`` of ``image,subject,AU...`` (12 AUs, 0/1, 999 unknown)."""
-    from aulib.data.labels import read_generic_csv
+    from aulib.data.sources.generic_csv import read_generic_csv
 
     rng = np.random.default_rng(0)
     codes = np.where(rng.random((n, len(AUS_12))) < 0.03, 999, rng.random((n, len(AUS_12))) < 0.2).astype(int)

@@ -149,6 +149,9 @@ def test_data_modules_keep_to_one_concern():
     assert facenet == ["aulib.data.faces.detect"], facenet
     for old in ("faces", "synth", "synth_face", "synth_labels"):
         assert not (ROOT / "data" / f"{old}.py").exists(), f"aulib/data/{old}.py is back"
+    from aulib.data import labels    # the label-table contract, no data set's reader or writer
+    assert not [n for n in vars(labels) if n.startswith(("read_emotionet", "read_generic", "write_emotionet",
+                                                          "write_generic"))]
 
 
 def test_public_entry_points():

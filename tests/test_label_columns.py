@@ -8,6 +8,7 @@ import unicodedata
 import pytest
 
 from aulib.data import labels as L
+from aulib.data.sources import generic_csv as G
 from aulib.data import sources as S
 from aulib.workspace import Workspace
 
@@ -26,7 +27,7 @@ def test_au_heading_spellings_are_read(tmp_path, h1, h2, h4):
     root = root_with(tmp_path, ["a.jpg", "b.jpg", "c.jpg"])
     (root / "g.csv").write_text(f"image,subject,{h1},{h2},{h4},AU5\n"
                                 "images/a.jpg,s1,1,0,1,0\nimages/b.jpg,s2,0,1,0,1\nimages/c.jpg,s2,1,1,-1,0\n")
-    df, rep = L.read_generic_csv(root / "g.csv", root)
+    df, rep = G.read_generic_csv(root / "g.csv", root)
     assert df["AU1"].tolist() == [1, 0, 1] and df["AU2"].tolist() == [0, 1, 1] and df["AU4"].tolist() == [1, 0, -1]
     if h1 != "AU1":
         assert any(f"{h1!r} as AU1" in n for n in rep.notes)
@@ -38,15 +39,15 @@ def test_two_spellings_of_one_au_are_refused(tmp_path):
     (root / "g.csv").write_text("image,AU1,AU01\nimages/a.jpg,1,0\n")
     with pytest.raises(ValueError, match=r"column 'AU1' appears more than once, as columns 2 \('AU1'\) and 3 "
                                          r"\('AU01'\)"):
-        L.read_generic_csv(root / "g.csv", root)
+        G.read_generic_csv(root / "g.csv", root)
 
 
 def test_intensity_columns_refused_or_thresholded(tmp_path):
     root = root_with(tmp_path, ["a.jpg", "b.jpg", "c.jpg"])
     (root / "g.csv").write_text("image,AU1_r,AU2\nimages/a.jpg,0.4,1\nimages/b.jpg,2.5,0\nimages/c.jpg,,1\n")
     with pytest.raises(ValueError, match=r"\['AU1_r'\] hold AU intensities.*intensity_threshold"):
-        L.read_generic_csv(root / "g.csv", root)
-    df, rep = L.read_generic_csv(root / "g.csv", root, intensity_threshold=2)
+        G.read_generic_csv(root / "g.csv", root)
+    df, rep = G.read_generic_csv(root / "g.csv", root, intensity_threshold=2)
     assert df["AU1"].tolist() == [0, 1, -1]
     assert any("read as present when >= 2" in n for n in rep.notes)
     ws = Workspace.for_profile("ci", root=tmp_path / "ws")
@@ -58,7 +59,7 @@ def test_au_heading_outside_catalog_refused_by_name(tmp_path):
     root = root_with(tmp_path, ["a.jpg"])
     (root / "g.csv").write_text("image,AU1,AU99\nimages/a.jpg,1,0\n")
     with pytest.raises(ValueError, match=r"\['AU99'\] look like AU columns.*not in the kit's AU catalog"):
-        L.read_generic_csv(root / "g.csv", root)
+        G.read_generic_csv(root / "g.csv", root)
 
 
 @pytest.mark.parametrize("on_disk,in_csv,hint", [
@@ -68,7 +69,7 @@ def test_au_heading_outside_catalog_refused_by_name(tmp_path):
 def test_near_miss_names_get_a_hint(tmp_path, on_disk, in_csv, hint):
     root = root_with(tmp_path, [on_disk, "b.jpg"])
     (root / "g.csv").write_text(f"image,AU1\nimages/{in_csv},1\nimages/b.jpg,0\n", encoding="utf-8")
-    _, rep = L.read_generic_csv(root / "g.csv", root)
+    _, rep = G.read_generic_csv(root / "g.csv", root)
     reason = rep.problems["reason"].iloc[0]
     assert reason.startswith("image file not found (the folder has") and hint in reason
 
@@ -85,7 +86,7 @@ def test_links_out_of_the_root_dangling_links_and_devices_are_not_images(tmp_pat
     rows = "".join(f"images/{n},1\n" for n in ["ok.jpg", "inside.jpg", "out.jpg", "dangling.jpg", "zero.jpg",
                                                 "fifo.jpg"])
     (root / "g.csv").write_text("image,AU1\n" + rows + "images/ok2.jpg,0\n")
-    df, rep = L.read_generic_csv(root / "g.csv", root)
+    df, rep = G.read_generic_csv(root / "g.csv", root)
     assert df["image"].tolist() == ["images/ok.jpg", "images/inside.jpg", "images/ok2.jpg"]
     reasons = dict(zip(rep.problems["value"], rep.problems["reason"]))
     assert "outside the data root" in reasons["images/out.jpg"]
@@ -98,7 +99,7 @@ def test_never_labelled_and_always_present_aus_are_warned(tmp_path):
     root = root_with(tmp_path, ["a.jpg", "b.jpg"])
     (root / "g.csv").write_text("image,AU1,AU2,AU4\nimages/a.jpg,1,-1,1\nimages/b.jpg,1,,0\n")
     with pytest.warns(L.LabelWarning) as caught:
-        _, rep = L.read_generic_csv(root / "g.csv", root)
+        _, rep = G.read_generic_csv(root / "g.csv", root)
     text = " ".join(str(w.message) for w in caught)
     assert "['AU2'] are never labelled" in text and "['AU1'] are present on every labelled row" in text
     assert "AU4" not in text

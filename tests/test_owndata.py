@@ -8,7 +8,7 @@ import pytest
 
 from aulib import aus
 from aulib.train.config import TrainConfig
-from aulib.data import labels as L
+from aulib.data.sources import generic_csv as G
 from aulib.data import sources as S
 from aulib.data.splits import kfold_split, make_splits, read_split, split_optimization, subject_overlap
 from aulib.workspace import Workspace
@@ -79,7 +79,7 @@ def test_run_config_records_aus_and_crop(registry):
 def test_generic_csv_subject_split_and_absolute_paths(tmp_path):
     root = tmp_path / "mine"
     src = user_csv(root, n_subjects=4, per=3, split=True, absolute=True)
-    df, rep = L.read_generic_csv(root / "labels.csv", root)
+    df, rep = G.read_generic_csv(root / "labels.csv", root)
     assert df["image"].tolist() == [f"frames/S{s:02d}/{k:03d}.jpg" for s in range(4) for k in range(3)]
     assert df["subject"].tolist() == src["subject"].tolist()
     assert set(df["split"]) == {"optimization", "test"}
@@ -91,7 +91,7 @@ def test_generic_csv_subject_split_and_absolute_paths(tmp_path):
                           ("image,subject,AU1\nframes/S00/000.jpg,,1\n", r"line 2, column 'subject' is empty")):
         (root / "bad.csv").write_text(text)
         with pytest.raises(ValueError, match=message):
-            L.read_generic_csv(root / "bad.csv", root)
+            G.read_generic_csv(root / "bad.csv", root)
 
 
 def test_prepare_csv_split_column_and_subjects(tmp_path):

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from aulib.data import labels as L
+from aulib.data.sources import emotionet as E
 from aulib.data.sources.synthau.generate import generate
 from aulib.workspace import repo_root
 
@@ -27,7 +27,7 @@ def user_data(tmp_path):
     synth = tmp_path / "synthau"
     generate(synth, profile="ci", seed=3, progress=False, size=96,
              counts={"optimization": N_SUBJECTS * PER_SUBJECT, "noisy": 0, "validation": 0, "test": 0})
-    table, _ = L.read_emotionet_manual(synth / "labels" / "optimization.csv", synth, image_dir="images/optimization")
+    table, _ = E.read_emotionet_manual(synth / "labels" / "optimization.csv", synth, image_dir="images/optimization")
     aus = yaml.safe_load(TEMPLATE.read_text())["groups"]["disfa12"]["aus"]
     root = tmp_path / "my data"
     rows = []

@@ -4,6 +4,8 @@ import pandas as pd
 import pytest
 
 from aulib.data import labels as L
+from aulib.data.sources import emotionet as E
+from aulib.data.sources import generic_csv as G
 from aulib.data import sources as S
 from aulib.workspace import Workspace
 
@@ -31,12 +33,12 @@ def fake_synthau(root, sizes=SIZES):
         touch_images(root, df)
         url = f"http://synthau.invalid/{split}/"
         if split == "noisy":
-            L.write_emotionet_automatic(df, root / "labels" / "noisy.txt", url)
+            E.write_emotionet_automatic(df, root / "labels" / "noisy.txt", url)
             true = table(split, n, seed=99)
-            L.write_generic_csv(true, root / "labels" / "noisy_true.csv")
+            G.write_generic_csv(true, root / "labels" / "noisy_true.csv")
             tables["noisy_true"] = true
         else:
-            L.write_emotionet_manual(df, root / "labels" / f"{split}.csv", url)
+            E.write_emotionet_manual(df, root / "labels" / f"{split}.csv", url)
         tables[split] = df
     (root / "synthau.yaml").write_text("profile: test\n")
     return tables
@@ -82,11 +84,11 @@ def test_prepare_emotionet_default_layout_and_stale_tables(tmp_path):
     root = tmp_path / "emotionet"
     opt = table("optimization", 10, 1)
     touch_images(root, opt)
-    L.write_emotionet_manual(opt, root / "optimization.csv", "http://e.invalid/x/")
+    E.write_emotionet_manual(opt, root / "optimization.csv", "http://e.invalid/x/")
     n1, n2 = table("noisy", 6, 2), table("noisy", 12, 3).iloc[6:]
     touch_images(root, pd.concat([n1, n2]))
-    L.write_emotionet_automatic(n1, root / "noisy" / "part1.txt", "http://e.invalid/n/")
-    L.write_emotionet_automatic(n2, root / "noisy" / "part2.txt", "http://e.invalid/n/")
+    E.write_emotionet_automatic(n1, root / "noisy" / "part1.txt", "http://e.invalid/n/")
+    E.write_emotionet_automatic(n2, root / "noisy" / "part2.txt", "http://e.invalid/n/")
     ws = Workspace.for_profile("ci", root=tmp_path / "ws")
     L.write_label_table(table("test", 3, 4), ws.labels("test"))  # left over from another data set
     reports = S.prepare_labels(ws, "emotionet", data_root=root)
@@ -105,7 +107,7 @@ def test_prepare_emotionet_overrides_and_errors(tmp_path):
     opt = table("optimization", 5, 1)
     opt["image"] = opt["image"].str.replace("images/optimization/", "photos/")
     touch_images(root, opt)
-    L.write_emotionet_manual(opt, root / "lists" / "opt.csv", "http://e.invalid/x/")
+    E.write_emotionet_manual(opt, root / "lists" / "opt.csv", "http://e.invalid/x/")
     ws = Workspace.for_profile("ci", root=tmp_path / "ws")
     with pytest.raises(FileNotFoundError, match=r"optimization\.csv; put the file there, or point notebook "
                                                 r"01_data's data_root parameter .*common: \{data_root"):
@@ -128,7 +130,7 @@ def test_prepare_csv(tmp_path):
     root = tmp_path / "mine"
     opt, test = table("optimization", 7, 5), table("test", 3, 6)
     touch_images(root, pd.concat([opt, test]))
-    L.write_generic_csv(opt, tmp_path / "opt.csv")
+    G.write_generic_csv(opt, tmp_path / "opt.csv")
     (tmp_path / "test.csv").write_text("image,AU12\n" + "\n".join(f"{i},1" for i in test["image"]) + "\n")
     ws = Workspace.for_profile("ci", root=tmp_path / "ws")
     # issue 15.9 / 14.2: the message names the real ways (01_data's labels_csv, prepare_labels' keyword)

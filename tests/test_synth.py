@@ -230,7 +230,14 @@ def test_test_split_degradations():
 # ----------------------------------------------------------------- generated files
 @pytest.fixture(scope="module")
 def labels_mod():
-    return pytest.importorskip("aulib.data.labels", reason="label readers/writers not available yet")
+    """The readers of SynthAU's files: EmotioNet's and the generic CSV's."""
+    from types import SimpleNamespace
+
+    from aulib.data.sources import emotionet, generic_csv
+
+    return SimpleNamespace(read_emotionet_manual=emotionet.read_emotionet_manual,
+                           read_emotionet_automatic=emotionet.read_emotionet_automatic,
+                           read_generic_csv=generic_csv.read_generic_csv)
 
 
 def _generate(root, seed=0, counts=TINY):

@@ -54,8 +54,9 @@ import pandas as pd
 
 from ... import io as aio
 from ...aus import AU_NAMES, CATALOG, GROUPS
-from ..labels import (LabelReport, label_counts, read_emotionet_automatic, read_emotionet_manual,
-                     read_generic_csv, read_label_table, write_label_table)
+from ..labels import LabelReport, label_counts, read_label_table, write_label_table
+from .emotionet import read_emotionet_automatic, read_emotionet_manual
+from .generic_csv import read_generic_csv
 from . import affwild2, bp4d, disfa
 from .synthau import generate as synth
 

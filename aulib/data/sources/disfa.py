@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..images import ImageReadError, frame_ref, open_video
-from ..labels import _file_problems
+from .text import _file_problems
 from .native import Problems, assemble, code_values, numbered_files, read_fields, whole_numbers
 
 DISFA_AUS = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)

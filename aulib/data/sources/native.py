@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ...aus import AU_NAMES, au_column
-from ..labels import (CATALOG_COLUMNS, PROBLEM_COLUMNS, LabelReport, _decode_utf8, _entry_problem, _raise_first,
-                      warn_degenerate_aus)
+from ..labels import CATALOG_COLUMNS, PROBLEM_COLUMNS, LabelReport, _decode_utf8, warn_degenerate_aus
+from .text import _entry_problem, _raise_first
 
 #: The code :func:`code_values` gives a value outside its map.
 BAD = -128
@@ -181,7 +181,7 @@ def whole_numbers(text: np.ndarray) -> np.ndarray:
 
 
 class Problems:
-    """Bad lines of a reader, named as :mod:`aulib.data.labels` names them."""
+    """Bad lines of a reader, named as :mod:`aulib.data.sources.text` names them."""
 
     def __init__(self, on_error: str):
         if on_error not in ("raise", "skip"):

@@ -39,7 +39,8 @@ from PIL import Image
 from .... import io as aio
 from ....aus import AUS_2020
 from ....progress import progress as progress_bar
-from ...labels import write_emotionet_automatic, write_emotionet_manual, write_generic_csv
+from ..emotionet import write_emotionet_automatic, write_emotionet_manual
+from ..generic_csv import write_generic_csv
 from . import au_model as L
 from .face import render_face, sample_identity, sample_scene
 

@@ -1,22 +1,27 @@
-"""The benchmark's three numbers per fold (issue 24, point 4): epoch and per-AU
-choices made on the test fold (as the public codes do), on B (honest), or not
-at all (last epoch at 0.5), with subject-bootstrap intervals, beside the
-published table. Synthetic runs whose best epoch on the test fold (3) is not
-B's (1), so the answer is known: as-public-codes > honest."""
+"""The benchmark's selection audit per fold (issue 32): each rule (the public
+codes', FMAE-IAT's, the paper's) made on the test fold and on B, each run's
+last epoch at 0.5, with subject-bootstrap intervals, beside the published
+table. Synthetic runs whose best epoch on the test fold (3) is not B's (1),
+so the answer is known; and the columns against loops over the candidates
+with scikit-learn's f1_score on the prediction files."""
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import f1_score
 
 from aulib.aus import au_columns, group_aus
-from aulib.io import write_csv, write_npy, write_yaml
+from aulib.io import read_yaml, write_csv, write_npy, write_yaml
+from aulib.pipeline import profile as P
 from aulib.pipeline.kfold import fold_workspace, kfold_summary, write_kfold_summaries
 from aulib.report import benchmark as BM
 from aulib.report.published import published_table
 from aulib.select.choose import choose_for_workspace, save_chosen
+from aulib.select.rules import FMAE_IAT_GRID
 from aulib.workspace import RunDir, Workspace
 
 GROUP = "disfa8"
 AUS = group_aus(GROUP)
+RUNS = (f"{GROUP}_r", f"{GROUP}_s")
 
 
 def _probs(y, good, rng):
@@ -26,85 +31,166 @@ def _probs(y, good, rng):
     return rng.uniform(0.05, 0.95, y.shape)
 
 
-def write_fold(ws: Workspace, fold: int, epochs: int = 3, best_b: int = 1, best_h: int = 3):
-    """One fold workspace: a run of GROUP with B and H predictions for every
-    epoch (and empty checkpoints); splits/H.csv and labels/subjects.csv."""
+def write_fold(ws: Workspace, fold: int, epochs: int = 3, best_b: int = 1, best_h: int = 3, criterion="f1"):
+    """One fold workspace: run ``_r`` (good on B at epoch 1, on H at epoch 3) and
+    run ``_s`` (no information), with B and H predictions for every epoch
+    (and empty checkpoints); splits/H.csv and labels/subjects.csv."""
     rng = np.random.default_rng(fold)
-    rd = RunDir(ws.run(f"{GROUP}_r"))
-    subjects = {}
-    for split, n_subj, best in (("B", 6, best_b), ("H", 9, best_h)):
+    subjects, labels = {}, {}
+    for split, n_subj in (("B", 6), ("H", 9)):
         images = [f"{split}/s{fold}{split}{s}/{k}.jpg" for s in range(n_subj) for k in range(8)]
         subjects.update({img: img.split("/")[1] for img in images})
         y = (rng.random((len(images), len(AUS))) < 0.4).astype(np.int8)
         y[0], y[1] = 1, 0                                          # both classes of every AU
-        index = pd.concat([pd.DataFrame({"image": images, "variant": 0}),
-                           pd.DataFrame(y, columns=au_columns(AUS))], axis=1)
-        write_csv(rd.index(split), index)
-        for e in range(1, epochs + 1):
-            write_npy(rd.preds(split, e), _probs(y, e == best, rng).astype(np.float16))
-        if split == "H":
-            write_csv(ws.split("H"), index)
+        y[2, 0] = -1                                               # an unknown label
+        labels[split] = pd.concat([pd.DataFrame({"image": images, "variant": 0}),
+                                   pd.DataFrame(y, columns=au_columns(AUS))], axis=1)
+    write_csv(ws.split("H"), labels["H"])
     write_csv(ws.labels("subjects"), pd.DataFrame({"image": list(subjects), "subject": list(subjects.values())}))
-    write_csv(rd.log, pd.DataFrame({"epoch": np.arange(1, epochs + 1)}))
-    write_yaml(rd.config, {"run_name": rd.name, "group": GROUP, "backbones": ["synthetic"], "img_size": 64,
-                           "crop_style": "aligned", "epochs": epochs, "heldout": "H"})
-    for e in range(1, epochs + 1):
-        rd.checkpoint(e).parent.mkdir(parents=True, exist_ok=True)
-        rd.checkpoint(e).write_bytes(b"")
-    _, chosen = choose_for_workspace(ws, GROUP, folds=3)            # 06_choose: chosen on B
+    for name in RUNS:
+        rd = RunDir(ws.run(name))
+        for split, best in (("B", best_b), ("H", best_h)):
+            index = labels[split]
+            write_csv(rd.index(split), index)
+            y = index[au_columns(AUS)].to_numpy()
+            for e in range(1, epochs + 1):
+                write_npy(rd.preds(split, e), _probs(y, name.endswith("_r") and e == best, rng).astype(np.float16))
+        write_csv(rd.log, pd.DataFrame({"epoch": np.arange(1, epochs + 1)}))
+        write_yaml(rd.config, {"run_name": rd.name, "group": GROUP, "backbones": ["synthetic"], "img_size": 64,
+                               "crop_style": "aligned", "epochs": epochs, "heldout": "H"})
+        for e in range(1, epochs + 1):
+            rd.checkpoint(e).parent.mkdir(parents=True, exist_ok=True)
+            rd.checkpoint(e).write_bytes(b"")
+    _, chosen = choose_for_workspace(ws, GROUP, folds=3, criterion=criterion)    # 06_choose: chosen on B
     save_chosen(ws.chosen(GROUP), chosen)
 
 
-@pytest.fixture
-def three_folds(tmp_path):
-    ws = Workspace(tmp_path / "ws", tmp_path / "ws" / "results")
+@pytest.fixture(scope="module")
+def three_folds(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bench")
+    ws = Workspace(tmp / "ws", tmp / "ws" / "results")
     for k in (1, 2, 3):
         write_fold(fold_workspace(ws, k), k)
     return ws
 
 
-def test_choosing_on_the_test_fold_is_optimistic(three_folds):
-    ws = three_folds
-    out = write_kfold_summaries(ws, 3, "disfa_3fold")
+@pytest.fixture(scope="module")
+def table(three_folds):
+    out = write_kfold_summaries(three_folds, 3, "disfa_3fold")
     csv, md = out[f"benchmark_{GROUP}"]
-    assert csv.name == f"benchmark_disfa_{GROUP}.csv" and md.exists()
-    df = pd.read_csv(csv)
-    kit = df[df["kind"] == "kit"].set_index("fold")
-    assert list(kit.index) == ["fold1", "fold2", "fold3", "mean"]
-    # (a) the test fold's own best epoch (3) separates H perfectly; (c) the last epoch is that epoch
-    assert np.allclose(kit["as public codes"], 100) and np.allclose(kit["no choice"], 100)
-    # (b) B's best epoch (1) carries no information on H
-    assert (kit["honest"] < 80).all()
-    assert (kit["optimism"] > 20).all() and (kit["optimism lo"] > 0).all()
-    assert (kit["honest lo"] <= kit["honest"]).all() and (kit["honest"] <= kit["honest hi"]).all()
-    assert kit.loc["mean", "images"] == 3 * 9 * 8 and kit.loc["mean", "subjects"] == 27
-    assert np.isclose(kit.loc["mean", "honest"], kit.loc[["fold1", "fold2", "fold3"], "honest"].mean())
-    # honest is the k-fold summary's number (the chosen model scored on H)
-    summary = kfold_summary(ws, 3, GROUP).set_index("fold")
-    assert np.allclose(kit.loc[["fold1", "fold2", "fold3", "mean"], "honest"], 100 * summary["F1"])
-    # beside the published table, each row with its source and selection
+    return pd.read_csv(csv), md.read_text()
+
+
+def _kit(df):
+    return df[df["kind"] == "kit"].set_index(["fold", "model"])
+
+
+def test_each_rule_on_the_test_fold_beside_the_same_rule_on_b(three_folds, table):
+    df, text = table
+    kit = _kit(df)
+    folds = ["fold1", "fold2", "fold3", "mean"]
+    assert list(kit.index) == [(f, m) for f in folds[:3] for m in (*RUNS, BM.ALL_RUNS)] + \
+        [(f"mean", m) for m in (*RUNS, BM.ALL_RUNS)]
+    good = kit.xs(RUNS[0], level="model")
+    # on the test fold every rule finds epoch 3, which separates H; B's choice (epoch 1) carries nothing on H
+    for rule in BM.RULES:
+        assert np.allclose(good[f"{rule} on test"], 100), rule
+        assert (good[f"{rule} on B"] < 80).all(), rule
+        assert (good[f"{rule} owed to test"] > 20).all() and (good[f"{rule} owed to test lo"] > 0).all(), rule
+        assert np.allclose(good[f"{rule} owed to test"], good[f"{rule} on test"] - good[f"{rule} on B"])
+    # no choice: each run's own last epoch (epoch 3 of run _r), never an average of runs
+    assert np.allclose(good[BM.NO_CHOICE], 100)
+    assert kit.xs(BM.ALL_RUNS, level="model")[BM.NO_CHOICE].isna().all()
+    assert (good["public rule on B lo"] <= good["public rule on B"]).all()
+    assert (good["public rule on B"] <= good["public rule on B hi"]).all()
+    assert good.loc["mean", "images"] == 3 * 9 * 8 and good.loc["mean", "subjects"] == 27
+    assert (kit.xs(RUNS[0], level="model")["candidates"] == 3).all()
+    assert (kit.xs(BM.ALL_RUNS, level="model")["candidates"] == 6).all()
+    assert np.isclose(good.loc["mean", "public rule on B"], good.loc[folds[:3], "public rule on B"].mean())
+    # the paper's rule on B across the candidate runs is 06_choose's chosen model: the k-fold summary's number
+    summary = kfold_summary(three_folds, 3, GROUP).set_index("fold")
+    assert np.allclose(kit.xs(BM.ALL_RUNS, level="model").loc[folds, "paper's rule on B"], 100 * summary["F1"])
+    # the note says what each column chose on, by what, among how many candidates
+    assert "one candidate (run, epoch) for every AU, the best mean F1 at threshold 0.5" in text
+    assert "K x 99" in text and "per AU the candidate with the best F1 at 0.5" in text
+    assert "do not include seed or training variance" in text and "was `optimism`" in text
+    # beside the published table, each row with its source and that data set's selection
     pub = df[df["kind"] == "published"].set_index("fold")
-    assert pub.loc["ME-GraphAU (ResNet-50)", "published F1"] == 63.1 and pub.loc["FMAE-IAT", "published F1"] == 70.1
-    assert "test fold" in pub.loc["JAA-Net", "selection"] and "IJCAI 2022" in pub.loc["ME-GraphAU (Swin-B)", "source"]
-    text = md.read_text()
-    assert "only frames with an active AU" in text and "100.0 [100.0, 100.0]" in text
+    assert pub.loc["ME-GraphAU (ResNet-50)", "published F1"] == 63.1 and pub.loc["MDHR", "published F1"] == 66.2
+    assert "100.0 [100.0, 100.0]" in text and "RIGHT camera" in text
 
 
-def test_choice_recorded_and_bootstrap_resamples_subjects(three_folds):
+def _preds(ws, run, split):
+    rd = RunDir(ws.run(run))
+    index = pd.read_csv(rd.index(split))
+    epochs = sorted(int(p.stem.split("epoch")[1]) for p in rd.preds_dir.glob(f"{split}_epoch*.npy"))
+    return index[au_columns(AUS)].to_numpy(), [np.load(rd.preds(split, e)).astype(np.float64) for e in epochs]
+
+
+def _mean_f1(y, p, thr=0.5):
+    return np.mean([f1_score(y[y[:, j] >= 0, j], p[y[:, j] >= 0, j] >= thr) for j in range(y.shape[1])])
+
+
+def test_public_and_fmae_iat_rules_equal_loops_over_candidates_with_sklearn(three_folds, table):
+    """The independent computation: loop over a run's epochs, f1_score at 0.5 per AU on the known rows."""
+    kit = _kit(table[0])
+    for k in (1, 2, 3):
+        fws = fold_workspace(three_folds, k)
+        for run in RUNS:
+            y_h, p_h = _preds(fws, run, "H")
+            y_b, p_b = _preds(fws, run, "B")
+            on_h = [_mean_f1(y_h, p) for p in p_h]
+            best_b = int(np.argmax([_mean_f1(y_b, p) for p in p_b]))
+            row = kit.loc[(f"fold{k}", run)]
+            assert row["public rule on test"] == pytest.approx(100 * max(on_h), abs=1e-10)
+            assert row["public rule on B"] == pytest.approx(100 * on_h[best_b], abs=1e-10)
+            assert row[BM.NO_CHOICE] == pytest.approx(100 * on_h[-1], abs=1e-10)
+    fws = fold_workspace(three_folds, 1)                            # FMAE-IAT: epochs x the 99 global thresholds
+    y_h, p_h = _preds(fws, RUNS[1], "H")
+    best = max(_mean_f1(y_h, p, t) for p in p_h for t in FMAE_IAT_GRID)
+    assert kit.loc[("fold1", RUNS[1]), "FMAE-IAT rule on test"] == pytest.approx(100 * best, abs=1e-10)
+
+
+def test_criterion_is_recorded_and_read_back(three_folds):
     fws = fold_workspace(three_folds, 1)
+    assert read_yaml(fws.chosen(GROUP))["choice"]["criterion"] == "f1"
     r = BM.fold_result(fws, GROUP)
-    assert r.strategy == "threshold" and r.decisions.shape == (3, 72, len(AUS))
-    assert len(np.unique(r.clusters)) == 9                            # subjects, not images
-    df = BM.benchmark_table({"fold1": r}, "BP4D", n_boot=200)
-    assert set(df.loc[df["kind"] == "published", "fold"]) >= {"JAA-Net", "AU-Net"}
-    assert published_table("BP4D").set_index("method").loc["ME-GraphAU (Swin-B)", "F1"] == 65.5
-    assert published_table("Aff-Wild2").empty
+    assert r.criterion == "f1" and len(np.unique(r.clusters)) == 9      # subjects, not images
+    assert set(r.systems[RUNS[0]]) == set(BM.COLUMNS) - {f"{x} owed to test" for x in BM.RULES}
+    assert BM.NO_CHOICE not in r.systems[BM.ALL_RUNS]
 
 
-def test_missing_test_fold_predictions_are_named(three_folds):
-    fws = fold_workspace(three_folds, 2)
-    for p in RunDir(fws.run(f"{GROUP}_r")).preds_dir.glob("H_epoch*.npy"):
-        p.unlink()
-    (RunDir(fws.run(f"{GROUP}_r")).index("H")).unlink()
+def test_benchmark_profiles_choose_by_f1_on_b_as_the_images_are():
+    for name in ("bp4d", "disfa", "affwild2"):
+        prof = P.load_profile(name)
+        assert P.resolve(prof, "06_choose")["criterion"] == "f1", name
+        assert P.resolve(prof, "02_split")["b_copies"] == 1, name
+    for name in ("demo", "ci", "paper"):                              # EmotioNet's challenge score stays
+        assert P.resolve(P.load_profile(name), "06_choose")["criterion"] == "final", name
+
+
+def test_published_rows_show_where_each_code_chooses():
+    for dataset in ("BP4D", "DISFA"):
+        pub = published_table(dataset).set_index("method")
+        assert pub["selection"].str.startswith("on the test fold").all(), pub["selection"]
+        assert "not stated" not in " ".join(pub["selection"])
+        assert "MDHR" in pub.index and "CVPR 2024" in pub.loc["MDHR", "source"]
+        assert "train_stage2.py" in pub.loc["ME-GraphAU (Swin-B)", "selection"]
+    bp4d, disfa = published_table("BP4D").set_index("method"), published_table("DISFA").set_index("method")
+    assert "BP4D_part3" in bp4d.loc["JAA-Net", "selection"] and "BP4D" not in disfa.loc["JAA-Net", "selection"]
+    assert "DISFA_part3" in disfa.loc["JAA-Net", "selection"]
+    note = disfa.loc["FMAE-IAT", "note"]
+    assert "RIGHT camera" in note and "130,814" in note and "active AU" not in note
+    assert bp4d.loc["FMAE-IAT", "note"] == "" and published_table("Aff-Wild2").empty
+
+
+def test_missing_test_fold_predictions_are_named(tmp_path):
+    ws = Workspace(tmp_path / "ws", tmp_path / "ws" / "results")
+    fws = fold_workspace(ws, 2)
+    write_fold(fws, 2)
+    for run in RUNS:
+        for p in RunDir(fws.run(run)).preds_dir.glob("H_epoch*.npy"):
+            p.unlink()
+        RunDir(fws.run(run)).index("H").unlink()
     with pytest.raises(FileNotFoundError, match="needs every epoch's predictions on H .*heldout: H"):
         BM.fold_result(fws, GROUP)

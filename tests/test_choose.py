@@ -118,9 +118,9 @@ def test_cross_fitting_never_chooses_on_the_scored_rows(monkeypatch, tmp_path):
     seen = []
     real = ch.choose_indices
 
-    def spy(labels, probs, strategy):
+    def spy(labels, probs, strategy, *criterion):
         seen.append(probs.shape[1])
-        return real(labels, probs, strategy)
+        return real(labels, probs, strategy, *criterion)
 
     monkeypatch.setattr(ch, "choose_indices", spy)
     fold = group_folds(cands.groups(), 3)

@@ -87,6 +87,8 @@ PARAMS: dict[str, dict[str, Spec]] = {
         "heldout": _s("name", "held-out split; null: the runs' own", nullable=True),
         "folds": _s("int", "folds of the cross-fitted estimate", lo=2),
         "strategy": _s("str", "strategy saved as the chosen model"),
+        "criterion": _s((), "per-AU score the choice maximises: final ((acc + F1) / 2, the challenge's) | f1 "
+                            "(what BP4D / DISFA papers report)", choices=("final", "f1")),
     },
     "07_tables": {"table_spec": _s(("dict", "str"), "table spec (mapping or YAML path)", nullable=True),
                   "dataset": DATASET},

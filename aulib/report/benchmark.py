@@ -1,88 +1,272 @@
-"""Three numbers per test fold, beside the published table (docs/benchmarks.md).
+"""The selection audit per test fold (docs/benchmarks.md), beside the published table.
 
-For each fold workspace of a published protocol (:mod:`aulib.data.protocols`)
-and a group's chosen model (``chosen/<group>.yaml``, notebook 06_choose), on
-the test fold ``H`` as its images are (variant 0), per-AU F1 (decision
-``prob >= threshold``) averaged over the AUs:
+For each test fold, each model (one run: what a published row is; and, with
+several candidate runs, ``all runs``: a choice across them) and each
+selection rule of :mod:`aulib.select.rules`, the mean F1 (%) over the AUs
+on the test fold (images as they are) of the rule's choice made
 
-- ``as public codes``: the same choice (strategy, candidate runs: the chosen
-  file's ``choice``) made **on the test fold** itself: per AU the epoch (and
-  threshold) that scores best on ``H`` -- what a code that validates on its
-  test fold reports;
-- ``honest``: the chosen model as it is (chosen on ``B``), scored on ``H``
-  (the k-fold summary's number);
-- ``no choice``: the last epoch at 0.5 (several candidate runs: the mean of
-  their last-epoch probabilities).
+- ``on test``: on the test fold itself, as the public codes do;
+- ``on B``: on a held-out part of the training subjects (``B``), then scored
+  on the test fold;
 
-``optimism`` = as public codes - honest. 95 % intervals resample subjects
-(cluster bootstrap, :mod:`aulib.report.bootstrap`; images where the
-workspace has no subjects), the same resample for the three systems; the
-mean over folds resamples each fold's subjects independently. Needs every
-epoch's predictions on ``H`` (04_train with ``heldout: H``).
+and ``owed to test`` = on test - on B: what the number owes to choosing on its
+test fold. Rules: ``public rule`` (one candidate for all AUs by mean F1 at
+0.5), ``FMAE-IAT rule`` (one candidate and one global threshold of 0.01 ..
+0.99 by mean F1), ``paper's rule`` (per AU candidate, then exact threshold, by
+the chosen file's ``criterion``); ``no choice``: a single run's last epoch at
+0.5 (never an average of runs). Intervals: :func:`_interval` of a cluster
+bootstrap over subjects (:mod:`aulib.report.bootstrap`), the same resample
+for every column of a fold; the mean over folds resamples each fold
+independently.
+
+The arrays come from fold workspaces (:func:`fold_inputs`: every epoch's
+predictions on ``H`` and ``B``, 04_train with ``heldout: H``) or from any
+code's prediction files (:mod:`aulib.audit`); both go through
+:func:`fold_systems` and :func:`benchmark_table`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..aus import au_columns
-from ..data.splits import read_split
 from ..io import write_csv, write_text
-from ..metrics import decide
-from ..runs import select_runs
-from ..select.choose import Candidates, choose, load_candidates
-from ..select.chosen import load_chosen
-from ..select.folds import add_subjects
+from ..select.rules import FMAE_IAT_GRID, fmae_iat_rule, no_choice, paper_rule, public_rule, rule_decisions
 from .bootstrap import boot_finals, cluster_ids
 from .published import published_table
-from .tables import chosen_probs, to_markdown
 
-SYSTEMS = ("as public codes", "honest", "no choice")
 TEST_SPLIT = "H"
-#: The strategy 06_choose uses by default, for chosen files that do not record theirs.
-DEFAULT_STRATEGY = "threshold"
+#: The selection rules, in table order.
+RULES = ("public rule", "FMAE-IAT rule", "paper's rule")
+NO_CHOICE = "no choice"
+#: The model that chooses across every candidate run.
+ALL_RUNS = "all runs"
+#: Value columns of a kit row, in order (each with `` lo`` / `` hi``).
+COLUMNS = tuple(c for r in RULES for c in (f"{r} on test", f"{r} on B", f"{r} owed to test")) + (NO_CHOICE,)
+
+
+@dataclass
+class ModelPreds:
+    """One model's candidates: ``test`` (K, N, C) on the test fold, ``select``
+    (K, Nb, C) on the held-out part (or None), same K candidates in the same
+    order; ``single_run``: the candidates are one run's epochs, in order."""
+
+    test: np.ndarray
+    select: np.ndarray | None
+    single_run: bool
+
+
+@dataclass
+class FoldInputs:
+    """One fold: ``labels`` (N, C) and ``clusters`` (N,) of the test fold,
+    ``select_labels`` (Nb, C) of the held-out part (None: none given),
+    ``models`` {name: :class:`ModelPreds`}, the paper's rule's ``criterion``."""
+
+    aus: tuple[int, ...]
+    labels: np.ndarray
+    clusters: np.ndarray
+    select_labels: np.ndarray | None
+    models: dict[str, ModelPreds]
+    criterion: str = "f1"
 
 
 @dataclass
 class FoldResult:
-    """One fold: ``labels`` (N, C) on H's variant-0 rows, ``decisions`` (3, N, C)
-    of :data:`SYSTEMS`, ``clusters`` (N,) (subject, else image)."""
+    """Decisions (N, C) on the test fold of every model and column of :data:`COLUMNS`
+    it has (``systems``: {model: {column: decisions}}); ``candidates``: {model: K}."""
 
     aus: tuple[int, ...]
     labels: np.ndarray
-    decisions: np.ndarray
     clusters: np.ndarray
-    strategy: str
+    systems: dict[str, dict[str, np.ndarray]]
+    candidates: dict[str, int]
+    criterion: str
+    has_select: bool = field(default=True)
 
 
-def _candidate_dirs(ws, chosen) -> tuple[str, list[Path]]:
-    how = chosen.choice or {}
-    names = how.get("candidates") or None
-    dirs = select_runs(ws, chosen.group, names)
-    if not dirs:
-        raise FileNotFoundError(f"{ws.chosen(chosen.group)}: none of its candidate runs {names} is under {ws.train}")
-    return str(how.get("strategy") or DEFAULT_STRATEGY), dirs
+def _rules(criterion: str) -> dict:
+    return {"public rule": public_rule, "FMAE-IAT rule": fmae_iat_rule,
+            "paper's rule": lambda labels, probs: paper_rule(labels, probs, criterion)}
 
 
-def fold_result(ws, group: str) -> FoldResult:
-    """The three systems' decisions on fold workspace ``ws``'s test split H."""
+def fold_systems(inp: FoldInputs) -> FoldResult:
+    """Every rule's choice on the test fold and on B, and no choice, as decisions on the test fold."""
+    systems, candidates = {}, {}
+    for name, m in inp.models.items():
+        out = {}
+        for rule, fn in _rules(inp.criterion).items():
+            out[f"{rule} on test"] = rule_decisions(m.test, *fn(inp.labels, m.test))
+            if m.select is not None and inp.select_labels is not None:
+                out[f"{rule} on B"] = rule_decisions(m.test, *fn(inp.select_labels, m.select))
+        if m.single_run:
+            out[NO_CHOICE] = rule_decisions(m.test, *no_choice(m.test))
+        systems[name], candidates[name] = out, int(m.test.shape[0])
+    return FoldResult(tuple(inp.aus), inp.labels, inp.clusters, systems, candidates, inp.criterion,
+                      inp.select_labels is not None)
+
+
+def _interval(point: float, boot: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The interval of one number from its bootstrap replicates (the one place the table makes intervals)."""
+    tail = 100 * (1 - level) / 2
+    x = boot[np.isfinite(boot)]
+    return (float(np.percentile(x, tail)), float(np.percentile(x, 100 - tail))) if len(x) else (np.nan, np.nan)
+
+
+def _kit_row(fold: str, model: str, names: list[str], point: np.ndarray, boot: np.ndarray, images: int,
+             subjects: int, candidates: int) -> dict:
+    row = {"kind": "kit", "fold": fold, "model": model, "images": images, "subjects": subjects,
+           "candidates": candidates}
+    at = {n: j for j, n in enumerate(names)}
+    for col in COLUMNS:
+        if col.endswith(" owed to test"):
+            rule = col[:-len(" owed to test")]
+            a, b = at.get(f"{rule} on test"), at.get(f"{rule} on B")
+            if a is None or b is None:
+                continue
+            p, bt = point[a] - point[b], boot[:, a] - boot[:, b]
+        elif col in at:
+            p, bt = point[at[col]], boot[:, at[col]]
+        else:
+            continue
+        lo, hi = _interval(p, bt)
+        row.update({col: 100 * p, f"{col} lo": 100 * lo, f"{col} hi": 100 * hi})
+    return row
+
+
+def benchmark_table(results: dict[str, FoldResult], dataset: str, n_boot: int = 1000,
+                    seed: int = 0) -> pd.DataFrame:
+    """One kit row per fold (``results``: {fold name: FoldResult}) and model,
+    and a ``mean`` row per model present in every fold: ``images``,
+    ``subjects``, ``candidates``, then each of :data:`COLUMNS` as F1 (%) with
+    ``lo`` / ``hi``; then ``dataset``'s published rows (:mod:`aulib.report.published`)
+    with their F1 (%), source, epoch selection and note. ``kind``: ``kit`` or ``published``."""
+    rows, per_model = [], {}
+    for k, (fold, r) in enumerate(results.items()):
+        for model, systems in r.systems.items():
+            names = list(systems)
+            point, boot = boot_finals(r.labels, np.stack([systems[n] for n in names]), r.clusters, n_boot,
+                                      seed + k, metric="f1")
+            n_img, n_subj = len(r.labels), len(np.unique(r.clusters))
+            rows.append(_kit_row(fold, model, names, point, boot, n_img, n_subj, r.candidates[model]))
+            per_model.setdefault(model, []).append((names, point, boot, n_img, n_subj, r.candidates[model]))
+    for model, parts in per_model.items():
+        if len(results) > 1 and len(parts) == len(results) and all(p[0] == parts[0][0] for p in parts):
+            rows.append(_kit_row("mean", model, parts[0][0], np.mean([p[1] for p in parts], 0),
+                                 np.mean([p[2] for p in parts], 0), sum(p[3] for p in parts),
+                                 sum(p[4] for p in parts), parts[0][5]))
+    cols = ["kind", "fold", "model", "images", "subjects", "candidates"]
+    cols += [c for col in COLUMNS for c in (col, f"{col} lo", f"{col} hi")]
+    kit = pd.DataFrame(rows).reindex(columns=cols)
+    pub = published_table(dataset).rename(columns={"method": "fold", "F1": "published F1"})
+    pub["kind"] = "published"
+    return pd.concat([kit, pub], ignore_index=True) if len(pub) else kit.assign(**{
+        "published F1": np.nan, "source": "", "selection": "", "note": ""})
+
+
+def table_note(criterion: str, has_select: bool, select_name: str = "B") -> list[str]:
+    """What each column chose on, by what and among how many candidates (``candidates``: K of the model)."""
+    grid = len(FMAE_IAT_GRID)
+    lines = [
+        f"public rule: one candidate (run, epoch) for every AU, the best mean F1 at threshold 0.5, among the "
+        f"model's K candidates (column `candidates`: a run's epochs; `{ALL_RUNS}`: every candidate run's)",
+        f"FMAE-IAT rule: one candidate and one global threshold for every AU, the best mean F1, among K x {grid} "
+        f"(thresholds 0.01, 0.02, ..., 0.99)",
+        f"paper's rule: per AU the candidate with the best {_criterion_words(criterion)} at 0.5 (K per AU), then "
+        "the exact best threshold on it by the same score (every cut between distinct probabilities)",
+        "on test: the choice made on the test fold itself (as the public codes make it); on B: made on "
+        f"{select_name}, a held-out part of the training subjects, then scored on the test fold; owed to test: "
+        "on test - on B, what the number owes to choosing on its test fold (the paper's rule's was `optimism`)",
+        f"{NO_CHOICE}: a single run's last epoch at 0.5 (no choice of any kind; runs are never averaged here)",
+        "every number: mean over the AUs of F1 (%) on the test fold as its images are; [95 % interval]: "
+        "percentile subject bootstrap, the same resample for every column of a fold and model, each fold "
+        "resampled independently for the mean; the intervals hold the trained models and the choice made once "
+        "fixed: they do not include seed or training variance",
+    ]
+    if not has_select:
+        lines.append("no held-out part of the training subjects was given: every rule is made on the test fold "
+                     "only, beside no choice; what a number owes to its test fold cannot be separated here")
+    return lines
+
+
+def _criterion_words(criterion: str) -> str:
+    return "F1" if criterion == "f1" else "final score (acc + F1) / 2"
+
+
+def benchmark_markdown(df: pd.DataFrame, title: str, note: list[str] | None = None) -> str:
+    """The table for reading: each number as ``64.7 [62.0, 67.1]``; the kit's
+    rows, the note, then the published rows."""
+    from .tables import to_markdown
+
+    def cell(r, c, sign=""):
+        v, lo, hi = (float(r.get(x, np.nan)) for x in (c, f"{c} lo", f"{c} hi"))
+        if not np.isfinite(v):
+            return ""
+        return f"{v:{sign}.1f}" + (f" [{lo:{sign}.1f}, {hi:{sign}.1f}]" if np.isfinite(lo) and np.isfinite(hi) else "")
+
+    kit = df[df["kind"] == "kit"]
+    shown = [c for c in COLUMNS if c in kit and kit[c].notna().any()]
+    out = pd.DataFrame({"fold": kit["fold"], "model": kit["model"]})
+    for c in shown:
+        out[c] = [cell(r, c, "+" if c.endswith("owed to test") else "") for _, r in kit.iterrows()]
+    out["images"] = [str(int(v)) for v in kit["images"]]
+    out["subjects"] = [str(int(v)) for v in kit["subjects"]]
+    out["candidates"] = [str(int(v)) for v in kit["candidates"]]
+    text = f"# {title}\n\n" + to_markdown(out) + "\n"
+    if note:
+        text += "\n" + "\n".join(f"- {n}" for n in note) + "\n"
+    pub = df[df["kind"] == "published"]
+    if len(pub):
+        table = pd.DataFrame({"method": pub["fold"], "published F1": [f"{v:.1f}" for v in pub["published F1"]],
+                              "epoch selection": pub["selection"].fillna(""), "source": pub["source"].fillna("")})
+        text += "\n## Published\n\n" + to_markdown(table) + "\n"
+        notes = [f"- {m}: {n}" for m, n in zip(pub["fold"], pub["note"].fillna("")) if n]
+        text += ("\n" + "\n".join(notes) + "\n") if notes else ""
+    return text
+
+
+def write_benchmark_table(out_dir, stem: str, results: dict[str, FoldResult], dataset: str, title: str,
+                          n_boot: int = 1000, seed: int = 0, select_name: str = "B") -> tuple[Path, Path]:
+    """``<out_dir>/<stem>.csv|md`` of :func:`benchmark_table`; returns both paths."""
+    df = benchmark_table(results, dataset, n_boot, seed)
+    first = next(iter(results.values()))
+    note = table_note(first.criterion, all(r.has_select for r in results.values()), select_name)
+    csv, md = Path(out_dir) / f"{stem}.csv", Path(out_dir) / f"{stem}.md"
+    write_csv(csv, df)
+    write_text(md, benchmark_markdown(df, title, note))
+    return csv, md
+
+
+# --------------------------------------------------------------------------- fold workspaces
+
+def fold_inputs(ws, group: str) -> FoldInputs:
+    """The arrays of fold workspace ``ws``: the candidate runs of ``chosen/<group>.yaml``
+    (06_choose), every epoch's predictions on the test split H (variant 0)
+    and on the split the chosen file chose on (its ``choice.split``, B)."""
+    from ..data.splits import read_split
+    from ..runs import select_runs
+    from ..select.choose import load_candidates
+    from ..select.chosen import load_chosen
+    from ..select.folds import add_subjects
+
     chosen = load_chosen(ws.chosen(group), ws.root)
     if chosen.ensemble is not None:
-        raise ValueError(f"{ws.chosen(group)} is an ensemble; the benchmark's three numbers are made for per-AU "
-                         "chosen models (06_choose's chosen/<group>.yaml)")
+        raise ValueError(f"{ws.chosen(group)} is an ensemble; the benchmark audits the rules on the candidate runs "
+                         "of a per-AU chosen model (06_choose's chosen/<group>.yaml)")
+    how = chosen.choice or {}
+    dirs = select_runs(ws, chosen.group, how.get("candidates") or None)
+    if not dirs:
+        raise FileNotFoundError(f"{ws.chosen(group)}: none of its candidate runs is under {ws.train}")
     table = read_split(TEST_SPLIT, chosen.aus, ws=ws)
     rows = (table["variant"] == 0).to_numpy()
     labels = table[au_columns(chosen.aus)].to_numpy(np.int8)[rows]
-    strategy, dirs = _candidate_dirs(ws, chosen)
     try:
         runs, cands = load_candidates(dirs, TEST_SPLIT)
     except (FileNotFoundError, ValueError) as err:
         raise FileNotFoundError(f"the benchmark chooses on the test fold and needs every epoch's predictions on "
                                 f"{TEST_SPLIT} (04_train with heldout: H): {err}") from None
-    honest = decide(chosen_probs(ws, chosen, TEST_SPLIT, images=table["image"].to_numpy())[rows], chosen.thresholds)
     pos = {(img, int(v)): i for i, (img, v) in enumerate(zip(cands.index["image"], cands.index["variant"]))}
     want = list(zip(table["image"].to_numpy()[rows], table["variant"].to_numpy()[rows]))
     missing = [k for k in want if (k[0], int(k[1])) not in pos]
@@ -90,79 +274,32 @@ def fold_result(ws, group: str) -> FoldResult:
         raise ValueError(f"{runs[0].run_dir}/preds/{TEST_SPLIT}_index.csv lacks image {missing[0][0]!r} of "
                          f"splits/{TEST_SPLIT}.csv; delete the run's {TEST_SPLIT} predictions so they are made again")
     take = np.array([pos[(k[0], int(k[1]))] for k in want], np.int64)
-    on_test = Candidates(TEST_SPLIT, cands.aus, cands.keys, labels, np.asarray(cands.probs[:, take]),
-                         cands.index.iloc[take].reset_index(drop=True))
-    public = choose(on_test, strategy).decisions(on_test)
-    last = [cands.keys.index((r.run_name, int(r.epochs[-1]))) for r in runs]
-    none = decide(on_test.probs[last].mean(0), 0.5)
+    test, keys = np.asarray(cands.probs)[:, take], list(cands.keys)
+    select, select_labels = None, None
+    try:
+        _, sel = load_candidates(dirs, str(how.get("split") or "B"))
+    except (FileNotFoundError, ValueError):
+        sel = None
+    if sel is not None:
+        common = [k for k in keys if k in set(sel.keys)]
+        at_sel = {k: i for i, k in enumerate(sel.keys)}
+        at_test = {k: i for i, k in enumerate(keys)}
+        test = test[[at_test[k] for k in common]]
+        select, select_labels, keys = np.asarray(sel.probs)[[at_sel[k] for k in common]], sel.labels, common
+    models = {}
+    for r in dict.fromkeys(name for name, _ in keys):
+        ks = [i for i, (name, _) in enumerate(keys) if name == r]
+        models[r] = ModelPreds(test[ks], None if select is None else select[ks], True)
+    if len(models) > 1:
+        models[ALL_RUNS] = ModelPreds(test, select, False)
     index = add_subjects(table.loc[rows, ["image"]].reset_index(drop=True), ws)
-    return FoldResult(tuple(chosen.aus), labels, np.stack([public, honest, none]).astype(np.int8),
-                      cluster_ids(index), strategy)
+    return FoldInputs(tuple(chosen.aus), labels, cluster_ids(index), select_labels, models,
+                      str(how.get("criterion") or "final"))
 
 
-def _interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    tail = 100 * (1 - level) / 2
-    x = x[np.isfinite(x)]
-    return (float(np.percentile(x, tail)), float(np.percentile(x, 100 - tail))) if len(x) else (np.nan, np.nan)
-
-
-def benchmark_table(results: dict[str, FoldResult], dataset: str, n_boot: int = 1000,
-                    seed: int = 0) -> pd.DataFrame:
-    """One row per fold (``results``: {fold name: FoldResult}) and ``mean``:
-    ``images``, ``subjects``, then for each of :data:`SYSTEMS` and
-    ``optimism`` the F1 (%) with ``lo`` / ``hi`` (95 % cluster bootstrap);
-    then ``dataset``'s published rows (:mod:`aulib.report.published`) with
-    their F1 (%), source and epoch selection. ``kind``: ``kit`` or ``published``."""
-    rows, boots = [], []
-    for k, (fold, r) in enumerate(results.items()):
-        point, boot = boot_finals(r.labels, r.decisions, r.clusters, n_boot, seed + k, metric="f1")
-        boots.append(boot)
-        rows.append(_kit_row(fold, point, boot, len(r.labels), len(np.unique(r.clusters)), r.strategy))
-    if rows:
-        point = np.mean([[row[s] / 100 for s in SYSTEMS] for row in rows], 0)
-        rows.append(_kit_row("mean", point, np.mean(boots, 0), sum(r["images"] for r in rows),
-                             sum(r["subjects"] for r in rows), next(iter(results.values())).strategy))
-    kit = pd.DataFrame(rows)
-    pub = published_table(dataset).rename(columns={"method": "fold", "F1": "published F1"})
-    pub["kind"] = "published"
-    return pd.concat([kit, pub], ignore_index=True)
-
-
-def _kit_row(fold: str, point: np.ndarray, boot: np.ndarray, images: int, subjects: int, strategy: str) -> dict:
-    row = {"kind": "kit", "fold": fold, "images": images, "subjects": subjects}
-    for j, s in enumerate(SYSTEMS):
-        lo, hi = _interval(boot[:, j])
-        row.update({s: 100 * point[j], f"{s} lo": 100 * lo, f"{s} hi": 100 * hi})
-    lo, hi = _interval(boot[:, 0] - boot[:, 1])
-    row.update({"optimism": 100 * (point[0] - point[1]), "optimism lo": 100 * lo, "optimism hi": 100 * hi})
-    row.update({"source": "aulib", "selection": f"per-AU choice '{strategy}' made on B (honest) or on the test fold "
-                                                 "(as public codes); last epoch at 0.5 (no choice)", "note": ""})
-    return row
-
-
-def benchmark_markdown(df: pd.DataFrame, title: str) -> str:
-    """The table for reading: each number as ``64.7 [62.0, 67.1]``; the kit's
-    rows, then the published ones."""
-    out = pd.DataFrame({"": df["fold"]})
-
-    def cell(v, lo, hi, sign=""):
-        if not np.isfinite(v):
-            return ""
-        return f"{v:{sign}.1f}" + (f" [{lo:{sign}.1f}, {hi:{sign}.1f}]" if np.isfinite(lo) and np.isfinite(hi) else "")
-
-    kit = df["kind"] == "kit"
-    for s in (*SYSTEMS, "optimism"):
-        sign = "+" if s == "optimism" else ""
-        out[f"F1 {s}" if s != "optimism" else "optimism (a - b)"] = [
-            cell(*(float(r.get(c, np.nan)) for c in (s, f"{s} lo", f"{s} hi")), sign) if k else ""
-            for k, (_, r) in zip(kit, df.iterrows())]
-    out["published F1"] = [f"{v:.1f}" if np.isfinite(v) else "" for v in df.get("published F1", pd.Series(np.nan,
-                                                                                                       df.index)).astype(float)]
-    out["images"] = [str(int(v)) if np.isfinite(v) else "" for v in df.get("images", pd.Series(np.nan, df.index)).astype(float)]
-    out["epoch selection"] = df["selection"].fillna("")
-    out["source"] = df["source"].fillna("")
-    notes = [f"- {m}: {n}" for m, n in zip(df["fold"], df["note"].fillna("")) if n]
-    return f"# {title}\n\n" + to_markdown(out) + ("\n" + "\n".join(notes) + "\n" if notes else "")
+def fold_result(ws, group: str) -> FoldResult:
+    """Every column's decisions on fold workspace ``ws``'s test split H."""
+    return fold_systems(fold_inputs(ws, group))
 
 
 def write_benchmark(ws, fold_workspaces: dict, group: str, dataset: str, n_boot: int = 1000,
@@ -170,10 +307,7 @@ def write_benchmark(ws, fold_workspaces: dict, group: str, dataset: str, n_boot:
     """``<ws.tables>/benchmark_<dataset>_<group>.csv|md`` from fold workspaces
     ({fold name: Workspace}); returns both paths."""
     results = {fold: fold_result(fws, group) for fold, fws in fold_workspaces.items()}
-    df = benchmark_table(results, dataset, n_boot, seed)
     stem = f"benchmark_{dataset.lower().replace('-', '')}_{group}"
-    csv, md = ws.tables / f"{stem}.csv", ws.tables / f"{stem}.md"
-    write_csv(csv, df)
-    write_text(md, benchmark_markdown(df, f"{dataset}, group {group}: mean F1 (%) on the test folds, "
-                                          "95 % subject-bootstrap intervals"))
-    return csv, md
+    return write_benchmark_table(ws.tables, stem, results, dataset,
+                                 f"{dataset}, group {group}: mean F1 (%) on the test folds by selection rule",
+                                 n_boot, seed)

@@ -24,8 +24,10 @@ Strategies (each gives one candidate and one threshold per AU):
 - ``joint``: per AU, the (candidate, threshold) pair with the best score, searched jointly.
 
 A candidate is one (run, epoch); with several runs, the choice is across runs.
-Scores are the per-AU component of the challenge score, ``(acc + F1) / 2``
-(:mod:`aulib.metrics`); a decision is positive when ``prob >= threshold``.
+Choices maximise the per-AU component of the challenge score, ``(acc + F1) / 2``
+(:mod:`aulib.metrics`), or with ``criterion="f1"`` the per-AU F1 (the profile's
+``06_choose.criterion``); a decision is positive when ``prob >= threshold``.
+The strategies on arrays live in :mod:`aulib.select.rules`.
 """
 from __future__ import annotations
 
@@ -36,57 +38,20 @@ import numpy as np
 import pandas as pd
 
 from ..infer.at_epochs import preds_at_epochs
-from ..metrics import au_scores, batched_scores, decide, summarize
+from ..metrics import au_scores, decide, summarize
 from ..runs import (RunPreds, complete_epochs, heldout_split, load_run_preds, pred_epochs, read_config, read_index,
                     run_aus, select_runs)
 from ..workspace import RunDir, Workspace
 from .chosen import ChosenModel, load_chosen, save_chosen  # noqa: F401 - re-exported
 from .folds import add_subjects, fold_groups, group_folds  # noqa: F401 - group_folds re-exported
-from .threshold import best_threshold
-
-STRATEGIES = ("baseline", "chosen", "threshold", "average+threshold", "joint")
+from .rules import STRATEGIES, _per_au_columns, choose_indices
+from .threshold import CRITERIA, best_threshold, check_criterion  # noqa: F401 - re-exported
 HONEST_ESTIMATES = ("optimistic", "cross_fitted", "heldout")
 
-# --------------------------------------------------------------------------- strategies on arrays
-
-def _argmax_nan(a: np.ndarray, axis: int) -> np.ndarray:
-    """argmax that treats NaN as -inf (first index on ties: the earliest epoch)."""
-    return np.argmax(np.where(np.isnan(a), -np.inf, a), axis=axis)
-
-
-def _per_au_columns(probs: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """(N, C) probabilities taking AU j from candidate ``idx[j]`` of (K, N, C)."""
-    c = probs.shape[-1]
-    return np.asarray(probs[idx, :, np.arange(c)], dtype=np.float32).T
-
-
-def choose_indices(labels: np.ndarray, probs: np.ndarray, strategy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One strategy on arrays: ``labels`` (N, C), ``probs`` (K, N, C) for K
-    candidates. Returns per AU the candidate index (C,), threshold (C,) and
-    the per-AU final score on these labels (C,)."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
-    probs = np.asarray(probs)
-    if probs.ndim != 3 or probs.shape[0] == 0:
-        raise ValueError(f"probs must be (K, N, C) with K >= 1 candidates; got {probs.shape}")
-    c = probs.shape[-1]
-    if strategy == "joint":
-        thr_all, score_all = best_threshold(labels, probs)
-        idx = _argmax_nan(score_all, 0)
-        return idx, thr_all[idx, np.arange(c)], score_all[idx, np.arange(c)]
-    at_half = batched_scores(labels, probs, 0.5)
-    if strategy in ("baseline", "average+threshold"):
-        idx = np.full(c, _argmax_nan(at_half["mean_final"], 0))
-    else:
-        idx = _argmax_nan(at_half["final"], 0)
-    if strategy in ("baseline", "chosen"):
-        return idx, np.full(c, 0.5), at_half["final"][idx, np.arange(c)]
-    thr, score = best_threshold(labels, _per_au_columns(probs, idx))
-    return idx, thr, score
-
+# --------------------------------------------------------------------------- strategies on arrays: aulib.select.rules
 
 def cross_fitted_decisions(labels: np.ndarray, probs: np.ndarray, strategy: str,
-                           folds: np.ndarray) -> np.ndarray:
+                           folds: np.ndarray, criterion: str = "final") -> np.ndarray:
     """(N, C) 0/1 decisions where each row's decision comes from a choice
     made on the other folds only."""
     n, c = labels.shape
@@ -94,7 +59,7 @@ def cross_fitted_decisions(labels: np.ndarray, probs: np.ndarray, strategy: str,
     for f in np.unique(folds):
         test = folds == f
         train = ~test
-        idx, thr, _ = choose_indices(labels[train], probs[:, train], strategy)
+        idx, thr, _ = choose_indices(labels[train], probs[:, train], strategy, criterion)
         p = np.asarray(probs[idx[:, None], np.flatnonzero(test)[None, :], np.arange(c)[:, None]]).T  # (n_f, C)
         out[test] = decide(p, thr)
     return out
@@ -159,7 +124,7 @@ class Candidates:
 @dataclass
 class Choice:
     """Per-AU choice: ``run`` names, ``epoch`` (C,), ``threshold`` (C,), and
-    ``score`` (C,), the per-AU final score on the split it was chosen on."""
+    ``score`` (C,), the per-AU ``criterion`` score on the split it was chosen on."""
 
     strategy: str
     split: str
@@ -168,10 +133,11 @@ class Choice:
     epoch: np.ndarray
     threshold: np.ndarray
     score: np.ndarray
+    criterion: str = "final"
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame({"run": self.run, "epoch": self.epoch, "threshold": self.threshold,
-                             f"final_{self.split}": self.score}, index=pd.Index(self.aus, name="au"))
+                             f"{self.criterion}_{self.split}": self.score}, index=pd.Index(self.aus, name="au"))
 
     def probs(self, cands: Candidates) -> np.ndarray:
         """(N, C) probabilities of this choice on another candidate set (same keys available)."""
@@ -186,12 +152,12 @@ class Choice:
         return decide(self.probs(cands), self.threshold)
 
 
-def choose(cands: Candidates, strategy: str = "threshold") -> Choice:
-    """Make one strategy's per-AU choice on a candidate set."""
-    idx, thr, score = choose_indices(cands.labels, cands.probs, strategy)
+def choose(cands: Candidates, strategy: str = "threshold", criterion: str = "final") -> Choice:
+    """Make one strategy's per-AU choice on a candidate set, maximising ``criterion`` (:data:`CRITERIA`)."""
+    idx, thr, score = choose_indices(cands.labels, cands.probs, strategy, criterion)
     return Choice(strategy, cands.split, cands.aus, [cands.keys[i][0] for i in idx],
                   np.array([cands.keys[i][1] for i in idx], dtype=np.int64), np.asarray(thr, float),
-                  np.asarray(score, float))
+                  np.asarray(score, float), criterion)
 
 
 def choose_across_runs(runs: list[RunPreds], strategy: str = "threshold") -> Choice:
@@ -223,14 +189,16 @@ class ChoiceReport:
 
 
 def honest_estimate(select: Candidates, heldout=None, strategies=STRATEGIES,
-                    folds: int = 5, seed: int = 0) -> ChoiceReport:
+                    folds: int = 5, seed: int = 0, criterion: str = "final") -> ChoiceReport:
     """Score every strategy three ways: chosen and scored on ``select``
     (optimistic), k-fold cross-fitted on ``select`` (folds by image), and
     chosen on ``select`` then scored on ``heldout`` (when given).
     ``heldout``: :class:`Candidates` (those missing from it are dropped from
     both before choosing), or a function of the (run, epoch) keys the
     choices picked that returns their Candidates (:func:`choose_for_workspace`
-    predicts them from checkpoints where needed)."""
+    predicts them from checkpoints where needed). Every choice maximises
+    ``criterion`` (:data:`CRITERIA`); the table reports final scores either way."""
+    check_criterion(criterion)
     strategies = list(strategies)
     if "baseline" not in strategies:
         strategies = ["baseline"] + strategies
@@ -246,7 +214,7 @@ def honest_estimate(select: Candidates, heldout=None, strategies=STRATEGIES,
                 notes.append(f"{len(select.keys) - len(common)} candidates without {heldout.split} predictions "
                              "were left out of every estimate")
             select, heldout = select.subset(common), heldout.subset(common)
-    choices = {s: choose(select, s) for s in strategies}
+    choices = {s: choose(select, s, criterion) for s in strategies}
     if callable(heldout):
         picked = sorted({(r, int(e)) for ch in choices.values() for r, e in zip(ch.run, ch.epoch)})
         try:
@@ -260,7 +228,8 @@ def honest_estimate(select: Candidates, heldout=None, strategies=STRATEGIES,
     rows, per_au = [], []
     for s, ch in choices.items():
         decs = {"optimistic": (select.labels, ch.decisions(select)),
-                "cross_fitted": (select.labels, cross_fitted_decisions(select.labels, select.probs, s, fold_of_row))}
+                "cross_fitted": (select.labels, cross_fitted_decisions(select.labels, select.probs, s, fold_of_row,
+                                                                      criterion))}
         if heldout is not None:
             decs["heldout"] = (heldout.labels, ch.decisions(heldout))
         for est, (lab, d) in decs.items():
@@ -324,7 +293,7 @@ def _heldout_loader(ws: Workspace, run_dirs: dict, split: str):
 
 def choose_for_workspace(ws: Workspace, group: str, runs=None, select_split: str = "B", heldout: str | None = None,
                          folds: int = 5, strategy: str = "threshold", strategies=STRATEGIES,
-                         seed: int = 0) -> tuple[ChoiceReport, ChosenModel]:
+                         seed: int = 0, criterion: str = "final") -> tuple[ChoiceReport, ChosenModel]:
     """Checkpoint and threshold choice for a group over the runs of a
     workspace (``runs`` None: every run of the group). ``heldout`` None takes
     the held-out split named in the runs' configs. Returns the honest-estimate
@@ -343,14 +312,14 @@ def choose_for_workspace(ws: Workspace, group: str, runs=None, select_split: str
             held = _heldout_loader(ws, {r.run_name: r.run_dir for r in run_preds}, heldout)
         else:
             notes.append(f"no {heldout} split in the workspace ({ws.split(heldout)}): held-out estimate skipped")
-    report = honest_estimate(select, held, strategies=strategies, folds=folds, seed=seed)
+    report = honest_estimate(select, held, strategies=strategies, folds=folds, seed=seed, criterion=criterion)
     report.notes[:0] = notes
     if strategy not in report.choices:
-        report.choices[strategy] = choose(select, strategy)
+        report.choices[strategy] = choose(select, strategy, criterion)
     chosen = ChosenModel.from_choice(report.choices[strategy], group, ws.root, run_preds)
     return report, chosen
 
 
-__all__ = ["STRATEGIES", "HONEST_ESTIMATES", "best_threshold", "choose_indices", "group_folds", "cross_fitted_decisions",
+__all__ = ["CRITERIA", "STRATEGIES", "HONEST_ESTIMATES", "best_threshold", "choose_indices", "group_folds", "cross_fitted_decisions",
            "Candidates", "Choice", "choose", "choose_across_runs", "ChoiceReport", "honest_estimate",
            "ChosenModel", "save_chosen", "load_chosen", "load_candidates", "choose_for_workspace"]

@@ -14,6 +14,7 @@ from ..aus import GROUPS, define_group, group_aus
 from ..io import read_yaml, write_yaml
 from ..workspace import RunDir
 from .ensemble import LinearEnsemble
+from .threshold import CRITERIA
 
 
 @dataclass
@@ -24,9 +25,10 @@ class ChosenModel:
     img_size, crop_style}; ``per_au``: one {au, run, epoch, threshold} per AU
     of the group, in group order; ``ensemble``: None or {runs, coef (C, R),
     intercept (C,)} (written by the ensemble step); ``choice``: None or
-    {strategy, split, candidates}: how the per-AU choice was made (the
-    strategy of :mod:`aulib.select.choose`, the split it was made on, the
-    runs it chose among), so it can be made again on another split
+    {strategy, split, candidates, criterion}: how the per-AU choice was made
+    (the strategy of :mod:`aulib.select.choose`, the split it was made on, the
+    runs it chose among, the score it maximised: ``final`` or ``f1``; files
+    without ``criterion`` chose by ``final``), so it can be made again on another split
     (:mod:`aulib.report.benchmark`)."""
 
     group: str
@@ -53,7 +55,8 @@ class ChosenModel:
                           "img_size": cfg.get("img_size"), "crop_style": cfg.get("crop_style")}
         per_au = [{"au": int(a), "run": r, "epoch": int(e), "threshold": float(t)}
                   for a, r, e, t in zip(choice.aus, choice.run, choice.epoch, choice.threshold)]
-        how = {"strategy": str(choice.strategy), "split": str(choice.split), "candidates": [str(n) for n in run_dirs]}
+        how = {"strategy": str(choice.strategy), "split": str(choice.split), "candidates": [str(n) for n in run_dirs],
+               "criterion": str(getattr(choice, "criterion", "final"))}
         return cls(group, [int(a) for a in choice.aus], runs, per_au, choice=how)
 
     def to_dict(self) -> dict:
@@ -167,9 +170,11 @@ def load_chosen(path, workspace_root=None, check_files: bool = True) -> ChosenMo
     how = raw.get("choice")
     if how is not None:
         ok = (isinstance(how, dict) and isinstance(how.get("strategy"), str) and isinstance(how.get("split"), str)
-              and isinstance(how.get("candidates"), list) and all(isinstance(n, str) for n in how["candidates"]))
+              and isinstance(how.get("candidates"), list) and all(isinstance(n, str) for n in how["candidates"])
+              and how.get("criterion", "final") in CRITERIA)
         if not ok:
-            fail(f"'choice' must be null or {{strategy, split, candidates: [run names]}}, got {how!r}")
+            fail(f"'choice' must be null or {{strategy, split, candidates: [run names], criterion: "
+                 f"{' | '.join(CRITERIA)}}}, got {how!r}")
     chosen = ChosenModel(group, aus, runs, [by_au[a] for a in aus], ens, how)
     if check_files:
         root = Path(workspace_root) if workspace_root is not None else _default_workspace_root(path)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: What a choice maximises per AU: the challenge's ``final`` score (acc + F1) / 2, or ``f1`` alone.
+CRITERIA = ("final", "f1")
+
 # Scores that differ by less than this are ties (they are ratios of counts,
 # equal in exact arithmetic); among tied cuts the threshold nearest 0.5 wins.
 _TIE_EPS = 1e-12
@@ -11,8 +14,10 @@ _TIE_EPS = 1e-12
 
 # --------------------------------------------------------------------------- exact threshold search
 
-def _best_cut_chunk(labels_cn: np.ndarray, probs_ecn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact best threshold for (e, C, N) float64 probabilities; labels (C, N).
+def _best_cut_chunk(labels_cn: np.ndarray, probs_ecn: np.ndarray,
+                    criterion: str = "final") -> tuple[np.ndarray, np.ndarray]:
+    """Exact best threshold for (e, C, N) float64 probabilities; labels (C, N);
+    score ``criterion`` (:data:`CRITERIA`).
 
     Sort every (epoch, AU) row once by probability, descending; a cut after
     the k-th row predicts the top k positive. Cumulative positives give TP at
@@ -47,7 +52,7 @@ def _best_cut_chunk(labels_cn: np.ndarray, probs_ecn: np.ndarray) -> tuple[np.nd
         nk = np.where(n_known > 0, n_known, 1)[None, :, None]
         acc = (2 * tp + n_neg[None, :, None] - ks) / nk
         f1 = 2 * tp / (ks + n_pos[None, :, None])
-    score = (acc + f1) / 2
+    score = f1 if criterion == "f1" else (acc + f1) / 2
     del acc, f1, tp
     # valid cuts: k <= n_known, and the k-th and (k+1)-th values differ (or k == n_known)
     valid = np.broadcast_to(ks[None, None, :] <= n_known[None, :, None], (e, c, n)).copy()
@@ -62,7 +67,8 @@ def _best_cut_chunk(labels_cn: np.ndarray, probs_ecn: np.ndarray) -> tuple[np.nd
     thr = np.where(last, val / 2, mid)
     del nxt, last, mid
     # the cut before the first row: nothing positive (F1 = 0)
-    score0 = np.where(n_known > 0, n_neg / np.where(n_known > 0, n_known, 1) / 2, -np.inf)  # (C,)
+    none_acc = n_neg / np.where(n_known > 0, n_known, 1)
+    score0 = np.where(n_known > 0, 0.0 if criterion == "f1" else none_acc / 2, -np.inf)  # (C,)
     top = val[..., 0]
     thr0 = np.maximum(np.where(top < 1.0, (top + 1.0) / 2, 0.0), np.nextafter(top, np.inf))  # (e, C)
 
@@ -80,8 +86,16 @@ def _best_cut_chunk(labels_cn: np.ndarray, probs_ecn: np.ndarray) -> tuple[np.nd
     return thr_best, best
 
 
+def check_criterion(criterion: str) -> str:
+    """``criterion`` if it is one of :data:`CRITERIA`, else a ValueError naming them."""
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA} (final: (acc + F1) / 2, the challenge's score; "
+                         f"f1: F1 alone, what BP4D / DISFA papers report); got {criterion!r}")
+    return criterion
+
+
 def best_threshold(labels: np.ndarray, probs: np.ndarray,
-                   chunk_bytes: int = 256 << 20) -> tuple[np.ndarray, np.ndarray]:
+                   chunk_bytes: int = 256 << 20, criterion: str = "final") -> tuple[np.ndarray, np.ndarray]:
     """Exact per-AU best threshold for every prediction set.
 
     ``labels`` (N, C) with 1 / 0 / -1 (unknown rows are ignored per AU);
@@ -89,10 +103,11 @@ def best_threshold(labels: np.ndarray, probs: np.ndarray,
     every cut between distinct probabilities (plus "all positive" and "all
     negative"), so no threshold can score higher on these labels. Returns
     ``thr`` (..., C) float64 (decide ``prob >= thr``) and ``score`` (..., C),
-    the per-AU final score ``(acc + F1) / 2`` at that threshold (NaN for an
-    AU without known labels). Among tied scores the threshold nearest 0.5 is
+    the per-AU final score ``(acc + F1) / 2`` at that threshold (``criterion``
+    ``f1``: the best F1 and its threshold) (NaN for an AU without known labels). Among tied scores the threshold nearest 0.5 is
     returned. Works in chunks of ``chunk_bytes`` of working memory.
     """
+    check_criterion(criterion)
     labels = np.asarray(labels)
     probs = np.asarray(probs)
     if probs.ndim < 2 or labels.ndim != 2 or probs.shape[-2:] != labels.shape:
@@ -109,5 +124,5 @@ def best_threshold(labels: np.ndarray, probs: np.ndarray,
         p = np.ascontiguousarray(np.asarray(flat[s:s + step], dtype=np.float64).transpose(0, 2, 1))
         if not (np.isfinite(p).all() and p.min(initial=0) >= 0 and p.max(initial=0) <= 1):
             raise ValueError(f"probabilities must be finite and in [0, 1] (prediction sets {s}..{s + len(p) - 1})")
-        thr[s:s + step], score[s:s + step] = _best_cut_chunk(labels_cn, p)
+        thr[s:s + step], score[s:s + step] = _best_cut_chunk(labels_cn, p, criterion)
     return thr.reshape(lead + (c,)), score.reshape(lead + (c,))

@@ -80,6 +80,36 @@ def test_another_codebases_files_are_audited_from_the_command_line(tmp_path):
     assert "public rule" in (tmp_path / "table" / "benchmark_audit.md").read_text()
 
 
+def test_the_docs_snippet_saves_files_the_audit_reads(tmp_path):
+    """docs/audit.md's training-loop snippet, run as written on a tiny model, then audited."""
+    import re
+
+    import torch
+
+    code = re.findall(r"```python\n(.*?)```", (repo_root() / "docs" / "audit.md").read_text(), re.S)[0]
+    space = {}
+    exec(compile(code, "docs/audit.md", "exec"), space)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(5, len(space["AUS"]))
+    rng = np.random.default_rng(0)
+    rows = []
+    for split, subjects in (("test", ["S1", "S2", "S3"]), ("val", ["S4", "S5"])):
+        names = [f"{s}/{k}.png" for s in subjects for k in range(4)]
+        x = torch.tensor(rng.normal(size=(len(names), 5)), dtype=torch.float32)
+        loader = [(x[i:i + 3], names[i:i + 3]) for i in range(0, len(names), 3)]
+        out = tmp_path / "PREDS" / "mymodel"
+        out.mkdir(parents=True, exist_ok=True)
+        for epoch in (1, 2):
+            space["save_epoch"](model, loader, str(out), split, epoch)
+        y = rng.integers(0, 2, (len(names), len(space["AUS"])))
+        rows.append(pd.DataFrame(y, columns=[f"AU{a}" for a in space["AUS"]]).assign(
+            image=names, subject=[n.split("/")[0] for n in names]))
+    pd.concat(rows).to_csv(tmp_path / "labels.csv", index=False)
+    csv, _ = audit(tmp_path / "PREDS", tmp_path / "labels.csv", tmp_path / "out", n_boot=20)
+    kit = pd.read_csv(csv).set_index("model")
+    assert kit.loc["mymodel", ["public rule on test", "public rule on B", BM.NO_CHOICE]].notna().all()
+
+
 def test_without_a_held_out_part_the_table_says_what_it_cannot_separate(tmp_path):
     preds, labels = write_other_codebase(tmp_path, val=False)
     csv, md = audit(preds, labels, tmp_path / "out", n_boot=50)

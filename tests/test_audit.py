@@ -6,7 +6,6 @@ files exported as CSVs. Cost: about 40 s (three synthetic fold workspaces)."""
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -55,10 +54,11 @@ def _mean_f1(y, p):
 
 def test_another_codebases_files_are_audited_from_the_command_line(tmp_path):
     preds, labels = write_other_codebase(tmp_path)
-    t0 = time.time()
-    help_ = subprocess.run([sys.executable, "-m", "aulib.audit", "--help"], capture_output=True, text=True,
-                           env={**os.environ, "PYTHONPATH": str(repo_root())})
-    assert help_.returncode == 0 and "--preds" in help_.stdout and time.time() - t0 < 10
+    help_ = subprocess.run([sys.executable, "-c", "import runpy, sys; sys.argv = ['aulib.audit', '--help']\n"
+                            "try:\n    runpy.run_module('aulib.audit', run_name='__main__')\nexcept SystemExit:\n"
+                            "    assert 'torch' not in sys.modules, 'torch imported'\n    print('no torch')"],
+                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(repo_root())})
+    assert help_.returncode == 0 and "--preds" in help_.stdout and "no torch" in help_.stdout, help_.stderr
     done = subprocess.run([sys.executable, "-m", "aulib.audit", "--preds", str(preds), "--labels", str(labels),
                            "--out", str(tmp_path / "table"), "--dataset", "BP4D"], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(repo_root())})

@@ -14,6 +14,7 @@ from aulib.io import read_yaml, write_csv, write_npy, write_yaml
 from aulib.pipeline import profile as P
 from aulib.pipeline.kfold import fold_workspace, kfold_summary, write_kfold_summaries
 from aulib.report import benchmark as BM
+from aulib.report import benchmark_workspace as BW
 from aulib.report.published import published_table
 from aulib.select.choose import choose_for_workspace, save_chosen
 from aulib.select.rules import FMAE_IAT_GRID
@@ -154,7 +155,7 @@ def test_public_and_fmae_iat_rules_equal_loops_over_candidates_with_sklearn(thre
 def test_criterion_is_recorded_and_read_back(three_folds):
     fws = fold_workspace(three_folds, 1)
     assert read_yaml(fws.chosen(GROUP))["choice"]["criterion"] == "f1"
-    r = BM.fold_result(fws, GROUP)
+    r = BW.fold_result(fws, GROUP)
     assert r.criterion == "f1" and len(np.unique(r.clusters)) == 9      # subjects, not images
     assert set(r.systems[RUNS[0]]) == set(BM.COLUMNS) - {f"{x} owed to test" for x in BM.RULES}
     assert BM.NO_CHOICE not in r.systems[BM.ALL_RUNS]
@@ -193,4 +194,4 @@ def test_missing_test_fold_predictions_are_named(tmp_path):
             p.unlink()
         RunDir(fws.run(run)).index("H").unlink()
     with pytest.raises(FileNotFoundError, match="needs every epoch's predictions on H .*heldout: H"):
-        BM.fold_result(fws, GROUP)
+        BW.fold_result(fws, GROUP)

@@ -8,13 +8,17 @@ The first writes ``DIR/benchmark_<name>.csv|md`` (:mod:`aulib.report.benchmark`)
 from the files laid out as docs/audit.md says (:mod:`aulib.audit.inputs`);
 the second writes a kit workspace's predictions in that layout
 (:mod:`aulib.audit.export`). Exit status: 0 done, 2 bad input or arguments
-(one line naming the file, line and AU). Nothing heavy is imported before
-the arguments are read, so ``--help`` is instant.
+(one line naming the file, line and AU). Nothing here imports torch, so
+``--help`` is instant.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+
+from .export import export_workspace
+from .inputs import AuditError
+from .run import audit
 
 
 def _audit_parser() -> argparse.ArgumentParser:
@@ -58,7 +62,6 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["export"]:
         args = _export_parser().parse_args(argv[1:])
-        from .export import export_workspace
         try:
             notes = export_workspace(args.workspace, args.group, args.out)
         except (OSError, ValueError) as err:
@@ -69,8 +72,6 @@ def main(argv=None) -> int:
               f"{args.out}/labels.csv --subjects {args.out}/subjects.csv --out {args.out}/table")
         return 0
     args = _audit_parser().parse_args(argv)
-    from .inputs import AuditError
-    from .run import audit
     try:
         csv, md = audit(args.preds, args.labels, args.out, subjects=args.subjects, dataset=args.dataset,
                         criterion=args.criterion, name=args.name, n_boot=args.n_boot, seed=args.seed)

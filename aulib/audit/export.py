@@ -14,7 +14,10 @@ import pandas as pd
 
 from ..aus import au_columns
 from ..io import write_csv
-from ..workspace import Workspace
+from ..runs import complete_epochs, read_index, select_runs
+from ..select.chosen import load_chosen
+from ..select.folds import add_subjects
+from ..workspace import RunDir, Workspace
 
 
 def fold_workspaces(root) -> dict[str, Workspace]:
@@ -29,11 +32,6 @@ def fold_workspaces(root) -> dict[str, Workspace]:
 def export_workspace(root, group: str, out) -> list[str]:
     """Write ``out/<fold>/<run>/{test,val}_epoch<N>.csv``, ``out/labels.csv`` and
     ``out/subjects.csv``; returns notes (what was left out)."""
-    from ..runs import complete_epochs, read_index, select_runs
-    from ..select.chosen import load_chosen
-    from ..select.folds import add_subjects
-    from ..workspace import RunDir
-
     out, labels, subjects, notes = Path(out), [], [], []
     for fold, ws in fold_workspaces(root).items():
         chosen = load_chosen(ws.chosen(group), ws.root, check_files=False)

@@ -10,9 +10,9 @@ folds; fold k > 1 reuses fold 1's faces and crops, :func:`share_data`).
 and writes one table per group: per-AU F1, mean F1, mean accuracy and final
 score per fold and their mean over the folds (the number papers report).
 A published protocol (``protocol: {folds: bp4d_3fold}``, :mod:`aulib.data.protocols`)
-adds the benchmark table (:mod:`aulib.report.benchmark`): per fold the F1
-with the epoch chosen on the test fold, on B, and not at all, beside the
-published numbers.
+adds the benchmark table (:mod:`aulib.report.benchmark`): per fold and run
+the F1 of each selection rule made on the test fold and on B, and of no
+choice, beside the published numbers.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..data.protocols import get_protocol
 from ..data.splits import read_split
-from ..report.benchmark import write_benchmark
+from ..report.benchmark_workspace import write_benchmark
 from ..metrics import au_scores, decide
 from ..report.tables import chosen_probs, write_table
 from ..select.chosen import load_chosen

@@ -129,7 +129,9 @@ def _preds(ws, run, split):
 
 
 def _mean_f1(y, p, thr=0.5):
-    return np.mean([f1_score(y[y[:, j] >= 0, j], p[y[:, j] >= 0, j] >= thr) for j in range(y.shape[1])])
+    known = y >= 0
+    return np.mean([f1_score(y[known[:, j], j], p[known[:, j], j] >= thr, zero_division=0)
+                    for j in range(y.shape[1])])
 
 
 def test_public_and_fmae_iat_rules_equal_loops_over_candidates_with_sklearn(three_folds, table):

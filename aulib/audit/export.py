@@ -23,7 +23,8 @@ from ..workspace import RunDir, Workspace
 def fold_workspaces(root) -> dict[str, Workspace]:
     """{fold name: Workspace} of a k-fold workspace (``fold<k>/``), or {``test``: it}."""
     root = Path(root)
-    folds = sorted((p for p in root.glob("fold*") if p.is_dir() and p.name[4:].isdigit()), key=lambda p: int(p.name[4:]))
+    folds = sorted((p for p in root.glob("fold*") if p.is_dir() and p.name[4:].isdigit()),
+                   key=lambda p: int(p.name[4:]))
     if folds:
         return {p.name: Workspace(p, p / "results") for p in folds}
     return {"test": Workspace(root, root / "results")}

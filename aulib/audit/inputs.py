@@ -134,11 +134,13 @@ def read_probs(f: EpochFile, labels: Labels, aus: list[int] | None, images: pd.I
             raise AuditError(f"{f.path}: AU{a} has no column in the label table {labels.path}")
     extra = sorted(set(cols) - set(aus))
     if extra:
-        raise AuditError(f"{f.path}: AU{extra[0]} is not in the model's other files ({', '.join(f'AU{a}' for a in aus)})")
+        listed = ", ".join(f"AU{a}" for a in aus)
+        raise AuditError(f"{f.path}: AU{extra[0]} is not in the model's other files ({listed})")
     known = df["image"].isin(labels.codes.index)
     if not known.all():
         i = int(np.flatnonzero(~known)[0])
-        raise AuditError(f"{f.path}: line {i + 2}: image {df['image'].iloc[i]!r} is not in the label table {labels.path}")
+        raise AuditError(f"{f.path}: line {i + 2}: image {df['image'].iloc[i]!r} is not in the label table "
+                         f"{labels.path}")
     raw = df[[cols[a] for a in aus]]
     probs = raw.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     bad_nan, bad_range = np.isnan(probs), (probs < 0) | (probs > 1)

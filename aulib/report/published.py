@@ -17,7 +17,8 @@ _ME_GRAPHAU = ("Luo, Song, Xie, Shen, Gunes: Learning Multi-dimensional Edge Fea
 
 def _me_graphau(dataset: str) -> str:
     line = 21 if dataset == "BP4D" else 27
-    return (f"on the test fold, both stages: CVI-SZU/ME-GraphAU train_stage1.py:{line} and train_stage2.py:{line} build the "
+    return (f"on the test fold, both stages: CVI-SZU/ME-GraphAU train_stage1.py:{line} and train_stage2.py:{line} "
+            "build the "
             f"validation set as {dataset}(..., train=False, fold=conf.fold), which reads the fold's test list "
             f"(dataset.py: {dataset}_test_img_path_fold<k>.txt), and score it after every epoch; stage 2 starts from "
             "a stage-1 checkpoint picked by hand (README: --resume .../xxxx_fold1.pth); the published models are "

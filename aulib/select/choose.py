@@ -320,6 +320,7 @@ def choose_for_workspace(ws: Workspace, group: str, runs=None, select_split: str
     return report, chosen
 
 
-__all__ = ["CRITERIA", "STRATEGIES", "HONEST_ESTIMATES", "best_threshold", "choose_indices", "group_folds", "cross_fitted_decisions",
+__all__ = ["CRITERIA", "STRATEGIES", "HONEST_ESTIMATES", "best_threshold", "choose_indices", "group_folds",
+           "cross_fitted_decisions",
            "Candidates", "Choice", "choose", "choose_across_runs", "ChoiceReport", "honest_estimate",
            "ChosenModel", "save_chosen", "load_chosen", "load_candidates", "choose_for_workspace"]

@@ -104,8 +104,9 @@ def best_threshold(labels: np.ndarray, probs: np.ndarray,
     negative"), so no threshold can score higher on these labels. Returns
     ``thr`` (..., C) float64 (decide ``prob >= thr``) and ``score`` (..., C),
     the per-AU final score ``(acc + F1) / 2`` at that threshold (``criterion``
-    ``f1``: the best F1 and its threshold) (NaN for an AU without known labels). Among tied scores the threshold nearest 0.5 is
-    returned. Works in chunks of ``chunk_bytes`` of working memory.
+    ``f1``: the best F1 and its threshold) (NaN for an AU without known
+    labels). Among tied scores the threshold nearest 0.5 is returned. Works
+    in chunks of ``chunk_bytes`` of working memory.
     """
     check_criterion(criterion)
     labels = np.asarray(labels)

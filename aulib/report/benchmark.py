@@ -15,7 +15,8 @@ the test fold ``H`` as its images are (variant 0), per-AU F1 (decision
   their last-epoch probabilities).
 
 ``optimism`` = as public codes - honest. 95 % intervals resample subjects
-(cluster bootstrap, :mod:`aulib.report.bootstrap`; images where the
+(cluster bootstrap, :mod:`aulib.report.bootstrap`, basic interval with
+expanded tails; images where the
 workspace has no subjects), the same resample for the three systems; the
 mean over folds resamples each fold's subjects independently. Needs every
 epoch's predictions on ``H`` (04_train with ``heldout: H``).
@@ -36,7 +37,7 @@ from ..runs import select_runs
 from ..select.choose import Candidates, choose, load_candidates
 from ..select.chosen import load_chosen
 from ..select.folds import add_subjects
-from .bootstrap import boot_finals, cluster_ids
+from .bootstrap import boot_finals, cluster_ids, interval, mean_over_folds
 from .published import published_table
 from .tables import chosen_probs, to_markdown
 
@@ -100,12 +101,6 @@ def fold_result(ws, group: str) -> FoldResult:
                       cluster_ids(index), strategy)
 
 
-def _interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    tail = 100 * (1 - level) / 2
-    x = x[np.isfinite(x)]
-    return (float(np.percentile(x, tail)), float(np.percentile(x, 100 - tail))) if len(x) else (np.nan, np.nan)
-
-
 def benchmark_table(results: dict[str, FoldResult], dataset: str, n_boot: int = 1000,
                     seed: int = 0) -> pd.DataFrame:
     """One row per fold (``results``: {fold name: FoldResult}) and ``mean``:
@@ -113,14 +108,15 @@ def benchmark_table(results: dict[str, FoldResult], dataset: str, n_boot: int = 
     ``optimism`` the F1 (%) with ``lo`` / ``hi`` (95 % cluster bootstrap);
     then ``dataset``'s published rows (:mod:`aulib.report.published`) with
     their F1 (%), source and epoch selection. ``kind``: ``kit`` or ``published``."""
-    rows, boots = [], []
+    rows, points, boots = [], [], []
     for k, (fold, r) in enumerate(results.items()):
         point, boot = boot_finals(r.labels, r.decisions, r.clusters, n_boot, seed + k, metric="f1")
-        boots.append(boot)
-        rows.append(_kit_row(fold, point, boot, len(r.labels), len(np.unique(r.clusters)), r.strategy))
+        points.append(point), boots.append(boot)
+        subjects = len(np.unique(r.clusters))
+        rows.append(_kit_row(fold, point, boot, subjects, len(r.labels), subjects, r.strategy))
     if rows:
-        point = np.mean([[row[s] / 100 for s in SYSTEMS] for row in rows], 0)
-        rows.append(_kit_row("mean", point, np.mean(boots, 0), sum(r["images"] for r in rows),
+        point, boot, _ = mean_over_folds(points, boots)
+        rows.append(_kit_row("mean", point, boot, [r["subjects"] for r in rows], sum(r["images"] for r in rows),
                              sum(r["subjects"] for r in rows), next(iter(results.values())).strategy))
     kit = pd.DataFrame(rows)
     pub = published_table(dataset).rename(columns={"method": "fold", "F1": "published F1"})
@@ -128,12 +124,12 @@ def benchmark_table(results: dict[str, FoldResult], dataset: str, n_boot: int = 
     return pd.concat([kit, pub], ignore_index=True)
 
 
-def _kit_row(fold: str, point: np.ndarray, boot: np.ndarray, images: int, subjects: int, strategy: str) -> dict:
+def _kit_row(fold: str, point: np.ndarray, boot: np.ndarray, n, images: int, subjects: int, strategy: str) -> dict:
     row = {"kind": "kit", "fold": fold, "images": images, "subjects": subjects}
+    lo, hi = interval(point, boot, n=n, bounds=(0, 1))     # n: clusters resampled (per fold for the mean)
     for j, s in enumerate(SYSTEMS):
-        lo, hi = _interval(boot[:, j])
-        row.update({s: 100 * point[j], f"{s} lo": 100 * lo, f"{s} hi": 100 * hi})
-    lo, hi = _interval(boot[:, 0] - boot[:, 1])
+        row.update({s: 100 * point[j], f"{s} lo": 100 * lo[j], f"{s} hi": 100 * hi[j]})
+    (lo,), (hi,) = interval(point[0] - point[1], boot[:, 0] - boot[:, 1], n=n, bounds=(-1, 1))
     row.update({"optimism": 100 * (point[0] - point[1]), "optimism lo": 100 * lo, "optimism hi": 100 * hi})
     row.update({"source": "aulib", "selection": f"per-AU choice '{strategy}' made on B (honest) or on the test fold "
                                                  "(as public codes); last epoch at 0.5 (no choice)", "note": ""})

@@ -195,7 +195,10 @@ def simulate(dataset: str, model: FoldModel, n: int, rng: np.random.Generator):
 
 
 def one_fold(dataset: str, model: FoldModel, n: int, n_boot: int, rng: np.random.Generator) -> dict:
-    """Point, resamples and jackknife values of (honest, as public codes, optimism) on one simulated fold."""
+    """One simulated fold (B and T of ``n`` new subjects each): point (4,), resamples (B, 4), jackknife
+    values (n, 4) and population truth (4,) of the statistics honest, honest - no choice, optimism with
+    the choice fixed, optimism with the choice re-made in each resample (truth NaN: its expectation,
+    :func:`coverage_case`)."""
     from aulib.report.bootstrap import boot_finals, jackknife_finals
 
     lab_b, dec_b, subj_b = simulate(dataset, model, n, rng)
@@ -285,14 +288,18 @@ def measure(reps: int = 150, n_boot: int = 1000, sizes=SIZES, datasets=("BP4D", 
                 note = f"choice not re-made: approximate, covers {cov[shown]:.2f}"
                 fixed.append(cov[shown])
             else:
-                note = "" if cov[method] >= 0.90 else f"approximate: covers {cov[method]:.2f}, {0.95 - cov[method]:.2f} short"
+                short = 0.95 - cov[method]
+                note = "" if cov[method] >= 0.90 else f"approximate: covers {cov[method]:.2f}, {short:.2f} short"
                 kit.append(cov[method])
             if q == "fold optimism, choice re-made":
-                note = (note + "; " if note else "") + f"truth {100 * c['optimism']:+.2f} (MC SE {100 * c['optimism_se']:.2f})"
+                truth = f"truth {100 * c['optimism']:+.2f} (MC SE {100 * c['optimism_se']:.2f})"
+                note = f"{note}; {truth}" if note else truth
             cells = " | ".join(f"{cov[m]:>13.3f}" + ("*" if m == method else " ") for m in CANDIDATES)
-            print(f"| {c['dataset']:5} | {c['subjects']:>4} | {q:29} | {cells} | {100 * c['width'][q][shown]:>6.2f} | {note}")
+            width = 100 * c["width"][q][shown]
+            print(f"| {c['dataset']:5} | {c['subjects']:>4} | {q:29} | {cells} | {width:>6.2f} | {note}")
     print("(width: mean width in F1 points of the kit's interval, for 'choice fixed' rows of basic expanded; "
-          "optimism truth: the 3 folds' mean, F1 points)")
+          "optimism truth: the 3 folds' mean, F1 points; every interval, the old percentile one too, is widened "
+          "to hold its point where it does not)")
     print(f"old percentile interval: min {min(c['coverage'][q]['percentile'] for c in cases for q in QUANTITIES):.3f};"
           f" choice kept fixed (any method): min {min(fixed):.3f}")
     worst = float(min(kit))

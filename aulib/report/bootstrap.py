@@ -197,10 +197,10 @@ def interval(point, boot, level: float = 0.95, method: str = INTERVAL, jack=None
     percentile and basic take the expanded tails of :func:`expanded_tail`
     (wider at few clusters); None: the nominal tails. The interval always
     holds the point (widened to it where the quantiles leave it out: a
-    bootstrap skewed to one side). ``bounds`` (lo, hi):
-    the statistic's range, the interval clipped to it (a reflected interval
-    can leave it: F1 is in [0, 1], a difference in [-1, 1]). A statistic
-    without finite resamples gets NaN."""
+    bootstrap skewed to one side). ``bounds`` (lo, hi): the statistic's
+    range, the interval clipped to it (a reflected interval can leave it: F1
+    is in [0, 1], a difference in [-1, 1]). A statistic without finite
+    resamples gets NaN."""
     if method not in INTERVAL_METHODS:
         raise ValueError(f"method must be one of {INTERVAL_METHODS}, got {method!r}")
     if not 0 < level < 1:
@@ -239,8 +239,9 @@ def paired_gains(labels, decisions, clusters, pairs, n_boot: int = 1000, seed: i
     """Gain of system ``a`` over ``b`` for every ``(a, b)`` in ``pairs`` (indices
     into the S systems of ``decisions`` (S, N, C)), with its paired cluster
     bootstrap interval (:func:`interval`'s ``method``, expanded tails for the
-    number of clusters; the jackknife over the clusters for BCa). Returns one row per pair: ``a, b, gain, lo, hi``
-    (final-score units) and ``nonzero`` (the interval excludes 0)."""
+    number of clusters; the jackknife over the clusters for BCa). Returns one
+    row per pair: ``a, b, gain, lo, hi`` (final-score units) and ``nonzero``
+    (the interval excludes 0)."""
     point, boot = boot_finals(labels, decisions, clusters, n_boot, seed)
     cols = ["a", "b", "gain", "lo", "hi", "nonzero"]
     if not len(pairs):

@@ -9,7 +9,7 @@ has ``run(quick: bool) -> list[dict]``: the rows of the table, made with
 from __future__ import annotations
 
 #: Benchmark names (module ``benchmarks.bench_<name>``), in table order.
-BENCHMARKS = ("loader", "train", "choose", "faces", "noisy", "bootstrap", "scale", "readers")
+BENCHMARKS = ("loader", "train", "choose", "faces", "noisy", "bootstrap", "coverage", "scale", "readers")
 #: Run only when named with ``--only`` (``scale`` takes about 15 minutes; ``readers``
 #: spends minutes writing its 150k-frame layouts on a slow disk).
 ON_REQUEST = ("scale", "readers")

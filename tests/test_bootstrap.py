@@ -68,3 +68,57 @@ def test_weights_are_multinomial_counts_and_shapes_are_checked():
         bootstrap.cluster_counts(np.zeros((5, 2), np.int8), np.zeros((1, 5, 2)), np.arange(4))
     with pytest.raises(ValueError, match="labels have shape"):
         bootstrap.cluster_counts(np.zeros((5, 3), np.int8), np.zeros((1, 5, 2)), np.arange(5))
+
+
+def test_interval_corrects_a_skewed_bootstrap_where_the_percentile_sits_at_the_point():
+    # the audit's fold 1: point 11.07, percentile interval [8.71, 11.07] -- resamples that lose a rare AU's
+    # few positive subjects score it 0, so they fall below the point and the point is the interval's edge
+    rng = np.random.default_rng(0)
+    point = 11.07
+    boot = point + 0.15 - rng.gamma(2.0, 0.55, size=2000)                    # 3 % of the resamples above the point
+    plo, phi = bootstrap.interval(point, boot, method="percentile")
+    assert abs(phi[0] - point) < 0.02 * (phi[0] - plo[0])                  # the old interval: point at its edge
+    lo, hi = bootstrap.interval(point, boot, n=9)
+    assert lo[0] < point and hi[0] > point + 2.0                             # the point inside
+    assert (lo[0] + hi[0]) / 2 > point > (plo[0] + phi[0]) / 2               # shifted against the resamples' bias
+    # all resamples below: a reflected interval would start above the point; it is widened to hold it
+    lo, hi = bootstrap.interval(point, point - rng.gamma(2.0, 0.55, size=2000), n=9)
+    assert lo[0] == point and hi[0] > point + 2.0
+
+
+def test_interval_is_vectorised_expanded_and_clipped():
+    rng = np.random.default_rng(1)
+    boot = rng.normal([0.5, 0.1], [0.02, 0.05], size=(4000, 2))
+    point = np.array([0.5, 0.1])
+    lo, hi = bootstrap.interval(point, boot)
+    np.testing.assert_allclose(lo, point - 1.96 * np.array([0.02, 0.05]), atol=0.01)
+    np.testing.assert_allclose(hi, point + 1.96 * np.array([0.02, 0.05]), atol=0.01)
+    # few clusters: as wide as a t interval with n - 1 degrees of freedom, sqrt(n / (n - 1)) larger
+    assert bootstrap.expanded_tail(0.025, 9) == pytest.approx(0.00722, abs=1e-4)
+    assert bootstrap.expanded_tail(0.025, 10_000) == pytest.approx(0.025, abs=1e-4)
+    assert bootstrap.expanded_tail(0.025, [9, 9, 9]) > bootstrap.expanded_tail(0.025, 9)
+    assert np.isnan(bootstrap.expanded_tail(0.025, 1))
+    wide = bootstrap.interval(point, boot, n=9)
+    assert ((wide[1] - wide[0]) > 1.2 * (hi - lo)).all()
+    clipped = bootstrap.interval(np.array([0.99]), rng.normal(0.99, 0.02, size=(500, 1)), bounds=(0, 1))
+    assert clipped[1][0] == 1.0
+    nan = bootstrap.interval(np.array([0.5]), np.full((10, 1), np.nan))
+    assert np.isnan(nan[0]).all() and np.isnan(nan[1]).all()
+    with pytest.raises(ValueError, match="method must be one of"):
+        bootstrap.interval(point, boot, method="normal")
+
+
+def test_mean_over_folds_and_jackknife():
+    rng = np.random.default_rng(2)
+    labels = (rng.random((40, 3)) < 0.4).astype(np.int8)
+    dec = _flip(labels, 0.2, rng)[None]
+    clusters = np.repeat(np.arange(8), 5)
+    jack = bootstrap.jackknife_finals(labels, dec, clusters, metric="f1")
+    for k in range(8):
+        keep = clusters != k
+        assert jack[k, 0] == pytest.approx(summarize(au_scores(labels[keep], dec[0][keep]))["f1"], abs=1e-12)
+    point, boot, j = bootstrap.mean_over_folds([np.array([0.6]), np.array([0.8])],
+                                               [np.full((5, 1), 0.5), np.full((5, 1), 0.9)],
+                                               [np.array([[0.5], [0.7]]), np.array([[0.8]])])
+    assert point[0] == pytest.approx(0.7) and boot[0, 0] == pytest.approx(0.7)
+    np.testing.assert_allclose(j[:, 0], [0.65, 0.75, 0.7])

@@ -197,3 +197,32 @@ def test_missing_test_fold_predictions_are_named(tmp_path):
         RunDir(fws.run(run)).index("H").unlink()
     with pytest.raises(FileNotFoundError, match="needs every epoch's predictions on H .*heldout: H"):
         BW.fold_result(fws, GROUP)
+
+
+def test_public_rule_owed_to_test_interval_remakes_the_test_fold_choice_per_resample():
+    """Ten candidates of equal skill: the choice on the test fold picks whichever is luckiest there.
+    Held fixed, the resamples never see that luck; re-made in every resample they do: each
+    resample's best candidate scores at least the fixed choice, often more, and the interval
+    of `owed to test` moves up with that selection, holding its point."""
+    rng = np.random.default_rng(3)
+    n, c, k = 600, 4, 10
+    subjects = np.repeat(np.arange(12), n // 12)
+    y = (rng.random((n, c)) < 0.3).astype(np.int8)
+    def skilled(lab):       # equal skill for every candidate, independent noise
+        return 1 / (1 + np.exp(-(1.2 * (2 * lab - 1) + rng.normal(0, 1.5, lab.shape))))
+    test = np.stack([skilled(y) for _ in range(k)]).astype(np.float32)
+    yb = (rng.random((n, c)) < 0.3).astype(np.int8)
+    select = np.stack([skilled(yb) for _ in range(k)]).astype(np.float32)
+    inp = BM.FoldInputs((1, 2, 4, 6), y, subjects.astype(str), yb,
+                        {"run": BM.ModelPreds(test, select, single_run=True)})
+    res = BM.fold_systems(inp)
+    row = BM.benchmark_table({"fold1": res}, "BP4D", n_boot=300).iloc[0]
+    fixed = res.systems["run"]
+    names = ["public rule on test", "public rule on B"]
+    point, boot = BM.boot_finals(y, np.stack([fixed[n] for n in names]), res.clusters, 300, 0, metric="f1")
+    lo_fixed, hi_fixed = BM._interval(point[0] - point[1], boot[:, 0] - boot[:, 1], 12, (-1, 1))
+    lo, hi = row["public rule owed to test lo"] / 100, row["public rule owed to test hi"] / 100
+    assert lo <= row["public rule owed to test"] / 100 <= hi
+    remade = BM.remade_public_boot(y, test, res.clusters, 300, 0)
+    assert (remade >= boot[:, 0] - 1e-12).all() and (remade > boot[:, 0] + 1e-9).mean() > 0.1
+    assert lo > lo_fixed

@@ -216,7 +216,7 @@ def table_note(criterion: str, has_select: bool, select_name: str = "B") -> list
         "3-fold mean; the public rule's `owed to test` re-makes its test-fold choice in every resample "
         "(percentile tails): 0.86-0.95; the other rules' `owed to test` are APPROXIMATE: they hold the test-fold "
         "choice made once fixed and cover only 0.42-0.75 for one fold, 0.86-0.95 for the mean (too narrow); "
-        "every interval holds the trained models fixed: none includes seed or training variance",
+        "every interval holds the trained models fixed: they do not include seed or training variance",
     ]
     if not has_select:
         lines.append("no held-out part of the training subjects was given: every rule is made on the test fold "

@@ -218,8 +218,8 @@ def _keys(df: pd.DataFrame, frame: np.ndarray, path: Path, root: Path, settings:
 
 
 def read_tool_table(path: Path, root: Path, settings: dict, check_files: bool, problems: Problems):
-    """One tool CSV -> ``(image keys, int8 codes (N, A), AUs, subject, counts, notes)``
-    of the rows kept (module docstring)."""
+    """One tool CSV -> ``(image keys, int8 codes (N, A), AUs, subject, counts, notes, rows read)``
+    of the rows kept (module docstring); a bad value is a problem named by file, line and column."""
     tool = settings["tool"]
     df = read_tool_csv(path)
     cols, kinds, notes = au_columns(path, list(df.columns), tool, settings["intensity_threshold"])
@@ -260,7 +260,7 @@ def read_tool_table(path: Path, root: Path, settings: dict, check_files: bool, p
     good = ~failed & ~bad & ~low
     no_frame = good & (keys == "")
     good &= keys != ""
-    uniq, inverse, per_key = np.unique(keys[good], return_inverse=True, return_counts=True)
+    _, inverse, per_key = np.unique(keys[good], return_inverse=True, return_counts=True)
     several = per_key[inverse] > 1
     rows = np.flatnonzero(good)[~several]
     codes = np.where(np.isnan(values[rows]), -1, values[rows] >= threshold[None, :]).astype(np.int8)

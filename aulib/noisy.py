@@ -200,6 +200,7 @@ def build_dataset_c(ws, run_dir, epoch: int, aus=None, threshold=0.5, confidence
     cfg = read_config(run_dir)
     group = group or cfg.get("group")
     aus = list(aus) if aus is not None else list(run_aus(cfg, run_dir))
+    read_split("noisy", ws=ws, aus=aus)     # AUs the noisy labels lack (a tool's) refused by name, before predicting
     probs = predict_split_probs(run_dir, epoch, ws, "noisy", batch_size=batch_size, device=device,
                                 shard=shard, resume=resume, barrier=barrier, collective=collective,
                                 chunk_rows=chunk_rows)

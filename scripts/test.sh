@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite, run after scripts/setup.sh. Three streams share the machine's two cores:
-#  A1 (in the background): the paper-path rehearsal and the two-node torchrun test;
+#  A1 (in the background): the paper-path rehearsal, the two-node torchrun test and the noisy-label
+#    rehearsal (OpenFace-format machine labels of a SynthAU video, filtered);
 #  A2 (in the background): the own-data rehearsal, the BP4D / DISFA / Aff-Wild2 rehearsals and the
 #    runner's tests, each in its own temporary workspace;
 #  B: the whole notebook pipeline with the toy `ci` profile (fresh runs/ci), the
@@ -15,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AULIB_PROFILE=ci MPLBACKEND=Agg PATH="$PWD/.venv/bin:$PATH" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-E2E_A1=(tests/test_rehearsal.py tests/test_multinode.py)
+E2E_A1=(tests/test_rehearsal.py tests/test_multinode.py tests/test_noisy_labels_rehearsal.py)
 E2E_A2=(tests/test_owndata_rehearsal.py tests/test_benchmark_rehearsal.py tests/test_pipeline.py)
 E2E=("${E2E_A1[@]}" "${E2E_A2[@]}")
 tmp=$(mktemp -d)
@@ -41,7 +42,7 @@ status_b=0
 status_a1=0 status_a2=0
 wait "$stream_a1" || status_a1=$?
 wait "$stream_a2" || status_a2=$?
-echo "===== stream A1: paper-path rehearsal and two-node test (ran beside the above) ====="
+echo "===== stream A1: paper-path and noisy-label rehearsals, two-node test (ran beside the above) ====="
 cat "$tmp/a1.log"
 echo "===== stream A2: own-data and benchmark rehearsals, runner tests (ran beside the above) ====="
 cat "$tmp/a2.log"

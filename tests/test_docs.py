@@ -5,8 +5,10 @@ import shlex
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ("usage", "explore", "emotionet", "bp4d", "disfa", "affwild2", "benchmarks", "scale", "own_data", "several_machines",
+PAGES = ("usage", "explore", "emotionet", "bp4d", "disfa", "affwild2", "benchmarks", "scale", "own_data", "noisy_labels", "several_machines",
          "failure_modes", "decisions", "layout", "architecture")
 
 
@@ -63,6 +65,15 @@ def test_own_data_page_is_the_template_the_own_data_rehearsal_runs():
     header = re.search(r"```\n(image,subject,split,AU[^\n]*)\n", text).group(1).split(",")
     assert header[:3] == ["image", "subject", "split"] and all(re.fullmatch(r"AU\d+", c) for c in header[3:])
     assert "own_data_template.yaml" in (ROOT / "tests" / "test_owndata_rehearsal.py").read_text()
+
+
+def test_noisy_labels_page_is_the_template_the_noisy_labels_rehearsal_runs():
+    text = (ROOT / "docs" / "noisy_labels.md").read_text()
+    assert "notebooks/profiles/noisy_labels_template.yaml" in text
+    assert "docs/noisy_labels.md" in (ROOT / "README.md").read_text()
+    assert "noisy_labels_template.yaml" in (ROOT / "tests" / "test_noisy_labels_rehearsal.py").read_text()
+    template = yaml.safe_load((ROOT / "notebooks" / "profiles" / "noisy_labels_template.yaml").read_text())
+    assert template["common"]["dataset"] == "machine_labels" and template["defaults"]["02_split"]["faces"] == "mtcnn"
 
 
 def test_readme_and_usage_document_aulib_root_as_it_behaves(tmp_path, monkeypatch):

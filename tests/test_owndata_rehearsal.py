@@ -2,7 +2,6 @@
 set -- SynthAU images copied into a folder tree of their own, a generic CSV
 with subjects and 12 DISFA AUs, no faces.csv -- run through the whole pipeline
 with a profile derived by code from the shipped template, from outside the repo."""
-import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import yaml
 from aulib.data.sources import emotionet as E
 from aulib.data.sources.synthau.generate import generate
 from aulib.workspace import repo_root
+from template_profiles import run_pipeline, user_env, write_profile
 
 TEMPLATE = repo_root() / "notebooks" / "profiles" / "own_data_template.yaml"
 N_SUBJECTS, PER_SUBJECT = 15, 14          # 210 images
@@ -55,10 +55,7 @@ def derived_profile(tmp_path):
     for step in t["steps"]:
         if step["notebook"] == "04_train.ipynb":
             step["parameters"]["backbones"] = ["test_efficientnet", "test_efficientnet"]
-    path = tmp_path / "profiles" / "mine.yaml"
-    path.parent.mkdir()
-    path.write_text(yaml.safe_dump(t, sort_keys=False))
-    return path, t
+    return write_profile(t, tmp_path), t
 
 
 @pytest.mark.slow
@@ -66,11 +63,7 @@ def test_own_data_rehearsal(tmp_path):
     root = user_data(tmp_path)
     profile, t = derived_profile(tmp_path)
     ws = tmp_path / "workspace"
-    env = {**os.environ, "PYTHONPATH": str(repo_root()), "MPLBACKEND": "Agg"}
-    env.pop("AULIB_PROFILE", None)
-    res = subprocess.run([sys.executable, "-m", "aulib.pipeline", "--profile", str(profile), "--data-root", str(root),
-                          "--workspace", str(ws)], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    run_pipeline(profile, root, ws, tmp_path)
     k = t["protocol"]["kfold"]
     subjects = pd.read_csv(ws / "fold1" / "labels" / "subjects.csv", dtype=str).set_index("image")["subject"]
     tests = []
@@ -99,8 +92,9 @@ def test_own_data_rehearsal(tmp_path):
     out = tmp_path / "pred.csv"
     res = subprocess.run([sys.executable, "-m", "aulib.predict", str(root / "frames" / "SN000"), "--model",
                           str(ws / "fold1" / "chosen" / "disfa12.yaml"), "--out", str(out), "--device", "cpu"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True)
+                         cwd=tmp_path, env=user_env(), capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     pred = pd.read_csv(out)
-    assert len(pred) >= PER_SUBJECT and \
-        [f"AU{a}" for a in t["groups"]["disfa12"]["aus"]] == [c for c in pred.columns if c.startswith("AU")]
+    aus = t["groups"]["disfa12"]["aus"]
+    assert len(pred) >= PER_SUBJECT and [c for c in pred.columns if c.startswith("AU")] == \
+        [f"AU{a:02d}_prob" for a in aus] + [f"AU{a:02d}_c" for a in aus]

@@ -18,12 +18,13 @@ import pytest
 import torch
 from PIL import Image
 
-from aulib.aus import GROUPS, au_column
+from aulib.aus import GROUPS
 from aulib.data.faces.align import crop_face
 from aulib.data.images import load_rgb
 from aulib.infer import load_model
 from aulib.io import write_torch, write_yaml
 from aulib.predict import Predictor, errors_path, read_predictions
+from aulib.predict.formats import LANDMARK_NAMES, decision_column, face_of, prob_column
 from aulib.predict.inputs import expand_inputs, sample_photos
 from aulib.select.ensemble import LinearEnsemble
 from aulib.train.config import TrainConfig
@@ -105,7 +106,7 @@ def test_one_face_per_photo_23_probabilities(photo_results, photos, predictor):
     assert results["image"].tolist() == ["grace_hopper.jpg", "astronaut.png"]   # relative to the folder
     assert results["n_faces"].tolist() == [1, 1] and results["face"].tolist() == [0, 0]
     assert results["frame"].isna().all()
-    p = results[[f"p_AU{a}" for a in AUS17 + AUS6]].to_numpy(np.float64)
+    p = results[[prob_column(a) for a in AUS17 + AUS6]].to_numpy(np.float64)
     assert p.shape == (2, 23) and np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()
     assert (results["score"] > 0.9).all()
     # the boxes are where the faces are (grace_hopper: face around x 175-355, y 120-340)
@@ -118,17 +119,16 @@ def test_decisions_follow_chosen_thresholds(photo_results, predictor):
     thr = predictor.thresholds
     assert list(thr.index) == AUS17 + AUS6
     for a in AUS17 + AUS6:
-        expected = (results[f"p_AU{a}"] >= thr[a]).astype(int)
-        assert results[au_column(a)].astype(int).tolist() == expected.tolist()
+        expected = (results[prob_column(a)] >= thr[a]).astype(int)
+        assert results[decision_column(a)].astype(int).tolist() == expected.tolist()
     j_on, j_off = AUS17[0], AUS17[1]          # thresholds 0.0 and 2.0 in _chosen17
-    assert results[au_column(j_on)].tolist() == [1, 1] and results[au_column(j_off)].tolist() == [0, 0]
+    assert results[decision_column(j_on)].tolist() == [1, 1] and results[decision_column(j_off)].tolist() == [0, 0]
 
 
 def test_each_au_comes_from_its_chosen_run_epoch_and_crop(photo_results, ws, photos):
     results, _, _ = photo_results
     img = load_rgb(photos[0])
-    face = results.iloc[0].to_dict()
-    face["n_faces"] = 1
+    face = face_of(results.iloc[0])
     for run, epoch, size, style, aus, au in (("r17a", 1, 48, "aligned", AUS17, AUS17[0]),
                                              ("r17b", 2, 40, "aligned", AUS17, AUS17[1]),
                                              ("r6", 2, 48, "box1.5", AUS6, 53)):
@@ -136,7 +136,7 @@ def test_each_au_comes_from_its_chosen_run_epoch_and_crop(photo_results, ws, pho
         assert status == "ok"
         model = load_model(ws / "train" / run, epoch)
         p = model.probs(torch.from_numpy(crop.copy()).permute(2, 0, 1)[None]).numpy()[0]
-        assert results.iloc[0][f"p_AU{au}"] == pytest.approx(float(p[aus.index(au)]), abs=1e-5)
+        assert results.iloc[0][prob_column(au)] == pytest.approx(float(p[aus.index(au)]), abs=1e-5)
 
 
 def test_corrupt_file_reported_batch_continues(photo_results, photos):
@@ -148,7 +148,7 @@ def test_corrupt_file_reported_batch_continues(photo_results, photos):
 def test_annotate_writes_one_image_per_input(photo_results, photos):
     _, _, annotated = photo_results
     files = sorted(p.name for p in annotated.iterdir())
-    assert files == ["astronaut.jpg", "grace_hopper.jpg"]
+    assert files == ["astronaut.png", "grace_hopper.jpg"]   # each keeps its extension
     drawn = np.asarray(Image.open(annotated / "grace_hopper.jpg"))
     assert drawn.shape == load_rgb(photos[0]).shape
     assert not np.array_equal(drawn, load_rgb(photos[0]))  # something was drawn
@@ -160,7 +160,7 @@ def test_batching_does_not_change_results(ws, photos, photo_results):
                       batch_size=1, chunk_size=1, progress=False)
     again, _ = small.predict_images([load_rgb(photos[0]), photos[1]])
     assert again["image"].tolist() == ["array[0]", str(photos[1])]
-    cols = [c for c in results.columns if c.startswith("p_AU")]
+    cols = [c for c in results.columns if c.endswith("_prob")]
     np.testing.assert_allclose(again[cols].to_numpy(float), results[cols].to_numpy(float), atol=1e-5)
 
 
@@ -168,7 +168,7 @@ def test_picture_without_face_gets_an_empty_row(predictor):
     res, err = predictor.predict_images([np.full((120, 160, 3), 127, np.uint8)])
     assert len(err) == 0 and len(res) == 1
     row = res.iloc[0]
-    assert row["n_faces"] == 0 and pd.isna(row["face"]) and pd.isna(row["p_AU1"]) and pd.isna(row["AU1"])
+    assert row["n_faces"] == 0 and pd.isna(row["face"]) and pd.isna(row["AU01_prob"]) and pd.isna(row["AU01_c"])
 
 
 def test_video_frames_sampled_at_rate(predictor, photos, tmp_path):
@@ -186,7 +186,7 @@ def test_video_frames_sampled_at_rate(predictor, photos, tmp_path):
     assert err["image"].tolist() == [str(tmp_path / "broken.mp4")] and "video" in err["reason"].iloc[0]
     assert res["frame"].tolist() == [0, 5, 10, 15, 20]
     np.testing.assert_allclose(res["time_s"], [0, 0.5, 1.0, 1.5, 2.0])
-    assert (res["n_faces"] == 1).all() and res["p_AU56"].notna().all()
+    assert (res["n_faces"] == 1).all() and res["AU56_prob"].notna().all()
 
 
 def test_folder_inputs_and_missing_paths(tmp_path, photos):
@@ -209,13 +209,13 @@ def test_ensemble_combines_runs(ws, photos, photo_results):
     write_yaml(path, chosen)
     res, _ = Predictor([path], workspace=ws, device="cpu", progress=False).predict_images([photos[0]])
     img = load_rgb(photos[0])
-    face = {**photo_results[0].iloc[0].to_dict(), "n_faces": 1}
+    face = face_of(photo_results[0].iloc[0])
     runs = []
     for run, epoch, size in (("r17a", 1, 48), ("r17b", 2, 40)):
         x = torch.from_numpy(crop_face(img, face, "aligned", size)[0].copy()).permute(2, 0, 1)[None]
         runs.append(load_model(ws / "train" / run, epoch).probs(x).numpy())
     expected = LinearEnsemble.from_dict(chosen["ensemble"]).predict(runs)[0]
-    np.testing.assert_allclose(res[[f"p_AU{a}" for a in AUS17]].to_numpy(float)[0], expected, atol=1e-5)
+    np.testing.assert_allclose(res[[prob_column(a) for a in AUS17]].to_numpy(float)[0], expected, atol=1e-5)
 
 
 def test_multicrop_averages_the_views_its_training_produced(ws, photos, photo_results):
@@ -225,7 +225,7 @@ def test_multicrop_averages_the_views_its_training_produced(ws, photos, photo_re
     res, _ = Predictor([ws / "chosen" / "17au.yaml", ws / "chosen" / "6au.yaml"], device="cpu", multicrop=True,
                        progress=False).predict_images([photos[0]])
     for aus, same in ((AUS6, True), (AUS17, False)):
-        cols = [f"p_AU{a}" for a in aus]
+        cols = [prob_column(a) for a in aus]
         assert set(cols) <= set(res.columns)
         single, multi = photo_results[0].iloc[0][cols].to_numpy(float), res.iloc[0][cols].to_numpy(float)
         assert np.all((multi >= 0) & (multi <= 1)) and np.allclose(single, multi, atol=1e-6) == same, aus
@@ -342,8 +342,8 @@ def test_cli_writes_results_errors_and_annotations(ws, photos, tmp_path):
     assert proc.returncode == 1, proc.stderr            # 1: finished, but an input failed
     assert "corrupt.jpg" in proc.stdout
     res = read_predictions(out)
-    assert len(res) == 1 and len([c for c in res.columns if c.startswith("p_AU")]) == 23
-    assert str(res["AU1"].dtype) == "Int8"
+    assert len(res) == 1 and len([c for c in res.columns if c.endswith("_prob")]) == 23
+    assert str(res["AU01_c"].dtype) == "Int8"
     err = pd.read_csv(errors_path(out))
     assert err["image"].tolist() == [str(photos[2])]
     assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == ["grace_hopper.jpg"]
@@ -407,8 +407,8 @@ def test_synthau_models_say_so_on_the_picture_the_figure_and_the_summary(ws, pho
     drawn = np.asarray(Image.open(tmp_path / "ann" / "grace_hopper.jpg")).astype(int)
     plain = load_rgb(photos[0]).astype(int)
     row = results.iloc[0]
-    for i in range(5):                                  # a yellow dot on each landmark
-        x, y = int(round(row[f"lm{i}_x"])), int(round(row[f"lm{i}_y"]))
+    for i, name in enumerate(LANDMARK_NAMES):           # a yellow dot on each landmark
+        x, y = int(round(row[f"{name}_x"])), int(round(row[f"{name}_y"]))
         r, g, b = drawn[y, x]
         assert r > 200 and g > 180 and b < 90, (i, drawn[y, x], plain[y, x])
     bottom = drawn[-8:, :, :]                           # the note's black band across the picture
@@ -419,7 +419,7 @@ def test_synthau_models_say_so_on_the_picture_the_figure_and_the_summary(ws, pho
     assert fill.sum() > 3000 and inside < 0.02 * fill.sum()        # the label block is beside the face, not on it
     fig = plot_faces(results, pred.thresholds, root=None)
     assert "SynthAU" in fig._suptitle.get_text()
-    assert fig.axes[1].get_yticklabels()[0].get_text() == "AU1 Inner brow raiser"
+    assert fig.axes[1].get_yticklabels()[0].get_text() == "AU01 Inner brow raiser"
     assert len(fig.axes[0].collections) == 1 and len(fig.axes[0].collections[0].get_offsets()) == 5
     # models whose data set is unknown (the other tests' workspace): no note
     plain_pred = Predictor([ws / "chosen" / "17au.yaml"], device="cpu", progress=False)

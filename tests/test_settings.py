@@ -132,7 +132,7 @@ def _check_every_profile(PARAMS, check_params):
     for stem, values in base.items():
         assert set(PARAMS[stem]) == set(P.declared_parameters(stem)) - set(P.RUNNER_KEYS), stem
         check_params(stem, values, f"base.yaml {stem}")
-    for name in ("ci", "demo", "paper", "own_data_template"):
+    for name in ("ci", "demo", "paper", "own_data_template", "noisy_labels_template"):
         prof = P.load_profile(name)
         for step in prof.steps:
             P.resolve(prof, step.stem, step.parameters)

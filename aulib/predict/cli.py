@@ -1,5 +1,8 @@
-"""``python -m aulib.predict IMAGES... --model ws/chosen/17au.yaml [--model ws/chosen/6au.yaml]``:
-AU predictions of chosen models on photos, folders and videos (:mod:`aulib.predict.predictor`).
+"""``python -m aulib.predict IMAGES... --model ws/chosen/17au.yaml [--model ws/chosen/6au.yaml] [--format F]``:
+AU predictions of chosen models on photos, folders and videos (:mod:`aulib.predict.predictor`),
+written in the kit's format or as OpenFace 2 / py-feat write theirs (:mod:`aulib.predict.formats`).
+The arguments are in :mod:`aulib.predict.parser`; ``python -m aulib.predict --help`` answers from
+there, before this module (and torch) is imported.
 
 Exit status: 0 every input was read, 1 some inputs could not be read (results
 for the others are written), 2 a chosen file, a run's config.yaml or a
@@ -8,32 +11,20 @@ argument is wrong.
 """
 from __future__ import annotations
 
-import argparse
 import pickle
 import sys
 
 import yaml
 
+from .parser import build_parser
 from .predictor import predict_files
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m aulib.predict",
-                                 description="AU predictions of chosen models on photos, folders and videos")
-    ap.add_argument("inputs", nargs="+", help="image files, folders (searched recursively) and video files")
-    ap.add_argument("--model", action="append", required=True,
-                    help="chosen-model YAML (e.g. runs/demo/chosen/17au.yaml); repeat for each group")
-    ap.add_argument("--out", default="predictions.csv", help="results CSV (errors go to <stem>_errors.csv beside it)")
-    ap.add_argument("--annotate", default=None, metavar="DIR", help="also write annotated pictures into DIR")
-    ap.add_argument("--video-fps", type=float, default=2.0, help="frames per second sampled from videos (0: all)")
-    ap.add_argument("--workspace", default=None, help="workspace root the chosen files' run dirs are relative to")
-    ap.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, cuda:1 ...")
-    ap.add_argument("--batch-size", type=int, default=32, help="faces per forward pass")
-    ap.add_argument("--multicrop", action="store_true", help="average over the multi-crop views")
-    args = ap.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         _, errors = predict_files(args.inputs, args.model, args.out, args.annotate, args.video_fps or None,
-                                  args.workspace, args.device, args.batch_size, args.multicrop)
+                                  args.workspace, args.device, args.batch_size, args.multicrop, fmt=args.format)
     except (OSError, ValueError, pickle.UnpicklingError, yaml.YAMLError) as e:
         # a missing, malformed or hostile model file: one line naming it (the messages do), never a traceback
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)

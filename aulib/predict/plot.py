@@ -9,15 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..aus import AU_NAMES, parse_au_column
+from ..aus import AU_NAMES
 from ..data.faces.columns import BOX_COLUMNS
 from ..data.images import ImageReadError
 from ..data.faces.align import box_crop, box_matrix
+from .formats import LANDMARK_COLUMNS, au_name, prob_column, table_aus
 from .inputs import read_frame
-
-
-def _prob_columns(results: pd.DataFrame) -> list[str]:
-    return [c for c in results.columns if c.startswith("p_AU")]
 
 
 def plot_faces(results: pd.DataFrame, thresholds, max_faces: int = 8, context: float = 1.4, size: int = 160,
@@ -25,7 +22,7 @@ def plot_faces(results: pd.DataFrame, thresholds, max_faces: int = 8, context: f
     """Figure with one row per face (the first ``max_faces`` rows with a face).
 
     Left: the face, cut from its picture as the square of ``context`` times
-    the detector box. Right: horizontal bars of the ``p_AU<n>`` probabilities,
+    the detector box. Right: horizontal bars of the ``AU01_prob`` … probabilities,
     filled where the AU is decided present (``prob >= threshold``), a black
     tick at each AU's threshold. ``thresholds``: mapping or Series AU ->
     threshold (``Predictor.thresholds``). ``root``: the folder relative
@@ -40,8 +37,8 @@ def plot_faces(results: pd.DataFrame, thresholds, max_faces: int = 8, context: f
     faces = results[results["n_faces"] > 0].head(max_faces)
     if faces.empty:
         return None
-    cols = _prob_columns(results)
-    aus = [parse_au_column(c[2:]) for c in cols]
+    aus = table_aus(results)
+    cols = [prob_column(a) for a in aus]
     thr = np.array([float(pd.Series(thresholds)[a]) for a in aus])
     fig, axes = plt.subplots(len(faces), 2, figsize=(9, 0.25 * len(aus) + 1.2 * len(faces) + 0.5),
                              gridspec_kw={"width_ratios": [1, 2.6]}, squeeze=False)
@@ -60,7 +57,7 @@ def plot_faces(results: pd.DataFrame, thresholds, max_faces: int = 8, context: f
         if img is not None:
             box = [row[c] for c in BOX_COLUMNS]
             ax_img.imshow(box_crop(img, box, size, scale=context))
-            lm = np.array([[row.get(f"lm{i}_x", np.nan), row.get(f"lm{i}_y", np.nan)] for i in range(5)], float)
+            lm = np.array([row.get(c, np.nan) for c in LANDMARK_COLUMNS], float).reshape(5, 2)
             if np.isfinite(lm).all():     # the landmarks mapped as the crop's pixels are
                 m = box_matrix(box, size, context)
                 xy = lm @ m[:, :2].T + m[:, 2]
@@ -76,7 +73,7 @@ def plot_faces(results: pd.DataFrame, thresholds, max_faces: int = 8, context: f
         on = p >= thr
         ax_bar.barh(y, p, color=np.where(on, "tab:red", "lightgray"), edgecolor="tab:red", height=0.7)
         ax_bar.vlines(thr, y - 0.4, y + 0.4, color="black", linewidth=1.2)
-        ax_bar.set_yticks(y, [f"AU{a} {AU_NAMES.get(a, '')}".strip() for a in aus], fontsize=7)
+        ax_bar.set_yticks(y, [f"{au_name(a)} {AU_NAMES.get(a, '')}".strip() for a in aus], fontsize=7)
         for yi in np.flatnonzero(on):
             ax_bar.text(min(p[yi] + 0.01, 0.9), yi, f"{p[yi]:.2f}", va="center", fontsize=6)
         ax_bar.invert_yaxis()

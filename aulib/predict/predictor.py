@@ -13,8 +13,10 @@ once. Faces of many pictures go through a model in one batch.
 Output (:meth:`Predictor.predict_paths`): one row per face with ``image``,
 ``frame`` and ``time_s`` (video frames; empty for photos), ``face`` (0 = the
 largest), ``n_faces``, detection ``score``, box ``x0 y0 x1 y1`` and the 5
-landmarks (pixels of the picture), then ``p_AU<n>`` probabilities and
-``AU<n>`` 0/1 decisions for every AU the models cover. A picture without a
+landmarks by name (``left_eye_x`` … ``mouth_right_y``, pixels of the picture),
+then ``AU01_prob`` … probabilities and ``AU01_c`` … 0/1 decisions for every AU
+the models cover, in number order (:mod:`aulib.predict.formats`; the CLI's
+``--format openface|fex`` writes the same as OpenFace 2 or py-feat would). A picture without a
 face gets one row with ``n_faces = 0`` and empty face, box, probability and
 decision columns, so every input picture is accounted for. Inputs that give
 no picture (missing, corrupt, not an image, undecodable video) are not rows:
@@ -44,8 +46,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..aus import AU_NAMES, CATALOG, CROP_STYLE, au_column
-from ..data.faces.columns import BOX_COLUMNS, LANDMARK_COLUMNS
+from ..aus import AU_NAMES, CATALOG, CROP_STYLE
+from ..data.faces.columns import BOX_COLUMNS, LANDMARK_COLUMNS as DETECTOR_LANDMARKS
 from ..data.faces.align import crop_face
 from ..data.faces.detect import detect_all_faces
 from ..data.sources.synthau.generate import MARKER as SYNTHAU_MARKER
@@ -59,6 +61,8 @@ from ..select.choose import ChosenModel, load_chosen
 from ..select.ensemble import LinearEnsemble
 from ..train.distributed import resolve_device
 from ..workspace import RunDir, Workspace
+from .formats import LANDMARK_COLUMNS, decision_column, prob_column, thresholds_path, thresholds_table, \
+    write_predictions
 from .inputs import Frame, InputError, annotate, au_label, expand_inputs, iter_frames
 
 META_COLUMNS = ["image", "frame", "time_s", "face", "n_faces", "score", *BOX_COLUMNS, *LANDMARK_COLUMNS]
@@ -263,8 +267,8 @@ class Predictor:
 
     @property
     def columns(self) -> list[str]:
-        """Output columns: meta, then ``p_AU<n>``, then ``AU<n>``."""
-        return META_COLUMNS + [f"p_{au_column(a)}" for a in self.aus] + [au_column(a) for a in self.aus]
+        """Output columns: meta, then ``AU01_prob`` …, then ``AU01_c`` …"""
+        return META_COLUMNS + [prob_column(a) for a in self.aus] + [decision_column(a) for a in self.aus]
 
     # ----------------------------------------------------------------------- faces -> probabilities
 
@@ -327,7 +331,8 @@ class Predictor:
                 rows.append(base)
                 row_probs.append(empty)
             for k, face in enumerate(faces[i]):
-                rows.append({**base, "face": k, **face})
+                rows.append({**base, "face": k, **{c: face[c] for c in ("score", *BOX_COLUMNS)},
+                             **dict(zip(LANDMARK_COLUMNS, (face[c] for c in DETECTOR_LANDMARKS)))})
                 row_probs.append(probs[j])
                 on = decisions[j].astype(bool)
                 active = [a for a, d in zip(self.aus, on) if d]
@@ -375,8 +380,8 @@ class Predictor:
         meta = meta.astype({"frame": "Int64", "face": "Int64", "n_faces": "int64", "time_s": "float64",
                             "score": "float64", **{c: "float64" for c in BOX_COLUMNS + LANDMARK_COLUMNS}})
         p = np.concatenate(probs) if probs else np.zeros((0, len(self.aus)), np.float32)
-        prob_df = pd.DataFrame(p, columns=[f"p_{au_column(a)}" for a in self.aus])
-        dec = pd.DataFrame(self.decide(p), columns=[au_column(a) for a in self.aus]).astype("Int8")
+        prob_df = pd.DataFrame(p, columns=[prob_column(a) for a in self.aus])
+        dec = pd.DataFrame(self.decide(p), columns=[decision_column(a) for a in self.aus]).astype("Int8")
         dec[np.isnan(p)] = pd.NA
         df = pd.concat([meta, prob_df, dec], axis=1)
         df.attrs["thresholds"] = self.thresholds.to_dict()
@@ -415,14 +420,18 @@ class Predictor:
 
 
     def predict_to_csv(self, inputs: Iterable, out_csv=None, annotate_dir=None, video_fps: float | None = 2.0,
-                       relative_to=None, verbose: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """:meth:`predict_paths`, then write ``out_csv`` and, when an input
-        failed, its errors table (:func:`errors_path`; a stale one is removed
-        when nothing failed) and print a summary. Returns ``(results, errors)``."""
+                       relative_to=None, verbose: bool = True, fmt: str = "aulib") -> tuple[pd.DataFrame, pd.DataFrame]:
+        """:meth:`predict_paths`, then write ``out_csv`` in format ``fmt``
+        (``aulib``, ``openface`` or ``fex``: :mod:`aulib.predict.formats`), the
+        thresholds used beside it (:func:`~aulib.predict.formats.thresholds_path`)
+        and, when an input failed, its errors table (:func:`errors_path`; a
+        stale one is removed when nothing failed), and print a summary.
+        Returns ``(results, errors)`` (the kit's table)."""
         results, errors = self.predict_paths(inputs, video_fps=video_fps, annotate_dir=annotate_dir,
                                              relative_to=relative_to)
         if out_csv is not None:
-            write_csv(out_csv, results)
+            write_predictions(results, out_csv, fmt)
+            write_csv(thresholds_path(out_csv), thresholds_table(self.table()))
             if len(errors):
                 write_csv(errors_path(out_csv), errors)
             else:
@@ -444,19 +453,32 @@ def _relative(source: str, folder) -> str:
         return source
 
 
+#: Picture formats an annotated picture keeps (others are written as ``<stem>_<ext>.png``).
+KEPT_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
 def _annotation_name(fr: Frame, names: dict) -> str:
-    """Unique file name per input (``<stem>.jpg``, ``<stem>_2.jpg`` on a clash;
-    video frames ``<stem>_frame<NNNNNN>.jpg``)."""
+    """Unique file name per input: a photo keeps its name and extension
+    (``a.png``, ``a.jpg``; ``a_bmp.png`` for other formats; ``a_2.png`` when
+    two folders hold an ``a.png``); video frames ``<stem>_frame<NNNNNN>.jpg``."""
     if fr.source not in names:
-        stem = re.sub(r"[^\w.-]+", "_", Path(fr.source).stem) or "image"
+        path = Path(fr.source)
+        stem = re.sub(r"[^\w.-]+", "_", path.stem) or "image"
+        ext = path.suffix.lower()
+        if fr.frame is not None:
+            suffix = ".jpg"
+        elif ext in KEPT_SUFFIXES:
+            suffix = ext
+        else:
+            suffix, stem = ".png", f"{stem}_{ext[1:]}" if re.fullmatch(r"\.\w+", ext) else stem
         taken = set(names.values())
         name, k = stem, 1
-        while name in taken:
+        while (name, suffix) in taken:
             k += 1
             name = f"{stem}_{k}"
-        names[fr.source] = name
-    base = names[fr.source]
-    return f"{base}_frame{fr.frame:06d}.jpg" if fr.frame is not None else f"{base}.jpg"
+        names[fr.source] = (name, suffix)
+    base, suffix = names[fr.source]
+    return f"{base}_frame{fr.frame:06d}{suffix}" if fr.frame is not None else f"{base}{suffix}"
 
 
 def errors_table(errors: Sequence[InputError]) -> pd.DataFrame:
@@ -503,19 +525,20 @@ def available_chosen(ws: Workspace, groups: Sequence[str]) -> list[Path]:
 
 def predict_files(inputs: Iterable, models: Sequence, out_csv=None, annotate_dir=None, video_fps: float | None = 2.0,
                   workspace=None, device: str = "auto", batch_size: int = 32, multicrop: bool = False,
-                  progress: bool = True, verbose: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  progress: bool = True, verbose: bool = True, fmt: str = "aulib") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build a :class:`Predictor` from chosen-model files ``models``, predict
-    on ``inputs`` (files/folders/videos), write ``out_csv`` and, when an input
-    failed, its errors table (:func:`errors_path`) and print a summary. Returns ``(results, errors)``."""
+    on ``inputs`` (files/folders/videos), write ``out_csv`` in format ``fmt``
+    with its thresholds and, when an input failed, its errors table
+    (:meth:`Predictor.predict_to_csv`) and print a summary. Returns ``(results, errors)``."""
     predictor = Predictor(models, workspace=workspace, device=device, multicrop=multicrop,
                           batch_size=batch_size, progress=progress)
-    return predictor.predict_to_csv(inputs, out_csv, annotate_dir, video_fps, verbose=verbose)
+    return predictor.predict_to_csv(inputs, out_csv, annotate_dir, video_fps, verbose=verbose, fmt=fmt)
 
 
 def read_predictions(path) -> pd.DataFrame:
-    """Read a predictions CSV written by :func:`predict_files` (nullable ints kept)."""
+    """Read a predictions CSV the kit wrote in its own format (nullable ints kept)."""
     df = pd.read_csv(path)
-    ints = {c: "Int64" for c in ("frame", "face")} | {c: "Int8" for c in df.columns if re.fullmatch(r"AU\d+", c)}
+    ints = {c: "Int64" for c in ("frame", "face")} | {c: "Int8" for c in df.columns if re.fullmatch(r"AU\d+_c", c)}
     return df.astype({c: t for c, t in ints.items() if c in df.columns})
 
 

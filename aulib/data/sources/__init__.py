@@ -39,6 +39,8 @@ folder names and options are ``settings={...}``, defaults in the module's
 ``bp4d`` (:mod:`.bp4d`)        AUCoding/AU_OCC/<Subject>_<Task>.csv, frames img/<Subject>/<Task>/<n>.jpg
 ``disfa`` (:mod:`.disfa`)      ActionUnit_Labels/<SN>/<SN>_au<N>.txt, frames from Video_LeftCamera/LeftVideo<SN>_comp.avi
 ``affwild2`` (:mod:`.affwild2`)  annotations/AU_Detection_Challenge/{Train,Validation}_Set/<video>.txt, cropped_aligned/
+``machine_labels`` (:mod:`.machine_labels`)  OpenFace 2 / py-feat (Fex) CSVs of your videos as the noisy set,
+                 a generic CSV of manual codes as the optimization table (docs/noisy_labels.md)
 
 :data:`SOURCES` is the one table of data sets: a new data set is one module
 and one entry there.
@@ -57,7 +59,7 @@ from ...aus import AU_NAMES, CATALOG, GROUPS
 from ..labels import LabelReport, label_counts, read_label_table, write_label_table
 from .emotionet import read_emotionet_automatic, read_emotionet_manual
 from .generic_csv import read_generic_csv
-from . import affwild2, bp4d, disfa
+from . import affwild2, bp4d, disfa, machine_labels
 from .synthau import generate as synth
 
 #: Every split a workspace can hold a label table for.
@@ -111,7 +113,7 @@ class Source:
         return tuple(self.layout) if self.layout else self.tables
 
 
-#: The data sets, by name (docs/layout.md, docs/bp4d.md, docs/disfa.md, docs/affwild2.md).
+#: The data sets, by name (docs/layout.md, docs/bp4d.md, docs/disfa.md, docs/affwild2.md, docs/noisy_labels.md).
 SOURCES: dict[str, Source] = {
     "synthau": Source("synthau", LAYOUTS["synthau"], needs_root=False),
     "emotionet": Source("emotionet", LAYOUTS["emotionet"]),
@@ -120,6 +122,8 @@ SOURCES: dict[str, Source] = {
     "disfa": Source("disfa", read=disfa.read, settings=disfa.SETTINGS, inputs=disfa.inputs),
     "affwild2": Source("affwild2", read=affwild2.read, settings=affwild2.SETTINGS, inputs=affwild2.inputs,
                        tables=("optimization", "validation")),
+    "machine_labels": Source("machine_labels", read=machine_labels.read, settings=machine_labels.SETTINGS,
+                             inputs=machine_labels.inputs, tables=("optimization", "noisy", "noisy_true")),
 }
 DATASETS = tuple(SOURCES)
 

@@ -115,6 +115,7 @@ def test_moving_the_threshold_slider_changes_the_scores_and_the_faces(ws):
     n_distinct = len(set(images[(probs >= 0.15) & (labels == 0)]))
     assert len(shown) == len(s["rows"]) == min(40, n_distinct) < s["fp"]        # B's copies counted once
     assert len(set(images[s["rows"]])) == len(s["rows"])
+    assert f"the {len(s['rows'])} images shown" in x.faces_caption.value and images[s["rows"][0]] in x.faces_caption.value
     np.testing.assert_array_equal(np.stack(shown), want)
     assert f"p={probs[s['rows'][0]]:.2f}" in x.faces.figure.axes[0].get_title()
     x.kind.value = "FN"

@@ -14,6 +14,8 @@ the two figures that depend on the threshold only.
 """
 from __future__ import annotations
 
+import html
+
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
@@ -101,6 +103,8 @@ class AUExplorer(Explorer):
         self.reset.on_click(lambda _: self.reset_threshold())
         self.kind = widgets.ToggleButtons(options=list(KINDS), description="faces")
         self.curves, self.scores_view, self.faces = FigureView(), FigureView(), FigureView(dpi=80)
+        self.faces_caption = widgets.HTML()            # the names of the images in the grid (folded)
+        self.faces_caption.add_class("aulib-faces-caption")
         self._busy = False
         #: threshold / kind changes redraw once after a burst (arrow keys), in a kernel
         self.later = Debouncer(self._redraw)
@@ -114,6 +118,7 @@ class AUExplorer(Explorer):
             widgets.HBox([self.curves.widget, self.scores_view.widget]),
             widgets.HBox([self.threshold, self.reset, self.kind]),
             self.faces.widget,
+            self.faces_caption,
         ])
         self.widget.add_class("aulib-explore-au")
         self._on_au()
@@ -222,7 +227,11 @@ class AUExplorer(Explorer):
         self.curves.show_for(key, self.curves_figure)     # the selected (run, epoch) marker moves too
         key += (float(self.threshold.value),)
         self.scores_view.show_for(key, self.scores_figure)
-        self.faces.show_for(key + (self.kind.value,), self.faces_figure)
+        if self.faces.show_for(key + (self.kind.value,), self.faces_figure):
+            run = self.runs[self.run.value]
+            names = self._images(run)[self.state()["rows"]]
+            self.faces_caption.value = (f"<details><summary>the {len(names)} images shown</summary>"
+                                        f"<span>{html.escape(', '.join(map(str, names)))}</span></details>")
 
     # ----------------------------------------------------------------- figures
     def curves_figure(self) -> Figure:

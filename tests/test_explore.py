@@ -244,7 +244,7 @@ def test_reset_goes_back_to_the_chosen_threshold_and_nothing_chosen_draws_no_cho
     x = explore_au(ws, "17au")
     x.au.value = 12
     chosen = x.chosen_for(12)
-    assert chosen is not None and x.reset.description == f"reset to chosen {chosen[2]:.3f}"
+    assert chosen is not None and x.reset.description == f"reset: chosen {chosen[2]:.3f}"
     x.threshold.value = 0.9
     x.reset.click()
     assert x.threshold.value == pytest.approx(chosen[2], abs=0.005)
@@ -252,7 +252,7 @@ def test_reset_goes_back_to_the_chosen_threshold_and_nothing_chosen_draws_no_cho
     assert any(t.startswith("chosen ") for t in legend(x))
     bare = explore_au(ws, "17au", chosen=False)          # nothing chosen: no "chosen 0.500"
     assert bare.chosen_for(12) is None and not any(t.startswith("chosen") for t in legend(bare))
-    assert bare.reset.description == "reset to default 0.500"
+    assert bare.reset.description == "reset: 0.500 (none chosen)"
     assert "best at 0.5" in " ".join(t.get_text() for t in bare.curves.figure.legends[0].texts)
 
 

@@ -96,12 +96,13 @@ class AUExplorer(Explorer):
         self.epoch = widgets.Dropdown(options=[int(e) for e in first.epochs], description="epoch")
         self.threshold = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01, description="threshold",
                                              continuous_update=False, readout_format=".3f",
-                                             layout=widgets.Layout(width="520px"))
+                                             layout=widgets.Layout(width="440px"))
         self.reset = widgets.Button(description="reset", tooltip="set the threshold back to the chosen one",
-                                    icon="undo", layout=widgets.Layout(width="auto"))
+                                    icon="undo", layout=widgets.Layout(width="215px"))
         self.reset.add_class("aulib-reset-threshold")
         self.reset.on_click(lambda _: self.reset_threshold())
-        self.kind = widgets.ToggleButtons(options=list(KINDS), description="faces")
+        self.kind = widgets.ToggleButtons(options=list(KINDS), description="faces",
+                                          style={"button_width": "48px", "description_width": "40px"})
         self.curves, self.scores_view, self.faces = FigureView(), FigureView(), FigureView(dpi=80)
         self.faces_caption = widgets.HTML()            # the names of the images in the grid (folded)
         self.faces_caption.add_class("aulib-faces-caption")
@@ -198,7 +199,7 @@ class AUExplorer(Explorer):
         au = int(self.au.value)
         run, epoch, thr = self.defaults(au)
         chosen = self.chosen_for(au) is not None
-        self.reset.description = f"reset to {'chosen' if chosen else 'default'} {thr:.3f}"
+        self.reset.description = f"reset: chosen {thr:.3f}" if chosen else f"reset: {thr:.3f} (none chosen)"
         self.reset.tooltip = ("set the threshold back to the chosen model's" if chosen else
                               "nothing is chosen for this AU (run 06_choose): back to 0.5")
         with one_redraw(self):

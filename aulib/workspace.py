@@ -10,7 +10,8 @@ Layout (all under ``runs/<profile>/`` by default; see docs/layout.md)::
     train/<run_name>/     run directories (config.yaml, log.csv, preds/, checkpoints/)
     chosen/<group>.yaml   chosen model descriptions (per AU: run, epoch, threshold)
     notebooks/            executed notebook copies and their stamps (<step>.ipynb, <step>.stamp.yaml)
-    results/              figures/ and tables/ of this profile (demo: the repo's results/)
+    results/              figures/ and tables/ of this profile (the project's results/ is a published copy:
+                          ``python -m aulib.pipeline --profile demo --publish``)
 
 A run directory's own layout is known only to :class:`RunDir`.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,16 +29,57 @@ import pandas as pd
 _CHECKPOINT = re.compile(r"^epoch(\d+)\.pt$")
 
 
+#: Environment variable naming the project root; it wins over every other rule.
+ROOT_ENV = "AULIB_ROOT"
+#: What makes a folder a project root: it holds the profiles of its notebooks.
+PROJECT_MARK = Path("notebooks") / "profiles"
+
+
+class ProjectRootWarning(UserWarning):
+    """The project found from the current folder is not the clone aulib is imported from."""
+
+
+_WARNED: set[tuple[Path, Path]] = set()     # (project, clone) pairs already warned of in this process
+
+
+def package_clone() -> Path | None:
+    """The clone this package is imported from (the folder holding
+    pyproject.toml above it), or None for an installed package."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").exists() else None
+
+
+def project_from(folder: str | os.PathLike) -> Path | None:
+    """The nearest folder at or above ``folder`` that holds ``notebooks/profiles/``, or None."""
+    start = Path(folder).resolve()
+    return next((d for d in (start, *start.parents) if (d / PROJECT_MARK).is_dir()), None)
+
+
 def repo_root() -> Path:
-    """The project root: ``AULIB_ROOT`` if set, else the folder holding
-    pyproject.toml above this package, else the current directory."""
-    env = os.environ.get("AULIB_ROOT")
+    """The project root, where profiles (``notebooks/profiles/``) and
+    workspaces (``runs/<profile>/``) are: ``AULIB_ROOT`` if set; else the
+    project folder the process runs in (the nearest folder at or above the
+    current directory holding ``notebooks/profiles/``: a notebook's kernel
+    runs in its own folder), with a :class:`ProjectRootWarning` when that is
+    not the clone aulib is imported from; else that clone; else the current
+    directory."""
+    env = os.environ.get(ROOT_ENV)
     if env:
         return Path(env).resolve()
-    here = Path(__file__).resolve().parent.parent
-    if (here / "pyproject.toml").exists():
-        return here
-    return Path.cwd().resolve()
+    try:
+        cwd = Path.cwd().resolve()
+    except FileNotFoundError:          # the current folder was deleted
+        cwd = None
+    clone = package_clone()
+    found = project_from(cwd) if cwd is not None else None
+    if found is not None:
+        if clone is not None and found != clone and (found, clone) not in _WARNED:
+            _WARNED.add((found, clone))
+            warnings.warn(f"aulib: the project is {found} (the folder this runs in), while aulib is imported from "
+                          f"the clone {clone}; profiles are read and workspaces written under {found}. Set "
+                          f"{ROOT_ENV} to choose the project explicitly.", ProjectRootWarning, stacklevel=2)
+        return found
+    return clone or cwd or Path("/").resolve()
 
 
 @dataclass(frozen=True)
@@ -49,10 +92,11 @@ class Workspace:
     @classmethod
     def for_profile(cls, profile: str, root: str | os.PathLike | None = None,
                     results: str | os.PathLike | None = None) -> "Workspace":
-        """Workspace of a profile: ``runs/<profile>`` under the repo root (a
-        name that would leave ``runs/`` is refused unless ``root`` is given).
-        The ``demo`` profile in its default place writes figures/tables to the repo's
-        ``results/`` (committed); other profiles keep them inside the workspace."""
+        """Workspace of a profile: ``runs/<profile>`` under the project root
+        (:func:`repo_root`; a name that would leave ``runs/`` is refused unless
+        ``root`` is given). Figures and tables go to ``<workspace>/results``
+        (``results`` overrides) for every profile; the project's own
+        ``results/`` changes only by :func:`aulib.pipeline.publish.publish`."""
         base = repo_root()
         default_root = (base / "runs" / profile).resolve()
         if root is None and default_root.parent != (base / "runs").resolve():
@@ -61,7 +105,7 @@ class Workspace:
                              "workspace explicitly (--workspace DIR, the notebooks' workspace parameter)")
         ws_root = Path(root).resolve() if root else default_root
         if results is None:
-            results = base / "results" if (profile == "demo" and ws_root == default_root) else ws_root / "results"
+            results = ws_root / "results"
         return cls(ws_root, Path(results).resolve())
 
     @property

@@ -1,11 +1,13 @@
 """Does a fresh demo run give the committed results? Compare within a tolerance derived from the seed spread.
 
-After ``python -m aulib.pipeline --profile demo`` (which rewrites ``results/``),
+After ``python -m aulib.pipeline --profile demo`` (which writes
+``runs/demo/results/``; ``--publish`` would then copy it over ``results/``),
 compares every row's final score of Tables 1 and 3 under each estimate (B,
-B cross-fit, Held-out) in the working tree's ``results/tables/`` with the
-committed ones (``git show REV:results/tables/...``). The tolerance of a
-group is ``k`` standard deviations over seeds of its Baseline's B final score
-(``results/tables/seed_spread.csv``, written by ``benchmarks/seed_spread.py``):
+B cross-fit, Held-out) in ``runs/demo/results/tables/`` with the committed
+ones (``git show REV:results/tables/...``). The tolerance of a group is ``k``
+standard deviations over seeds of its Baseline's B final score
+(``seed_spread.csv``, written by ``benchmarks/seed_spread.py``; the fresh
+folder's, else the committed one):
 a difference inside it is what another seed, or another machine's float
 rounding, gives. Prints each difference as a share of its tolerance and exits
 1 when one exceeds it.
@@ -42,7 +44,8 @@ def tolerances(spread: pd.DataFrame, k: float) -> dict[str, float]:
 
 def compare(fresh_dir: Path, rev: str, k: float) -> pd.DataFrame:
     """One row per table row and estimate: committed, fresh, difference, tolerance, share of it."""
-    tol = tolerances(pd.read_csv(fresh_dir / "seed_spread.csv"), k)
+    spread = fresh_dir / "seed_spread.csv"
+    tol = tolerances(pd.read_csv(spread) if spread.exists() else committed(rev, "results/tables/seed_spread.csv"), k)
     rows = []
     for name, group in TABLES.items():
         if group not in tol:
@@ -60,7 +63,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rev", default="HEAD", help="the commit holding the results to compare with")
     ap.add_argument("--k", type=float, default=3.0, help="tolerance in seed standard deviations")
-    ap.add_argument("--fresh", default=str(REPO / "results" / "tables"), help="folder of the fresh tables")
+    ap.add_argument("--fresh", default=str(REPO / "runs" / "demo" / "results" / "tables"), help="folder of the fresh tables")
     args = ap.parse_args(argv)
     df = compare(Path(args.fresh), args.rev, args.k)
     with pd.option_context("display.width", 200, "display.max_rows", 200):

@@ -8,14 +8,22 @@ file browser, runs Run -> Run All Cells from the menu, waits for the kernel to
 be idle and asserts: every cell ran, no error or stderr output (a red
 ``TqdmWarning: IProgress not found`` is one), progress bars are widgets and a
 figure is rendered. Then it opens 05_convergence on the run just trained,
-runs it all the same way, moves the per-AU explorer's threshold slider
-(``aulib.explore``) with the keyboard and asserts the explorer's figures
-were drawn again. The screenshots are kept at ``runs/ci/browser/04_train.png``
+runs it all the same way (with one cell added to the project's copy: the
+Table 1 row explorer on that run) and checks the explorers (``aulib.explore``)
+as a newcomer meets them after a first 04_train (issue 35.4): the runs
+explorer shows its one run by name and a figure not stretched past its own
+pixels; the row explorer offers no row it cannot fit (they are listed) and
+shows a busy sign while a picked row is fitted; the per-AU explorer's
+threshold slider, moved with the keyboard, redraws the two threshold
+figures once after the burst and the unchanged curves figure not at all,
+its error grid names distinct images, and its reset button brings the
+threshold back. The screenshots are kept at ``runs/ci/browser/04_train.png``
 and ``runs/ci/browser/05_convergence.png`` (and copied to
 ``$AULIB_ARTEFACTS`` if set). Skipped when Chromium is absent, unless ``CI``
 is set (then it fails). Cost: JupyterLab + Chromium start (seconds), one
 training epoch of the ci profile and 05 on it: about a minute on a quiet
-2-core machine.
+2-core machine; the explorer checks of issue 35.4 add about 10 s (the row
+fit, the debounce waits, the reset redraw).
 """
 from __future__ import annotations
 
@@ -39,6 +47,14 @@ from aulib.workspace import repo_root
 NOTEBOOK = "04_train.ipynb"
 EXPLORER_NOTEBOOK = "05_convergence.ipynb"      # its per-AU explorer reads the run 04_train trained
 AU_EXPLORER = ".aulib-explore-au"                # the class aulib.explore.au gives its widget
+RUNS_EXPLORER = ".aulib-explore-runs"            # aulib.explore.compare's
+TABLE_EXPLORER = ".aulib-explore-table"          # aulib.explore.breakdown's
+#: The cell the test appends to the project's 05_convergence: the Table 1 row explorer on the run 04_train
+#: trained, as the only baseline and (twice) the ensemble; no held-out split (keeps the fit to seconds), so
+#: the pretrained rows (no runs named) cannot be fitted.
+TABLE_CELL = ("from aulib.runs import list_runs\n_run = list_runs(ws)['name'].iloc[0]\n"
+              "explore.table_breakdown(ws, {'heldout': 'no_such_split', 'folds': 2, 'bootstrap': 0,\n"
+              "                             '17au': {'baseline': [_run], 'ensemble': [_run, _run]}})")
 CI_INPUTS = ("data", "labels", "splits", "crops", "faces.csv")   # what 04_train reads from runs/ci
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 ERROR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'
@@ -87,6 +103,11 @@ def _project(tmp: Path, ws: Path) -> Path:
     spec = yaml.safe_load(ci.read_text())
     spec["defaults"]["04_train"]["epochs"] = 1          # one epoch shows the bars and curves: the test's cost
     ci.write_text(yaml.safe_dump(spec, sort_keys=False))
+    nb05 = root / "notebooks" / EXPLORER_NOTEBOOK
+    cells = json.loads(nb05.read_text())
+    cells["cells"].append({"cell_type": "code", "execution_count": None, "id": "browser-test-table",
+                           "metadata": {}, "outputs": [], "source": TABLE_CELL})
+    nb05.write_text(json.dumps(cells))
     (root / "runs" / "ci").mkdir(parents=True)
     for name in CI_INPUTS:
         (root / "runs" / "ci" / name).symlink_to(ws / name)
@@ -305,21 +326,60 @@ def _move_threshold_slider(driver, steps: int = 15) -> tuple[str, str]:
     return before, _slider_readout(driver)
 
 
-def _run_explorer_notebook(driver) -> dict:
-    """Open 05_convergence, Run All, move the per-AU explorer's slider; what was seen."""
+_COUNT_REDRAWS = f"""
+window.__redraws = [...document.querySelectorAll('{PANEL} {AU_EXPLORER} img')].map(() => 0);
+[...document.querySelectorAll('{PANEL} {AU_EXPLORER} img')].forEach((img, k) => new MutationObserver(
+    () => window.__redraws[k]++).observe(img, {{attributes: true, attributeFilter: ['src']}}));"""
+
+
+def _runs_explorer(driver) -> dict:
+    """The runs explorer with one run (issue 35.4, edges 1-2): its controls and its figure's sizes."""
+    return driver.execute_script(f"""
+        const w = document.querySelector('{PANEL} {RUNS_EXPLORER}');
+        if (!w) return null;
+        const img = w.querySelector('img'), selects = [...w.querySelectorAll('select[multiple]')];
+        return {{one_run: (w.querySelector('.aulib-one-run') || {{}}).textContent || '',
+                n_lists: selects.length, au_options: selects.length ? selects[selects.length - 1].options.length : 0,
+                list_heights: selects.map(s => s.clientHeight),
+                natural: img ? img.naturalWidth : 0, shown: img ? img.clientWidth : 0}};""")
+
+
+def _table_explorer(driver) -> dict:
+    """Pick the row explorer's second row, as a user does, watching for its busy sign (issue 35.4, edge 3)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    box = _wait(driver, "the row explorer", lambda d: next(iter(d.find_elements(By.CSS_SELECTOR,
+                                                                                f"{PANEL} {TABLE_EXPLORER}")), None))
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
+    row = Select(box.find_elements(By.CSS_SELECTOR, ".widget-dropdown select")[1])
+    seen = {"rows": [o.text for o in row.options],
+            "skipped": box.find_element(By.CSS_SELECTOR, ".aulib-skipped-rows").text}
+    driver.execute_script(f"""window.__busy = false; window.__busyDone = false;
+        const b = document.querySelector('{PANEL} {TABLE_EXPLORER} .aulib-busy');
+        new MutationObserver(records => {{       // the added nodes keep their text when a later update removes them
+            if (records.some(r => [...r.addedNodes].some(n => (n.textContent || '').includes('fitting'))))
+                window.__busy = true;
+            if (window.__busy && !b.textContent.includes('fitting')) window.__busyDone = true;
+        }}).observe(b, {{subtree: true, childList: true, characterData: true}});""")
+    row.select_by_visible_text(seen["rows"][1])
+    try:                                  # the busy sign came and went, then the row's table or its reason
+        _wait(driver, "the busy sign to come and go", lambda d: d.execute_script("return window.__busyDone;"),
+              timeout=120)
+        _wait(driver, "the picked row's breakdown", lambda d: d.execute_script(
+            f"const w = document.querySelector('{PANEL} {TABLE_EXPLORER}');"
+            "return w.textContent.includes('No breakdown') || w.querySelector('table') !== null;"), timeout=30)
+    except Exception:  # noqa: BLE001 - the assertion reports whether the busy sign was seen
+        pass
+    seen["busy"] = driver.execute_script("return window.__busy;")
+    return seen
+
+
+def _check_au_explorer(driver, seen: dict) -> None:
+    """Key steps debounced (redraw counts), distinct images in the error grid, the reset button."""
     from selenium.webdriver.common.by import By
 
-    _open_from_file_browser(driver, EXPLORER_NOTEBOOK)
-    _run_all_from_menu(driver)
-    n_code = sum(c["cell_type"] == "code" for c in json.loads(
-        (repo_root() / "notebooks" / EXPLORER_NOTEBOOK).read_text())["cells"])
-    _wait_run_all(driver, n_code)
-    seen = {"bad": [e.text for e in driver.find_elements(By.CSS_SELECTOR, f"{PANEL} {ERROR_OUTPUT}")],
-            "prompts": _prompts(driver), "n_code": n_code}
-    if seen["bad"]:
-        return seen
-    seen["images"] = _wait(driver, "the per-AU explorer's figures", lambda d: (
-        lambda imgs: imgs if len(imgs) >= 3 and all(imgs) else None)(_explorer_images(d)))
+    driver.execute_script(_COUNT_REDRAWS)
     seen["readout"] = _move_threshold_slider(driver)
     try:
         seen["after"] = _wait(driver, "the explorer to redraw its figures after the slider moved", lambda d: (
@@ -327,8 +387,50 @@ def _run_explorer_notebook(driver) -> dict:
             timeout=60)
     except Exception:  # noqa: BLE001 - the assertion below reports what was on screen
         seen["after"] = _explorer_images(driver)
-    # every key press redraws; the screenshot shows the figures of the last one
     _wait(driver, "the kernel to finish redrawing", lambda d: _kernel_state(d) == "idle", timeout=180)
+    try:
+        _wait(driver, "both threshold figures redrawn", lambda d: d.execute_script(
+            "return window.__redraws.slice(1).every(n => n > 0);"), timeout=60)
+    except Exception:  # noqa: BLE001 - the assertion reports the counts
+        pass
+    time.sleep(1.5)                                   # any later redraw of the burst would be in by now
+    seen["redraws"] = driver.execute_script("return window.__redraws;")
+    seen["caption"] = driver.execute_script(
+        f"const c = document.querySelector('{PANEL} {AU_EXPLORER} .aulib-faces-caption');"
+        "return c ? [c.querySelector('summary').textContent, c.querySelector('span').textContent] : null;")
+    reset = driver.find_element(By.CSS_SELECTOR, f"{PANEL} {AU_EXPLORER} .aulib-reset-threshold")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", reset)
+    drawn = driver.execute_script("return window.__redraws[1];")
+    reset.click()
+    _wait(driver, "the reset button to bring the threshold back", lambda d: _slider_readout(d) == seen["readout"][0],
+          timeout=30)
+    _wait(driver, "the figures at the reset threshold (for the screenshot)",
+          lambda d: d.execute_script("return window.__redraws[1];") > drawn, timeout=60)
+    seen["reset"] = (reset.text, _slider_readout(driver))
+
+
+def _run_explorer_notebook(driver, root: Path) -> dict:
+    """Open 05_convergence, Run All, drive its explorers; what was seen."""
+    from selenium.webdriver.common.by import By
+
+    _open_from_file_browser(driver, EXPLORER_NOTEBOOK)
+    _run_all_from_menu(driver)
+    n_code = sum(c["cell_type"] == "code" for c in json.loads(
+        (root / "notebooks" / EXPLORER_NOTEBOOK).read_text())["cells"])
+    _wait_run_all(driver, n_code)
+    seen = {"bad": [e.text for e in driver.find_elements(By.CSS_SELECTOR, f"{PANEL} {ERROR_OUTPUT}")],
+            "prompts": _prompts(driver), "n_code": n_code}
+    if seen["bad"]:
+        return seen
+    seen["images"] = _wait(driver, "the per-AU explorer's figures", lambda d: (
+        lambda imgs: imgs if len(imgs) >= 3 and all(imgs) else None)(_explorer_images(d)))
+    t0 = time.time()
+    seen["runs"] = _runs_explorer(driver)
+    seen["table"] = _table_explorer(driver)
+    t1 = time.time()
+    _check_au_explorer(driver, seen)
+    print(f"explorer checks: runs + row explorer {t1 - t0:.1f} s, per-AU explorer (slider burst, counts, "
+          f"reset) {time.time() - t1:.1f} s")
     return seen
 
 
@@ -358,7 +460,7 @@ def test_04_train_runs_clean_in_jupyterlab(tmp_path):
                        if "ipykernel_launcher" in " ".join(p.cmdline())]
         kernel_libs = {m.path for pid in kernel_pids for m in psutil.Process(pid).memory_maps()}
         shot = _keep_screenshot(driver)
-        explorer = _run_explorer_notebook(driver)
+        explorer = _run_explorer_notebook(driver, root)
         shot05 = _keep_screenshot(driver, "05_convergence", AU_EXPLORER)
     finally:
         if driver is not None:
@@ -385,5 +487,29 @@ def test_04_train_runs_clean_in_jupyterlab(tmp_path):
     assert float(after) < float(before), f"the threshold slider did not move ({before} -> {after}; {shot05})"
     assert explorer["after"][1:] != explorer["images"][1:] and all(explorer["after"]), (
         f"moving the threshold slider {before} -> {after} did not redraw the explorer's figures (screenshot {shot05})")
+    _assert_explorers(explorer, shot05)
     assert kernel_pids and any(p.startswith(prefix) for p in kernel_libs), (
         f"the notebook's kernel {kernel_pids} loaded nothing from {prefix}: not this environment's python")
+
+
+def _assert_explorers(seen: dict, shot: Path) -> None:
+    """Issue 35.4's explorer edges as the browser showed them."""
+    runs, table = seen["runs"], seen["table"]
+    assert runs and runs["one_run"].startswith("run ") and runs["n_lists"] == 1 and runs["au_options"] > 2, (
+        f"one run should be named, not a one-row list, beside a list of AUs: {runs} ({shot})")
+    assert runs["natural"] >= 600 and 0 < runs["shown"] <= runs["natural"], (
+        f"the runs explorer's figure is stretched or small: {runs} ({shot})")
+    assert table["rows"][:2] == ["Baseline", "Ensemble"] and not any("pretrained" in r for r in table["rows"]), (
+        f"the row explorer offers rows it cannot fit: {table} ({shot})")
+    assert "Ensemble-multicrop-pretrained" in table["skipped"] and "names no 'pretrained' runs" in table["skipped"], table
+    assert table["busy"], f"no busy sign while the row explorer fitted {table['rows'][1]} ({shot})"
+    left, *right = seen["redraws"]
+    assert left == 0 and all(1 <= n <= 3 for n in right), (
+        f"15 arrow-key steps redrew the explorer's figures {seen['redraws']} times (curves, scores, faces): "
+        f"expected the curves never and the two others once after the burst ({shot})")
+    summary, names = seen["caption"]
+    shown = [n for n in names.split(", ") if n]
+    assert summary == f"the {len(shown)} images shown" and len(set(shown)) == len(shown), (
+        f"the error grid shows an image more than once: {names} ({shot})")
+    assert seen["reset"][0].startswith("reset: ") and seen["reset"][1] == seen["readout"][0], (
+        f"the reset button did not bring the threshold back to {seen['readout'][0]}: {seen['reset']} ({shot})")

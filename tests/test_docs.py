@@ -88,7 +88,8 @@ def test_readme_and_usage_document_aulib_root_as_it_behaves(tmp_path, monkeypatc
     monkeypatch.setenv("AULIB_ROOT", str(tmp_path))
     assert repo_root() == tmp_path.resolve()
     ws = Workspace.for_profile("demo")
-    assert ws.root == tmp_path.resolve() / "runs" / "demo" and ws.results == tmp_path.resolve() / "results"
+    assert ws.root == tmp_path.resolve() / "runs" / "demo" and ws.results == ws.root / "results"     # issue 35.6
+    assert "--profile demo --publish" in usage and "--profile demo --publish" in readme
 
 
 def test_benchmark_pages_hold_the_commands_their_rehearsal_runs():

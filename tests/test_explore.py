@@ -111,11 +111,15 @@ def test_moving_the_threshold_slider_changes_the_scores_and_the_faces(ws):
     store = C.CropStore(ws.crops("aligned", 64))
     want = store.images[store.rows(run.index["image"].to_numpy()[s["rows"]])]
     shown = [ax.images[0].get_array() for ax in x.faces.figure.axes if ax.images]
-    assert len(shown) == len(s["rows"]) == min(40, s["fp"])
+    images = run.index["image"].to_numpy()
+    n_distinct = len(set(images[(probs >= 0.15) & (labels == 0)]))
+    assert len(shown) == len(s["rows"]) == min(40, n_distinct) < s["fp"]        # B's copies counted once
+    assert len(set(images[s["rows"]])) == len(s["rows"])
+    assert f"the {len(s['rows'])} images shown" in x.faces_caption.value and images[s["rows"][0]] in x.faces_caption.value
     np.testing.assert_array_equal(np.stack(shown), want)
     assert f"p={probs[s['rows'][0]]:.2f}" in x.faces.figure.axes[0].get_title()
     x.kind.value = "FN"
-    assert x.state()["rows"] == wrong_rows(labels, probs, 0.15, "FN", 40).tolist()
+    assert x.state()["rows"] == wrong_rows(labels, probs, 0.15, "FN", 40, images).tolist()
 
 
 def test_au_explorer_without_a_chosen_model_or_faces(ws, tmp_path):
@@ -181,3 +185,122 @@ def test_a_table_row_breaks_down_into_its_per_au_scores(tables_ws):
     assert x.view.widget.value != first and f"AU{per_au['au'].iloc[0]}<" in x.html.value and "nan" not in x.html.value
     with pytest.raises(ValueError, match="no row"):
         tables.row_per_au(tables_ws, SPEC, "table1_6au", "Ensemble-multicrop")
+
+
+def test_wrong_rows_show_each_image_once_its_most_confident_copy_first():
+    """Issue 35.4: B's degraded copies of one image count once in the error grid."""
+    labels = np.array([0, 0, 0, 0, 0, 1])
+    probs = np.array([0.9, 0.95, 0.7, 0.8, 0.6, 0.99])
+    images = np.array(["a", "a", "b", "c", "b", "a"])
+    assert wrong_rows(labels, probs, 0.5, "FP").tolist() == [1, 0, 3, 2, 4]
+    assert wrong_rows(labels, probs, 0.5, "FP", images=images).tolist() == [1, 3, 2]
+    assert wrong_rows(labels, probs, 0.5, "FP", n=2, images=images).tolist() == [1, 3]
+
+
+def test_debouncer_runs_once_after_a_burst_in_an_event_loop_and_at_once_without_one():
+    import asyncio
+
+    from aulib.explore.view import Debouncer
+
+    seen = []
+    d = Debouncer(lambda: seen.append(1), delay=0.05)
+    d()
+    assert seen == [1] and not d.pending                    # no running loop: at once
+
+    async def burst():
+        for _ in range(5):
+            d()
+            await asyncio.sleep(0.005)
+        assert d.pending and seen == [1]
+        await asyncio.sleep(0.2)
+
+    asyncio.run(burst())
+    assert seen == [1, 1] and d.calls == 2
+
+
+def test_threshold_steps_redraw_once_and_leave_the_curves_alone(ws):
+    """Issue 35.4: five arrow-key steps in a kernel (a running event loop) make one redraw of the
+    two threshold figures and none of the unchanged curves figure."""
+    import asyncio
+
+    x = explore_au(ws, "17au")
+    x.later.delay = 0.05
+    counts = lambda: (x.curves.renders, x.scores_view.renders, x.faces.renders)  # noqa: E731
+    before = counts()
+
+    async def keys():
+        for _ in range(5):
+            x.threshold.value = round(x.threshold.value - 0.01, 2)
+            await asyncio.sleep(0.005)
+        assert counts() == before                        # nothing drawn during the burst
+        await asyncio.sleep(0.3)
+
+    asyncio.run(keys())
+    assert counts() == (before[0], before[1] + 1, before[2] + 1)
+    assert f"threshold {x.threshold.value:.2f}" in [t.get_text() for t in x.scores_view.figure.legends[0].texts]
+
+
+def test_reset_goes_back_to_the_chosen_threshold_and_nothing_chosen_draws_no_chosen_line(ws, tmp_path):
+    x = explore_au(ws, "17au")
+    x.au.value = 12
+    chosen = x.chosen_for(12)
+    assert chosen is not None and x.reset.description == f"reset: chosen {chosen[2]:.3f}"
+    x.threshold.value = 0.9
+    x.reset.click()
+    assert x.threshold.value == pytest.approx(chosen[2], abs=0.005)
+    legend = lambda e: [t.get_text() for t in e.scores_view.figure.legends[0].texts]  # noqa: E731
+    assert any(t.startswith("chosen ") for t in legend(x))
+    bare = explore_au(ws, "17au", chosen=False)          # nothing chosen: no "chosen 0.500"
+    assert bare.chosen_for(12) is None and not any(t.startswith("chosen") for t in legend(bare))
+    assert bare.reset.description == "reset: 0.500 (none chosen)"
+    assert "best at 0.5" in " ".join(t.get_text() for t in bare.curves.figure.legends[0].texts)
+
+
+def test_one_run_shows_its_name_and_a_selection_is_never_emptied(tmp_path):
+    """Issue 35.4 (edges 1, 2): one run (a newcomer's first 04_train) gets no one-row list; emptying
+    the AU list goes back to the last selection; one panel is one readable figure, not stretched."""
+    one = Workspace(tmp_path, tmp_path / "results")
+    write_synthetic_run(one.run("r"), "6au", epochs=3, n_images=N_IMAGES, heldout=None)
+    x = compare_runs(one)
+    controls = x.widget.children[0].children
+    assert x.runs not in controls and "aulib-one-run" in controls[0]._dom_classes and "r" in controls[0].value
+    assert len(x.aus.options) == 7 and x.aus.value == ("average",)
+    x.aus.value = ()
+    assert x.aus.value == ("average",)
+    fig = x.view.figure
+    assert tuple(fig.get_size_inches()) == (7.0, 4.2) and x.view.widget.layout.width == "630px"
+    x.aus.value = x.aus.options[:4]
+    assert x.view.figure.get_size_inches()[0] == 11.0 and x.view.widget.layout.width == "990px"
+
+
+def test_two_runs_cannot_both_be_deselected(ws):
+    x = compare_runs(ws, "17au")
+    assert x.runs in x.widget.children[0].children and x.runs.rows >= 3
+    x.runs.value = ()
+    assert x.runs.value == ("17_a", "17_b") and len(x.aus.options) == 18
+
+
+def test_breakdown_offers_only_rows_it_can_fit_clears_the_figure_and_shows_a_busy_sign(tables_ws, monkeypatch):
+    """Issue 35.4 (edge 3)."""
+    from aulib.explore import breakdown
+
+    spec = {**SPEC, "6au": {"baseline": "6_a", "ensemble": ["6_a", "6_gone"]}}
+    x = table_breakdown(tables_ws, spec)
+    assert x.row.options == ("Baseline",)
+    assert "Ensemble-chosen" in x.skipped.value and "6_gone" in x.skipped.value
+    assert x.view.widget.layout.display is None and x.view.figure is not None
+    seen = {}
+
+    def slow_fit(ws, spec, table, row):
+        seen["busy"], seen["disabled"] = x.busy.value, x.row.disabled
+        raise ValueError("predictions damaged")
+
+    monkeypatch.setattr(breakdown, "row_per_au", slow_fit)
+    x.metric.value = "f1"                                  # cached: no refit, no busy sign
+    assert not seen
+    x._cache.clear()
+    x.metric.value = "acc"
+    assert "fitting table1_6au · Baseline" in seen["busy"] and seen["disabled"]
+    assert x.busy.value == "" and not x.row.disabled
+    assert "No breakdown" in x.html.value and "predictions damaged" in x.html.value
+    assert x.view.widget.layout.display == "none"        # the previous row's figure is not left under it

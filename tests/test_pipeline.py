@@ -354,3 +354,60 @@ def test_list_with_a_data_root_not_yet_in_place_says_what_would_run(tmp_path, ca
                  str(tmp_path / "ws"), "--list"])
     out = capsys.readouterr().out
     assert "01_data" in out and "will run" in out and not (tmp_path / "ws").exists()
+
+
+def _git(root, *args):
+    import subprocess
+
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def test_demo_notebooks_leave_the_committed_results_alone_until_publish(project, capsys):
+    """Issue 35.6: a `demo` step writing tables (as 07_tables does) writes runs/demo/results/, so
+    `git status` stays clean; `--publish` copies it over results/ (a file only results/ has is kept
+    and named), and is refused, copying nothing, while a step is out of date."""
+    root, _ = project
+    _notebook(root / "notebooks" / "07_w.ipynb", "profile = None\nworkspace = None\nk = None",
+              RESOLVE.format(stem="07_w") + "from aulib.io import write_text\nwrite_text(p.ws.tables / 't.csv', f'k,{k}\\n')")
+    base = root / "notebooks" / "profiles" / "base.yaml"
+    base.write_text(yaml.safe_dump({"defaults": {**yaml.safe_load(base.read_text())["defaults"], "07_w": {"k": 0}}}))
+    _profile(root, [{"notebook": "07_w.ipynb"}], name="demo")
+    (root / ".gitignore").write_text("/runs/\n")
+    (root / "results" / "tables").mkdir(parents=True)
+    (root / "results" / "tables" / "t.csv").write_text("k,old\n")
+    (root / "results" / "seed_spread.csv").write_text("by hand\n")
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "clone")
+    runner.main(["--profile", "demo", "--quiet"])
+    assert (root / "runs" / "demo" / "results" / "tables" / "t.csv").read_text() == "k,0\n"
+    assert _git(root, "status", "--porcelain") == ""
+    capsys.readouterr()
+    runner.main(["--profile", "demo", "--quiet", "--publish"])
+    out = capsys.readouterr().out
+    assert "[skip] 07_w: up to date" in out and "1 file(s) new or changed" in out and "seed_spread.csv" in out
+    assert (root / "results" / "tables" / "t.csv").read_text() == "k,0\n"
+    assert (root / "results" / "seed_spread.csv").read_text() == "by hand\n"
+    assert _git(root, "status", "--porcelain").split() == ["M", "results/tables/t.csv"]
+    assert not [p for p in root.iterdir() if p.name.startswith(".results")]          # no staging folder left
+    _profile(root, [{"notebook": "01_a.ipynb"}, {"notebook": "07_w.ipynb", "parameters": {"k": 3}}], name="demo")
+    with pytest.raises(SystemExit):
+        runner.main(["--profile", "demo", "--quiet", "--only", "01_a", "--publish"])
+    err = capsys.readouterr().err
+    assert "not published" in err and "07_w" in err
+    assert (root / "results" / "tables" / "t.csv").read_text() == "k,0\n"
+
+
+def test_publish_refuses_an_empty_workspace_and_nested_folders(tmp_path):
+    from aulib.pipeline.publish import publish
+
+    with pytest.raises(FileNotFoundError, match="nothing to publish"):
+        publish(tmp_path / "ws" / "results", tmp_path / "results")
+    (tmp_path / "ws" / "results").mkdir(parents=True)
+    (tmp_path / "ws" / "results" / "a.txt").write_text("a")
+    with pytest.raises(ValueError, match="inside"):
+        publish(tmp_path / "ws" / "results", tmp_path / "ws")
+    done = publish(tmp_path / "ws" / "results", tmp_path / "results")
+    assert done.changed == ["a.txt"] and (tmp_path / "results" / "a.txt").read_text() == "a"
+    assert publish(tmp_path / "ws" / "results", tmp_path / "results").same == ["a.txt"]

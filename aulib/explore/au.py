@@ -4,11 +4,17 @@ threshold (a slider), and the faces the model gets wrong at that threshold.
 
 Defaults: the chosen model ``chosen/<group>.yaml`` (notebook 06) gives each
 AU's run, epoch and threshold; without one, the (run, epoch) with the AU's
-best final score at 0.5 and threshold 0.5. Faces are the crops the run was
-trained and scored on (``crops/<crop_style>_<img_size>/``), captioned with
-the model's probability and the B copy (``v<variant>``).
+best final score at 0.5 and threshold 0.5 (nothing is drawn as "chosen"
+then). Faces are the crops the run was trained and scored on
+(``crops/<crop_style>_<img_size>/``), one per distinct image (B's degraded
+copies of an image count once: its most confident wrong copy, captioned
+with the probability, the copy ``v<variant>`` and how many copies are wrong).
+Threshold steps (arrow keys) are debounced: one redraw after a burst, of
+the two figures that depend on the threshold only.
 """
 from __future__ import annotations
+
+import html
 
 import ipywidgets as widgets
 import numpy as np
@@ -20,7 +26,7 @@ from ..data.crops import CropStore
 from ..metrics import batched_scores, confusion_counts, scores_from_counts
 from ..runs import RunPreds, load_run_preds, select_runs
 from ..select.chosen import ChosenModel, load_chosen
-from .view import Explorer, FigureView, as_workspace, message_figure, one_redraw
+from .view import Debouncer, Explorer, FigureView, as_workspace, message_figure, one_redraw
 
 #: Thresholds the precision / recall / F1 curves are drawn at.
 GRID = np.linspace(0.0, 1.0, 101)
@@ -44,10 +50,12 @@ def threshold_curves(labels: np.ndarray, probs: np.ndarray, thresholds=GRID) -> 
 
 
 def wrong_rows(labels: np.ndarray, probs: np.ndarray, threshold: float, kind: str = "FP",
-               n: int | None = None) -> np.ndarray:
+               n: int | None = None, images=None) -> np.ndarray:
     """Row indices of one AU's errors at ``threshold``, most confident first:
     ``FP`` rows labelled 0 with ``prob >= threshold`` (highest probability
-    first), ``FN`` rows labelled 1 below it (lowest first); ``n`` at most."""
+    first), ``FN`` rows labelled 1 below it (lowest first); ``n`` at most.
+    ``images`` (N,): each row's image; then one row per distinct image, its
+    most confident error (B's degraded copies of an image count once)."""
     labels, probs = np.asarray(labels), np.asarray(probs, dtype=np.float64)
     if kind == "FP":
         rows = np.flatnonzero((labels == 0) & (probs >= threshold))
@@ -57,6 +65,9 @@ def wrong_rows(labels: np.ndarray, probs: np.ndarray, threshold: float, kind: st
         rows = rows[np.argsort(probs[rows], kind="stable")]
     else:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+    if images is not None:
+        _, first = np.unique(np.asarray(images)[rows], return_index=True)   # first = most confident copy
+        rows = rows[np.sort(first)]
     return rows if n is None else rows[:n]
 
 
@@ -84,19 +95,31 @@ class AUExplorer(Explorer):
         self.run = widgets.Dropdown(options=list(self.runs), description="run")
         self.epoch = widgets.Dropdown(options=[int(e) for e in first.epochs], description="epoch")
         self.threshold = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01, description="threshold",
-                                             continuous_update=False, readout_format=".3f")
-        self.kind = widgets.ToggleButtons(options=list(KINDS), description="faces")
+                                             continuous_update=False, readout_format=".3f",
+                                             layout=widgets.Layout(width="440px"))
+        self.reset = widgets.Button(description="reset", tooltip="set the threshold back to the chosen one",
+                                    icon="undo", layout=widgets.Layout(width="215px"))
+        self.reset.add_class("aulib-reset-threshold")
+        self.reset.on_click(lambda _: self.reset_threshold())
+        self.kind = widgets.ToggleButtons(options=list(KINDS), description="faces",
+                                          style={"button_width": "48px", "description_width": "40px"})
         self.curves, self.scores_view, self.faces = FigureView(), FigureView(), FigureView(dpi=80)
+        self.faces_caption = widgets.HTML()            # the names of the images in the grid (folded)
+        self.faces_caption.add_class("aulib-faces-caption")
         self._busy = False
+        #: threshold / kind changes redraw once after a burst (arrow keys), in a kernel
+        self.later = Debouncer(self._redraw)
         self.au.observe(lambda _: self._on_au(), "value")
         self.run.observe(lambda _: self._on_run(), "value")
-        for w in (self.epoch, self.threshold, self.kind):
-            w.observe(lambda _: self._redraw(), "value")
+        self.epoch.observe(lambda _: self._redraw(), "value")
+        for w in (self.threshold, self.kind):
+            w.observe(lambda _: self.later(), "value")
         self.widget = widgets.VBox([
             widgets.HBox([self.au, self.run, self.epoch]),
             widgets.HBox([self.curves.widget, self.scores_view.widget]),
-            widgets.HBox([self.threshold, self.kind]),
+            widgets.HBox([self.threshold, self.reset, self.kind]),
             self.faces.widget,
+            self.faces_caption,
         ])
         self.widget.add_class("aulib-explore-au")
         self._on_au()
@@ -113,14 +136,23 @@ class AUExplorer(Explorer):
         model = chosen if isinstance(chosen, ChosenModel) else load_chosen(chosen, self.ws.root, check_files=False)
         return model if model.ensemble is None else None     # an ensemble's AU has no single (run, epoch)
 
+    def chosen_for(self, au: int) -> tuple[str, int, float] | None:
+        """(run, epoch, threshold) the chosen model gives ``au``, when there is
+        one and its run and epoch are loaded; else None."""
+        if self.chosen is None:
+            return None
+        entry = next((p for p in self.chosen.per_au if p["au"] == au), None)
+        run = self.runs.get(entry["run"]) if entry is not None else None
+        if run is None or int(entry["epoch"]) not in set(int(e) for e in run.epochs):
+            return None
+        return entry["run"], int(entry["epoch"]), float(entry["threshold"])
+
     def defaults(self, au: int) -> tuple[str, int, float]:
-        """(run, epoch, threshold) of an AU: the chosen model's when its run is
-        loaded, else the best (run, epoch) at 0.5 on the split, threshold 0.5."""
-        if self.chosen is not None:
-            entry = next(p for p in self.chosen.per_au if p["au"] == au)
-            run = self.runs.get(entry["run"])
-            if run is not None and entry["epoch"] in set(int(e) for e in run.epochs):
-                return entry["run"], int(entry["epoch"]), float(entry["threshold"])
+        """(run, epoch, threshold) of an AU: the chosen model's (:meth:`chosen_for`),
+        else the best (run, epoch) at 0.5 on the split, threshold 0.5."""
+        chosen = self.chosen_for(au)
+        if chosen is not None:
+            return chosen
         c = self.aus.index(au)
         best = max(((n, int(self.runs[n].epochs[k]), s[k, c]) for n, s in self.scores.items()
                     for k in range(len(s))), key=lambda t: -np.inf if np.isnan(t[2]) else t[2])
@@ -148,15 +180,28 @@ class AUExplorer(Explorer):
         (of the split's index) of the faces shown."""
         run, c, labels, probs = self._au_data()
         row = threshold_curves(labels, probs, [self.threshold.value]).iloc[0]
-        shown = wrong_rows(labels, probs, self.threshold.value, self.kind.value, self.n_faces)
+        shown = wrong_rows(labels, probs, self.threshold.value, self.kind.value, self.n_faces, self._images(run))
         return {"au": int(self.au.value), "run": run.run_name, "epoch": int(self.epoch.value),
                 "threshold": float(self.threshold.value), **{k: float(row[k]) for k in
                                                               ("precision", "recall", "f1", "final")},
                 "fp": int(row["fp"]), "fn": int(row["fn"]), "kind": self.kind.value, "rows": shown.tolist()}
 
+    @staticmethod
+    def _images(run: RunPreds) -> np.ndarray:
+        return run.index["image"].to_numpy()
+
     # ----------------------------------------------------------------- events
+    def reset_threshold(self) -> None:
+        """The reset button: the threshold back to the AU's chosen one (0.5 when nothing is chosen)."""
+        self.threshold.value = self.defaults(int(self.au.value))[2]
+
     def _on_au(self):
-        run, epoch, thr = self.defaults(int(self.au.value))
+        au = int(self.au.value)
+        run, epoch, thr = self.defaults(au)
+        chosen = self.chosen_for(au) is not None
+        self.reset.description = f"reset: chosen {thr:.3f}" if chosen else f"reset: {thr:.3f} (none chosen)"
+        self.reset.tooltip = ("set the threshold back to the chosen model's" if chosen else
+                              "nothing is chosen for this AU (run 06_choose): back to 0.5")
         with one_redraw(self):
             self.run.value = run
             self.epoch.options = [int(e) for e in self.runs[run].epochs]
@@ -174,11 +219,20 @@ class AUExplorer(Explorer):
                                                                                nan=-1)))])
 
     def _redraw(self):
+        """Redraw the figures whose controls changed: the curves follow (AU,
+        run, epoch) only, the scores also the threshold, the faces also the kind."""
         if self._busy:
             return
-        self.curves.show(self.curves_figure())            # the selected (run, epoch) marker moves too
-        self.scores_view.show(self.scores_figure())
-        self.faces.show(self.faces_figure())
+        self.later.cancel()
+        key = (int(self.au.value), self.run.value, int(self.epoch.value))
+        self.curves.show_for(key, self.curves_figure)     # the selected (run, epoch) marker moves too
+        key += (float(self.threshold.value),)
+        self.scores_view.show_for(key, self.scores_figure)
+        if self.faces.show_for(key + (self.kind.value,), self.faces_figure):
+            run = self.runs[self.run.value]
+            names = self._images(run)[self.state()["rows"]]
+            self.faces_caption.value = (f"<details><summary>the {len(names)} images shown</summary>"
+                                        f"<span>{html.escape(', '.join(map(str, names)))}</span></details>")
 
     # ----------------------------------------------------------------- figures
     def curves_figure(self) -> Figure:
@@ -187,13 +241,14 @@ class AUExplorer(Explorer):
         au = int(self.au.value)
         c = self.aus.index(au)
         d_run, d_epoch, _ = self.defaults(au)
+        chosen = self.chosen_for(au) is not None
         fig = Figure(figsize=(5.2, 3.4 + 0.17 * ((len(self.scores) + 3) // 2)), layout="constrained")
         ax = fig.add_subplot()
         for name, s in self.scores.items():
             ax.plot(self.runs[name].epochs, s[:, c], lw=1.8 if name == self.run.value else 1.0, label=name)
         k = int(np.flatnonzero(self.runs[d_run].epochs == d_epoch)[0])
         ax.plot(d_epoch, self.scores[d_run][k, c], "k*", ms=13, zorder=5,
-                label=("chosen" if self.chosen is not None else "best at 0.5") + f": {d_run} ep {d_epoch}")
+                label=("chosen" if chosen else "best at 0.5") + f": {d_run} ep {d_epoch}")
         k = int(np.flatnonzero(self.runs[self.run.value].epochs == self.epoch.value)[0])
         ax.plot(self.epoch.value, self.scores[self.run.value][k, c], "o", mfc="none", mec="tab:red", ms=11,
                 mew=2, zorder=6, label="selected")
@@ -216,9 +271,9 @@ class AUExplorer(Explorer):
                             ("final", "black")):
             ax.plot(curves["threshold"], curves[col], color=colour, lw=1.4, label=col)
         ax.axvline(self.threshold.value, color="tab:red", lw=1.5, label=f"threshold {self.threshold.value:.2f}")
-        d_run, d_epoch, d_thr = self.defaults(int(self.au.value))
-        if (d_run, d_epoch) == (run.run_name, int(self.epoch.value)):
-            ax.axvline(d_thr, color="0.3", lw=1, ls="--", label=f"chosen {d_thr:.3f}")
+        chosen = self.chosen_for(int(self.au.value))       # nothing chosen: no "chosen" line
+        if chosen is not None and chosen[:2] == (run.run_name, int(self.epoch.value)):
+            ax.axvline(chosen[2], color="0.3", lw=1, ls="--", label=f"chosen {chosen[2]:.3f}")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("threshold")
@@ -230,18 +285,22 @@ class AUExplorer(Explorer):
         return fig
 
     def faces_figure(self) -> Figure:
-        """The faces of the current errors (FP or FN), most confident first,
-        each captioned with the probability and the B copy."""
+        """The faces of the current errors (FP or FN), one per distinct image,
+        most confident first, each captioned with the probability, the B copy
+        and how many of the image's copies are wrong."""
         run, c, labels, probs = self._au_data()
         kind = self.kind.value
-        rows = wrong_rows(labels, probs, self.threshold.value, kind, self.n_faces)
+        names = self._images(run)
+        rows = wrong_rows(labels, probs, self.threshold.value, kind, self.n_faces, names)
         what = f"AU{self.au.value} {KINDS[kind]} at threshold {self.threshold.value:.2f}"
         store = self._store(run)
         if isinstance(store, str):
             return message_figure(f"{what}: {len(rows)} shown of the worst; {store}")
         if not len(rows):
             return message_figure(f"no {what}")
-        images = store.images[store.rows(run.index["image"].to_numpy()[rows])]
+        images = store.images[store.rows(names[rows])]
+        every = wrong_rows(labels, probs, self.threshold.value, kind)
+        copies = pd.Series(names[every]).value_counts()
         ncols = min(self.ncols, len(rows))
         nrows = -(-len(rows) // ncols)
         fig = Figure(figsize=(1.35 * ncols, 1.55 * nrows + 0.4), layout="constrained")
@@ -251,9 +310,11 @@ class AUExplorer(Explorer):
             ax.axis("off")
             if k < len(rows):
                 ax.imshow(images[k])
-                ax.set_title(f"p={probs[rows[k]]:.2f} v{int(variants[rows[k]])}", fontsize=7)
-        n_all = len(wrong_rows(labels, probs, self.threshold.value, kind))
-        fig.suptitle(f"{what}: {len(rows)} most confident of {n_all}", fontsize=9)
+                n_wrong = int(copies[names[rows[k]]])
+                ax.set_title(f"p={probs[rows[k]]:.2f} v{int(variants[rows[k]])}"
+                             + (f" ({n_wrong} copies)" if n_wrong > 1 else ""), fontsize=7)
+        fig.suptitle(f"{what}: the {len(rows)} most confident of {len(copies)} images ({len(every)} rows, "
+                     "B's copies of an image counted once)", fontsize=9)
         return fig
 
 

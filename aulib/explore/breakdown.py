@@ -1,7 +1,9 @@
 """A Table 1 / 3 row -> its per-AU breakdown: pick a table and a row, see
 per AU its final score (and F1, accuracy, positives) under each estimate,
 beside the table's Baseline row (:func:`aulib.report.tables.row_per_au`).
-A row is fitted again on first view (seconds to a minute) and kept."""
+Only rows the workspace can fit are offered (the others are listed with
+the reason, :func:`aulib.report.tables.row_missing`). A row is fitted again
+on first view (seconds to a minute, a busy sign meanwhile) and kept."""
 from __future__ import annotations
 
 import ipywidgets as widgets
@@ -10,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..report.gains import ESTIMATES, STYLE
-from ..report.tables import load_table_spec, row_per_au, table_rows
+from ..report.tables import load_table_spec, row_missing, row_per_au, table_rows
 from .view import Explorer, FigureView, as_workspace, one_redraw
 
 
@@ -22,41 +24,65 @@ class TableBreakdown(Explorer):
     def __init__(self, ws, spec=None, table: str | None = None, row: str | None = None):
         self.ws = as_workspace(ws)
         self.spec = load_table_spec(spec, self.ws)
-        self.rows = table_rows(self.spec)
-        if not self.rows:
+        every = table_rows(self.spec)
+        if not every:
             raise ValueError("the table spec gives no table runs (format: aulib.report.tables)")
+        why = {(t, r): row_missing(self.ws, self.spec, t, r) for t, rows in every.items() for r in rows}
+        #: {table: rows it can fit}, {(table, row): why not} of the others
+        self.rows = {t: [r for r in rows if why[(t, r)] is None] for t, rows in every.items()}
+        self.unfit = {k: v for k, v in why.items() if v is not None}
         self._cache: dict[tuple[str, str], pd.DataFrame | str] = {}
-        table = table or next(iter(self.rows))
+        table = table or next((t for t, rows in self.rows.items() if rows), next(iter(self.rows)))
+        options = self.rows[table]
         self.table = widgets.Dropdown(options=list(self.rows), value=table, description="table")
-        self.row = widgets.Dropdown(options=self.rows[table], value=row or self.rows[table][0], description="row",
-                                    layout=widgets.Layout(width="420px"))
+        self.row = widgets.Dropdown(options=options, value=row if row in options else (options or [None])[0],
+                                    description="row", layout=widgets.Layout(width="420px"))
         self.metric = widgets.Dropdown(options=["final", "f1", "acc"], value="final", description="metric")
         self.view, self.html = FigureView(), widgets.HTML()
+        self.busy = widgets.HTML()                 # the busy sign while a row is fitted
+        self.busy.add_class("aulib-busy")
+        self.skipped = widgets.HTML()              # rows not offered, and why
+        self.skipped.add_class("aulib-skipped-rows")
         self._busy = False
         self.table.observe(lambda _: self._on_table(), "value")
         self.row.observe(lambda _: self._redraw(), "value")
         self.metric.observe(lambda _: self._redraw(), "value")
-        self.widget = widgets.VBox([widgets.HBox([self.table, self.row, self.metric]), self.view.widget, self.html])
+        self.widget = widgets.VBox([widgets.HBox([self.table, self.row, self.metric]), self.busy, self.view.widget,
+                                    self.html, self.skipped])
         self.widget.add_class("aulib-explore-table")
         self._redraw()
 
     def per_au(self, table: str, row: str) -> pd.DataFrame | str:
-        """:func:`row_per_au` of a row (kept), or why it has none."""
+        """:func:`row_per_au` of a row (kept), or why it has none; while it
+        is fitted the busy sign shows and the controls are disabled."""
         if (table, row) not in self._cache:
+            controls = (self.table, self.row, self.metric)
+            self.busy.value = (f"<span class='aulib-busy-sign'>&#8987; fitting {table} · {row} again on its runs "
+                               "(seconds to a minute)&hellip;</span>")
+            for w in controls:
+                w.disabled = True
             try:
                 self._cache[(table, row)] = row_per_au(self.ws, self.spec, table, row)
             except (ValueError, FileNotFoundError, KeyError) as err:
                 self._cache[(table, row)] = str(err)
+            finally:
+                for w in controls:
+                    w.disabled = False
+                self.busy.value = ""
         return self._cache[(table, row)]
 
     def frame(self) -> pd.DataFrame | str:
         """Per AU (index ``AU<n>``): ``<estimate>`` the row's metric,
         ``<estimate> vs Baseline`` its difference to the Baseline row, and
         ``positives`` (on B); or the reason the row has no breakdown."""
+        if self.row.value is None:
+            why = "; ".join(f"{r}: {v}" for (t, r), v in self.unfit.items() if t == self.table.value)
+            return f"no row of {self.table.value} can be fitted in {self.ws.root} ({why})"
         got = self.per_au(self.table.value, self.row.value)
         if isinstance(got, str):
             return got
-        base = self.per_au(self.table.value, "Baseline") if self.row.value != "Baseline" else None
+        base = (self.per_au(self.table.value, "Baseline")
+                if self.row.value != "Baseline" and "Baseline" in self.rows[self.table.value] else None)
         m = self.metric.value
         out = pd.DataFrame(index=pd.Index([f"AU{a}" for a in got.loc[got["estimate"] == "B", "au"]], name="au"))
         for est in ESTIMATES:
@@ -87,16 +113,21 @@ class TableBreakdown(Explorer):
     def _on_table(self):
         with one_redraw(self):
             self.row.options = self.rows[self.table.value]
-            self.row.value = self.rows[self.table.value][0]
+            self.row.value = (self.rows[self.table.value] or [None])[0]
 
     def _redraw(self):
         if self._busy:
             return
+        skipped = [f"{r} ({v})" for (t, r), v in self.unfit.items() if t == self.table.value]
+        self.skipped.value = (f"<p><small>Rows not offered (nothing to fit): {'; '.join(skipped)}</small></p>"
+                              if skipped else "")
         frame = self.frame()
-        if isinstance(frame, str):
+        if isinstance(frame, str):                 # no figure of another row left under the message
+            self.view.widget.layout.display = "none"
             self.html.value = f"<p><b>No breakdown:</b> {frame}</p>"
             return
         self.view.show(self.figure(frame))
+        self.view.widget.layout.display = None
         fmt = {c: ("{:d}" if c == "positives" else "{:+.4f}" if "vs" in c else "{:.4f}") for c in frame.columns}
         self.html.value = frame.style.format(fmt, na_rep="–").to_html()
 

@@ -1,7 +1,10 @@
 """Runs side by side: pick runs and AUs, their curves overlaid (one panel
 per AU, one line per run), by final score, F1 or accuracy at threshold 0.5
 on the selection split. Runs of different groups share the AUs they both
-predict; ``average`` is each run's mean over its own AUs."""
+predict; ``average`` is each run's mean over its own AUs. At least one run
+and one AU stay selected (a control emptied goes back to its last
+selection); a workspace with one run shows its name, not a one-row list.
+The figure is sized to its panels (one panel: one readable plot)."""
 from __future__ import annotations
 
 import ipywidgets as widgets
@@ -15,6 +18,14 @@ from .view import Explorer, FigureView, as_workspace, message_figure
 
 METRICS = {"final": "final score (acc + F1) / 2", "f1": "F1", "acc": "accuracy"}
 AVERAGE = "average"
+
+
+def panel_size(ncols: int, nrows: int) -> tuple[float, float]:
+    """Figure size (inches) of ``ncols`` x ``nrows`` panels: one panel is a
+    full plot (7 x 4.2 in, 630 px at 90 dpi), two share 10 in, three 11 in
+    (990 px, a JupyterLab output's width); 1.2 in for titles and legend."""
+    width = {1: 7.0, 2: 10.0}.get(ncols, 11.0)
+    return width, {1: 3.0, 2: 2.8}.get(ncols, 2.6) * nrows + 1.2
 
 
 class RunsExplorer(Explorer):
@@ -34,17 +45,36 @@ class RunsExplorer(Explorer):
         self._scores: dict[str, tuple] = {}
         first = list(self.dirs)[:2] if runs is None else list(runs)
         self.runs = widgets.SelectMultiple(options=list(self.dirs), value=first, description="runs",
-                                           rows=min(8, len(self.dirs)))
+                                           rows=min(8, max(3, len(self.dirs))))
         self.aus = widgets.SelectMultiple(description="AUs", rows=8)
         self.metric = widgets.Dropdown(options=[(v, k) for k, v in METRICS.items()], value="final",
                                        description="metric")
         self.view = FigureView()
         self._update_aus(aus)
-        self.runs.observe(lambda _: (self._update_aus(None), self._redraw()), "value")
-        self.aus.observe(lambda _: self._redraw(), "value")
+        self.runs.observe(self._on_runs, "value")
+        self.aus.observe(self._on_aus, "value")
         self.metric.observe(lambda _: self._redraw(), "value")
-        self.widget = widgets.VBox([widgets.HBox([self.runs, self.aus, self.metric]), self.view.widget])
+        if len(self.dirs) == 1:                # nothing to pick: the run's name, not a one-row list
+            runs_control = widgets.HTML(f"<b>run</b> {next(iter(self.dirs))} <small>(the only run with {split} "
+                                        "predictions; train more with 04_train to compare)</small>")
+            runs_control.add_class("aulib-one-run")
+        else:
+            runs_control = self.runs
+        self.widget = widgets.VBox([widgets.HBox([runs_control, self.aus, self.metric]), self.view.widget])
         self.widget.add_class("aulib-explore-runs")
+        self._redraw()
+
+    def _on_runs(self, change):
+        if not change["new"]:                  # keep one run selected: back to the last selection
+            self.runs.value = change["old"]
+            return
+        self._update_aus(None)
+        self._redraw()
+
+    def _on_aus(self, change):
+        if not change["new"]:                  # keep one AU (or the average) selected
+            self.aus.value = change["old"] or (AVERAGE,)
+            return
         self._redraw()
 
     def _run(self, name: str):
@@ -85,7 +115,7 @@ class RunsExplorer(Explorer):
         labels = list(curves)[: self.max_panels]
         ncols = min(3, len(labels))
         nrows = -(-len(labels) // ncols)
-        fig = Figure(figsize=(3.6 * ncols, 2.7 * nrows + 0.9), layout="constrained")
+        fig = Figure(figsize=panel_size(ncols, nrows), layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
         colours = {n: f"C{i % 10}" for i, n in enumerate(self.runs.value)}
         for k, ax in enumerate(axes.flat):
@@ -106,8 +136,8 @@ class RunsExplorer(Explorer):
         fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)), fontsize=8,
                    frameon=False)
         more = f" (first {self.max_panels} of {len(curves)} AUs)" if len(curves) > self.max_panels else ""
-        fig.suptitle(f"{METRICS[self.metric.value]} on {self.split} at threshold 0.5; star: each run's best "
-                     f"epoch{more}", fontsize=9)
+        fig.suptitle(f"{METRICS[self.metric.value]} on {self.split} at threshold 0.5{more}\n"
+                     "star: each run's best epoch", fontsize=9)
         return fig
 
     def _redraw(self):

@@ -18,7 +18,8 @@ from ..workspace import Workspace
 from .fingerprint import StepState, step_states
 from .profile import Profile, load_profile, plan, shown_parameters
 
-USAGE = "python -m aulib.pipeline --profile demo|ci|paper|PATH.yaml [--data-root DIR] [--force] [--list | --dry-run]"
+USAGE = ("python -m aulib.pipeline --profile demo|ci|paper|PATH.yaml [--data-root DIR] [--force] [--publish] "
+         "[--list | --dry-run]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,8 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--force", action="store_true", help="rerun steps that are up to date")
     ap.add_argument("--only", default=None, help="comma-separated substrings of step names to run")
     ap.add_argument("--workspace", default=None, help="workspace folder (default runs/<profile>)")
-    ap.add_argument("--results", default=None, help="results folder (default: results/ for demo)")
+    ap.add_argument("--results", default=None, help="results folder (default <workspace>/results)")
     ap.add_argument("--quiet", action="store_true", help="do not echo the notebooks' printed output")
+    ap.add_argument("--publish", action="store_true",
+                    help="after the run, copy <workspace>/results over the project's results/ (the only way "
+                         "the committed results/ changes; refused while a step is out of date)")
     what = ap.add_mutually_exclusive_group()
     what.add_argument("--list", action="store_true",
                       help="list the steps, their resolved parameters and whether each is up to date; run nothing")
@@ -68,6 +72,12 @@ def estimate_s(states: list[StepState]) -> tuple[float, int]:
     return float(sum(known)), len(states) - len(known)
 
 
+def stale_steps(profile: Profile, ws: Workspace, extra: dict) -> list[str]:
+    """Names of the steps (every fold's) that are not up to date."""
+    return [(f"{h}: " if h else "") + s.step.name for h, fws, given in workspaces(profile, ws, extra)
+            for s in step_states(plan(profile, fws, given), fws) if not s.up_to_date]
+
+
 def describe(args) -> str:
     """The text of ``--list`` or ``--dry-run``."""
     profile = load_profile(args.profile)
@@ -96,4 +106,6 @@ def describe(args) -> str:
     else:
         eta = f"about {format_duration(total)} by the steps' last runs" if total else "no step has run here before"
         lines.append(f"{n_run} step(s) would run; {eta}" + (f" ({unknown} never ran here)" if unknown and total else ""))
+    if getattr(args, "publish", False):
+        lines.append(f"then {ws.results} would be published to the project's results/ (--publish)")
     return "\n".join(lines)

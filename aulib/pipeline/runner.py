@@ -55,6 +55,7 @@ from ..lock import LockedError, WorkspaceLock
 from ..progress import HEADLESS_ENV, format_duration
 from ..workspace import Workspace
 from . import cli, kfold
+from .publish import publish as publish_results
 from .fingerprint import StepState, step_states
 from .profile import Profile, load_profile, plan, shown_parameters
 
@@ -79,18 +80,33 @@ def failure_message(step_name: str, error: BaseException, out_nb: Path) -> str:
 
 def run(profile_name: str, data_root: str | None = None, force: bool = False,
         only: list[str] | None = None, workspace: str | None = None, results: str | None = None,
-        quiet: bool = False) -> Workspace:
+        quiet: bool = False, publish: bool = False) -> Workspace:
     """Execute a profile's notebooks in order; returns the workspace. With
     ``protocol: {kfold: K}`` once per fold in ``<workspace>/fold<k>/``, then
     the k-fold summary tables (:mod:`aulib.pipeline.kfold`). ``quiet``: do
-    not echo what the notebooks print."""
+    not echo what the notebooks print. ``publish``: then copy the
+    workspace's results over the project's ``results/``
+    (:mod:`aulib.pipeline.publish`), refused while a step is out of date."""
     profile = load_profile(profile_name)
     ws = Workspace.for_profile(profile.name, root=workspace, results=results)
     extra = {"data_root": data_root} if data_root else {}
     plan(profile, ws, extra)          # every step's values checked before anything is written
     with WorkspaceLock(ws):           # one runner per workspace, for every step and fold
         _run_profile(profile, ws, extra, force, only, quiet)
+        if publish:
+            stale = cli.stale_steps(profile, ws, extra)
+            if stale:
+                raise PublishRefused(f"not published: step(s) {', '.join(stale)} of {ws.root} are not up to date; "
+                                     f"run python -m aulib.pipeline --profile {profile.name} --publish without --only")
+            try:
+                print(publish_results(ws.results).summary(), flush=True)
+            except (FileNotFoundError, ValueError) as e:
+                raise PublishRefused(str(e)) from None
     return ws
+
+
+class PublishRefused(RuntimeError):
+    """``--publish`` while the workspace is not up to date (nothing was copied)."""
 
 
 def _run_profile(profile: Profile, ws: Workspace, extra: dict, force: bool, only: list[str] | None,
@@ -233,8 +249,9 @@ def run_args(args) -> None:
     """Run from parsed :func:`aulib.pipeline.cli.build_parser` arguments."""
     try:
         run(args.profile, data_root=args.data_root, force=args.force, only=cli.only_list(args),
-            workspace=args.workspace, results=args.results, quiet=args.quiet)
-    except LockedError as e:       # another runner on this workspace: say who, at once
+            workspace=args.workspace, results=args.results, quiet=args.quiet, publish=args.publish)
+    except (LockedError, PublishRefused) as e:   # another runner on this workspace (say who, at once), or
+                                                 # a refused publish: one line, no traceback
         print(f"python -m aulib.pipeline: {e}", file=sys.stderr)
         raise SystemExit(1) from None
 

@@ -578,15 +578,8 @@ def table_rows(spec) -> dict[str, list[str]]:
     return out
 
 
-def row_per_au(ws, spec, table: str, row: str) -> pd.DataFrame:
-    """One table row's per-AU breakdown: the row's recipe fitted again on its
-    runs exactly as the table does (:func:`recipe_decisions`), scored per AU
-    under each estimate. ``table``: ``table1_<group>`` or ``table3``; ``row``:
-    a row name of that table (:func:`table_rows`). Returns one line per
-    (estimate, AU): ``estimate, au, acc, f1, final, n, n_pos``; the mean of
-    an estimate's ``acc`` and ``f1`` over its AUs gives the table's numbers.
-    Reads the runs' saved predictions (held-out ones the table made)."""
-    full = spec if isinstance(spec, dict) else load_table_spec(spec)
+def _row_recipe(full: dict, table: str, row: str) -> tuple[Recipe, list[str]]:
+    """A row's recipe and the runs the spec names for it (maybe none)."""
     if table == "table3":
         gspec, recipes = _group_spec(full, "12au"), TABLE3_RECIPES
     elif table.startswith("table1_"):
@@ -597,7 +590,32 @@ def row_per_au(ws, spec, table: str, row: str) -> pd.DataFrame:
     rec = next((r for r in recipes if r.row == row), None)
     if rec is None:
         raise ValueError(f"{table} has no row {row!r}; its rows: {[r.row for r in recipes]}")
-    names = gspec.get(rec.runs) or []
+    return rec, list(gspec.get(rec.runs) or [])
+
+
+def row_missing(ws, spec, table: str, row: str) -> str | None:
+    """Why :func:`row_per_au` cannot fit a row, checked from file names only
+    (no prediction is read): the spec names no runs for it, or a run lacks
+    its B predictions (``B_mc`` for a multi-crop row); None when it can."""
+    full = spec if isinstance(spec, dict) else load_table_spec(spec)
+    rec, names = _row_recipe(full, table, row)
+    if not names:
+        return f"the table spec names no '{rec.runs}' runs"
+    split = pred_name("B", rec.multicrop)
+    lacking = [n for n in names if not pred_epochs(ws.run(n), split)]
+    return f"run(s) {', '.join(lacking)} have no {split} predictions under {ws.train}" if lacking else None
+
+
+def row_per_au(ws, spec, table: str, row: str) -> pd.DataFrame:
+    """One table row's per-AU breakdown: the row's recipe fitted again on its
+    runs exactly as the table does (:func:`recipe_decisions`), scored per AU
+    under each estimate. ``table``: ``table1_<group>`` or ``table3``; ``row``:
+    a row name of that table (:func:`table_rows`). Returns one line per
+    (estimate, AU): ``estimate, au, acc, f1, final, n, n_pos``; the mean of
+    an estimate's ``acc`` and ``f1`` over its AUs gives the table's numbers.
+    Reads the runs' saved predictions (held-out ones the table made)."""
+    full = spec if isinstance(spec, dict) else load_table_spec(spec)
+    rec, names = _row_recipe(full, table, row)
     if not names:
         raise ValueError(f"{table} row {row!r}: the table spec names no '{rec.runs}' runs, so the row has only "
                          "the paper's numbers")

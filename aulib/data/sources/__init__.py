@@ -37,7 +37,7 @@ folder names and options are ``settings={...}``, defaults in the module's
 ``SETTINGS``; every table gets subjects):
 
 ``bp4d`` (:mod:`.bp4d`)        AUCoding/AU_OCC/<Subject>_<Task>.csv, frames img/<Subject>/<Task>/<n>.jpg
-``disfa`` (:mod:`.disfa`)      ActionUnit_Labels/<SN>/<SN>_au<N>.txt, frames from Video_LeftCamera/LeftVideo<SN>_comp.avi
+``disfa`` (:mod:`.disfa`)      ActionUnit_Labels/<SN>/<SN>_au<N>.txt, frames from Video_LeftCamera/LeftVideo<SN>_comp.avi (or the right camera's)
 ``affwild2`` (:mod:`.affwild2`)  annotations/AU_Detection_Challenge/{Train,Validation}_Set/<video>.txt, cropped_aligned/
 
 :data:`SOURCES` is the one table of data sets: a new data set is one module

@@ -5,12 +5,12 @@ data roots, refused profiles, ``--only`` of the last step
 (tests/native_layouts.py writes the layouts; about 10 s in all)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -290,7 +290,6 @@ def test_wrong_and_unreadable_roots_and_bad_profiles_answer_in_one_line(tmp_path
     cases = [(["--profile", "disfa", "--data-root", "/proc"], r"data root /proc holds no disfa label files"),
              (["--profile", str(hostile)], rf"{hostile}: line 2, column 9: .*!!python"),
              (["--profile", str(broken), "--dry-run"], rf"{broken}: line 3, column 1: ")]
-    import re
     for argv, pattern in cases:
         r = subprocess.run([sys.executable, "-m", "aulib.pipeline", *argv, "--workspace", str(tmp_path / "ws")],
                            capture_output=True, text=True, env=env, timeout=120)
@@ -332,3 +331,17 @@ def test_an_unreadable_frame_folder_is_named_with_the_setting(tmp_path, monkeypa
     monkeypatch.setattr(native.os, "scandir", denied)
     with pytest.raises(PermissionError, match=r"cannot read frame folder .*img/F001/T1 .*label_settings: \{frames"):
         S.prepare_labels(ws_for(tmp_path), "bp4d", written.root)
+
+
+def test_a_refused_label_setting_is_one_line_before_any_step(tmp_path, capsys):
+    from aulib.pipeline import cli
+    written = write_disfa(tmp_path / "DISFA", subjects=("SN002",), frames=2, extra=0)
+    for settings, message in (("{camera: top}", "camera='top'"), ("{camra: right}", r"unknown label setting\(s\) \['camra'\]")):
+        profile = tmp_path / "mine.yaml"
+        profile.write_text(f"profile: mine\nextends: disfa\ncommon: {{label_settings: {settings}}}\n")
+        args = cli.build_parser().parse_args(["--profile", str(profile), "--data-root", str(written.root),
+                                              "--workspace", str(tmp_path / "ws")])
+        with pytest.raises(SystemExit):
+            cli.answer(args)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and re.search(message, err[0]), err

@@ -54,6 +54,7 @@ import pandas as pd
 
 from ... import io as aio
 from ...aus import AU_NAMES, CATALOG, GROUPS
+from ...settings import SettingError
 from ..labels import LabelReport, label_counts, read_label_table, write_label_table
 from .emotionet import read_emotionet_automatic, read_emotionet_manual
 from .generic_csv import read_generic_csv
@@ -132,7 +133,7 @@ def source_settings(dataset: str, settings: Mapping | None) -> dict:
     unknown = sorted(set(given) - set(source.settings))
     if unknown:
         have = sorted(source.settings) or "none"
-        raise ValueError(f"unknown label setting(s) {unknown} for dataset {dataset!r}; its settings are {have}")
+        raise SettingError(f"unknown label setting(s) {unknown} for dataset {dataset!r}; its settings are {have}")
     return {**source.settings, **given}
 
 

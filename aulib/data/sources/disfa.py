@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...settings import SettingError
 from ..images import ImageReadError, frame_ref, open_video
 from .text import _file_problems
 from .native import Ignored, Problems, assemble, code_values, numbered_files, read_fields, whole_numbers
@@ -46,7 +47,7 @@ def _camera(settings: dict) -> str:
     """``Left`` / ``Right`` of the ``camera`` setting (a ValueError naming the choices otherwise)."""
     camera = str(settings["camera"]).lower()
     if camera not in CAMERAS:
-        raise ValueError(f"DISFA setting camera={settings['camera']!r}: use 'left' (LeftVideo<SN>_comp.avi, the "
+        raise SettingError(f"DISFA setting camera={settings['camera']!r}: use 'left' (LeftVideo<SN>_comp.avi, the "
                          "default) or 'right' (RightVideo<SN>_comp.avi)")
     return camera.capitalize()
 

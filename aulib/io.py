@@ -20,6 +20,8 @@ from typing import Iterator
 import numpy as np
 import yaml
 
+from .settings import one_line
+
 
 def current_umask() -> int:
     """The process umask, read without changing it where Linux shows it in
@@ -162,10 +164,25 @@ def write_yaml(path, data) -> None:
     write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
+class YAMLFileError(ValueError, yaml.YAMLError):
+    """A YAML file that does not parse, or asks for a Python object (``!!python``
+    tags): the message is one line naming the file, line and column."""
+
+
 def read_yaml(path):
-    """Parse a YAML file with ``yaml.safe_load`` (no arbitrary objects)."""
+    """Parse a YAML file with ``yaml.safe_load`` (no arbitrary objects); a
+    :class:`YAMLFileError` (``<file>: line L, column C: <problem>``) when it
+    does not parse or holds a tag ``safe_load`` refuses."""
     with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)
+        try:
+            return yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+            problem = one_line(getattr(e, "problem", None) or e)
+            hint = (" (plain YAML only: tags such as !!python/... are refused)"
+                    if isinstance(e, yaml.constructor.ConstructorError) else "")
+            raise YAMLFileError(f"{path}: {where}{problem}{hint}") from None
 
 
 def write_json(path, data) -> None:

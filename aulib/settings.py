@@ -26,6 +26,12 @@ class SettingError(ValueError):
     """A setting's value is refused (a ValueError, so callers that catch those still do)."""
 
 
+def one_line(error: BaseException) -> str:
+    """An error's message on one line (whitespace runs collapsed): how the
+    command-line tools print a refused input, never a traceback."""
+    return " ".join(str(error).split())
+
+
 @dataclass(frozen=True)
 class Spec:
     """What a key allows. ``kinds``: accepted kinds (:data:`KINDS`);

@@ -11,7 +11,7 @@ reader must find.
   ``img/<S>/<T>/<n>.jpg`` (zero-padded for every other subject).
 * :func:`write_disfa`: ``ActionUnit_Labels/<SN>/<SN>_au<N>.txt`` (intensity
   0-5, >= 2 where SynthAU has the AU), one MJPG AVI per subject
-  ``Video_LeftCamera/LeftVideo<SN>_comp.avi``.
+  ``Video_LeftCamera/LeftVideo<SN>_comp.avi`` (or the right camera's).
 * :func:`write_affwild2`: ``annotations/AU_Detection_Challenge/{Train,Validation}_Set/<video>.txt``
   with -1 rows, frames ``cropped_aligned/<video>/<i:05d>.jpg``.
 """
@@ -134,10 +134,13 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = 20.0) -> None
     writer.release()
 
 
-def write_disfa(root, subjects=DISFA_SUBJECTS, frames: int = 20, seed: int = 0, extra: int = 2) -> Written:
+def write_disfa(root, subjects=DISFA_SUBJECTS, frames: int = 20, seed: int = 0, extra: int = 2,
+                camera: str = "left", videos: str | None = None) -> Written:
     """DISFA under ``root``: per subject ``frames`` frames; subjects at even
     positions have ``extra`` label lines past the video's end (labels without
-    a frame), odd ones ``extra`` video frames past the last label line."""
+    a frame), odd ones ``extra`` video frames past the last label line. The
+    videos are ``camera``'s (``left`` or ``right``: ``<Camera>Video<SN>_comp.avi``)
+    in ``videos`` (default ``Video_<Camera>Camera``)."""
     root = Path(root)
     out = Written(root, {"optimization": {}})
     faces = _Faces(seed, len(subjects) * (frames + extra))
@@ -154,7 +157,8 @@ def write_disfa(root, subjects=DISFA_SUBJECTS, frames: int = 20, seed: int = 0, 
         folder.mkdir(parents=True, exist_ok=True)
         for a in DISFA_AUS:
             (folder / f"{sn}_au{a}.txt").write_text("".join(f"{k + 1},{rows[k][a]}\n" for k in range(n_labels)))
-        rel = f"Video_LeftCamera/LeftVideo{sn}_comp.avi"
+        cam = camera.capitalize()
+        rel = f"{videos or f'Video_{cam}Camera'}/{cam}Video{sn}_comp.avi"
         write_video(root / rel, images[:n_video])
         for k in range(min(n_labels, n_video)):
             key = f"{rel}#{k}"

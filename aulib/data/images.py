@@ -73,6 +73,34 @@ class _Video:
         self.n_frames = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.next = 0
         self.seeks = 0
+        self._decodable: int | None = None
+
+    def _decodes(self, frame: int) -> bool:
+        import cv2
+        self.cap.set(cv2.CAP_PROP_POS_FRAMES, frame)
+        self.seeks += 1
+        self.next = -1                 # the next read() seeks
+        ok, bgr = self.cap.read()
+        return bool(ok) and bgr is not None
+
+    def decodable_frames(self) -> int:
+        """How many frames from the first decode: the header's count when its
+        last frame decodes (one seek), else the first frame that does not, by
+        bisection (a truncated file keeps its header's count, so the frames
+        past the damage would otherwise be counted as there)."""
+        if self._decodable is None:
+            n = self.n_frames
+            if n <= 0 or self._decodes(n - 1):
+                self._decodable = max(n, 0)
+            elif not self._decodes(0):
+                self._decodable = 0
+            else:
+                good, bad = 0, n - 1
+                while bad - good > 1:
+                    mid = (good + bad) // 2
+                    good, bad = (mid, bad) if self._decodes(mid) else (good, mid)
+                self._decodable = bad
+        return self._decodable
 
     def read(self, frame: int) -> np.ndarray:
         import cv2

@@ -39,6 +39,45 @@ PASSTHROUGH_SPLITS = ("noisy", "validation", "test")
 HELDOUT_SPLITS = ("H",)
 #: Label tables whose images the splits refer to.
 LABEL_TABLES = ("optimization",) + PASSTHROUGH_SPLITS
+#: ``splits/left_out.csv`` (``image, reason``): labelled images no split holds, because they cannot be read.
+LEFT_OUT = "left_out"
+
+
+def unreadable_images(ws) -> dict[str, str]:
+    """``{image: reason}`` of the images the workspace's face cache or any of
+    its crop stores marks ``unreadable`` (a corrupt file; a frame past the
+    damage of a truncated video, whose header still counts it): their crops
+    are black, so no split may train on or score them."""
+    found = []
+    if Path(ws.faces).exists():
+        found.append((ws.faces, "unreadable in the face cache"))
+    found += [(p, f"unreadable in crop store {p.parent.name}")
+              for p in sorted((Path(ws.root) / "crops").glob("*/index.csv"))]
+    out: dict[str, str] = {}
+    for path, reason in found:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if "status" in df.columns:
+            for image in df.loc[df["status"] == "unreadable", "image"]:
+                out.setdefault(image, reason)
+    return out
+
+
+def left_out_summary(ws, shown: int = 5) -> str:
+    """One line: how many labelled images 02_split left out as unreadable, the first few, and where they are listed."""
+    path = Path(ws.split(LEFT_OUT))
+    if not path.exists():
+        return "left out of every split: none (no labelled image is unreadable)"
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    more = f" ... (+{len(df) - shown})" if len(df) > shown else ""
+    return (f"left out of every split (not trained on, not scored): {len(df)} unreadable image(s), listed in {path}: "
+            + ", ".join(df["image"].head(shown)) + more)
+
+
+def _leave_out(table: pd.DataFrame, left_out: dict[str, str], kept: dict[str, str]) -> pd.DataFrame:
+    """``table`` without the rows of ``left_out`` images (those found go to ``kept``)."""
+    gone = table["image"].isin(left_out).to_numpy()
+    kept.update({i: left_out[i] for i in table["image"][gone]})
+    return table[~gone].reset_index(drop=True) if gone.any() else table
 
 
 def _aus_of(aus) -> tuple[int, ...]:
@@ -315,13 +354,17 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
     ``test`` label tables, when present, become splits too. B and the
     held-out split (:data:`HELDOUT_SPLITS`: ``H``) get variants
     0..``b_copies``-1 (the same degraded copies), every other split variant 0.
+    Images the face cache or a crop store marks unreadable
+    (:func:`unreadable_images`) go to no split: they are listed in
+    ``splits/left_out.csv`` (``image, reason``; :func:`left_out_summary`).
     Returns {split name: written path}.
     """
 
     opt_path = ws.labels("optimization")
     if not Path(opt_path).exists():
         raise FileNotFoundError(f"{opt_path} not found: build the label tables first (notebook 01_data)")
-    labels = read_label_table(opt_path)
+    unreadable, left_out = unreadable_images(ws), {}
+    labels = _leave_out(read_label_table(opt_path), unreadable, left_out)
     subjects = image_subjects(load_subjects(ws), labels["image"])
     images, image_subject = labels["image"].to_numpy(), subjects     # every table the plan draws on
     if folds:
@@ -331,7 +374,7 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
         table = get_protocol(folds).test_table
         test_labels = None
         if table is not None and Path(ws.labels(table)).exists():
-            test_labels = read_label_table(ws.labels(table))
+            test_labels = _leave_out(read_label_table(ws.labels(table)), unreadable, left_out)
             test_subjects = image_subjects(load_subjects(ws), test_labels["image"])
             images = np.concatenate([images, test_labels["image"].to_numpy()])
             image_subject = None if subjects is None else np.concatenate([subjects, test_subjects])
@@ -357,7 +400,12 @@ def make_splits(ws, seed: int = 0, frac_b: float = 0.1, b_copies: int = 4,
         path = ws.labels(name)
         if Path(path).exists():
             copies = b_copies if name in HELDOUT_SPLITS else 1
-            written[name] = _write_split(ws.split(name), expand_variants(read_label_table(path), copies))
+            table = _leave_out(read_label_table(path), unreadable, left_out)
+            written[name] = _write_split(ws.split(name), expand_variants(table, copies))
+    if left_out:
+        io.write_csv(ws.split(LEFT_OUT), pd.DataFrame({"image": list(left_out), "reason": list(left_out.values())}))
+    elif Path(ws.split(LEFT_OUT)).exists():
+        Path(ws.split(LEFT_OUT)).unlink()
     return written
 
 

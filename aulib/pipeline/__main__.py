@@ -1,16 +1,16 @@
 """``python -m aulib.pipeline``: see :mod:`aulib.pipeline.runner` and :mod:`aulib.pipeline.cli`.
 
-The arguments are parsed, and ``--help``, ``--list`` and ``--dry-run``
-answered, before the runner (which imports torch through the k-fold summary)
+The arguments are parsed, ``--help``, ``--list`` and ``--dry-run``
+answered, and the profile and data root checked (a refused one answered in
+one line), before the runner (which imports torch through the k-fold summary)
 is imported, so they take well under a second.
 """
 import sys
 
-from .cli import build_parser, describe
+from .cli import answer, build_parser
 
 args = build_parser().parse_args()
-if args.list or args.dry_run:
-    print(describe(args))
+if answer(args):        # --list / --dry-run, or a refused profile or data root (exit 1, one line)
     sys.exit(0)
 
 from .runner import run_args  # noqa: E402  (after the answers that need no runner)

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
+from ..io import YAMLFileError
+from ..lock import LockedError
 from ..progress import format_duration
+from ..settings import SettingError, one_line
 from ..workspace import Workspace
-from .fingerprint import StepState, step_states
-from .profile import Profile, load_profile, plan, shown_parameters
+from .fingerprint import DataRootError, StepState, check_data_root, step_states
+from .profile import Profile, ProfileNotFound, load_profile, plan, shown_parameters
 
 USAGE = ("python -m aulib.pipeline --profile demo|ci|paper|PATH.yaml [--data-root DIR] [--force] [--publish] "
          "[--list | --dry-run]")
@@ -41,6 +45,47 @@ def build_parser() -> argparse.ArgumentParser:
                       help="list the steps, their resolved parameters and whether each is up to date; run nothing")
     what.add_argument("--dry-run", action="store_true", help="show what would run (and its last duration); write nothing")
     return ap
+
+
+#: Errors of the user's input (a profile that does not parse or is refused, a
+#: wrong data root, a workspace another runner holds) that the command answers
+#: in one line (:func:`aulib.settings.one_line`) instead of a traceback.
+USER_ERRORS = (SettingError, YAMLFileError, DataRootError, LockedError, ProfileNotFound)
+
+
+def refuse(error: BaseException):
+    """Print a user error in one line and exit 1 (no traceback)."""
+    print(f"python -m aulib.pipeline: {one_line(error)}", file=sys.stderr)
+    raise SystemExit(1) from None
+
+
+def answer(args) -> bool:
+    """What is answered before the runner (and torch) is imported: ``--list``
+    / ``--dry-run`` (True: nothing more to do), else the profile and its data
+    root are checked (False: go on and run). A user error exits 1 in one line."""
+    try:
+        if args.list or args.dry_run:
+            print(describe(args))
+            return True
+        check_args(args)
+    except USER_ERRORS as e:
+        refuse(e)
+    return False
+
+
+def check_data_roots(profile: Profile, ws: Workspace, extra: dict) -> None:
+    """:func:`aulib.pipeline.fingerprint.check_data_root` on every step of the
+    first pass (the folds share the data root): a wrong root is refused at once."""
+    heading, fws, given = workspaces(profile, ws, extra)[0]
+    for _, _, params in plan(profile, fws, given):
+        check_data_root(params)
+
+
+def check_args(args) -> None:
+    """Load the profile and check its data root, before the runner (and torch) is imported."""
+    profile = load_profile(args.profile)
+    ws = Workspace.for_profile(profile.name, root=args.workspace, results=args.results)
+    check_data_roots(profile, ws, {"data_root": args.data_root} if args.data_root else {})
 
 
 def only_list(args) -> list[str] | None:

@@ -14,7 +14,11 @@ identity of every file beneath it (one ``stat`` per file, nothing read:
 3.7 s for 150,000 files measured on a shared 2-core machine under load 5,
 local disk), so an image changed in place reruns the step that reads it and
 every step after it. A generic CSV names images anywhere under its root: the
-root is that folder.
+root is that folder, walked only for that data set (``dataset: csv``, its
+label file present): the other data sets' image folders are named by their
+layouts, so a wrong data root is never walked (:func:`check_data_root`
+refuses it before any step, in well under a second). A folder that cannot
+be read is a :class:`DataRootError` naming it and the setting to change.
 """
 from __future__ import annotations
 
@@ -31,6 +35,42 @@ from ..workspace import Workspace
 
 #: Files read from a data root besides those of the data set's layout.
 EXTRA_INPUTS = ("faces.csv", "synthau.yaml")
+#: The setting that names the data root, as a user sets it.
+ROOT_SETTING = "--data-root (profile YAML: common: {data_root: ...})"
+
+
+class DataRootError(ValueError):
+    """A data root that does not hold the data set, or a folder under it that
+    cannot be read; the message names the folder and the setting to change."""
+
+
+def _csv_label_file(values: dict, root: Path) -> Path | None:
+    """The label file of a generic CSV data set (``labels_csv``), when it exists."""
+    name = values.get("labels_csv")
+    return root / name if (values.get("dataset") == "csv" and name and (root / name).is_file()) else None
+
+
+def check_data_root(values: dict) -> None:
+    """Refuse at once a step whose ``data_root`` holds none of its data set's
+    label files where the layout puts them (a wrong ``--data-root``): a
+    :class:`DataRootError` naming the root, what was looked for and the
+    setting; SynthAU (generated when absent) and steps without a root pass."""
+    dataset = values.get("dataset") or "synthau"
+    if not values.get("data_root") or dataset == "synthau":
+        return
+    root = Path(values["data_root"])
+    if not root.is_dir():
+        raise DataRootError(f"data root {root} is not a folder; set {ROOT_SETTING} to the folder of the "
+                            f"{dataset} data set")
+    if dataset == "csv":
+        if values.get("labels_csv") and _csv_label_file(values, root) is None:
+            raise DataRootError(f"data root {root} has no label file {values['labels_csv']} (labels_csv); set "
+                                f"{ROOT_SETTING} to the folder that holds it, or labels_csv")
+        return
+    if not [p for p in source_inputs(dataset, root, values.get("label_settings")) if p.is_file()]:
+        raise DataRootError(f"data root {root} holds no {dataset} label files where its layout puts them "
+                            f"(docs/{dataset}.md); set {ROOT_SETTING} to the {dataset} folder, or name its folders "
+                            "with label_settings")
 
 
 def input_files(values: dict) -> list[Path]:
@@ -44,10 +84,9 @@ def input_files(values: dict) -> list[Path]:
     root = Path(values["data_root"])
     files = set(source_inputs(values.get("dataset") or "synthau", root, values.get("label_settings")))
     files |= {m for pat in EXTRA_INPUTS for m in root.glob(pat) if m.is_file()}
-    if values.get("labels_csv") and (root / values["labels_csv"]).is_file():   # a csv data set's label file
-        files.add(root / values["labels_csv"])
-    if not any(p.is_dir() for p in files):     # no image folder of its own: images anywhere under the root
-        files.add(root)
+    label_file = _csv_label_file(values, root)
+    if label_file is not None:       # a generic CSV: its images anywhere under the root
+        files |= {label_file, root}
     return sorted(files)
 
 
@@ -57,9 +96,15 @@ def _stat_key(st: os.stat_result) -> list[int]:
 
 def _walk(folder: Path, rel: str = ""):
     """(relative path, stat) of every file beneath ``folder`` in name order
-    (links to files followed, links to folders not)."""
-    with os.scandir(folder) as it:
-        entries = sorted(it, key=lambda e: e.name)
+    (links to files followed, links to folders not); an unreadable folder is
+    a :class:`DataRootError` naming it."""
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except PermissionError:
+        raise DataRootError(f"cannot read folder {folder} (permission denied) under the data root: make it "
+                            f"readable by this user, or move the data set to a folder without it and set "
+                            f"{ROOT_SETTING} there") from None
     for e in entries:
         name = f"{rel}{e.name}"
         if e.is_dir(follow_symlinks=False):

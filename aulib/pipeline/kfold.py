@@ -33,6 +33,8 @@ from ..workspace import Workspace
 
 #: The held-out split a fold is scored on.
 TEST_SPLIT = "H"
+#: Notebooks whose output the summaries are made from (chosen models: 06_choose's, 07_tables' full system).
+SUMMARY_STEMS = ("06_choose", "07_tables")
 
 
 def fold_workspace(ws: Workspace, fold: int) -> Workspace:

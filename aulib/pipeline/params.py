@@ -40,6 +40,8 @@ PARAMS: dict[str, dict[str, Spec]] = {
         "dataset": DATASET, "data_root": DATA_ROOT,
         "labels_csv": _s("str", "csv data set: the label CSV, relative to the data root", nullable=True),
         "label_settings": _s("dict", "the data set's reader settings", nullable=True),
+        "on_error": _s((), "a bad label line: raise (stop, naming file and line) or skip (drop it, listed)",
+                       choices=("raise", "skip")),
         "synth_profile": _s("name", "SynthAU size (demo | ci)"),
         "seed": SEED, "n_examples": _s("int", "example images shown", lo=0),
     },

@@ -74,6 +74,10 @@ STEP_KEYS = ("notebook", "name", "parameters")
 RUNNER_KEYS = ("profile", "workspace")
 
 
+class ProfileNotFound(FileNotFoundError):
+    """A profile (or the one it extends) that is neither a shipped name nor a file."""
+
+
 @dataclass
 class Step:
     """One notebook execution: ``notebook`` (file name in notebooks/),
@@ -170,12 +174,12 @@ def find_profile(ref: str | os.PathLike, base_dir: Path | None = None) -> Path:
         p = p if p.is_absolute() or base_dir is None else base_dir / p
         if p.is_file():
             return p.resolve()
-        raise FileNotFoundError(f"no profile file {p.resolve()}; give an existing YAML file "
+        raise ProfileNotFound(f"no profile file {p.resolve()}; give an existing YAML file "
                                 f"or a profile name ({', '.join(known_profiles())})")
     path = profile_dir() / f"{ref}.yaml"
     if path.is_file():
         return path.resolve()
-    raise FileNotFoundError(f"no profile {str(ref)!r} ({path}); known profiles: {known_profiles()}, "
+    raise ProfileNotFound(f"no profile {str(ref)!r} ({path}); known profiles: {known_profiles()}, "
                             "or give the path of a profile YAML file")
 
 
@@ -217,12 +221,12 @@ def _refuse_unknown(path: Path, where: str, keys, allowed, owner: str) -> None:
     """ValueError naming the file, section and first key not in ``allowed`` (with a close match)."""
     for key in keys:
         if key in RUNNER_KEYS and owner != "a profile":
-            raise ValueError(f"{path}: {where} sets {key!r}, which the runner sets itself "
+            raise SettingError(f"{path}: {where} sets {key!r}, which the runner sets itself "
                              "(the profile; --workspace); remove it")
         if key not in allowed:
             close = difflib.get_close_matches(str(key), [str(a) for a in allowed], n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"{path}: {where} sets {key!r}, which {owner} does not declare{hint} "
+            raise SettingError(f"{path}: {where} sets {key!r}, which {owner} does not declare{hint} "
                              f"(known: {sorted(map(str, allowed))})")
 
 
@@ -230,7 +234,7 @@ def _mapping(path: Path, where: str, value) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ValueError(f"{path}: {where} must be a mapping, got {value!r}")
+        raise SettingError(f"{path}: {where} must be a mapping, got {value!r}")
     return dict(value)
 
 
@@ -238,7 +242,7 @@ def _read_chain(path: Path, seen: tuple = ()) -> list[tuple[Path, dict]]:
     """[(file, raw mapping)] from the root of the ``extends`` chain to ``path``."""
     raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: a profile is a mapping with keys {list(TOP_KEYS)}")
+        raise SettingError(f"{path}: a profile is a mapping with keys {list(TOP_KEYS)}")
     _refuse_unknown(path, "the top level", raw, TOP_KEYS, "a profile")
     name = raw.get("profile")
     if name is not None and not (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name
@@ -250,9 +254,9 @@ def _read_chain(path: Path, seen: tuple = ()) -> list[tuple[Path, dict]]:
     try:
         parent = find_profile(raw["extends"], base_dir=path.parent)
     except FileNotFoundError as err:
-        raise FileNotFoundError(f"{path}: extends: {raw['extends']}: {err}") from None
+        raise ProfileNotFound(f"{path}: extends: {raw['extends']}: {err}") from None
     if parent in seen or parent == path:
-        raise ValueError(f"{path}: 'extends: {raw['extends']}' makes a cycle ({[str(s) for s in seen]})")
+        raise SettingError(f"{path}: 'extends: {raw['extends']}' makes a cycle ({[str(s) for s in seen]})")
     return _read_chain(parent, seen + (path,)) + [(path, raw)]
 
 
@@ -260,12 +264,12 @@ def _parse_steps(path: Path, raw_steps) -> list[Step]:
     steps, seen = [], set()
     for i, s in enumerate(raw_steps or []):
         if not isinstance(s, dict) or "notebook" not in s:
-            raise ValueError(f"{path}: step {i + 1} needs a 'notebook' key, got {s!r}")
+            raise SettingError(f"{path}: step {i + 1} needs a 'notebook' key, got {s!r}")
         _refuse_unknown(path, f"step {i + 1}", s, STEP_KEYS, "a step")
         stem = Path(s["notebook"]).stem
         name = f"{stem}__{s['name']}" if s.get("name") else stem
         if name in seen:
-            raise ValueError(f"{path}: step {i + 1} ({s['notebook']}) repeats the name {name!r}; give it a unique 'name'")
+            raise SettingError(f"{path}: step {i + 1} ({s['notebook']}) repeats the name {name!r}; give it a unique 'name'")
         seen.add(name)
         params = _mapping(path, f"step {name} parameters", s.get("parameters"))
         _refuse_unknown(path, f"step {name}", params, declared_parameters(stem), s["notebook"])
@@ -301,7 +305,7 @@ def load_profile(ref: str | os.PathLike | None = None) -> Profile:
     steps_file, steps_raw = next(((p, raw["steps"]) for p, raw in reversed(chain) if raw.get("steps")), (path, None))
     steps = _parse_steps(steps_file, steps_raw)
     if not steps:
-        raise ValueError(f"{path}: the profile lists no steps")
+        raise SettingError(f"{path}: the profile lists no steps")
     declared_by_steps = {k for s in steps for k in declared_parameters(s.stem)}
     common, defaults, overrides, tables, groups, protocol = {}, {}, {}, {}, {}, {}
     seeds = DEFAULT_SEEDS
@@ -344,7 +348,7 @@ def _check_seeds(path: Path, value) -> tuple[int, ...]:
     ok = isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
                                                   for s in value)
     if not ok or len(set(value)) != len(value):
-        raise ValueError(f"{path}: seeds must be a non-empty list of distinct non-negative integers, e.g. [0, 1, 2] "
+        raise SettingError(f"{path}: seeds must be a non-empty list of distinct non-negative integers, e.g. [0, 1, 2] "
                          "(one run per seed; the first keeps the run's name, the others are named <run>_s<seed>); "
                          f"got {value!r}" + (", which repeats a seed" if ok else ""))
     return tuple(value)
@@ -372,10 +376,10 @@ def _expand_seeds(profile: Profile) -> None:
     for s in (s for s in profile.steps if s.stem == TRAIN_STEM):
         r = resolved[s.name] = resolve(profile, s.stem, s.parameters)
         if not r.get("run_name"):
-            raise ValueError(f"{where} name each seed's run after the step's run_name; step {s.name} sets none "
+            raise SettingError(f"{where} name each seed's run after the step's run_name; step {s.name} sets none "
                              "(give it parameters: {run_name: ...})")
         if "seed" in (r.get("overrides") or {}):
-            raise ValueError(f"{where} set the seed of every 04_train run, but step {s.name} sets overrides.seed "
+            raise SettingError(f"{where} set the seed of every 04_train run, but step {s.name} sets overrides.seed "
                              f"({r['overrides']['seed']!r}); remove one of the two")
         runs.append(r["run_name"])
     steps, replicas = [], {}
@@ -398,7 +402,7 @@ def _expand_seeds(profile: Profile) -> None:
     for kind, made in (("step", [s.name for s in steps]), ("run", [n for m in replicas.values() for n in m.values()])):
         taken = sorted({n for n in made if made.count(n) > 1})
         if taken:
-            raise ValueError(f"{where} name a seed's {kind} {taken[0]!r}, which another {kind} of the profile "
+            raise SettingError(f"{where} name a seed's {kind} {taken[0]!r}, which another {kind} of the profile "
                              "has already; rename it")
     profile.steps, profile.seed_replicas = steps, (replicas if len(seeds) > 1 else {})
 
@@ -412,9 +416,9 @@ def _check_protocol(path: Path, value) -> dict:
         try:
             get_protocol(out["folds"])
         except ValueError as err:
-            raise ValueError(f"{path}: protocol: {err}") from None
+            raise SettingError(f"{path}: protocol: {err}") from None
         if out.get("kfold"):
-            raise ValueError(f"{path}: protocol sets both kfold ({out['kfold']}) and folds ({out['folds']!r}); "
+            raise SettingError(f"{path}: protocol sets both kfold ({out['kfold']}) and folds ({out['folds']!r}); "
                              "a named protocol brings its own folds, keep one")
     k = out.get("kfold")
     if k not in (None, 0) and not (isinstance(k, int) and not isinstance(k, bool) and 2 <= k <= MAX_KFOLD):

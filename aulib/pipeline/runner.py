@@ -16,7 +16,12 @@ every 04_train step one step per seed (:func:`aulib.pipeline.profile.seed_name`)
 runs the steps once per fold (workspaces ``<workspace>/fold<k>/``, 02_split
 given ``kfold`` or ``folds``, and ``fold``) and writes
 ``<workspace>/results/tables/kfold_<group>.csv|md`` and the benchmark tables
-(:mod:`aulib.pipeline.kfold`).
+(:mod:`aulib.pipeline.kfold`), after a full run or an ``--only`` run that
+selects a step they are made from (06_choose, 07_tables: the last step).
+
+Before any step, a profile that does not parse or is refused, and a data
+root that does not hold the data set (:func:`aulib.pipeline.fingerprint.check_data_root`),
+are answered in one line (exit 1), never a traceback.
 
 Executed copies go to ``runs/<profile>/notebooks/<step>.ipynb``. A step is up
 to date, and skipped, when its stamp (``<step>.stamp.yaml``) holds the same
@@ -51,7 +56,7 @@ from pathlib import Path
 
 from ..environment import write_environment
 from ..io import write_yaml
-from ..lock import LockedError, WorkspaceLock
+from ..lock import WorkspaceLock
 from ..progress import HEADLESS_ENV, format_duration
 from ..workspace import Workspace
 from . import cli, kfold
@@ -91,6 +96,7 @@ def run(profile_name: str, data_root: str | None = None, force: bool = False,
     ws = Workspace.for_profile(profile.name, root=workspace, results=results)
     extra = {"data_root": data_root} if data_root else {}
     plan(profile, ws, extra)          # every step's values checked before anything is written
+    cli.check_data_roots(profile, ws, extra)      # a wrong data root: refused before anything runs
     with WorkspaceLock(ws):           # one runner per workspace, for every step and fold
         _run_profile(profile, ws, extra, force, only, quiet)
         if publish:
@@ -122,13 +128,24 @@ def _run_profile(profile: Profile, ws: Workspace, extra: dict, force: bool, only
         if k > 1:
             kfold.share_data(passes[0][1], fws)
         _run_steps(profile, fws, given, force, only, progress, quiet)
-    if profile.kfold and only is None:
+    if profile.kfold and feeds_summaries(profile, only):
         for group, (csv, _) in kfold.write_kfold_summaries(ws, profile.kfold, profile.protocol.get("folds")).items():
             print(f"k-fold summary ({group}): {csv}")
+    elif profile.kfold:
+        print(f"k-fold summaries not rewritten: --only selected no step they are made from "
+              f"({', '.join(kfold.SUMMARY_STEMS)})", flush=True)
     print(f"\nPipeline '{profile.name}' finished in {(time.time() - t_all) / 60:.1f} min.")
     print(f"  figures:  {ws.figures}")
     print(f"  tables:   {ws.tables}")
     print(f"  notebooks (executed): {ws.notebooks}")
+
+
+def feeds_summaries(profile: Profile, only: list[str] | None) -> bool:
+    """Whether a run with ``only`` rewrites the k-fold summaries: a full run,
+    or one that selects a step they are made from (:data:`kfold.SUMMARY_STEMS`:
+    the chosen models 06_choose and 07_tables write), the last step included."""
+    return only is None or any(s.stem in kfold.SUMMARY_STEMS and any(o in s.name for o in only)
+                               for s in profile.steps)
 
 
 @contextlib.contextmanager
@@ -250,16 +267,12 @@ def run_args(args) -> None:
     try:
         run(args.profile, data_root=args.data_root, force=args.force, only=cli.only_list(args),
             workspace=args.workspace, results=args.results, quiet=args.quiet, publish=args.publish)
-    except (LockedError, PublishRefused) as e:   # another runner on this workspace (say who, at once), or
-                                                 # a refused publish: one line, no traceback
-        print(f"python -m aulib.pipeline: {e}", file=sys.stderr)
-        raise SystemExit(1) from None
+    except cli.USER_ERRORS + (PublishRefused,) as e:   # a refused profile, data root or publish, another
+        cli.refuse(e)                                  # runner on this workspace: one line, no traceback
 
 
 def main(argv=None) -> None:
     """``python -m aulib.pipeline``: ``--list`` / ``--dry-run`` print (:func:`aulib.pipeline.cli.describe`), else run."""
     args = cli.build_parser().parse_args(argv)
-    if args.list or args.dry_run:
-        print(cli.describe(args))
-        return
-    run_args(args)
+    if not cli.answer(args):
+        run_args(args)

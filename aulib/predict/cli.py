@@ -16,6 +16,7 @@ import sys
 
 import yaml
 
+from ..settings import one_line
 from .parser import build_parser
 from .predictor import predict_files
 
@@ -27,6 +28,6 @@ def main(argv=None) -> int:
                                   args.workspace, args.device, args.batch_size, args.multicrop, fmt=args.format)
     except (OSError, ValueError, pickle.UnpicklingError, yaml.YAMLError) as e:
         # a missing, malformed or hostile model file: one line naming it (the messages do), never a traceback
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
     return 1 if len(errors) else 0

@@ -12,6 +12,7 @@ import yaml
 
 from ..aus import GROUPS, define_group, group_aus
 from ..io import read_yaml, write_yaml
+from ..settings import one_line
 from ..workspace import RunDir
 from .ensemble import LinearEnsemble
 from .threshold import CRITERIA
@@ -104,7 +105,7 @@ def load_chosen(path, workspace_root=None, check_files: bool = True) -> ChosenMo
     try:
         raw = read_yaml(path)
     except yaml.YAMLError as err:   # e.g. a !!python/object tag, which safe_load does not construct
-        fail(f"not a chosen-model file: {' '.join(str(err).split())}; write it with "
+        fail(f"not a chosen-model file: {one_line(err)}; write it with "
              "aulib.select.chosen.save_chosen (notebooks/06_choose.ipynb)")
     except UnicodeDecodeError as err:
         fail(f"not a UTF-8 text file ({err.reason} at byte {err.start}); give the chosen/<group>.yaml file")

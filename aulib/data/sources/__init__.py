@@ -37,7 +37,7 @@ folder names and options are ``settings={...}``, defaults in the module's
 ``SETTINGS``; every table gets subjects):
 
 ``bp4d`` (:mod:`.bp4d`)        AUCoding/AU_OCC/<Subject>_<Task>.csv, frames img/<Subject>/<Task>/<n>.jpg
-``disfa`` (:mod:`.disfa`)      ActionUnit_Labels/<SN>/<SN>_au<N>.txt, frames from Video_LeftCamera/LeftVideo<SN>_comp.avi
+``disfa`` (:mod:`.disfa`)      ActionUnit_Labels/<SN>/<SN>_au<N>.txt, frames from Video_LeftCamera/LeftVideo<SN>_comp.avi (or the right camera's)
 ``affwild2`` (:mod:`.affwild2`)  annotations/AU_Detection_Challenge/{Train,Validation}_Set/<video>.txt, cropped_aligned/
 ``machine_labels`` (:mod:`.machine_labels`)  OpenFace 2 / py-feat (Fex) CSVs of your videos as the noisy set,
                  a generic CSV of manual codes as the optimization table (docs/noisy_labels.md)
@@ -56,6 +56,7 @@ import pandas as pd
 
 from ... import io as aio
 from ...aus import AU_NAMES, CATALOG, GROUPS
+from ...settings import SettingError
 from ..labels import LabelReport, label_counts, read_label_table, write_label_table
 from .emotionet import read_emotionet_automatic, read_emotionet_manual
 from .generic_csv import read_generic_csv
@@ -136,7 +137,7 @@ def source_settings(dataset: str, settings: Mapping | None) -> dict:
     unknown = sorted(set(given) - set(source.settings))
     if unknown:
         have = sorted(source.settings) or "none"
-        raise ValueError(f"unknown label setting(s) {unknown} for dataset {dataset!r}; its settings are {have}")
+        raise SettingError(f"unknown label setting(s) {unknown} for dataset {dataset!r}; its settings are {have}")
     return {**source.settings, **given}
 
 

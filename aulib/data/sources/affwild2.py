@@ -12,12 +12,13 @@ video are one recording).
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import numpy as np
 
-from .native import Problems, assemble, code_values, numbered_files, read_fields
+from .native import Ignored, Problems, assemble, code_values, numbered_files, read_fields
 
 AFFWILD_AUS = (1, 2, 4, 6, 7, 10, 12, 15, 23, 24, 25, 26)
 SETTINGS = {"annotations": "annotations", "frames": "cropped_aligned"}
@@ -46,8 +47,10 @@ def subject_of(video: str) -> str:
     return re.sub(r"_(left|right)$", "", video)
 
 
-def _read_set(root: Path, folder: Path, settings: dict, check_files: bool, problems: Problems):
+def _read_set(root: Path, folder: Path, settings: dict, check_files: bool, problems: Problems, ignored: Ignored):
     files = sorted(folder.glob("*.txt"))
+    ignored.add(f"entries of {folder.relative_to(root)} that are no <video>.txt annotation file",
+                sorted(p.name for p in folder.iterdir() if p.suffix != ".txt" or not p.is_file()))
     images, blocks, subjects = [], [], []
     read_rows = missing = unlabelled = invalid = 0
     for f in files:
@@ -68,7 +71,7 @@ def _read_set(root: Path, folder: Path, settings: dict, check_files: bool, probl
         invalid += int(none.sum())
         read_rows += len(lines)
         video = f.stem
-        on_disk = numbered_files(root / settings["frames"] / video, root)
+        on_disk = numbered_files(root / settings["frames"] / video, root, ignored)
         have = np.isin(frame_no, np.fromiter(on_disk, np.int64, len(on_disk))) if check_files else \
             np.ones(len(lines), bool)
         keep = ~bad & ~none & have
@@ -94,8 +97,15 @@ def read(root: Path, settings: dict, check_files: bool = True, on_error: str = "
                                 "{annotations: <folder>}")
     problems = Problems(on_error)
     tables, reports, seen = {}, {}, {}
+    frames = root / settings["frames"]
+    annotated = {f.stem for d in sets.values() for f in d.glob("*.txt")}
     for split, folder in sets.items():
-        files, images, blocks, subjects, read_rows, counts = _read_set(root, folder, settings, check_files, problems)
+        ignored = Ignored()
+        if split == "optimization" and frames.is_dir():     # once: frame folders of no set
+            ignored.add(f"frame folders of {settings['frames']} without an AU annotation file (videos of the other "
+                        "ABAW tracks)", sorted(set(os.listdir(frames)) - annotated))
+        files, images, blocks, subjects, read_rows, counts = _read_set(root, folder, settings, check_files, problems,
+                                                                       ignored)
         for f in files:
             if f.stem in seen:
                 raise ValueError(f"video {f.stem} is annotated in both {seen[f.stem]} and {folder}; the official "
@@ -107,6 +117,6 @@ def read(root: Path, settings: dict, check_files: bool = True, on_error: str = "
                                     " (expected <frames>/<video>/00001.jpg ...); set label_settings: {frames: ...}")
         codes = np.concatenate(blocks) if blocks else np.zeros((0, len(AFFWILD_AUS)), np.int8)
         tables[split], reports[split] = assemble(str(folder), images, codes, list(AFFWILD_AUS), subjects,
-                                                 read_rows, problems, counts)
+                                                 read_rows, problems, counts, ignored.notes())
         problems.rows = []
     return tables, reports

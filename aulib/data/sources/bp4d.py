@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .native import Problems, assemble, code_values, numbered_files, read_fields, whole_numbers
+from .native import Ignored, Problems, assemble, code_values, numbered_files, read_fields, whole_numbers
 
 SETTINGS = {"labels": "AUCoding/AU_OCC", "frames": "img"}
 _FILE = re.compile(r"^(?P<subject>[FM]\d{3})_(?P<task>T\d+)\.csv$")
@@ -36,11 +36,14 @@ def read(root: Path, settings: dict, check_files: bool = True, on_error: str = "
     if not files:
         raise FileNotFoundError(f"no BP4D label files <Subject>_<Task>.csv in {folder}; put BP4D's AUCoding/AU_OCC "
                                 "there (docs/bp4d.md), or set label_settings: {labels: <folder>}")
-    problems, notes = Problems(on_error), []
+    problems, notes, ignored = Problems(on_error), [], Ignored()
     odd = [f.name for f in files if not _FILE.match(f.name)]
     if odd:
         raise ValueError(f"{folder}: file name(s) {odd[:5]} are not <Subject>_<Task>.csv (e.g. F001_T1.csv); "
                          "rename or move them out of the folder")
+    ignored.add(f"entries of {settings['labels']} that are not <Subject>_<Task>.csv label files",
+                sorted(p.name for p in folder.iterdir() if p.suffix.lower() != ".csv" or not p.is_file()))
+    coded = {(m.group("subject"), m.group("task")) for m in map(_FILE.match, (f.name for f in files))}
     images, rows, subjects = [], [], []
     aus: list[int] | None = None
     read_rows = missing = unlabelled = 0
@@ -72,8 +75,9 @@ def read(root: Path, settings: dict, check_files: bool = True, on_error: str = "
         for r in np.flatnonzero(short):
             problems.add(f, lines[r], "", "", f"too few fields (expected {len(cols)})")
         bad |= short
+        bad |= problems.repeated(f, lines, "0", frame_text, frame, bad)
         read_rows += len(lines)
-        on_disk = numbered_files(root / settings["frames"] / subject / task, root)
+        on_disk = numbered_files(root / settings["frames"] / subject / task, root, ignored)
         have = np.isin(frame, np.fromiter(on_disk, np.int64, len(on_disk))) if check_files else \
             np.ones(len(frame), bool)
         keep = ~bad & have
@@ -84,6 +88,9 @@ def read(root: Path, settings: dict, check_files: bool = True, on_error: str = "
         rows.append(codes[keep])
         subjects += [subject] * int(keep.sum())
     problems.check()
+    ignored.add(f"frame folders of {settings['frames']} without a label file <Subject>_<Task>.csv",
+                _uncoded(root / settings["frames"], coded))
+    notes += ignored.notes()
     if check_files and read_rows and not images and not problems.rows:
         raise FileNotFoundError(f"none of the {read_rows} labelled BP4D frames exist under {root / settings['frames']}"
                                 " (expected <frames>/<Subject>/<Task>/<frame>.jpg); set label_settings: "
@@ -92,3 +99,16 @@ def read(root: Path, settings: dict, check_files: bool = True, on_error: str = "
     table, report = assemble(str(folder), images, codes, aus or [], subjects, read_rows, problems,
                              {"labels without a frame": missing, "frames without labels": unlabelled}, notes)
     return {"optimization": table}, {"optimization": report}
+
+
+def _uncoded(frames: Path, coded: set) -> list[str]:
+    """``<Subject>/<Task>`` frame folders under ``frames`` with no label file
+    (and entries there that are no such folder)."""
+    if not frames.is_dir():
+        return []
+    out = []
+    for subject in sorted(frames.iterdir(), key=lambda p: p.name):
+        tasks = sorted(subject.iterdir(), key=lambda p: p.name) if subject.is_dir() else [None]
+        out += [f"{subject.name}/{t.name}" if t else subject.name for t in tasks
+                if t is None or (subject.name, t.name) not in coded]
+    return out

@@ -22,31 +22,75 @@ import pandas as pd
 
 from ...aus import AU_NAMES, au_column
 from ..labels import CATALOG_COLUMNS, PROBLEM_COLUMNS, LabelReport, _decode_utf8, warn_degenerate_aus
-from .text import _entry_problem, _raise_first
+from .text import _entry_problem, _raise_first, outside_root
 
 #: The code :func:`code_values` gives a value outside its map.
 BAD = -128
 _NUMBERED = re.compile(r"^(\d+)\.(jpg|jpeg|png|bmp)$", re.IGNORECASE)
 
 
-def numbered_files(folder: Path, root: Path | None = None) -> dict[int, str]:
+class Ignored:
+    """What a reader passed over (folders and files not in the data set's
+    naming, folders linked out of the data root), for its report's notes:
+    how many and which, never dropped silently."""
+
+    #: Names shown per reason in a note.
+    SHOWN = 8
+
+    def __init__(self):
+        self.by_reason: dict[str, list[str]] = {}
+
+    def add(self, why: str, names: Sequence[str]) -> None:
+        if len(names):
+            self.by_reason.setdefault(why, []).extend(str(n) for n in names)
+
+    def notes(self) -> list[str]:
+        """One note per reason: ``ignored <n> <why>: <first names> ...``."""
+        out = []
+        for why, names in self.by_reason.items():
+            more = f" ... (+{len(names) - self.SHOWN})" if len(names) > self.SHOWN else ""
+            out.append(f"ignored {len(names)} {why}: {', '.join(names[:self.SHOWN])}{more}")
+        return out
+
+
+def numbered_files(folder: Path, root: Path | None = None, ignored: Ignored | None = None) -> dict[int, str]:
     """``{number: file name}`` of the image files named by a number in
     ``folder`` (one scan; zero-padded or not); empty when the folder is absent.
     Two names for one number (``1.jpg`` and ``0001.jpg``) keep the first in
     name order. With ``root``, a file must be usable as
     :mod:`aulib.data.labels` checks it (a regular file; a link only to a file
-    inside ``root``)."""
+    inside ``root``), and ``folder`` itself must lie inside ``root`` (a folder
+    linked out of it is not read). ``ignored`` collects what was passed over
+    (names relative to ``root``)."""
     root_real = os.path.realpath(root) if root is not None else None
+    rel = os.path.relpath(folder, root) if root is not None else str(folder)
+    if root_real is not None and os.path.isdir(folder) and outside_root(folder, root_real):
+        if ignored is not None:
+            ignored.add("frame folder(s) linked outside the data root (links are followed only inside it; "
+                        "copy the frames in)", [rel])
+        return {}
     try:
         with os.scandir(folder) as it:
-            entries = sorted((e for e in it if not e.is_dir(follow_symlinks=False)), key=lambda e: e.name)
+            entries = sorted(it, key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError):
         return {}
+    except PermissionError:
+        raise PermissionError(f"cannot read frame folder {folder} (permission denied): make it readable by this "
+                              "user, or set label_settings: {frames: <folder>} to a readable copy") from None
     out: dict[int, str] = {}
+    odd, unusable = [], []
     for e in entries:
         m = _NUMBERED.match(e.name)
-        if m and (root_real is None or _entry_problem(e, root_real) == ""):
+        if e.is_dir(follow_symlinks=False) or not m:
+            odd.append(f"{rel}/{e.name}")
+        elif root_real is None or _entry_problem(e, root_real) == "":
             out.setdefault(int(m.group(1)), e.name)
+        else:
+            unusable.append(f"{rel}/{e.name}")
+    if ignored is not None:
+        ignored.add("entries of frame folders not named <number>.jpg|jpeg|png|bmp", odd)
+        ignored.add("frame files that are links out of the data root, dangling links or not regular files",
+                    unusable)
     return out
 
 
@@ -198,6 +242,21 @@ class Problems:
         for r, c in zip(*np.nonzero(codes == BAD)):
             self.add(file, lines[r], columns[c], raw[r, c], f"bad label value (expected {allowed})")
         return (codes == BAD).any(axis=1)
+
+    def repeated(self, file, lines: np.ndarray, column: str, text: np.ndarray, frame: np.ndarray,
+                 bad: np.ndarray) -> np.ndarray:
+        """bool rows whose frame number an earlier good row of the file already
+        listed, each recorded (file, line) as ``frame listed twice``: with
+        ``on_error='skip'`` the first is kept, else :meth:`check` raises."""
+        good = np.flatnonzero(~bad)
+        dup = np.zeros(len(frame), bool)
+        if len(good):
+            _, first = np.unique(frame[good], return_index=True)
+            dup[good] = True
+            dup[good[first]] = False
+        for r in np.flatnonzero(dup):
+            self.add(file, lines[r], column, text[r], "frame listed twice (kept the first)")
+        return dup
 
     def check(self) -> None:
         """Raise on the first problem unless ``on_error='skip'``."""

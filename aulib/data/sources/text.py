@@ -40,6 +40,17 @@ def _folder(image_dir) -> str:
     return "" if text in ("", ".") else safe_relative_path(text, "image_dir")
 
 
+def outside_root(path, root_real: str) -> str:
+    """'' when ``path`` (a folder or file, links resolved) lies inside the
+    data root ``root_real``, else why it is refused: links are followed only
+    inside the data root, for files and folders alike."""
+    target = os.path.realpath(path)
+    if os.path.commonpath([target, root_real]) == root_real:
+        return ""
+    return (f"symbolic link to {target}, outside the data root; links are followed only inside it: copy "
+            "it in, or point data_root at a folder that holds the target")
+
+
 def _entry_problem(entry: os.DirEntry, root_real: str) -> str:
     """'' when a directory entry is a readable regular file inside the data
     root, else why not (a link is followed only when its target is inside)."""
@@ -48,9 +59,9 @@ def _entry_problem(entry: os.DirEntry, root_real: str) -> str:
     target = os.path.realpath(entry.path)
     if not os.path.exists(target):
         return f"dangling symbolic link (to {os.readlink(entry.path)!r}); fix or remove the link"
-    if os.path.commonpath([target, root_real]) != root_real:
-        return (f"symbolic link to {target}, outside the data root; links are followed only inside it: copy "
-                "the file in, or point data_root at a folder that holds the target")
+    why = outside_root(target, root_real)
+    if why:
+        return why
     return "" if os.path.isfile(target) else f"symbolic link to {target}, which is not a regular file"
 
 
@@ -82,16 +93,24 @@ def _file_problems(data_root: Path, images: Sequence[str]) -> list[str]:
     it is not usable."""
     listing: dict[str, dict[str, os.DirEntry]] = {}
     loose: dict[str, dict[str, str]] = {}
+    linked: dict[str, str] = {}          # folder -> why it is refused (a link out of the data root)
     root_real = os.path.realpath(data_root)
     out: list[str] = []
     for img in images:
         parent, name = posixpath.split(img)
         if parent not in listing:
+            linked[parent] = outside_root(data_root / parent, root_real) if parent else ""
             try:
                 with os.scandir(data_root / parent) as it:
-                    listing[parent] = {e.name: e for e in it}
+                    listing[parent] = {} if linked[parent] else {e.name: e for e in it}
             except (FileNotFoundError, NotADirectoryError):
                 listing[parent] = {}
+            except PermissionError:
+                raise PermissionError(f"cannot read folder {data_root / parent} (permission denied): make it "
+                                      "readable by this user, or point data_root at a copy that is") from None
+        if linked[parent]:
+            out.append(f"image file unusable: its folder {parent} is a {linked[parent]}")
+            continue
         entry = listing[parent].get(name)
         if entry is None:
             if parent not in loose:      # built once per folder, on its first miss

@@ -45,7 +45,6 @@ Those AUs are listed in ``LinearEnsemble.fallback`` and a warning names them.
 """
 from __future__ import annotations
 
-import itertools
 import warnings
 from dataclasses import dataclass, field
 
@@ -82,14 +81,16 @@ def _stack(probs_list, n_rows: int | None = None) -> np.ndarray:
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, C: float = 1.0,
-                 max_iter: int = 100, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+                 max_iter: int = 100, tol: float = 1e-10, start: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Batched L2 logistic regression by damped Newton steps.
 
     x (P, N, D) features, y (P, N) 0/1 targets, weight (P, N) >= 0 row
     weights (0 drops a row). Minimises ``0.5 |w|^2 + C * sum_i weight_i *
     logloss_i`` per problem ``p`` (intercept not penalised), i.e.
-    scikit-learn's ``LogisticRegression(C=C)``. Returns ``coef`` (P, D) and
-    ``intercept`` (P,).
+    scikit-learn's ``LogisticRegression(C=C)``. ``start`` (P, D+1): initial
+    (coef, intercept) (default 0; the optimum is unique, a start near it
+    saves Newton steps). Returns ``coef`` (P, D) and ``intercept`` (P,).
     """
     x = np.asarray(x, dtype=np.float64)
     p_count, _, d = x.shape
@@ -97,7 +98,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, C: float = 1.
     weight = np.asarray(weight, dtype=np.float64) * C
     xa = np.concatenate([x, np.ones(x.shape[:2] + (1,))], axis=2)          # (P, N, D+1)
     penalty = np.diag(np.r_[np.ones(d), 1e-10])                              # intercept ~unpenalised
-    theta = np.zeros((p_count, d + 1))
+    theta = np.zeros((p_count, d + 1)) if start is None else np.array(start, dtype=np.float64)
 
     def objective(th):                                                      # th (..., P, D+1)
         z = np.matmul(xa, th[..., None])[..., 0]
@@ -240,14 +241,16 @@ def _too_few(labels: np.ndarray, rows: np.ndarray, min_count: int) -> np.ndarray
     return (((labels == 1) & known).sum(0) < min_count) | (((labels == 0) & known).sum(0) < min_count)
 
 
-def _fit_problems(x: np.ndarray, y: np.ndarray, w: np.ndarray, fallback: np.ndarray, C: float):
+def _fit_problems(x: np.ndarray, y: np.ndarray, w: np.ndarray, fallback: np.ndarray, C: float, start=None):
     """Fit P problems x (P, N, R), 0/1 y (P, N), weights w (P, N); a
-    ``fallback`` (P,) problem takes the mean of the logits. Returns coef (P, R), intercept (P,)."""
+    ``fallback`` (P,) problem takes the mean of the logits. ``start`` (P, R+1)
+    or None: :func:`fit_logistic`'s. Returns coef (P, R), intercept (P,)."""
     coef = np.full((x.shape[0], x.shape[2]), 1.0 / x.shape[2])
     intercept = np.zeros(x.shape[0])
     fit = np.flatnonzero(~fallback)
     if fit.size:
-        coef[fit], intercept[fit] = fit_logistic(x[fit], y[fit], w[fit], C=C)
+        coef[fit], intercept[fit] = fit_logistic(x[fit], y[fit], w[fit], C=C,
+                                                 start=None if start is None else start[fit])
     return coef, intercept
 
 
@@ -277,56 +280,152 @@ def _candidate_epochs(probs: np.ndarray, labels: np.ndarray, first: int, top_k: 
     return np.concatenate([np.full((c_count, 1), first), rest], axis=1)
 
 
+#: Candidate epochs per member and AU of a chosen ensemble (each member's best by its own score, the
+#: unchosen epoch always among them): 10 keeps every combination of the demo's <= 10-epoch runs.
+TOP_K = 10
+#: The exhaustive search runs where one AU's combinations times the fitting rows stay within this many
+#: row-fits (2 members x 10 epochs x 10,000 rows: exhaustive; 4 members, or 780k rows: coordinate ascent).
+EXHAUSTIVE_BUDGET = 2_000_000
+SEARCHES = ("auto", "exhaustive", "ascent")
+
+
+def _problem_bytes(n: int, r_count: int) -> int:
+    """Bytes one refit of ``r_count`` members on ``n`` rows holds at once (features, Newton temporaries)."""
+    return n * 8 * (2 * (r_count + 1) + 12)
+
+
+class _ComboScorer:
+    """Refits and scores combinations of the members' epochs, chunked so
+    about ``chunk_bytes`` are held at once (never less than one refit).
+
+    ``probs_runs`` R arrays (E_r, N, C); ``labels`` (N, C)."""
+
+    def __init__(self, probs_runs, labels, C, neg_weight, min_count, chunk_bytes):
+        self.probs, self.labels, self.C = probs_runs, labels, C
+        n = labels.shape[0]
+        self.w = fit_weights(labels, np.ones(n, bool), neg_weight)                        # (N, C)
+        self.fallback = _too_few(labels, np.ones(n, bool), min_count)                      # (C,)
+        self.pos, self.neg = labels == 1, labels == 0
+        self.step = max(1, int(chunk_bytes // _problem_bytes(n, len(probs_runs))))
+        self.fits = 0
+
+    def __call__(self, au: np.ndarray, ep: np.ndarray, start: np.ndarray | None = None):
+        """Problems ``au`` (P,) AU index, ``ep`` (P, R) epoch index per member;
+        ``start`` (P, R + 1) a warm start (coef, intercept) or None. Returns
+        final score at 0.5 (P,) (NaN: no known labels), coef (P, R), intercept (P,)."""
+        p_count, r_count = ep.shape
+        final, coef, intercept = np.empty(p_count), np.empty((p_count, r_count)), np.empty(p_count)
+        for s in range(0, p_count, self.step):
+            a, e = au[s:s + self.step], ep[s:s + self.step]
+            x = np.stack([_logit(np.asarray(self.probs[r])[e[:, r], :, a]) for r in range(r_count)], axis=-1)
+            y, w = self.pos[:, a].T, self.w[:, a].T                                         # (k, N)
+            cf, b = _fit_problems(x, y, w, self.fallback[a], self.C, None if start is None else start[s:s + self.step])
+            z = np.einsum("pnr,pr->pn", x, cf) + b[:, None]
+            d = _sigmoid(z).astype(np.float32) >= 0.5                                       # as decide() on predict()
+            pos, neg = self.pos[:, a].T, self.neg[:, a].T
+            tp, fp = (d & pos).sum(-1), (d & neg).sum(-1)
+            final[s:s + self.step] = scores_from_counts(tp, fp, pos.sum(-1) - tp, neg.sum(-1) - fp)[2]
+            coef[s:s + self.step], intercept[s:s + self.step] = cf, b
+            self.fits += len(a)
+        return final, coef, intercept
+
+
+def _exhaustive(score: _ComboScorer, cands: list[np.ndarray]):
+    """Every combination of the candidates (cands[r] (C, k_r)) per AU, in
+    order with the all-first combination first; the first best wins. Returns
+    the chosen candidate positions (C, R), coef (C, R), intercept (C,)."""
+    c_count, r_count = cands[0].shape[0], len(cands)
+    sizes = [c.shape[1] for c in cands]
+    j_count = int(np.prod(sizes))
+    best = np.full(c_count, -np.inf)
+    pos, coef, intercept = np.zeros((c_count, r_count), np.int64), np.empty((c_count, r_count)), np.empty(c_count)
+    block = max(1, score.step // c_count)
+    for j0 in range(0, j_count, block):                                    # chunks of combinations, all AUs
+        combos = np.stack(np.unravel_index(np.arange(j0, min(j_count, j0 + block)), sizes), axis=1)  # (J, R)
+        jn = len(combos)
+        au = np.repeat(np.arange(c_count), jn)
+        ep = np.stack([cands[r][au, np.tile(combos[:, r], c_count)] for r in range(r_count)], axis=1)
+        final, cf, b = score(au, ep)
+        final = np.nan_to_num(final, nan=-np.inf).reshape(c_count, jn)
+        j = np.argmax(final, axis=1)                                       # first on ties
+        better = (final[np.arange(c_count), j] > best) | (j0 == 0)
+        k = np.flatnonzero(better) * jn + j[better]
+        best[better] = final[better, j[better]]
+        pos[better], coef[better], intercept[better] = combos[j[better]], cf[k], b[k]
+    return pos, coef, intercept
+
+
+def _ascent(score: _ComboScorer, cands: list[np.ndarray], max_rounds: int = 20):
+    """Coordinate ascent per AU from the all-first combination: member by
+    member, refit every candidate epoch of that member with the others held,
+    move only on a strict gain (the first best among gains), until no member
+    moves for a whole round (or ``max_rounds``). Vectorised over the AUs
+    still moving; a refit starts from the current combination's weights.
+    Returns candidate positions (C, R), coef (C, R), intercept (C,)."""
+    c_count, r_count = cands[0].shape[0], len(cands)
+    aus = np.arange(c_count)
+    pos = np.zeros((c_count, r_count), np.int64)
+    ep0 = np.stack([cands[r][:, 0] for r in range(r_count)], axis=1)
+    best, coef, intercept = score(aus, ep0)
+    best = np.nan_to_num(best, nan=-np.inf)
+    still = np.zeros(c_count, np.int64)                  # members tried in a row without a move
+    for step in range(max_rounds * r_count):
+        r = step % r_count
+        act = np.flatnonzero(still < r_count)
+        if not act.size:
+            break
+        k = cands[r].shape[1]
+        alt = np.tile(np.arange(k), act.size)                                    # (A * k,)
+        au = np.repeat(act, k)
+        moved = alt != pos[au, r]                                               # the current one is known
+        au, alt = au[moved], alt[moved]
+        ep = np.stack([cands[q][au, pos[au, q]] for q in range(r_count)], axis=1)
+        ep[:, r] = cands[r][au, alt]
+        final, cf, b = score(au, ep, np.concatenate([coef[au], intercept[au, None]], axis=1))
+        final = np.nan_to_num(final, nan=-np.inf)
+        grid = np.full((c_count, k), -np.inf)
+        grid[au, alt] = final
+        j = np.argmax(grid[act], axis=1)                                         # first best
+        gain = grid[act, j] > best[act]
+        still[act] += 1
+        for c, jj in zip(act[gain], j[gain]):
+            i = np.flatnonzero((au == c) & (alt == jj))[0]
+            pos[c, r], best[c], coef[c], intercept[c], still[c] = jj, final[i], cf[i], b[i], 1
+    return pos, coef, intercept
+
+
 def choose_ensemble_epochs(probs_runs, labels, first, C: float = 1.0, neg_weight: float | None = None,
-                           min_count: int = 5, top_k: int | None = None, chunk_bytes: int = 256 << 20
+                           min_count: int = 5, top_k: int | None = TOP_K, chunk_bytes: int = 256 << 20,
+                           search: str = "auto", budget: int = EXHAUSTIVE_BUDGET
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The paper's "chosen" step for an ensemble, chosen for the ensemble.
 
     ``probs_runs``: R arrays (E_r, N, C), every epoch of each member on the
     fitting rows; ``labels`` (N, C) 1/0/-1; ``first`` (R,) the epoch index of
-    each member in the unchosen ensemble. Per AU, every combination of the
-    members' candidate epochs (all, or each member's ``top_k`` by its own
-    score; :func:`_candidate_epochs`) is refitted by the ensemble's rule and
-    scored by its final score at 0.5 on these rows; the best wins, the
-    unchosen combination on ties. Returns ``epoch_idx`` (C, R), ``coef``
-    (C, R), ``intercept`` (C,), ``fallback`` (C,) bool. Work goes in chunks of
-    AUs so that about ``chunk_bytes`` of features are held at once.
+    each member in the unchosen ensemble. Per AU, combinations of the
+    members' candidate epochs (each member's ``top_k`` by its own score, the
+    unchosen one first; None: all; :func:`_candidate_epochs`) are refitted by
+    the ensemble's rule and scored by its final score at 0.5 on these rows;
+    the unchosen combination is tried first and is left only for a strictly
+    better one, so in-sample the choice cannot lose to it. ``search``:
+    ``exhaustive`` (every combination: top_k^R refits per AU), ``ascent``
+    (coordinate ascent, :func:`_ascent`: about rounds x R x top_k refits), or
+    ``auto``: exhaustive where combinations x N <= ``budget``, else ascent.
+    Memory: about ``chunk_bytes`` of refits at once (at least one refit,
+    :func:`_problem_bytes`), chunked over AUs and combinations. Returns
+    ``epoch_idx`` (C, R), ``coef`` (C, R), ``intercept`` (C,), ``fallback`` (C,) bool.
     """
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {SEARCHES}, got {search!r}")
     labels = np.asarray(labels)
     n, c_count = labels.shape
-    r_count = len(probs_runs)
     cands = [_candidate_epochs(np.asarray(p), labels, int(f), top_k) for p, f in zip(probs_runs, first)]
-    combos = np.array(list(itertools.product(*[range(c.shape[1]) for c in cands])))   # (J, R); row 0 = first
-    idx = np.stack([cands[r][:, combos[:, r]] for r in range(r_count)], axis=-1)       # (C, J, R)
-    rows = np.ones(n, bool)
-    w_all = fit_weights(labels, rows, neg_weight)                                      # (N, C)
-    fallback = _too_few(labels, rows, min_count)
-    out_idx = np.empty((c_count, r_count), np.int64)
-    coef = np.empty((c_count, r_count))
-    intercept = np.empty(c_count)
-    step = max(1, int(chunk_bytes // max(1, len(combos) * n * (r_count + 1) * 8 * 4)))
-    for c0 in range(0, c_count, step):
-        cs = np.arange(c0, min(c_count, c0 + step))
-        # features (len(cs), J, N, R): member r's logit at its candidate epoch for that AU
-        x = np.stack([_logit(np.asarray(probs_runs[r])[idx[cs, :, r], :, cs[:, None]]) for r in range(r_count)],
-                     axis=-1)
-        k, j = x.shape[:2]
-        y = np.broadcast_to((labels[:, cs] == 1).T[:, None, :], (k, j, n))
-        w = np.broadcast_to(w_all[:, cs].T[:, None, :], (k, j, n))
-        cf, b = _fit_problems(x.reshape(k * j, n, r_count), y.reshape(k * j, n), w.reshape(k * j, n),
-                              np.repeat(fallback[cs], j), C)
-        z = np.einsum("pnr,pr->pn", x.reshape(k * j, n, r_count), cf) + b[:, None]
-        d = (_sigmoid(z).astype(np.float32) >= 0.5).reshape(k, j, n)                  # as decide() on predict()
-        pos = (labels[:, cs] == 1).T[:, None, :]
-        neg = (labels[:, cs] == 0).T[:, None, :]
-        tp, fp = (d & pos).sum(-1), (d & neg).sum(-1)
-        n_pos, n_neg = pos.sum(-1), neg.sum(-1)
-        _, _, final = scores_from_counts(tp, fp, n_pos - tp, n_neg - fp)               # (k, J)
-        best = np.argmax(np.nan_to_num(final, nan=-np.inf), axis=1)                    # first on ties
-        out_idx[cs] = idx[cs, best]
-        coef[cs] = cf.reshape(k, j, r_count)[np.arange(k), best]
-        intercept[cs] = b.reshape(k, j)[np.arange(k), best]
-    return out_idx, coef, intercept, fallback
+    score = _ComboScorer(probs_runs, labels, C, neg_weight, min_count, chunk_bytes)
+    combos = int(np.prod([c.shape[1] for c in cands]))
+    exhaustive = search == "exhaustive" or (search == "auto" and combos * n <= budget)
+    pos, coef, intercept = (_exhaustive if exhaustive else _ascent)(score, cands)
+    out_idx = np.stack([cands[r][np.arange(c_count), pos[:, r]] for r in range(len(cands))], axis=1)
+    return out_idx, coef, intercept, score.fallback
 
 
 def fit_linear_ensemble(probs_list, labels, groups=None, folds: int = 5, C: float = 1.0,

@@ -428,9 +428,9 @@ def choose_ensemble_epochs(probs_runs, labels, first, C: float = 1.0, neg_weight
     return out_idx, coef, intercept, score.fallback
 
 
-def fit_linear_ensemble(probs_list, labels, groups=None, folds: int = 5, C: float = 1.0,
+def fit_linear_ensemble(probs_list, labels, groups=None, folds: int | None = 5, C: float = 1.0,
                         aus=None, runs=None, seed: int = 0, min_count: int = 5, neg_weight: float | None = None
-                        ) -> tuple[LinearEnsemble, np.ndarray]:
+                        ) -> tuple[LinearEnsemble, np.ndarray | None]:
     """Fit the per-AU linear ensemble on B with cross-fitting.
 
     ``probs_list``: R arrays (N, C) (one per run, same rows); ``labels`` (N, C)
@@ -439,7 +439,7 @@ def fit_linear_ensemble(probs_list, labels, groups=None, folds: int = 5, C: floa
     strength; ``neg_weight`` the fitting rule (module docstring). Returns
     ``(ensemble fitted on all rows, oof_probs (N, C))``
     where row i of ``oof_probs`` comes from the ensemble fitted without
-    row i's fold.
+    row i's fold; ``folds`` None: no cross-fitting, ``oof_probs`` None.
     """
     labels = np.asarray(labels)
     x = _logit(_stack(probs_list, labels.shape[0] if labels.ndim == 2 else None))
@@ -450,12 +450,12 @@ def fit_linear_ensemble(probs_list, labels, groups=None, folds: int = 5, C: floa
     runs = tuple(str(r) for r in runs) if runs is not None else tuple(f"run{i}" for i in range(x.shape[0]))
     if len(aus) != c_count or len(runs) != x.shape[0]:
         raise ValueError(f"{len(aus)} AUs and {len(runs)} run names given for {c_count} AUs and {x.shape[0]} runs")
-    if groups is not None and len(np.unique(groups)) < 2:    # rows of one subject (a cross-fit fold of B)
+    if folds is not None and groups is not None and len(np.unique(groups)) < 2:    # rows of one subject
         warnings.warn("linear ensemble: its rows hold one subject, so its out-of-fold fits keep rows, not "
                       "subjects, apart", stacklevel=2)
         groups = None
-    fold = group_folds(np.arange(n) if groups is None else groups, folds, seed)
-    oof = np.empty((n, c_count), np.float32)
+    fold = np.zeros(0) if folds is None else group_folds(np.arange(n) if groups is None else groups, folds, seed)
+    oof = None if folds is None else np.empty((n, c_count), np.float32)
     for f in np.unique(fold):
         test = fold == f
         coef, intercept, _ = _fit_masked(x, labels, ~test, C, min_count, neg_weight)

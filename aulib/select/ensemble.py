@@ -93,39 +93,59 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, C: float = 1.
     saves Newton steps). Returns ``coef`` (P, D) and ``intercept`` (P,).
     """
     x = np.asarray(x, dtype=np.float64)
-    p_count, _, d = x.shape
+    xa = np.concatenate([np.swapaxes(x, 1, 2), np.ones((x.shape[0], 1, x.shape[1]))], axis=1)   # (P, D+1, N)
+    return _newton(xa, y, weight, C, max_iter, tol, start)
+
+
+def _newton(xa: np.ndarray, y, weight, C: float, max_iter: int = 100, tol: float = 1e-10, start=None):
+    """:func:`fit_logistic` on features laid out (P, D+1, N), the last
+    feature the constant 1 (each feature's rows contiguous). A problem stops
+    after a full Newton step below ``sqrt(tol)`` (Newton converges
+    quadratically: the error left is about its square); one exponential per
+    row and step gives the loss and the probabilities."""
+    p_count, d1, _ = xa.shape
+    d = d1 - 1
     y = np.asarray(y, dtype=np.float64)
     weight = np.asarray(weight, dtype=np.float64) * C
-    xa = np.concatenate([x, np.ones(x.shape[:2] + (1,))], axis=2)          # (P, N, D+1)
-    penalty = np.diag(np.r_[np.ones(d), 1e-10])                              # intercept ~unpenalised
-    theta = np.zeros((p_count, d + 1)) if start is None else np.array(start, dtype=np.float64)
+    penalty = np.r_[np.ones(d), 1e-10]                                       # intercept ~unpenalised
+    theta = np.zeros((p_count, d1)) if start is None else np.array(start, dtype=np.float64)
+    out = theta.copy()
+    live = np.arange(p_count)                                                # problems still iterating
 
-    def objective(th):                                                      # th (..., P, D+1)
-        z = np.matmul(xa, th[..., None])[..., 0]
-        loss = np.logaddexp(0.0, z) - y * z
-        return (weight * loss).sum(-1) + 0.5 * (th[..., :d] ** 2).sum(-1)
+    def state(th, xa, y, w):                                                 # z (P, N), exp(-|z|), objective
+        z = np.matmul(th[:, None, :], xa)[:, 0]
+        e = np.exp(-np.abs(z))
+        loss = np.maximum(z, 0.0) + np.log1p(e) - y * z
+        return z, e, np.einsum("pn,pn->p", w, loss) + 0.5 * (th[:, :d] ** 2).sum(-1)
 
-    current = objective(theta)
+    z, e, current = state(theta, xa, y, weight)
     for _ in range(max_iter):
-        z = np.matmul(xa, theta[..., None])[..., 0]
-        p = _sigmoid(z)
-        grad = np.matmul(np.swapaxes(xa, 1, 2), (weight * (p - y))[..., None])[..., 0] + theta @ penalty
-        hess = np.matmul(np.swapaxes(xa, 1, 2), xa * (weight * p * (1 - p))[..., None]) + penalty
+        p = np.where(z >= 0, 1.0, e) / (1.0 + e)
+        grad = np.matmul(xa, (weight * (p - y))[..., None])[..., 0] + theta * penalty
+        xs = xa * (weight * p * (1.0 - p))[:, None, :]
+        hess = np.matmul(xs, np.swapaxes(xa, 1, 2)) + np.diag(penalty)
+        del xs, p
         delta = np.linalg.solve(hess, grad[..., None])[..., 0]
-        step = np.ones(p_count)
-        pending = np.ones(p_count, bool)
+        step = np.ones(len(live))
+        pending = np.ones(len(live), bool)
         for _half in range(30):                       # backtrack only where the full step does not descend
             cand = theta - step[:, None] * delta
-            obj = objective(cand)
+            zc, ec, obj = state(cand, xa, y, weight)
             ok = pending & (obj <= current + 1e-12 * np.abs(current))
-            theta[ok], current[ok] = cand[ok], obj[ok]
+            theta[ok], current[ok], z[ok], e[ok] = cand[ok], obj[ok], zc[ok], ec[ok]
             pending &= ~ok
             if not pending.any():
                 break
             step[pending] *= 0.5
-        if np.abs(delta).max() < tol:
+        done = (np.abs(delta).max(1) < np.sqrt(tol)) & (step == 1.0) & ~pending
+        out[live] = theta
+        if done.all():
             break
-    return theta[:, :d], theta[:, d]
+        if done.any():                                # drop converged problems (one copy of the rest)
+            keep = ~done
+            live, theta, current, z, e = live[keep], theta[keep], current[keep], z[keep], e[keep]
+            xa, y, weight = xa[keep], y[keep], weight[keep]
+    return out[:, :d], out[:, d]
 
 
 @dataclass
@@ -289,6 +309,21 @@ EXHAUSTIVE_BUDGET = 2_000_000
 SEARCHES = ("auto", "exhaustive", "ascent")
 
 
+_F16_LOGITS: list[np.ndarray] = []
+
+
+def _logit_at(probs: np.ndarray, epochs: np.ndarray, aus: np.ndarray) -> np.ndarray:
+    """(k, N) float64 logits of ``probs`` (E, N, C) at (epochs[i], :, aus[i]);
+    float16 probabilities (as runs store them) by a table of every float16's logit."""
+    g = np.asarray(probs)[epochs, :, aus]
+    if g.dtype != np.float16:
+        return _logit(g)
+    if not _F16_LOGITS:
+        with np.errstate(invalid="ignore"):
+            _F16_LOGITS.append(_logit(np.arange(1 << 16, dtype=np.uint16).view(np.float16)))
+    return _F16_LOGITS[0][g.view(np.uint16)]
+
+
 def _problem_bytes(n: int, r_count: int) -> int:
     """Bytes one refit of ``r_count`` members on ``n`` rows holds at once (features, Newton temporaries)."""
     return n * 8 * (2 * (r_count + 1) + 12)
@@ -317,10 +352,16 @@ class _ComboScorer:
         final, coef, intercept = np.empty(p_count), np.empty((p_count, r_count)), np.empty(p_count)
         for s in range(0, p_count, self.step):
             a, e = au[s:s + self.step], ep[s:s + self.step]
-            x = np.stack([_logit(np.asarray(self.probs[r])[e[:, r], :, a]) for r in range(r_count)], axis=-1)
-            y, w = self.pos[:, a].T, self.w[:, a].T                                         # (k, N)
-            cf, b = _fit_problems(x, y, w, self.fallback[a], self.C, None if start is None else start[s:s + self.step])
-            z = np.einsum("pnr,pr->pn", x, cf) + b[:, None]
+            x = np.ones((len(a), r_count + 1, self.labels.shape[0]))                       # (k, R+1, N)
+            for r in range(r_count):
+                x[:, r] = _logit_at(self.probs[r], e[:, r], a)
+            cf, b = np.full((len(a), r_count), 1.0 / r_count), np.zeros(len(a))
+            fit = np.flatnonzero(~self.fallback[a])
+            if fit.size:
+                whole = fit.size == len(a)
+                cf[fit], b[fit] = _newton(x if whole else x[fit], self.pos[:, a[fit]].T, self.w[:, a[fit]].T, self.C,
+                                          start=None if start is None else start[s:s + self.step][fit])
+            z = np.matmul(np.concatenate([cf, b[:, None]], 1)[:, None, :], x)[:, 0]
             d = _sigmoid(z).astype(np.float32) >= 0.5                                       # as decide() on predict()
             pos, neg = self.pos[:, a].T, self.neg[:, a].T
             tp, fp = (d & pos).sum(-1), (d & neg).sum(-1)

@@ -304,7 +304,8 @@ def _candidate_epochs(probs: np.ndarray, labels: np.ndarray, first: int, top_k: 
 #: unchosen epoch always among them): 10 keeps every combination of the demo's <= 10-epoch runs.
 TOP_K = 10
 #: The exhaustive search runs where one AU's combinations times the fitting rows stay within this many
-#: row-fits (2 members x 10 epochs x 10,000 rows: exhaustive; 4 members, or 780k rows: coordinate ascent).
+#: row-fits and the combinations are at most 5 x the members' candidates (about two coordinate ascents):
+#: 2 members x 10 epochs x 10,000 rows: exhaustive; 3 or more members, or 780k rows: coordinate ascent.
 EXHAUSTIVE_BUDGET = 2_000_000
 SEARCHES = ("auto", "exhaustive", "ascent")
 
@@ -451,7 +452,8 @@ def choose_ensemble_epochs(probs_runs, labels, first, C: float = 1.0, neg_weight
     better one, so in-sample the choice cannot lose to it. ``search``:
     ``exhaustive`` (every combination: top_k^R refits per AU), ``ascent``
     (coordinate ascent, :func:`_ascent`: about rounds x R x top_k refits), or
-    ``auto``: exhaustive where combinations x N <= ``budget``, else ascent.
+    ``auto``: exhaustive where combinations x N <= ``budget`` and the
+    combinations are at most 5 x the members' candidates, else ascent.
     Memory: about ``chunk_bytes`` of refits at once (at least one refit,
     :func:`_problem_bytes`), chunked over AUs and combinations. Returns
     ``epoch_idx`` (C, R), ``coef`` (C, R), ``intercept`` (C,), ``fallback`` (C,) bool.
@@ -463,7 +465,8 @@ def choose_ensemble_epochs(probs_runs, labels, first, C: float = 1.0, neg_weight
     cands = [_candidate_epochs(np.asarray(p), labels, int(f), top_k) for p, f in zip(probs_runs, first)]
     score = _ComboScorer(probs_runs, labels, C, neg_weight, min_count, chunk_bytes)
     combos = int(np.prod([c.shape[1] for c in cands]))
-    exhaustive = search == "exhaustive" or (search == "auto" and combos * n <= budget)
+    small = combos * n <= budget and combos <= 5 * sum(c.shape[1] for c in cands)
+    exhaustive = search == "exhaustive" or (search == "auto" and small)
     pos, coef, intercept = (_exhaustive if exhaustive else _ascent)(score, cands)
     out_idx = np.stack([cands[r][np.arange(c_count), pos[:, r]] for r in range(len(cands))], axis=1)
     return out_idx, coef, intercept, score.fallback

@@ -35,10 +35,13 @@ Recipe of each row (one "system": which runs, which predictions, which choices):
   of ``B`` (and ``<heldout>_mc`` for the held-out estimate).
 - *-pretrained*: the ``pretrained`` runs instead of the ``ensemble`` runs.
 - *-chosen*: per AU, the members' epochs chosen *for the ensemble* on B:
-  every combination of the members' epochs refitted and scored by the
-  ensemble's final score at 0.5, the unchosen ensemble's combination winning
-  ties (:func:`aulib.select.ensemble.choose_ensemble_epochs`), so in-sample
-  on B the step cannot lose to the row above it.
+  combinations of the members' epochs refitted and scored by the ensemble's
+  final score at 0.5 (every combination of each member's 10 best where that
+  is cheap, else coordinate ascent), the unchosen ensemble's combination
+  winning ties (:func:`aulib.select.ensemble.choose_ensemble_epochs`), so
+  in-sample on B the step cannot lose to the row above it. Each distinct
+  ensemble (members' prediction files, rows, rule, ...) is fitted once and
+  shared by the rows, estimates and :func:`full_systems` that need it.
 - *-threshold*: per-AU thresholds chosen (exact search,
   :func:`aulib.select.threshold.best_threshold`) on the ensemble's B probabilities
   (in-sample: the ensemble fitted on the same rows, as in the paper).

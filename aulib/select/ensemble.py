@@ -28,10 +28,14 @@ perfectly), so Table 1 chooses between the two on B by the ensemble's own
 final score (:func:`ensemble_rules`, :func:`aulib.report.tables.fit_system`).
 
 Chosen ensembles (:func:`choose_ensemble_epochs`): the paper's "chosen" step
-inside an ensemble picks, per AU, the members' epochs *for the ensemble*: every
-combination of the members' epochs is a candidate, refitted, and scored by the
-ensemble's own final score at 0.5; the combination of the unchosen ensemble
-is candidate 0 and wins ties, so in-sample the choice cannot lose to it.
+inside an ensemble picks, per AU, the members' epochs *for the ensemble*: a
+combination of the members' candidate epochs (each member's ``top_k`` best by
+its own score) is refitted and scored by the ensemble's own final score at
+0.5. Every combination is tried where that is cheap (top_k^R refits per AU,
+under a budget of row-fits); otherwise coordinate ascent (one member at a
+time, about rounds x R x top_k refits). Either way the combination of the
+unchosen ensemble is tried first and is left only for a strictly better one,
+so in-sample the choice cannot lose to it.
 
 Cross-fitting: B's rows are split into ``folds`` folds *by group* (the image:
 B's degraded copies of one image share a fold); the ensemble scored on a fold

@@ -401,18 +401,20 @@ def _exhaustive(score: _ComboScorer, cands: list[np.ndarray]):
     return pos, coef, intercept
 
 
-def _ascent(score: _ComboScorer, cands: list[np.ndarray], max_rounds: int = 20):
-    """Coordinate ascent per AU from the all-first combination: member by
-    member, refit every candidate epoch of that member with the others held,
-    move only on a strict gain (the first best among gains), until no member
-    moves for a whole round (or ``max_rounds``). Vectorised over the AUs
-    still moving; a refit starts from the current combination's weights.
-    Returns candidate positions (C, R), coef (C, R), intercept (C,)."""
+def _ascent(score: _ComboScorer, cands: list[np.ndarray], start: np.ndarray, aus: np.ndarray,
+            max_rounds: int = 20):
+    """Coordinate ascent per AU from the combination at candidate positions
+    ``start`` (A, R) of AUs ``aus`` (A,) (``cands[r]`` (A, k_r) their rows):
+    member by member, refit every candidate epoch of that member with the
+    others held, move only on a strict gain (the first best among gains),
+    until no member moves for a whole round (or ``max_rounds``). Vectorised
+    over the AUs still moving; a refit starts from the current combination's
+    weights. Returns candidate positions (A, R), coef (A, R), intercept (A,),
+    final score (A,)."""
     c_count, r_count = cands[0].shape[0], len(cands)
-    aus = np.arange(c_count)
-    pos = np.zeros((c_count, r_count), np.int64)
-    ep0 = np.stack([cands[r][:, 0] for r in range(r_count)], axis=1)
-    best, coef, intercept = score(aus, ep0)
+    rows = np.arange(c_count)
+    pos = np.array(start, np.int64)
+    best, coef, intercept = score(aus, np.stack([cands[r][rows, pos[:, r]] for r in range(r_count)], axis=1))
     best = np.nan_to_num(best, nan=-np.inf)
     still = np.zeros(c_count, np.int64)                  # members tried in a row without a move
     for step in range(max_rounds * r_count):
@@ -427,7 +429,7 @@ def _ascent(score: _ComboScorer, cands: list[np.ndarray], max_rounds: int = 20):
         au, alt = au[moved], alt[moved]
         ep = np.stack([cands[q][au, pos[au, q]] for q in range(r_count)], axis=1)
         ep[:, r] = cands[r][au, alt]
-        final, cf, b = score(au, ep, np.concatenate([coef[au], intercept[au, None]], axis=1))
+        final, cf, b = score(aus[au], ep, np.concatenate([coef[au], intercept[au, None]], axis=1))
         final = np.nan_to_num(final, nan=-np.inf)
         grid = np.full((c_count, k), -np.inf)
         grid[au, alt] = final
@@ -437,6 +439,22 @@ def _ascent(score: _ComboScorer, cands: list[np.ndarray], max_rounds: int = 20):
         for c, jj in zip(act[gain], j[gain]):
             i = np.flatnonzero((au == c) & (alt == jj))[0]
             pos[c, r], best[c], coef[c], intercept[c], still[c] = jj, final[i], cf[i], b[i], 1
+    return pos, coef, intercept, best
+
+
+def _two_ascents(score: _ComboScorer, cands: list[np.ndarray], own: np.ndarray):
+    """Coordinate ascent from the unchosen combination (positions 0), then,
+    for the AUs where it did not end at ``own`` (A, R) (each member's own best
+    epoch), from ``own``; the second result replaces the first only where it
+    scores strictly higher. Returns positions (C, R), coef (C, R), intercept (C,)."""
+    c_count = cands[0].shape[0]
+    aus = np.arange(c_count)
+    pos, coef, intercept, best = _ascent(score, cands, np.zeros_like(own), aus)
+    redo = np.flatnonzero((own != pos).any(1) & (own != 0).any(1))
+    if redo.size:
+        p2, c2, b2, best2 = _ascent(score, [c[redo] for c in cands], own[redo], redo)
+        win = best2 > best[redo]
+        pos[redo[win]], coef[redo[win]], intercept[redo[win]] = p2[win], c2[win], b2[win]
     return pos, coef, intercept
 
 
@@ -455,7 +473,8 @@ def choose_ensemble_epochs(probs_runs, labels, first, C: float = 1.0, neg_weight
     the unchosen combination is tried first and is left only for a strictly
     better one, so in-sample the choice cannot lose to it. ``search``:
     ``exhaustive`` (every combination: top_k^R refits per AU), ``ascent``
-    (coordinate ascent, :func:`_ascent`: about rounds x R x top_k refits), or
+    (coordinate ascent from the unchosen combination and from each member's
+    own best, :func:`_two_ascents`: about rounds x R x top_k refits), or
     ``auto``: exhaustive where combinations x N <= ``budget`` and the
     combinations are at most 5 x the members' candidates, else ascent.
     Memory: about ``chunk_bytes`` of refits at once (at least one refit,
@@ -471,7 +490,12 @@ def choose_ensemble_epochs(probs_runs, labels, first, C: float = 1.0, neg_weight
     combos = int(np.prod([c.shape[1] for c in cands]))
     small = combos * n <= budget and combos <= 5 * sum(c.shape[1] for c in cands)
     exhaustive = search == "exhaustive" or (search == "auto" and small)
-    pos, coef, intercept = (_exhaustive if exhaustive else _ascent)(score, cands)
+    if exhaustive:
+        pos, coef, intercept = _exhaustive(score, cands)
+    else:
+        own = np.stack([np.argmax(c == np.argmax(np.nan_to_num(batched_scores(labels, p)["final"], nan=-1.0),
+                                                  axis=0)[:, None], axis=1) for c, p in zip(cands, probs_runs)], 1)
+        pos, coef, intercept = _two_ascents(score, cands, own)
     out_idx = np.stack([cands[r][np.arange(c_count), pos[:, r]] for r in range(len(cands))], axis=1)
     return out_idx, coef, intercept, score.fallback
 

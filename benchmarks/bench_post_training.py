@@ -29,7 +29,7 @@ once. Targets (issue 33; "today" = its measurement before this change):
 and the benchmark table no worse than today (+20 % for noise); load_candidates
 <= 1.5 x np.load.
 
-    python benchmarks/bench_post_training.py [--quick] [--profile paper|bp4d|affwild2 ...]
+    python benchmarks/bench_post_training.py [--quick] [--profile paper|bp4d|affwild2 ...] [--fraction F]
 """
 from __future__ import annotations
 
@@ -68,8 +68,10 @@ READS = {"load_candidates": ("B",), "06_choose": ("B",), "07_tables": ("B", "B_m
 COPIES = 4
 
 
-def _sizes(profile: str, quick: bool) -> dict:
-    return {**PROFILES[profile], **(QUICK[profile] if quick else {})}
+def _sizes(profile: str, quick: bool, fraction: float = 1.0) -> dict:
+    """A profile's sizes (``quick``: toy sizes; ``fraction``: B and H rows scaled by it)."""
+    p = {**PROFILES[profile], **(QUICK[profile] if quick else {})}
+    return {**p, "b_images": max(2, round(p["b_images"] * fraction)), "h_images": max(2, round(p["h_images"] * fraction))}
 
 
 def _names(p: dict) -> list[str]:
@@ -87,7 +89,8 @@ def table_spec(p: dict) -> dict:
 
 def write_workspace(root: Path, p: dict, seed: int = 0):
     """A workspace with ``members`` runs of group ``group``: config, log.csv,
-    B (and B_mc) and H indexes and float16 predictions of every epoch, the H split."""
+    B (and B_mc) and H indexes and float16 predictions of every epoch, the H
+    split, and empty checkpoint files (every prediction exists, none is loaded)."""
     import pandas as pd
 
     from aulib.aus import au_columns, group_aus
@@ -124,6 +127,9 @@ def write_workspace(root: Path, p: dict, seed: int = 0):
                     z = strength * (2 * y - 1) + rng.standard_normal(y.shape, np.float32) * 1.5 - 0.5
                     write_npy(rd.preds(name_, e), (1 / (1 + np.exp(-z))).astype(np.float16))
         write_csv(rd.log, pd.DataFrame({"epoch": np.arange(1, e_count + 1)}))
+        rd.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+        for e in range(1, e_count + 1):                   # chosen files name checkpoints; nothing here loads one
+            rd.checkpoint(e).touch()
     return ws
 
 
@@ -195,26 +201,28 @@ def _child(args: list[str]) -> dict:
         return json.loads(Path(f.name).read_text())
 
 
-def measure(profile: str, quick: bool = False, stages=STAGES) -> dict:
+def measure(profile: str, quick: bool = False, stages=STAGES, fraction: float = 1.0) -> dict:
     """Write ``profile``'s workspace, run each stage in a fresh process; {stage: figures}."""
-    p = _sizes(profile, quick)
+    p = _sizes(profile, quick, fraction)
+    extra = (["--quick"] if quick else []) + ["--fraction", str(fraction)]
     with tempfile.TemporaryDirectory(prefix=f"post_training_{profile}_") as tmp:
         t = time.perf_counter()
-        _child(["write", profile, tmp] + (["--quick"] if quick else []))
+        _child(["write", profile, tmp] + extra)
         res = {"write_s": time.perf_counter() - t}
         for s in ("read",) + tuple(x for x in stages if x != "read"):
             if s == "benchmark" and p["group"] == "17au":
                 continue                                  # the benchmark table is the field's data sets'
-            res[s] = _child([s, profile, tmp] + (["--quick"] if quick else []))
+            res[s] = _child([s, profile, tmp] + extra)
             print(f"{profile} {s}: {res[s]['cpu_s']:.1f} s CPU, peak {res[s]['peak_gib']:.2f} GiB", flush=True)
     return res
 
 
-def rows_of(profile: str, res: dict, quick: bool) -> list[dict]:
-    """Lines of the benchmark table for one profile."""
+def rows_of(profile: str, res: dict, quick: bool, fraction: float = 1.0) -> list[dict]:
+    """Lines of the benchmark table for one profile (``fraction`` < 1: CPU seconds
+    also projected to the full size, linearly in the rows; no targets checked)."""
     from benchmarks import row
 
-    p = _sizes(profile, quick)
+    p = _sizes(profile, quick, fraction)
     read = res["read"]["splits"]
     size = (f"{p['members']} runs x {p['epochs']} ep, B {p['b_images'] * COPIES:,} rows, H {p['h_images']:,}, "
             f"{len(__import__('aulib.aus', fromlist=['group_aus']).group_aus(p['group']))} AUs")
@@ -229,18 +237,20 @@ def rows_of(profile: str, res: dict, quick: bool) -> list[dict]:
             continue
         r = res[s]
         floor = sum(read.get(x, 0.0) for x in READS[s])
-        sec, gib = TARGETS.get((profile, s), (None, None)) if not quick else (None, None)
+        sec, gib = TARGETS.get((profile, s), (None, None)) if not quick and fraction == 1 else (None, None)
         what = f"{r['cpu_s']:.1f} s CPU = {r['cpu_s'] / max(floor, 1e-9):.0f} x reading its files ({floor:.1f} s)"
+        if fraction != 1:
+            what += f"; x{1 / fraction:g} rows: ~{r['cpu_s'] / fraction:.0f} s projected"
         out.append(row(f"{profile} {s}: CPU seconds ({size})", what, r["cpu_s"], at_most=sec))
         out.append(row(f"{profile} {s}: peak GiB", f"{r['peak_gib']:.2f} GiB", r["peak_gib"], at_most=gib))
     return out
 
 
-def run(quick: bool = False, profiles=tuple(PROFILES)) -> list[dict]:
+def run(quick: bool = False, profiles=tuple(PROFILES), fraction: float = 1.0) -> list[dict]:
     """Rows for ``python -m benchmarks``: every profile at its size (``quick``: toy sizes, no targets)."""
     rows = []
     for prof in profiles:
-        rows += rows_of(prof, measure(prof, quick), quick)
+        rows += rows_of(prof, measure(prof, quick, fraction=fraction), quick, fraction)
     return rows
 
 
@@ -250,14 +260,15 @@ def main(argv=None):
     ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--profile", action="append", choices=list(PROFILES))
+    ap.add_argument("--fraction", type=float, default=1.0, help="scale B and H rows by this (projects CPU linearly)")
     a = ap.parse_args(argv)
     if a.child:
         name, prof, root = a.child
-        p = _sizes(prof, a.quick)
+        p = _sizes(prof, a.quick, a.fraction)
         res = (write_workspace(Path(root), p), {})[1] if name == "write" else stage(name, Path(root), p)
         Path(a.out).write_text(json.dumps(res, default=float))
         return res
-    rows = run(a.quick, tuple(a.profile or PROFILES))
+    rows = run(a.quick, tuple(a.profile or PROFILES), a.fraction)
     for r in rows:
         met = "" if r["ok"] is None else ("met" if r["ok"] else "MISSED")
         print(f"{r['name']}: {r['measured']}  target {r['target'] or '-'} {met}")

@@ -151,6 +151,10 @@ def stage(name: str, root: Path, p: dict) -> dict:
     """Run one stage on the workspace at ``root``; CPU seconds and extra figures."""
     from aulib.workspace import Workspace
 
+    import aulib.report.benchmark  # noqa: F401  (imports, torch's included, are not the stage's time)
+    import aulib.report.tables  # noqa: F401
+    import aulib.select.choose  # noqa: F401
+
     ws = Workspace.for_profile("bench", root=root)
     out = {}
     t = time.process_time()

@@ -330,8 +330,8 @@ def fit_system(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, groups: n
     An ensemble's fitting rule is chosen on those rows too, by the score it is
     judged by (mean final at 0.5), among :func:`ensemble_rules` (the members'
     balancing rule first, winning ties); a chosen ensemble's epochs are chosen
-    per AU for the ensemble over every combination of its members' epochs
-    (:func:`choose_ensemble_epochs`, ``top_k`` candidate epochs per member and
+    per AU for the ensemble over combinations of its members' epochs
+    (:func:`choose_ensemble_epochs`: exhaustive under a budget, else coordinate ascent; ``top_k`` candidate epochs per member and
     AU, :data:`ENSEMBLE_TOP_K`; None: all; the unchosen epoch is always among
     them), so in-sample neither choice can lose to the row before it. Each
     distinct ensemble is fitted once per process (:func:`_fit_ensemble`);

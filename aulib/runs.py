@@ -130,6 +130,40 @@ def complete_epochs(run_dir, split: str = "B", epochs=None) -> list[int]:
     return want
 
 
+#: Unsigned views of IEEE floats: a non-negative float's bits grow with its value, and NaN, infinities and
+#: negative numbers (sign bit set) all lie above 1.0's bits.
+_UINT = {np.dtype(np.float16): np.uint16, np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
+
+
+def in_unit_interval(a: np.ndarray) -> bool:
+    """Whether every value of float array ``a`` is finite and in [0, 1]: one
+    pass of an integer max over its bits (no temporaries); the float checks
+    only where that fails (-0.0 passes them)."""
+    u = _UINT.get(a.dtype)
+    if u is not None and a.flags.c_contiguous and (not a.size or a.view(u).max() <= np.array(1, a.dtype).view(u)):
+        return True
+    return bool(np.isfinite(a).all() and a.min(initial=0) >= 0 and a.max(initial=0) <= 1)
+
+
+def _read_preds(path: Path, out: np.ndarray) -> tuple | None:
+    """Read the .npy file ``path`` into ``out``: straight from the file into
+    ``out``'s memory where dtype and shape match (one copy, as ``np.load``),
+    else loaded and cast. Returns None, or the file's (dtype, shape) when it
+    is not a float array of ``out``'s shape (``out`` untouched)."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        shape, fortran, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                                 else np.lib.format.read_array_header_2_0(f))
+        if tuple(shape) != out.shape or dtype.kind != "f":
+            return dtype, tuple(shape)
+        if dtype == out.dtype and not fortran and out.flags.c_contiguous:
+            if f.readinto(memoryview(out).cast("B")) != out.nbytes:
+                raise ValueError("the file is shorter than its header says (truncated)")
+        else:
+            out[...] = np.load(path, allow_pickle=False)
+    return None
+
+
 def load_run_preds(run_dir, split: str = "B", epochs=None, out: np.ndarray | None = None) -> RunPreds:
     """Probabilities of every complete epoch of a run on ``split``.
 
@@ -158,15 +192,14 @@ def load_run_preds(run_dir, split: str = "B", epochs=None, out: np.ndarray | Non
     for i, e in enumerate(done):
         path = rd.preds(split, e)
         try:
-            arr = np.load(path, allow_pickle=False, mmap_mode="r")
+            wrong = _read_preds(path, probs[i])
         except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
             raise ValueError(f"cannot read {path}: {err}; delete it and rerun epoch {e} "
                              "(or resume the run) to rewrite it") from err
-        if arr.shape != (n, c) or arr.dtype.kind != "f":
-            raise ValueError(f"{path} holds {arr.dtype} {arr.shape}; expected float (N={n}, C={c}) as in "
+        if wrong is not None:
+            raise ValueError(f"{path} holds {wrong[0]} {wrong[1]}; expected float (N={n}, C={c}) as in "
                              f"preds/{split}_index.csv; the file does not belong to this run's index")
-        probs[i] = arr
-        if not np.isfinite(probs[i]).all() or probs[i].min(initial=0) < 0 or probs[i].max(initial=0) > 1:
+        if not in_unit_interval(probs[i]):
             raise ValueError(f"{path} has values outside [0, 1] or NaN; it is not a probability file")
     return RunPreds(str(config.get("run_name", run_dir.name)), run_dir, split, tuple(aus),
                     np.asarray(done, dtype=np.int64), labels, probs, index, config)

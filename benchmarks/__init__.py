@@ -9,10 +9,12 @@ has ``run(quick: bool) -> list[dict]``: the rows of the table, made with
 from __future__ import annotations
 
 #: Benchmark names (module ``benchmarks.bench_<name>``), in table order.
-BENCHMARKS = ("loader", "train", "choose", "faces", "noisy", "bootstrap", "coverage", "scale", "readers")
+BENCHMARKS = ("loader", "train", "choose", "faces", "noisy", "bootstrap", "coverage", "scale", "readers",
+              "post_training")
 #: Run only when named with ``--only`` (``scale`` takes about 15 minutes; ``readers``
-#: spends minutes writing its 150k-frame layouts on a slow disk).
-ON_REQUEST = ("scale", "readers")
+#: spends minutes writing its 150k-frame layouts on a slow disk; ``post_training`` about
+#: an hour of CPU, most of it the Aff-Wild2-size Table 1; ``coverage`` about 11 minutes).
+ON_REQUEST = ("scale", "readers", "post_training", "coverage")
 
 
 def row(name: str, measured: str, ratio: float | None, at_most: float | None = None,

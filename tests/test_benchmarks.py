@@ -195,3 +195,19 @@ def test_new_interval_covers_where_the_percentile_one_does_not():
     fold, mean = case["coverage"]["fold F1"], case["coverage"]["3-fold mean F1"]
     assert fold["basic expanded"] >= 0.85 and mean["basic expanded"] >= 0.85, (fold, mean)
     assert mean["percentile"] <= mean["basic expanded"] - 0.15, mean
+
+
+def test_quick_post_training_prints_every_stage_of_every_profile(tmp_path):
+    """A toy-size run of the post-training benchmark (06_choose, 07_tables with 4-member chosen
+    ensembles, the benchmark table, load_candidates against np.load), so that it cannot rot
+    (about a minute of CPU, most of it imports of one process per stage)."""
+    out = tmp_path / "figures.json"
+    table = _quick_run("post_training", out, 900)
+    for profile in ("paper", "bp4d", "affwild2"):
+        for stage in ("06_choose", "07_tables"):
+            assert any(f"{profile} {stage}: CPU seconds" in line for line in table), (profile, stage)
+        assert any(f"{profile}: load_candidates vs np.load" in line for line in table), profile
+    assert any("bp4d benchmark: CPU seconds" in line for line in table)
+    (res,) = json.loads(out.read_text())["results"]
+    assert res["returncode"] == 0 and all(r["ok"] is None or r["name"].endswith("np.load of the same B files")
+                                          for r in res["rows"])     # toy sizes: only the load ratio has a target

@@ -184,3 +184,50 @@ def test_chosen_ensemble_cannot_lose_in_sample_and_keeps_the_unchosen_on_ties():
     # top_k keeps each member's k best epochs per AU, the unchosen one always among them
     idx_k, *_ = choose_ensemble_epochs(runs, y, first, neg_weight=0.2, top_k=2)
     assert idx_k.shape == (5, 2)
+
+
+def test_exhaustive_search_is_chunked_over_combinations_and_ascent_never_loses_to_the_unchosen():
+    """The exhaustive search gives the same choice whatever chunk_bytes (chunks of combinations,
+    not only of AUs), and its memory follows chunk_bytes; coordinate ascent starts from the
+    unchosen combination and moves only on a strict gain, so per AU it is never below it, and
+    it needs fewer refits than the product of the members' candidates (toy sizes: ~5 s)."""
+    import tracemalloc
+    from unittest import mock
+
+    from aulib.metrics import au_scores, decide
+    from aulib.select import ensemble
+    from aulib.select.ensemble import choose_ensemble_epochs
+
+    runs, y = _epoch_runs(seed=3, n=300, c=3, epochs=(4, 3, 3))
+    first = np.array([3, 2, 2])
+    big = choose_ensemble_epochs(runs, y, first, neg_weight=0.2, search="exhaustive")
+    peaks = {}
+    for chunk in (1, 256 << 20):
+        tracemalloc.start()
+        got = choose_ensemble_epochs(runs, y, first, neg_weight=0.2, search="exhaustive", chunk_bytes=chunk)
+        peaks[chunk] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        np.testing.assert_array_equal(got[0], big[0])
+        np.testing.assert_allclose(got[1], big[1], atol=1e-9)
+    # one refit at a time (chunk_bytes=1) holds a small fraction of all 36 combinations x 3 AUs at once
+    assert peaks[1] < peaks[256 << 20] / 10
+
+    def final_of(idx, coef, intercept):
+        probs = LinearEnsemble(coef, intercept).predict([r[idx[:, i], :, np.arange(3)].T for i, r in enumerate(runs)])
+        return au_scores(y, decide(probs))["final"].to_numpy()
+
+    fits = []
+    real = ensemble._ComboScorer.__call__
+    with mock.patch.object(ensemble._ComboScorer, "__call__",
+                           lambda self, au, ep, start=None: fits.append(len(au)) or real(self, au, ep, start)):
+        asc = choose_ensemble_epochs(runs, y, first, neg_weight=0.2, search="ascent")
+    unchosen = choose_ensemble_epochs([r[f:f + 1] for r, f in zip(runs, first)], y, np.zeros(3, int), neg_weight=0.2)
+    assert (final_of(*asc[:3]) >= final_of(*[unchosen[0] + first, *unchosen[1:3]]) - 1e-12).all()
+    assert (final_of(*big[:3]) >= final_of(*asc[:3]) - 1e-12).all()       # exhaustive is the optimum
+    assert sum(fits) < 3 * 36 * 0.8                                        # vs 36 combinations x 3 AUs
+    # auto: the exhaustive search only under its budget of row-fits (36 combinations x 300 rows)
+    np.testing.assert_array_equal(choose_ensemble_epochs(runs, y, first, neg_weight=0.2)[0], big[0])
+    np.testing.assert_array_equal(choose_ensemble_epochs(runs, y, first, neg_weight=0.2, budget=36 * 300 - 1)[0],
+                                  asc[0])
+    with pytest.raises(ValueError, match="search must be one of"):
+        choose_ensemble_epochs(runs, y, first, search="greedy")

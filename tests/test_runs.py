@@ -53,6 +53,14 @@ def test_bad_prediction_file_is_named(ws):
     (run / "preds" / "B_epoch002.npy").write_bytes(b"not an npy file")
     with pytest.raises(ValueError, match=r"cannot read .*B_epoch002\.npy"):
         load_run_preds(run, "B")
+    write_npy(run / "preds" / "B_epoch002.npy", np.full((80, 17), 0.5, np.float16))
+    data = (run / "preds" / "B_epoch002.npy").read_bytes()
+    (run / "preds" / "B_epoch002.npy").write_bytes(data[:-10])
+    with pytest.raises(ValueError, match=r"cannot read .*B_epoch002\.npy.*not fully written"):
+        load_run_preds(run, "B")                                        # float32: loaded, then cast
+    from aulib.select.choose import load_candidates
+    with pytest.raises(ValueError, match=r"cannot read .*B_epoch002\.npy.*truncated"):
+        load_candidates([run], "B")                                     # float16 stack: read straight into it
 
 
 def test_bad_index_and_missing_split(ws):

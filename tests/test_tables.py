@@ -432,3 +432,27 @@ def test_table1_seed_spread_is_the_spread_of_the_tables_of_each_seed(ws, tmp_pat
             assert np.isnan(got[0]) and got[1:] == pytest.approx(np.abs(g0 - g1)[1:] / np.sqrt(2), abs=1e-12)
     with pytest.raises(ValueError, match="seed_replicas maps each run"):
         tables.load_table_spec({**spec, "seed_replicas": {"6_a": ["6_a", "6_a_s1"]}})
+
+
+def test_each_distinct_ensemble_is_fitted_once_across_rows_rules_folds_and_full_systems(ws):
+    """Table 1's -chosen and -chosen-threshold rows, both fitting rules, the full fit and every
+    cross-fitting fold, and full_systems share one cache: the chosen-ensemble search runs once per
+    distinct (members' predictions, rows, rule, top_k) key; a rewritten prediction file is a new key."""
+    from unittest import mock
+
+    tables._ENSEMBLES.clear()
+    with mock.patch.object(tables, "choose_ensemble_epochs", wraps=tables.choose_ensemble_epochs) as search:
+        t1 = {g: tables.table1(ws, g, {**SPEC, "bootstrap": 0}) for g in ("17au", "6au")}
+        # per group: 2 rules x (the full fit + 4 folds), whatever the number of rows using them
+        assert search.call_count == 2 * 2 * (1 + SPEC["folds"])
+        tables.full_systems(ws, SPEC, save=False)
+        assert search.call_count == 2 * 2 * (1 + SPEC["folds"])
+        again = tables.table1(ws, "6au", {**SPEC, "bootstrap": 0})
+        assert search.call_count == 2 * 2 * (1 + SPEC["folds"])
+        pd.testing.assert_frame_equal(again, t1["6au"])
+        # a member's prediction file rewritten: its fits are new keys
+        rd = ws.run("6_b")
+        path = sorted((rd / "preds").glob("B_epoch*.npy"))[0]
+        write_npy(path, np.load(path))
+        tables.table1(ws, "6au", {**SPEC, "bootstrap": 0})
+        assert search.call_count == 2 * 2 * (1 + SPEC["folds"]) + 2 * (1 + SPEC["folds"])

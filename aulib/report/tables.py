@@ -35,10 +35,13 @@ Recipe of each row (one "system": which runs, which predictions, which choices):
   of ``B`` (and ``<heldout>_mc`` for the held-out estimate).
 - *-pretrained*: the ``pretrained`` runs instead of the ``ensemble`` runs.
 - *-chosen*: per AU, the members' epochs chosen *for the ensemble* on B:
-  every combination of the members' epochs refitted and scored by the
-  ensemble's final score at 0.5, the unchosen ensemble's combination winning
-  ties (:func:`aulib.select.ensemble.choose_ensemble_epochs`), so in-sample
-  on B the step cannot lose to the row above it.
+  combinations of the members' epochs refitted and scored by the ensemble's
+  final score at 0.5 (every combination of each member's 10 best where that
+  is cheap, else coordinate ascent), the unchosen ensemble's combination
+  winning ties (:func:`aulib.select.ensemble.choose_ensemble_epochs`), so
+  in-sample on B the step cannot lose to the row above it. Each distinct
+  ensemble (members' prediction files, rows, rule, ...) is fitted once and
+  shared by the rows, estimates and :func:`full_systems` that need it.
 - *-threshold*: per-AU thresholds chosen (exact search,
   :func:`aulib.select.threshold.best_threshold`) on the ensemble's B probabilities
   (in-sample: the ensemble fitted on the same rows, as in the paper).
@@ -78,6 +81,10 @@ first seed's runs' (the spec's names), so they match a one-seed table.
 """
 from __future__ import annotations
 
+import copy
+import hashlib
+import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,9 +100,10 @@ from ..metrics import au_scores, batched_scores, decide, summarize
 from ..runs import RunPreds, heldout_split, load_run_preds, pred_epochs, select_runs
 from ..select.choose import choose_indices
 from ..select.chosen import ChosenModel, load_chosen, save_chosen
-from ..select.ensemble import LinearEnsemble, choose_ensemble_epochs, ensemble_rules, fit_linear_ensemble
+from ..select.ensemble import TOP_K, LinearEnsemble, choose_ensemble_epochs, ensemble_rules, fit_linear_ensemble
 from ..select.folds import add_subjects, fold_groups, group_folds
 from ..select.threshold import best_threshold
+from ..workspace import RunDir
 from . import paper
 from .bootstrap import cluster_ids, paired_gains
 from .markdown import to_markdown
@@ -247,27 +255,73 @@ class FittedSystem:
         return self.ensemble.predict(per_run) if self.ensemble is not None else per_run[0]
 
 
-def _fit_ensemble(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, labels: np.ndarray, groups: np.ndarray,
-                  first: np.ndarray, neg_weight, folds: int, seed: int, C: float, top_k: int | None):
-    """One fitting rule's ensemble of ``recipe`` on ``rows``: (ensemble, epochs (R, C), in-sample probabilities)."""
-    names = [r.run_name for r in runs]
-    if recipe.epochs == "chosen":
-        idx, coef, intercept, fb = choose_ensemble_epochs([np.asarray(r.probs[:, rows]) for r in runs], labels,
-                                                          first[:, 0], C, neg_weight, top_k=top_k)
-        epochs = np.stack([r.epochs[idx[:, i]] for i, r in enumerate(runs)])               # (R, C)
-        ens = LinearEnsemble(coef, intercept, tuple(runs[0].aus), tuple(names),
-                             tuple(a for a, f in zip(runs[0].aus, fb) if f), neg_weight=neg_weight)
+#: Fitted ensembles shared by every row, rule, estimate (full fit and cross-fitting folds) and
+#: :func:`full_systems`: {:func:`_ensemble_key`: (ensemble, epochs (R, C))}, least recently used dropped.
+_ENSEMBLES: OrderedDict = OrderedDict()
+_ENSEMBLES_MAX = 256
+
+
+def _digest(*arrays) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.view(np.uint8).reshape(-1) if a.size else b"")
+    return h.hexdigest()
+
+
+def _preds_key(run: RunPreds) -> tuple:
+    """What a run's predictions are: its folder, split, epochs and each
+    prediction file's inode, size and modification time (a rewrite, atomic
+    by rename, makes a new inode; the arrays' content where the run has no files)."""
+    rd = RunDir(run.run_dir)
+    try:
+        files = tuple((st.st_ino, st.st_size, st.st_mtime_ns)
+                      for st in (os.stat(rd.preds(run.split, e)) for e in run.epochs))
+    except (OSError, TypeError):
+        files = _digest(run.probs)
+    return str(Path(run.run_dir).resolve()), run.split, tuple(int(e) for e in run.epochs), files
+
+
+def _ensemble_key(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, labels: np.ndarray, first: np.ndarray,
+                  neg_weight, C: float, top_k: int | None) -> tuple:
+    """Everything one fitted ensemble depends on: the members' predictions,
+    the fitting rows and their labels, the unchosen epochs, the rule, C and
+    (chosen epochs) top_k."""
+    return (tuple(_preds_key(r) for r in runs), recipe.epochs, _digest(np.asarray(rows, np.int64), labels),
+            tuple(int(f) for f in first[:, 0]), neg_weight, float(C), top_k if recipe.epochs == "chosen" else None)
+
+
+def _fit_ensemble(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, labels: np.ndarray,
+                  first: np.ndarray, neg_weight, C: float, top_k: int | None):
+    """One fitting rule's ensemble of ``recipe`` on ``rows``: (ensemble, epochs (R, C), in-sample probabilities).
+    Each distinct fit runs once (:data:`_ENSEMBLES`)."""
+    key = _ensemble_key(recipe, runs, rows, labels, first, neg_weight, C, top_k)
+    if key in _ENSEMBLES:
+        _ENSEMBLES.move_to_end(key)
     else:
-        epochs = np.stack([r.epochs[i] for r, i in zip(runs, first)])
-        ens, _oof = fit_linear_ensemble([_at(r, e, rows) for r, e in zip(runs, epochs)], labels, groups[rows],
-                                        folds, C, aus=runs[0].aus, runs=names, seed=seed, neg_weight=neg_weight)
-    ens.epochs, ens.multicrop = epochs.T, recipe.multicrop
+        names = [r.run_name for r in runs]
+        if recipe.epochs == "chosen":
+            idx, coef, intercept, fb = choose_ensemble_epochs([np.asarray(r.probs[:, rows]) for r in runs], labels,
+                                                              first[:, 0], C, neg_weight, top_k=top_k)
+            epochs = np.stack([r.epochs[idx[:, i]] for i, r in enumerate(runs)])               # (R, C)
+            ens = LinearEnsemble(coef, intercept, tuple(runs[0].aus), tuple(names),
+                                 tuple(a for a, f in zip(runs[0].aus, fb) if f), neg_weight=neg_weight)
+        else:
+            epochs = np.stack([r.epochs[i] for r, i in zip(runs, first)])
+            ens, _ = fit_linear_ensemble([_at(r, e, rows) for r, e in zip(runs, epochs)], labels, None, None, C,
+                                         aus=runs[0].aus, runs=names, neg_weight=neg_weight)
+        ens.epochs = epochs.T
+        _ENSEMBLES[key] = (ens, epochs)
+        while len(_ENSEMBLES) > _ENSEMBLES_MAX:
+            _ENSEMBLES.popitem(last=False)
+    ens, epochs = copy.deepcopy(_ENSEMBLES[key])
+    ens.multicrop = recipe.multicrop
     return ens, epochs, ens.predict([_at(r, e, rows) for r, e in zip(runs, epochs)])
 
 
-#: Candidate epochs per member and AU of a chosen ensemble (each member's best by its own score): 10 keeps
-#: every combination of the demo's <= 10-epoch runs and bounds a 100-epoch pair to 100 refits per AU.
-ENSEMBLE_TOP_K = 10
+#: Candidate epochs per member and AU of a chosen ensemble (:data:`aulib.select.ensemble.TOP_K`).
+ENSEMBLE_TOP_K = TOP_K
 
 
 def fit_system(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, groups: np.ndarray, folds: int = 5,
@@ -277,10 +331,13 @@ def fit_system(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, groups: n
     An ensemble's fitting rule is chosen on those rows too, by the score it is
     judged by (mean final at 0.5), among :func:`ensemble_rules` (the members'
     balancing rule first, winning ties); a chosen ensemble's epochs are chosen
-    per AU for the ensemble over every combination of its members' epochs
-    (:func:`choose_ensemble_epochs`, ``top_k`` candidate epochs per member and
+    per AU for the ensemble over combinations of its members' epochs
+    (:func:`choose_ensemble_epochs`: exhaustive under a budget, else coordinate ascent; ``top_k`` candidate epochs per member and
     AU, :data:`ENSEMBLE_TOP_K`; None: all; the unchosen epoch is always among
-    them), so in-sample neither choice can lose to the row before it.
+    them), so in-sample neither choice can lose to the row before it. Each
+    distinct ensemble is fitted once per process (:func:`_fit_ensemble`);
+    ``groups``, ``folds`` and ``seed`` are accepted for callers but unused
+    (the ensemble's own out-of-fold probabilities are not needed here).
     Returns the system and its in-sample B probabilities on those rows (the
     ensemble fitted on them), on which thresholds were chosen."""
     labels = runs[0].labels[rows]
@@ -291,7 +348,7 @@ def fit_system(recipe: Recipe, runs: list[RunPreds], rows: np.ndarray, groups: n
     if recipe.ensemble:
         best = None
         for neg_weight in ensemble_rules([r.config for r in runs]):
-            fit = _fit_ensemble(recipe, runs, rows, labels, groups, first, neg_weight, folds, seed, C, top_k)
+            fit = _fit_ensemble(recipe, runs, rows, labels, first, neg_weight, C, top_k)
             score = float(batched_scores(labels, fit[2])["mean_final"])
             if best is None or score > best[0]:
                 best = (score, fit)

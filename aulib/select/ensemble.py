@@ -28,10 +28,14 @@ perfectly), so Table 1 chooses between the two on B by the ensemble's own
 final score (:func:`ensemble_rules`, :func:`aulib.report.tables.fit_system`).
 
 Chosen ensembles (:func:`choose_ensemble_epochs`): the paper's "chosen" step
-inside an ensemble picks, per AU, the members' epochs *for the ensemble*: every
-combination of the members' epochs is a candidate, refitted, and scored by the
-ensemble's own final score at 0.5; the combination of the unchosen ensemble
-is candidate 0 and wins ties, so in-sample the choice cannot lose to it.
+inside an ensemble picks, per AU, the members' epochs *for the ensemble*: a
+combination of the members' candidate epochs (each member's ``top_k`` best by
+its own score) is refitted and scored by the ensemble's own final score at
+0.5. Every combination is tried where that is cheap (top_k^R refits per AU,
+under a budget of row-fits); otherwise coordinate ascent (one member at a
+time, about rounds x R x top_k refits). Either way the combination of the
+unchosen ensemble is tried first and is left only for a strictly better one,
+so in-sample the choice cannot lose to it.
 
 Cross-fitting: B's rows are split into ``folds`` folds *by group* (the image:
 B's degraded copies of one image share a fold); the ensemble scored on a fold
@@ -45,7 +49,6 @@ Those AUs are listed in ``LinearEnsemble.fallback`` and a warning names them.
 """
 from __future__ import annotations
 
-import itertools
 import warnings
 from dataclasses import dataclass, field
 
@@ -82,49 +85,71 @@ def _stack(probs_list, n_rows: int | None = None) -> np.ndarray:
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, C: float = 1.0,
-                 max_iter: int = 100, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+                 max_iter: int = 100, tol: float = 1e-10, start: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Batched L2 logistic regression by damped Newton steps.
 
     x (P, N, D) features, y (P, N) 0/1 targets, weight (P, N) >= 0 row
     weights (0 drops a row). Minimises ``0.5 |w|^2 + C * sum_i weight_i *
     logloss_i`` per problem ``p`` (intercept not penalised), i.e.
-    scikit-learn's ``LogisticRegression(C=C)``. Returns ``coef`` (P, D) and
-    ``intercept`` (P,).
+    scikit-learn's ``LogisticRegression(C=C)``. ``start`` (P, D+1): initial
+    (coef, intercept) (default 0; the optimum is unique, a start near it
+    saves Newton steps). Returns ``coef`` (P, D) and ``intercept`` (P,).
     """
     x = np.asarray(x, dtype=np.float64)
-    p_count, _, d = x.shape
+    xa = np.concatenate([np.swapaxes(x, 1, 2), np.ones((x.shape[0], 1, x.shape[1]))], axis=1)   # (P, D+1, N)
+    return _newton(xa, y, weight, C, max_iter, tol, start)
+
+
+def _newton(xa: np.ndarray, y, weight, C: float, max_iter: int = 100, tol: float = 1e-10, start=None):
+    """:func:`fit_logistic` on features laid out (P, D+1, N), the last
+    feature the constant 1 (each feature's rows contiguous). A problem stops
+    after a full Newton step below ``sqrt(tol)`` (Newton converges
+    quadratically: the error left is about its square); one exponential per
+    row and step gives the loss and the probabilities."""
+    p_count, d1, _ = xa.shape
+    d = d1 - 1
     y = np.asarray(y, dtype=np.float64)
     weight = np.asarray(weight, dtype=np.float64) * C
-    xa = np.concatenate([x, np.ones(x.shape[:2] + (1,))], axis=2)          # (P, N, D+1)
-    penalty = np.diag(np.r_[np.ones(d), 1e-10])                              # intercept ~unpenalised
-    theta = np.zeros((p_count, d + 1))
+    penalty = np.r_[np.ones(d), 1e-10]                                       # intercept ~unpenalised
+    theta = np.zeros((p_count, d1)) if start is None else np.array(start, dtype=np.float64)
+    out = theta.copy()
+    live = np.arange(p_count)                                                # problems still iterating
 
-    def objective(th):                                                      # th (..., P, D+1)
-        z = np.matmul(xa, th[..., None])[..., 0]
-        loss = np.logaddexp(0.0, z) - y * z
-        return (weight * loss).sum(-1) + 0.5 * (th[..., :d] ** 2).sum(-1)
+    def state(th, xa, y, w):                                                 # z (P, N), exp(-|z|), objective
+        z = np.matmul(th[:, None, :], xa)[:, 0]
+        e = np.exp(-np.abs(z))
+        loss = np.maximum(z, 0.0) + np.log1p(e) - y * z
+        return z, e, np.einsum("pn,pn->p", w, loss) + 0.5 * (th[:, :d] ** 2).sum(-1)
 
-    current = objective(theta)
+    z, e, current = state(theta, xa, y, weight)
     for _ in range(max_iter):
-        z = np.matmul(xa, theta[..., None])[..., 0]
-        p = _sigmoid(z)
-        grad = np.matmul(np.swapaxes(xa, 1, 2), (weight * (p - y))[..., None])[..., 0] + theta @ penalty
-        hess = np.matmul(np.swapaxes(xa, 1, 2), xa * (weight * p * (1 - p))[..., None]) + penalty
+        p = np.where(z >= 0, 1.0, e) / (1.0 + e)
+        grad = np.matmul(xa, (weight * (p - y))[..., None])[..., 0] + theta * penalty
+        xs = xa * (weight * p * (1.0 - p))[:, None, :]
+        hess = np.matmul(xs, np.swapaxes(xa, 1, 2)) + np.diag(penalty)
+        del xs, p
         delta = np.linalg.solve(hess, grad[..., None])[..., 0]
-        step = np.ones(p_count)
-        pending = np.ones(p_count, bool)
+        step = np.ones(len(live))
+        pending = np.ones(len(live), bool)
         for _half in range(30):                       # backtrack only where the full step does not descend
             cand = theta - step[:, None] * delta
-            obj = objective(cand)
+            zc, ec, obj = state(cand, xa, y, weight)
             ok = pending & (obj <= current + 1e-12 * np.abs(current))
-            theta[ok], current[ok] = cand[ok], obj[ok]
+            theta[ok], current[ok], z[ok], e[ok] = cand[ok], obj[ok], zc[ok], ec[ok]
             pending &= ~ok
             if not pending.any():
                 break
             step[pending] *= 0.5
-        if np.abs(delta).max() < tol:
+        done = (np.abs(delta).max(1) < np.sqrt(tol)) & (step == 1.0) & ~pending
+        out[live] = theta
+        if done.all():
             break
-    return theta[:, :d], theta[:, d]
+        if done.any():                                # drop converged problems (one copy of the rest)
+            keep = ~done
+            live, theta, current, z, e = live[keep], theta[keep], current[keep], z[keep], e[keep]
+            xa, y, weight = xa[keep], y[keep], weight[keep]
+    return out[:, :d], out[:, d]
 
 
 @dataclass
@@ -240,14 +265,16 @@ def _too_few(labels: np.ndarray, rows: np.ndarray, min_count: int) -> np.ndarray
     return (((labels == 1) & known).sum(0) < min_count) | (((labels == 0) & known).sum(0) < min_count)
 
 
-def _fit_problems(x: np.ndarray, y: np.ndarray, w: np.ndarray, fallback: np.ndarray, C: float):
+def _fit_problems(x: np.ndarray, y: np.ndarray, w: np.ndarray, fallback: np.ndarray, C: float, start=None):
     """Fit P problems x (P, N, R), 0/1 y (P, N), weights w (P, N); a
-    ``fallback`` (P,) problem takes the mean of the logits. Returns coef (P, R), intercept (P,)."""
+    ``fallback`` (P,) problem takes the mean of the logits. ``start`` (P, R+1)
+    or None: :func:`fit_logistic`'s. Returns coef (P, R), intercept (P,)."""
     coef = np.full((x.shape[0], x.shape[2]), 1.0 / x.shape[2])
     intercept = np.zeros(x.shape[0])
     fit = np.flatnonzero(~fallback)
     if fit.size:
-        coef[fit], intercept[fit] = fit_logistic(x[fit], y[fit], w[fit], C=C)
+        coef[fit], intercept[fit] = fit_logistic(x[fit], y[fit], w[fit], C=C,
+                                                 start=None if start is None else start[fit])
     return coef, intercept
 
 
@@ -277,61 +304,205 @@ def _candidate_epochs(probs: np.ndarray, labels: np.ndarray, first: int, top_k: 
     return np.concatenate([np.full((c_count, 1), first), rest], axis=1)
 
 
+#: Candidate epochs per member and AU of a chosen ensemble (each member's best by its own score, the
+#: unchosen epoch always among them): 10 keeps every combination of the demo's <= 10-epoch runs.
+TOP_K = 10
+#: The exhaustive search runs where one AU's combinations times the fitting rows stay within this many
+#: row-fits and the combinations are at most 5 x the members' candidates (about two coordinate ascents):
+#: 2 members x 10 epochs x 10,000 rows: exhaustive; 3 or more members, or 780k rows: coordinate ascent.
+EXHAUSTIVE_BUDGET = 2_000_000
+SEARCHES = ("auto", "exhaustive", "ascent")
+
+
+_F16_LOGITS: list[np.ndarray] = []
+
+
+def _logit_at(probs: np.ndarray, epochs: np.ndarray, aus: np.ndarray) -> np.ndarray:
+    """(k, N) float64 logits of ``probs`` (E, N, C) at (epochs[i], :, aus[i]);
+    float16 probabilities (as runs store them) by a table of every float16's logit."""
+    g = np.asarray(probs)[epochs, :, aus]
+    if g.dtype != np.float16:
+        return _logit(g)
+    if not _F16_LOGITS:
+        with np.errstate(invalid="ignore"):
+            _F16_LOGITS.append(_logit(np.arange(1 << 16, dtype=np.uint16).view(np.float16)))
+    return _F16_LOGITS[0][g.view(np.uint16)]
+
+
+def _problem_bytes(n: int, r_count: int) -> int:
+    """Bytes one refit of ``r_count`` members on ``n`` rows holds at once (features, Newton temporaries)."""
+    return n * 8 * (2 * (r_count + 1) + 12)
+
+
+class _ComboScorer:
+    """Refits and scores combinations of the members' epochs, chunked so
+    about ``chunk_bytes`` are held at once (never less than one refit).
+
+    ``probs_runs`` R arrays (E_r, N, C); ``labels`` (N, C)."""
+
+    def __init__(self, probs_runs, labels, C, neg_weight, min_count, chunk_bytes):
+        self.probs, self.labels, self.C = probs_runs, labels, C
+        n = labels.shape[0]
+        self.w = fit_weights(labels, np.ones(n, bool), neg_weight)                        # (N, C)
+        self.fallback = _too_few(labels, np.ones(n, bool), min_count)                      # (C,)
+        self.pos, self.neg = labels == 1, labels == 0
+        self.step = max(1, int(chunk_bytes // _problem_bytes(n, len(probs_runs))))
+        self.fits = 0
+
+    def __call__(self, au: np.ndarray, ep: np.ndarray, start: np.ndarray | None = None):
+        """Problems ``au`` (P,) AU index, ``ep`` (P, R) epoch index per member;
+        ``start`` (P, R + 1) a warm start (coef, intercept) or None. Returns
+        final score at 0.5 (P,) (NaN: no known labels), coef (P, R), intercept (P,)."""
+        p_count, r_count = ep.shape
+        final, coef, intercept = np.empty(p_count), np.empty((p_count, r_count)), np.empty(p_count)
+        for s in range(0, p_count, self.step):
+            a, e = au[s:s + self.step], ep[s:s + self.step]
+            x = np.ones((len(a), r_count + 1, self.labels.shape[0]))                       # (k, R+1, N)
+            for r in range(r_count):
+                x[:, r] = _logit_at(self.probs[r], e[:, r], a)
+            cf, b = np.full((len(a), r_count), 1.0 / r_count), np.zeros(len(a))
+            fit = np.flatnonzero(~self.fallback[a])
+            if fit.size:
+                whole = fit.size == len(a)
+                cf[fit], b[fit] = _newton(x if whole else x[fit], self.pos[:, a[fit]].T, self.w[:, a[fit]].T, self.C,
+                                          start=None if start is None else start[s:s + self.step][fit])
+            z = np.matmul(np.concatenate([cf, b[:, None]], 1)[:, None, :], x)[:, 0]
+            d = _sigmoid(z).astype(np.float32) >= 0.5                                       # as decide() on predict()
+            pos, neg = self.pos[:, a].T, self.neg[:, a].T
+            tp, fp = (d & pos).sum(-1), (d & neg).sum(-1)
+            final[s:s + self.step] = scores_from_counts(tp, fp, pos.sum(-1) - tp, neg.sum(-1) - fp)[2]
+            coef[s:s + self.step], intercept[s:s + self.step] = cf, b
+            self.fits += len(a)
+        return final, coef, intercept
+
+
+def _exhaustive(score: _ComboScorer, cands: list[np.ndarray]):
+    """Every combination of the candidates (cands[r] (C, k_r)) per AU, in
+    order with the all-first combination first; the first best wins. Returns
+    the chosen candidate positions (C, R), coef (C, R), intercept (C,)."""
+    c_count, r_count = cands[0].shape[0], len(cands)
+    sizes = [c.shape[1] for c in cands]
+    j_count = int(np.prod(sizes))
+    best = np.full(c_count, -np.inf)
+    pos, coef, intercept = np.zeros((c_count, r_count), np.int64), np.empty((c_count, r_count)), np.empty(c_count)
+    block = max(1, score.step // c_count)
+    for j0 in range(0, j_count, block):                                    # chunks of combinations, all AUs
+        combos = np.stack(np.unravel_index(np.arange(j0, min(j_count, j0 + block)), sizes), axis=1)  # (J, R)
+        jn = len(combos)
+        au = np.repeat(np.arange(c_count), jn)
+        ep = np.stack([cands[r][au, np.tile(combos[:, r], c_count)] for r in range(r_count)], axis=1)
+        final, cf, b = score(au, ep)
+        final = np.nan_to_num(final, nan=-np.inf).reshape(c_count, jn)
+        j = np.argmax(final, axis=1)                                       # first on ties
+        better = (final[np.arange(c_count), j] > best) | (j0 == 0)
+        k = np.flatnonzero(better) * jn + j[better]
+        best[better] = final[better, j[better]]
+        pos[better], coef[better], intercept[better] = combos[j[better]], cf[k], b[k]
+    return pos, coef, intercept
+
+
+def _ascent(score: _ComboScorer, cands: list[np.ndarray], start: np.ndarray, aus: np.ndarray,
+            max_rounds: int = 20):
+    """Coordinate ascent per AU from the combination at candidate positions
+    ``start`` (A, R) of AUs ``aus`` (A,) (``cands[r]`` (A, k_r) their rows):
+    member by member, refit every candidate epoch of that member with the
+    others held, move only on a strict gain (the first best among gains),
+    until no member moves for a whole round (or ``max_rounds``). Vectorised
+    over the AUs still moving; a refit starts from the current combination's
+    weights. Returns candidate positions (A, R), coef (A, R), intercept (A,),
+    final score (A,)."""
+    c_count, r_count = cands[0].shape[0], len(cands)
+    rows = np.arange(c_count)
+    pos = np.array(start, np.int64)
+    best, coef, intercept = score(aus, np.stack([cands[r][rows, pos[:, r]] for r in range(r_count)], axis=1))
+    best = np.nan_to_num(best, nan=-np.inf)
+    still = np.zeros(c_count, np.int64)                  # members tried in a row without a move
+    for step in range(max_rounds * r_count):
+        r = step % r_count
+        act = np.flatnonzero(still < r_count)
+        if not act.size:
+            break
+        k = cands[r].shape[1]
+        alt = np.tile(np.arange(k), act.size)                                    # (A * k,)
+        au = np.repeat(act, k)
+        moved = alt != pos[au, r]                                               # the current one is known
+        au, alt = au[moved], alt[moved]
+        ep = np.stack([cands[q][au, pos[au, q]] for q in range(r_count)], axis=1)
+        ep[:, r] = cands[r][au, alt]
+        final, cf, b = score(aus[au], ep, np.concatenate([coef[au], intercept[au, None]], axis=1))
+        final = np.nan_to_num(final, nan=-np.inf)
+        grid = np.full((c_count, k), -np.inf)
+        grid[au, alt] = final
+        j = np.argmax(grid[act], axis=1)                                         # first best
+        gain = grid[act, j] > best[act]
+        still[act] += 1
+        for c, jj in zip(act[gain], j[gain]):
+            i = np.flatnonzero((au == c) & (alt == jj))[0]
+            pos[c, r], best[c], coef[c], intercept[c], still[c] = jj, final[i], cf[i], b[i], 1
+    return pos, coef, intercept, best
+
+
+def _two_ascents(score: _ComboScorer, cands: list[np.ndarray], own: np.ndarray):
+    """Coordinate ascent from the unchosen combination (positions 0), then,
+    for the AUs where it did not end at ``own`` (A, R) (each member's own best
+    epoch), from ``own``; the second result replaces the first only where it
+    scores strictly higher. Returns positions (C, R), coef (C, R), intercept (C,)."""
+    c_count = cands[0].shape[0]
+    aus = np.arange(c_count)
+    pos, coef, intercept, best = _ascent(score, cands, np.zeros_like(own), aus)
+    redo = np.flatnonzero((own != pos).any(1) & (own != 0).any(1))
+    if redo.size:
+        p2, c2, b2, best2 = _ascent(score, [c[redo] for c in cands], own[redo], redo)
+        win = best2 > best[redo]
+        pos[redo[win]], coef[redo[win]], intercept[redo[win]] = p2[win], c2[win], b2[win]
+    return pos, coef, intercept
+
+
 def choose_ensemble_epochs(probs_runs, labels, first, C: float = 1.0, neg_weight: float | None = None,
-                           min_count: int = 5, top_k: int | None = None, chunk_bytes: int = 256 << 20
+                           min_count: int = 5, top_k: int | None = TOP_K, chunk_bytes: int = 256 << 20,
+                           search: str = "auto", budget: int = EXHAUSTIVE_BUDGET
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The paper's "chosen" step for an ensemble, chosen for the ensemble.
 
     ``probs_runs``: R arrays (E_r, N, C), every epoch of each member on the
     fitting rows; ``labels`` (N, C) 1/0/-1; ``first`` (R,) the epoch index of
-    each member in the unchosen ensemble. Per AU, every combination of the
-    members' candidate epochs (all, or each member's ``top_k`` by its own
-    score; :func:`_candidate_epochs`) is refitted by the ensemble's rule and
-    scored by its final score at 0.5 on these rows; the best wins, the
-    unchosen combination on ties. Returns ``epoch_idx`` (C, R), ``coef``
-    (C, R), ``intercept`` (C,), ``fallback`` (C,) bool. Work goes in chunks of
-    AUs so that about ``chunk_bytes`` of features are held at once.
+    each member in the unchosen ensemble. Per AU, combinations of the
+    members' candidate epochs (each member's ``top_k`` by its own score, the
+    unchosen one first; None: all; :func:`_candidate_epochs`) are refitted by
+    the ensemble's rule and scored by its final score at 0.5 on these rows;
+    the unchosen combination is tried first and is left only for a strictly
+    better one, so in-sample the choice cannot lose to it. ``search``:
+    ``exhaustive`` (every combination: top_k^R refits per AU), ``ascent``
+    (coordinate ascent from the unchosen combination and from each member's
+    own best, :func:`_two_ascents`: about rounds x R x top_k refits), or
+    ``auto``: exhaustive where combinations x N <= ``budget`` and the
+    combinations are at most 5 x the members' candidates, else ascent.
+    Memory: about ``chunk_bytes`` of refits at once (at least one refit,
+    :func:`_problem_bytes`), chunked over AUs and combinations. Returns
+    ``epoch_idx`` (C, R), ``coef`` (C, R), ``intercept`` (C,), ``fallback`` (C,) bool.
     """
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {SEARCHES}, got {search!r}")
     labels = np.asarray(labels)
     n, c_count = labels.shape
-    r_count = len(probs_runs)
     cands = [_candidate_epochs(np.asarray(p), labels, int(f), top_k) for p, f in zip(probs_runs, first)]
-    combos = np.array(list(itertools.product(*[range(c.shape[1]) for c in cands])))   # (J, R); row 0 = first
-    idx = np.stack([cands[r][:, combos[:, r]] for r in range(r_count)], axis=-1)       # (C, J, R)
-    rows = np.ones(n, bool)
-    w_all = fit_weights(labels, rows, neg_weight)                                      # (N, C)
-    fallback = _too_few(labels, rows, min_count)
-    out_idx = np.empty((c_count, r_count), np.int64)
-    coef = np.empty((c_count, r_count))
-    intercept = np.empty(c_count)
-    step = max(1, int(chunk_bytes // max(1, len(combos) * n * (r_count + 1) * 8 * 4)))
-    for c0 in range(0, c_count, step):
-        cs = np.arange(c0, min(c_count, c0 + step))
-        # features (len(cs), J, N, R): member r's logit at its candidate epoch for that AU
-        x = np.stack([_logit(np.asarray(probs_runs[r])[idx[cs, :, r], :, cs[:, None]]) for r in range(r_count)],
-                     axis=-1)
-        k, j = x.shape[:2]
-        y = np.broadcast_to((labels[:, cs] == 1).T[:, None, :], (k, j, n))
-        w = np.broadcast_to(w_all[:, cs].T[:, None, :], (k, j, n))
-        cf, b = _fit_problems(x.reshape(k * j, n, r_count), y.reshape(k * j, n), w.reshape(k * j, n),
-                              np.repeat(fallback[cs], j), C)
-        z = np.einsum("pnr,pr->pn", x.reshape(k * j, n, r_count), cf) + b[:, None]
-        d = (_sigmoid(z).astype(np.float32) >= 0.5).reshape(k, j, n)                  # as decide() on predict()
-        pos = (labels[:, cs] == 1).T[:, None, :]
-        neg = (labels[:, cs] == 0).T[:, None, :]
-        tp, fp = (d & pos).sum(-1), (d & neg).sum(-1)
-        n_pos, n_neg = pos.sum(-1), neg.sum(-1)
-        _, _, final = scores_from_counts(tp, fp, n_pos - tp, n_neg - fp)               # (k, J)
-        best = np.argmax(np.nan_to_num(final, nan=-np.inf), axis=1)                    # first on ties
-        out_idx[cs] = idx[cs, best]
-        coef[cs] = cf.reshape(k, j, r_count)[np.arange(k), best]
-        intercept[cs] = b.reshape(k, j)[np.arange(k), best]
-    return out_idx, coef, intercept, fallback
+    score = _ComboScorer(probs_runs, labels, C, neg_weight, min_count, chunk_bytes)
+    combos = int(np.prod([c.shape[1] for c in cands]))
+    small = combos * n <= budget and combos <= 5 * sum(c.shape[1] for c in cands)
+    exhaustive = search == "exhaustive" or (search == "auto" and small)
+    if exhaustive:
+        pos, coef, intercept = _exhaustive(score, cands)
+    else:
+        own = np.stack([np.argmax(c == np.argmax(np.nan_to_num(batched_scores(labels, p)["final"], nan=-1.0),
+                                                  axis=0)[:, None], axis=1) for c, p in zip(cands, probs_runs)], 1)
+        pos, coef, intercept = _two_ascents(score, cands, own)
+    out_idx = np.stack([cands[r][np.arange(c_count), pos[:, r]] for r in range(len(cands))], axis=1)
+    return out_idx, coef, intercept, score.fallback
 
 
-def fit_linear_ensemble(probs_list, labels, groups=None, folds: int = 5, C: float = 1.0,
+def fit_linear_ensemble(probs_list, labels, groups=None, folds: int | None = 5, C: float = 1.0,
                         aus=None, runs=None, seed: int = 0, min_count: int = 5, neg_weight: float | None = None
-                        ) -> tuple[LinearEnsemble, np.ndarray]:
+                        ) -> tuple[LinearEnsemble, np.ndarray | None]:
     """Fit the per-AU linear ensemble on B with cross-fitting.
 
     ``probs_list``: R arrays (N, C) (one per run, same rows); ``labels`` (N, C)
@@ -340,7 +511,7 @@ def fit_linear_ensemble(probs_list, labels, groups=None, folds: int = 5, C: floa
     strength; ``neg_weight`` the fitting rule (module docstring). Returns
     ``(ensemble fitted on all rows, oof_probs (N, C))``
     where row i of ``oof_probs`` comes from the ensemble fitted without
-    row i's fold.
+    row i's fold; ``folds`` None: no cross-fitting, ``oof_probs`` None.
     """
     labels = np.asarray(labels)
     x = _logit(_stack(probs_list, labels.shape[0] if labels.ndim == 2 else None))
@@ -351,12 +522,12 @@ def fit_linear_ensemble(probs_list, labels, groups=None, folds: int = 5, C: floa
     runs = tuple(str(r) for r in runs) if runs is not None else tuple(f"run{i}" for i in range(x.shape[0]))
     if len(aus) != c_count or len(runs) != x.shape[0]:
         raise ValueError(f"{len(aus)} AUs and {len(runs)} run names given for {c_count} AUs and {x.shape[0]} runs")
-    if groups is not None and len(np.unique(groups)) < 2:    # rows of one subject (a cross-fit fold of B)
+    if folds is not None and groups is not None and len(np.unique(groups)) < 2:    # rows of one subject
         warnings.warn("linear ensemble: its rows hold one subject, so its out-of-fold fits keep rows, not "
                       "subjects, apart", stacklevel=2)
         groups = None
-    fold = group_folds(np.arange(n) if groups is None else groups, folds, seed)
-    oof = np.empty((n, c_count), np.float32)
+    fold = np.zeros(0) if folds is None else group_folds(np.arange(n) if groups is None else groups, folds, seed)
+    oof = None if folds is None else np.empty((n, c_count), np.float32)
     for f in np.unique(fold):
         test = fold == f
         coef, intercept, _ = _fit_masked(x, labels, ~test, C, min_count, neg_weight)

@@ -64,7 +64,7 @@ TARGETS = {("paper", "07_tables"): (600, 4.0), ("affwild2", "07_tables"): (900, 
            ("bp4d", "benchmark"): (None, 2.8), ("affwild2", "benchmark"): (None, 2.8)}
 STAGES = ("read", "load_candidates", "06_choose", "07_tables", "benchmark")
 #: Splits each stage reads (its floor: reading their files once).
-READS = {"load_candidates": ("B",), "06_choose": ("B",), "07_tables": ("B", "B_mc", "H"), "benchmark": ("H",)}
+READS = {"load_candidates": ("B",), "06_choose": ("B",), "07_tables": ("B", "B_mc", "H", "H_mc"), "benchmark": ("H",)}
 COPIES = 4
 
 
@@ -89,7 +89,7 @@ def table_spec(p: dict) -> dict:
 
 def write_workspace(root: Path, p: dict, seed: int = 0):
     """A workspace with ``members`` runs of group ``group``: config, log.csv,
-    B (and B_mc) and H indexes and float16 predictions of every epoch, the H
+    B and H (and their multi-crop) indexes and float16 predictions of every epoch, the H
     split, and empty checkpoint files (every prediction exists, none is loaded)."""
     import pandas as pd
 
@@ -119,7 +119,7 @@ def write_workspace(root: Path, p: dict, seed: int = 0):
         peak = rng.integers(1, e_count + 1, c)
         quality = 1.0 + 0.1 * r
         for split, index in tables.items():
-            for name_ in [split] + ([f"{split}_mc"] if p["mc"] and split == "B" else []):
+            for name_ in [split] + ([f"{split}_mc"] if p["mc"] else []):
                 write_csv(rd.index(name_), index)
                 y = index[au_columns(aus)].to_numpy(np.float32)
                 for e in range(1, e_count + 1):
@@ -136,7 +136,7 @@ def write_workspace(root: Path, p: dict, seed: int = 0):
 def _files(ws, p: dict, splits) -> list[Path]:
     from aulib.workspace import RunDir
 
-    return [RunDir(ws.run(n)).preds(s, e) for n in _names(p) for s in splits if (s != "B_mc" or p["mc"])
+    return [RunDir(ws.run(n)).preds(s, e) for n in _names(p) for s in splits if p["mc"] or "_mc" not in s
             for e in range(1, p["epochs"] + 1)]
 
 
@@ -159,7 +159,7 @@ def stage(name: str, root: Path, p: dict) -> dict:
     out = {}
     t = time.process_time()
     if name == "read":
-        out["splits"] = {s: _read(_files(ws, p, [s])) for s in ("B", "B_mc", "H") if s != "B_mc" or p["mc"]}
+        out["splits"] = {s: _read(_files(ws, p, [s])) for s in ("B", "B_mc", "H", "H_mc") if p["mc"] or "_mc" not in s}
     elif name == "load_candidates":
         from aulib.runs import select_runs
         from aulib.select.choose import load_candidates

@@ -186,7 +186,8 @@ def stage(name: str, root: Path, p: dict) -> dict:
         tables.full_systems(ws, spec)
         out["rows"] = t1[["row", "B Final", "B cross-fit Final", "Held-out Final"]].to_dict("records")
     elif name == "benchmark":
-        from aulib.report.benchmark import benchmark_table, fold_result
+        from aulib.report.benchmark import benchmark_table
+        from aulib.report.benchmark_workspace import fold_result
 
         benchmark_table({"fold1": fold_result(ws, p["group"])}, "bp4d" if p["group"] == "bp4d12" else "affwild2")
     else:

@@ -187,6 +187,8 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         p.terminate()
+        with contextlib.suppress(OSError, TypeError):
+            os.kill(p.pid, signal.SIGCONT)    # a stopped worker (Ctrl-Z, a debugger) gets its SIGTERM now
     for p in procs:
         p.join(10)
         if p.is_alive():

@@ -26,23 +26,24 @@ STALL_MINUTES = 10.0
 #: and TrainConfig's (data loaders).
 SPLIT_SETTING = "02_split's stall_minutes (in the profile: defaults: {02_split: {stall_minutes: 30}})"
 LOADER_SETTING = "TrainConfig's stall_minutes (a 04_train step: overrides: {stall_minutes: 30})"
-#: Modules the forkserver imports once, so that each worker starts in milliseconds.
-PRELOAD = ["aulib.data.crops"]
 
 
 class Stalled(RuntimeError):
     """A worker pool finished no task for its stall limit (the message says which work and what to raise)."""
 
 
-def start_context() -> multiprocessing.context.BaseContext:
+def start_context(preload: str) -> multiprocessing.context.BaseContext:
     """The context of every decoding pool: ``forkserver`` (POSIX), else ``spawn``.
+
+    ``preload``: the module of the workers' code, which the forkserver imports
+    once (its first pool's), so that each worker then starts in milliseconds.
 
     Worker functions and their arguments must be picklable (module-level
     functions, no lambdas); a script that starts a pool must do so under
     ``if __name__ == "__main__":`` (notebooks and ``python -m`` need nothing)."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)     # ignored once the server runs
+        ctx.set_forkserver_preload([preload])     # no effect once the server runs
         return ctx
     return multiprocessing.get_context("spawn")
 

@@ -176,7 +176,7 @@ def _sigterm_stops():
 
 
 def _start_pool(num_workers: int) -> ProcessPoolExecutor:
-    ctx = start_context()
+    ctx = start_context("aulib.data.crops")
     parent = os.getpid() if ctx.get_start_method() in ("fork", "spawn") else None   # forkserver: its child
     return ProcessPoolExecutor(num_workers, mp_context=ctx, initializer=_worker_init, initargs=(parent,))
 

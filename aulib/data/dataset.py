@@ -157,7 +157,8 @@ class WatchedLoader(DataLoader):
     def __init__(self, *args, stall_minutes: float | None = None, work: str = "data loader", **kwargs):
         self.stall_minutes, self.work = stall_minutes, work
         if kwargs.get("num_workers", 0) > 0:
-            kwargs.update(timeout=stall_seconds(stall_minutes), multiprocessing_context=start_context())
+            kwargs.update(timeout=stall_seconds(stall_minutes),
+                          multiprocessing_context=start_context("aulib.data.dataset"))
         super().__init__(*args, **kwargs)
 
     def __iter__(self):

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 import pandas as pd
 import pytest
 
@@ -128,3 +129,29 @@ def test_a_stuck_worker_is_reported_within_the_limit(tmp_path):
 def test_a_stall_limit_must_be_positive(tmp_path):
     with pytest.raises(ValueError, match="stall_minutes must be a positive number of minutes, got 0"):
         C.build_crop_store(tmp_path, pd.DataFrame(), tmp_path / "s", "box1.0", 16, stall_minutes=0)
+
+
+class SlowImages(torch.utils.data.Dataset):
+    """Four images whose batch takes a minute to read (a decoder that hangs)."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        time.sleep(60)
+        return torch.zeros(len(index), 3)
+
+
+def test_a_stuck_loader_worker_is_named():
+    from aulib.data.dataset import WatchedLoader
+
+    loader = WatchedLoader(SlowImages(), sampler=[[0, 1, 2, 3]], batch_size=None, num_workers=1,
+                           stall_minutes=0.05, work="data loader of split B (crops/aligned_32)")
+    t0 = time.time()
+    with pytest.raises(Stalled) as caught:
+        next(iter(loader))
+    assert time.time() - t0 < 3 + 30
+    message = str(caught.value)
+    assert message.startswith("data loader of split B (crops/aligned_32): no worker finished a task for 0.05 min")
+    assert "stuck: batch 1 of 1" in message
+    assert "raise TrainConfig's stall_minutes" in message

@@ -151,8 +151,8 @@ def split_dataframe(ws, names: list[str]) -> pd.DataFrame:
 
 class WatchedLoader(DataLoader):
     """A DataLoader whose workers are watched: no batch within ``stall_minutes``
-    raises :class:`aulib.workers.Stalled` naming ``work`` and the images of the
-    batch waited for (torch's own timeout says only "timed out")."""
+    raises :class:`aulib.workers.Stalled` naming ``work`` (split and crop store)
+    and the batch waited for (torch's own timeout says only "timed out")."""
 
     def __init__(self, *args, stall_minutes: float | None = None, work: str = "data loader", **kwargs):
         self.stall_minutes, self.work = stall_minutes, work
@@ -168,11 +168,8 @@ class WatchedLoader(DataLoader):
         except RuntimeError as e:
             if "timed out" not in str(e):
                 raise
-            waited = getattr(it, "_task_info", {}).get(getattr(it, "_rcvd_idx", None))
-            batch = list(waited[1]) if waited and len(waited) > 1 else []
-            names = [self.dataset.image_names[i] for i in batch[:3]]
-            stuck = (f"a batch of {len(batch)} rows (images {', '.join(names)}"
-                     + (", ..." if len(batch) > 3 else "") + ")") if batch else "the next batch"
+            k = getattr(it, "_rcvd_idx", None)     # the batch waited for (torch keeps no record of its rows)
+            stuck = f"batch {k + 1} of {len(self)}" if isinstance(k, int) else "the next batch"
             raise Stalled(stall_message(self.work, self.stall_minutes, stuck, LOADER_SETTING)) from None
 
 

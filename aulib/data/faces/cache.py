@@ -114,7 +114,8 @@ def build_face_cache(data_root, images: Sequence[str], out_csv, method: str = "m
     changing the method); a cache that already holds exactly ``images``
     (none unreadable) is returned as it is, not rewritten. ``method="ground_truth"`` copies the rows of ``ground_truth_csv``
     (default ``data_root/faces.csv``), every image must be listed there.
-    ``stall_minutes``: :func:`detect_faces`' watchdog. The cache holds the rows of ``images`` in their order, nothing else.
+    ``stall_minutes``: :func:`detect_faces`' watchdog. The cache holds the rows
+    of ``images`` in their order, nothing else.
     """
     images = [str(i) for i in images]
     if len(set(images)) != len(images):

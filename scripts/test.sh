@@ -3,7 +3,10 @@
 #  A1 (in the background): the paper-path rehearsal, the two-node torchrun test and the noisy-label
 #    rehearsal (OpenFace-format machine labels of a SynthAU video, filtered);
 #  A2 (in the background): the own-data rehearsal, the BP4D / DISFA / Aff-Wild2 rehearsals and the
-#    runner's tests, each in its own temporary workspace;
+#    runner's tests, each in its own temporary workspace; the BP4D rehearsal runs in a second
+#    environment holding only the core and test dependencies (scripts/core_env.py: links into
+#    .venv, made in seconds; no ipywidgets, tensorboard or JupyterLab), as on a server installed
+#    with pip install -e '.[test]';
 #  B: the whole notebook pipeline with the toy `ci` profile (fresh runs/ci), the
 #    README's headless command (papermill of 04_train for the 6au group), then the
 #    unit tests and every notebook under nbval (--nbval-lax, this environment's kernel),
@@ -28,7 +31,15 @@ python -c "import matplotlib.font_manager"
 
 python -m pytest -q -p no:cacheprovider --basetemp "$tmp/a1" "${E2E_A1[@]}" "$@" > "$tmp/a1.log" 2>&1 &
 stream_a1=$!
-python -m pytest -q -p no:cacheprovider --basetemp "$tmp/a2" "${E2E_A2[@]}" "$@" > "$tmp/a2.log" 2>&1 &
+CORE_CASE="tests/test_benchmark_rehearsal.py::test_benchmark_profile_rehearsed_from_its_native_layout[bp4d]"
+{
+  status=0
+  python -m pytest -q -p no:cacheprovider --basetemp "$tmp/a2" "${E2E_A2[@]}" --deselect "$CORE_CASE" "$@" || status=$?
+  echo "----- the BP4D rehearsal without the notebooks extra (scripts/core_env.py) -----"
+  { python scripts/core_env.py "$tmp/core" &&
+    "$tmp/core/bin/python" -m pytest -q -p no:cacheprovider --basetemp "$tmp/a2core" "$CORE_CASE" "$@"; } || status=$?
+  exit "$status"
+} > "$tmp/a2.log" 2>&1 &
 stream_a2=$!
 
 status_b=0

@@ -4,6 +4,7 @@ leaves no worker behind; damaged crops (bytes overwritten, flipped, offsets
 permuted, truncated, negative) are caught and named by store, row and image."""
 import errno
 import gc
+import os
 import shutil
 import signal
 import subprocess
@@ -51,6 +52,16 @@ def _build(data, out, codec="jpeg", **kw):
 
 def _script(body: str) -> list[str]:
     return [sys.executable, "-c", textwrap.dedent(body)]
+
+
+def _patching(tmp_path, patch: str) -> dict:
+    """An environment in which every Python process runs ``patch`` first (a
+    ``sitecustomize``): crop workers start clean, not forked, so a patch made in
+    the building process would not reach them."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(textwrap.dedent(patch))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
 
 
 # ---- point 5: integrity ---------------------------------------------------------------------------------
@@ -252,20 +263,22 @@ def test_a_worker_that_fails_or_dies_ends_the_build(tmp_path, data, fault):
     out = tmp_path / "s"
     act = ("raise OSError(errno.EIO, 'Input/output error', str(path))" if fault == "eio"
            else "os.kill(os.getpid(), signal.SIGKILL)")
-    proc = subprocess.run(_script(f"""
-        import errno, os, signal
+    env = _patching(tmp_path, f"""
+        import errno, multiprocessing, os, signal
         import numpy as np
-        from aulib.data import crops
-        parent, real = os.getpid(), np.memmap.flush
+        real = np.memmap.flush
         def flush(self):
             path = {str(out / "pixels.u8")!r}
-            if os.getpid() != parent:
+            if multiprocessing.current_process().name != "MainProcess":
                 {act}
             return real(self)
         np.memmap.flush = flush
+    """)
+    proc = subprocess.run(_script(f"""
+        from aulib.data import crops
         crops.build_crop_store({str(root)!r}, {str(faces)!r}, {str(out)!r}, "box1.0", {SIZE}, chunk=4,
                                num_workers=2, progress=False)
-    """), capture_output=True, text=True, timeout=90)
+    """), capture_output=True, text=True, timeout=90, env=env)
     assert proc.returncode == 1, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     if fault == "eio":
@@ -301,23 +314,26 @@ def test_stopping_a_build_leaves_no_worker_behind(tmp_path, data, sig):
     import psutil
 
     root, faces = data
-    proc = subprocess.Popen(_script(f"""
+    env = _patching(tmp_path, """
         import time
         from aulib.data import crops
         real = crops.crop_face
         def slow(*a, **k):
-            time.sleep(3)       # one long chunk: one worker busy, one idle (each would outlive the parent)
+            time.sleep(3)       # one long chunk: one worker busy (it would outlive the parent)
             return real(*a, **k)
         crops.crop_face = slow
+    """)
+    proc = subprocess.Popen(_script(f"""
+        from aulib.data import crops
         crops.build_crop_store({str(root)!r}, {str(faces)!r}, {str(tmp_path / "s")!r}, "box1.0", {SIZE}, chunk={N},
                                num_workers=2, progress=False)
-    """), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     kids = []
     try:
-        deadline = time.time() + 60
-        while len(kids := _children(proc.pid)) < 2 and time.time() < deadline:
+        deadline = time.time() + 60   # the forkserver, its resource tracker and the worker of the one chunk
+        while len(kids := _children(proc.pid)) < 3 and time.time() < deadline:
             time.sleep(0.2)
-        assert len(kids) >= 2, "the build never started its workers"
+        assert len(kids) >= 3, f"the build never started its worker: {kids}"
         time.sleep(1.0)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)

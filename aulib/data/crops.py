@@ -27,7 +27,10 @@ free space first (raw: the whole ``pixels.u8`` is allocated before it is
 mapped, so a full disk is an error, never a Bus error; jpeg: an estimate,
 re-checked with every chunk); a full disk, a write error or a crop worker
 that dies ends the build with an error naming the store, and SIGTERM stops it
-as Ctrl-C does, with the worker processes ended.
+as Ctrl-C does, with the worker processes ended. Workers are started clean
+(:func:`aulib.workers.start_context`: never forked from a parent that has
+decoded videos) and watched: no chunk finished for ``stall_minutes`` ends the
+build with :class:`aulib.workers.Stalled` naming the stuck rows and images.
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ import signal
 import sys
 import threading
 import zlib
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Sequence
@@ -56,6 +59,7 @@ from aulib.data.packed import REMEDY, PackedJpeg, RawCrops, crc32_rows, encode_j
 from aulib.io import (free_bytes, no_space_message, read_npy, read_yaml, require_space, write_csv, write_error,
                       write_npy, write_yaml)
 from aulib.progress import progress as _progress
+from aulib.workers import SPLIT_SETTING, Stalled, start_context, stall_seconds, wait_some
 
 FORMAT = "aulib-crop-store/2"
 #: Format 1 (before the CRC32 column): still opened, read unchecked; build_crop_store rebuilds it.
@@ -110,12 +114,23 @@ def _crop_rows(task) -> tuple[np.ndarray, list[str], list[bytes] | None, np.ndar
     return np.asarray(rows, dtype=np.int64), statuses, blobs, crcs
 
 
+def _exit_with_builder() -> None:
+    """Thread of a crop worker: end it as soon as the process that started the pool ends."""
+    multiprocessing.parent_process().join()
+    os._exit(1)
+
+
 def _worker_init(parent: int | None) -> None:
     """A crop worker: Ctrl-C and SIGTERM are the parent's to handle (it ends
-    the pool); on Linux the kernel ends the worker when its parent ends, however
-    it ends (SIGKILL, a notebook kernel's ``os._exit``)."""
+    the pool); the worker ends when the building process ends, however it ends
+    (SIGKILL, a notebook kernel's ``os._exit``): a thread waits on the parent's
+    sentinel (a forkserver's worker is the server's child, and the server lives
+    as long as its children), and on Linux the kernel's parent-death signal
+    covers a worker that is the builder's own child."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if multiprocessing.parent_process() is not None:
+        threading.Thread(target=_exit_with_builder, name="exit-with-builder", daemon=True).start()
     try:
         import ctypes
 
@@ -161,7 +176,7 @@ def _sigterm_stops():
 
 
 def _start_pool(num_workers: int) -> ProcessPoolExecutor:
-    ctx = multiprocessing.get_context()
+    ctx = start_context("aulib.data.crops")
     parent = os.getpid() if ctx.get_start_method() in ("fork", "spawn") else None   # forkserver: its child
     return ProcessPoolExecutor(num_workers, mp_context=ctx, initializer=_worker_init, initargs=(parent,))
 
@@ -172,6 +187,8 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         p.terminate()
+        with contextlib.suppress(OSError, TypeError):
+            os.kill(p.pid, signal.SIGCONT)    # a stopped worker (Ctrl-Z, a debugger) gets its SIGTERM now
     for p in procs:
         p.join(10)
         if p.is_alive():
@@ -226,7 +243,8 @@ def rows_done(directory) -> int:
 
 def build_crop_store(data_root, faces, out_dir, style: str, size: int, images: Sequence[str] | None = None,
                      num_workers: int = 0, progress: bool = True, chunk: int = 256,
-                     overwrite: bool = False, codec: str = "raw", quality: int = 90) -> "CropStore":
+                     overwrite: bool = False, codec: str = "raw", quality: int = 90,
+                     stall_minutes: float | None = None) -> "CropStore":
     """Crop every image once into a store at ``out_dir`` and open it.
 
     ``faces``: the face cache (DataFrame or CSV path); ``images``: the image
@@ -241,10 +259,13 @@ def build_crop_store(data_root, faces, out_dir, style: str, size: int, images: S
     just opened. A store of other parameters (style, size, image list, face
     geometry, codec, quality) in ``out_dir`` raises ``ValueError``; ``overwrite=True`` always
     rebuilds from scratch. ``num_workers > 0`` decodes, crops and encodes ``chunk`` images
-    per task in that many processes (the platform's start method; where it
-    is ``spawn``, call it from a notebook or under ``if __name__ == "__main__":``).
+    per task in that many processes, started clean (:func:`aulib.workers.start_context`;
+    from a script, call it under ``if __name__ == "__main__":``); no chunk finished
+    for ``stall_minutes`` (None: :data:`aulib.workers.STALL_MINUTES`) stops them and
+    raises :class:`aulib.workers.Stalled` naming the stuck rows (the rows finished are kept).
     """
     _style_scale(style)
+    stall_seconds(stall_minutes)      # a bad limit is refused before anything is written
     size = int(size)
     if size < 1:
         raise ValueError(f"crop size must be a positive number of pixels, got {size}")
@@ -327,7 +348,7 @@ def build_crop_store(data_root, faces, out_dir, style: str, size: int, images: S
         if len(todo):
             with _sigterm_stops():
                 _crop_todo(data_root, faces_df, images, out_dir, pixels_path, style, size, codec, quality, todo,
-                           codes, offsets, crcs, chunk, num_workers, progress, reserve)
+                           codes, offsets, crcs, chunk, num_workers, progress, reserve, stall_minutes)
         statuses = np.asarray(STATUSES, dtype=object)[codes - 1]
         write_csv(out_dir / "index.csv", pd.DataFrame({"row": np.arange(n), "image": images, "status": statuses,
                                                        "crc32": crcs}))
@@ -365,9 +386,10 @@ def _allocate(path: Path, nbytes: int, reserve: int) -> None:
 
 
 def _crop_todo(data_root, faces_df, images, out_dir, pixels_path, style, size, codec, quality, todo,
-               codes, offsets, crcs, chunk, num_workers, progress, reserve) -> None:
-    """Crop the rows ``todo`` in chunks (in ``num_workers`` processes), each
-    chunk's pixels written then journalled; fills ``codes``, ``offsets``, ``crcs``."""
+               codes, offsets, crcs, chunk, num_workers, progress, reserve, stall_minutes=None) -> None:
+    """Crop the rows ``todo`` in chunks (in ``num_workers`` processes, watched
+    for stalls), each chunk's pixels written then journalled; fills ``codes``,
+    ``offsets``, ``crcs``."""
     n = len(images)
     face_records = faces_df.to_dict("records")
     tasks = [(str(data_root), str(pixels_path), n, style, size, rows.tolist(),
@@ -378,8 +400,7 @@ def _crop_todo(data_root, faces_df, images, out_dir, pixels_path, style, size, c
     pool = _start_pool(num_workers) if num_workers > 0 else None
     left, written = len(todo), 0
     try:
-        results = (f.result() for f in as_completed([pool.submit(_crop_rows, t) for t in tasks])) if pool \
-            else map(_crop_rows, tasks)
+        results = _watched(pool, tasks, stall_minutes, out_dir) if pool else map(_crop_rows, tasks)
         for rows, chunk_status, blobs, chunk_crc in results:
             left -= len(rows)
             rec = np.zeros(len(rows), JOURNAL)
@@ -405,10 +426,30 @@ def _crop_todo(data_root, faces_df, images, out_dir, pixels_path, style, size, c
                               ": out of memory, or a disk error?")
                            + f"); the {n - int((codes == 0).sum())} rows finished are kept: rerun to continue") \
             from None
+    except Stalled as e:
+        raise Stalled(f"{e}; the {n - int((codes == 0).sum())} rows finished are kept: rerun to continue") from None
     finally:
         bar.close()
         if pool:
             _stop_pool(pool)
+
+
+def _watched(pool: ProcessPoolExecutor, tasks: list, stall_minutes, out_dir: Path):
+    """The results of ``tasks`` run in ``pool``, as they finish; no chunk
+    finished for ``stall_minutes`` raises :class:`aulib.workers.Stalled`."""
+    rows_of = {pool.submit(_crop_rows, t): t for t in tasks}
+    pending = set(rows_of)
+
+    def stuck(futures) -> str:
+        parts = [f"rows {rows_of[f][5][0]}-{rows_of[f][5][-1]} (images {', '.join(rows_of[f][6][:3])}"
+                 + (", ..." if len(rows_of[f][6]) > 3 else "") + ")" for f in futures[:4]]
+        return "; ".join(parts) + (f"; and {len(futures) - 4} more chunks" if len(futures) > 4 else "")
+
+    while pending:
+        done, pending = wait_some(pending, stall_minutes, f"02_split: building crop store {out_dir}",
+                                  SPLIT_SETTING, stuck)
+        for f in done:
+            yield f.result()
 
 
 class CropStore:

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, S
 
 from aulib import aus as aulib_aus
 from aulib.data.crops import CropStore
+from aulib.workers import LOADER_SETTING, Stalled, stall_message, stall_seconds, start_context
 from aulib.data.splits import check_split, read_split
 from aulib.data.transforms import degrade_batch
 
@@ -148,17 +149,43 @@ def split_dataframe(ws, names: list[str]) -> pd.DataFrame:
     return out
 
 
+class WatchedLoader(DataLoader):
+    """A DataLoader whose workers are watched: no batch within ``stall_minutes``
+    raises :class:`aulib.workers.Stalled` naming ``work`` (split and crop store)
+    and the batch waited for (torch's own timeout says only "timed out")."""
+
+    def __init__(self, *args, stall_minutes: float | None = None, work: str = "data loader", **kwargs):
+        self.stall_minutes, self.work = stall_minutes, work
+        if kwargs.get("num_workers", 0) > 0:
+            kwargs.update(timeout=stall_seconds(stall_minutes),
+                          multiprocessing_context=start_context("aulib.data.dataset"))
+        super().__init__(*args, **kwargs)
+
+    def __iter__(self):
+        it = super().__iter__()
+        try:
+            yield from it
+        except RuntimeError as e:
+            if "timed out" not in str(e):
+                raise
+            k = getattr(it, "_rcvd_idx", None)     # the batch waited for (torch keeps no record of its rows)
+            stuck = f"batch {k + 1} of {len(self)}" if isinstance(k, int) else "the next batch"
+            raise Stalled(stall_message(self.work, self.stall_minutes, stuck, LOADER_SETTING)) from None
+
+
 def make_loader(ws, split: str | pd.DataFrame, group: str, img_size: int, batch_size: int, train: bool,
                 num_workers: int = 0, seed: int = 0, distributed: bool = False, style: str | None = None,
                 drop_last: bool | None = None, world_size: int | None = None,
-                rank: int | None = None) -> DataLoader:
+                rank: int | None = None, stall_minutes: float | None = None) -> DataLoader:
     """DataLoader of (uint8 (B, 3, S, S), int8 (B, C)) batches of a split.
 
     split: a split name of ``ws`` or a split table. group: the AU group (labels
     and the default crop style ``aulib.aus.group_crop(group)``). ``train``
     shuffles (seeded; see :func:`set_epoch`) and by default drops the last
     incomplete batch (kept when there is no complete one); otherwise the order
-    is the split's row order. ``distributed`` uses ``DistributedSampler``
+    is the split's row order. ``num_workers`` processes read the batches, watched
+    (``stall_minutes``, None: :data:`aulib.workers.STALL_MINUTES`; :class:`WatchedLoader`).
+    ``distributed`` uses ``DistributedSampler``
     (``world_size``/``rank`` default to the torch.distributed group): each
     rank gets its share; for evaluation that is rows ``rank::world_size``
     (padded by wrapping to equal length), so gather before writing predictions.
@@ -177,8 +204,10 @@ def make_loader(ws, split: str | pd.DataFrame, group: str, img_size: int, batch_
     if drop_last is None:
         drop_last = train and len(sampler) >= batch_size
     batches = BatchIndexSampler(sampler, batch_size, drop_last)
-    return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=num_workers,
-                      pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0)
+    work = f"data loader of split {split if isinstance(split, str) else f'({len(df)} rows)'} ({store.dir})"
+    return WatchedLoader(dataset, sampler=batches, batch_size=None, num_workers=num_workers,
+                         pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0,
+                         stall_minutes=stall_minutes, work=work)
 
 
 def show_batch(x: torch.Tensor, y: torch.Tensor | None = None, aus=None, ncols: int = 8,

@@ -216,7 +216,8 @@ def predict_split_probs(run_dir, epoch: int, ws, split: str = "noisy", out_path=
 
     def predict_rows(rows: np.ndarray) -> np.ndarray:
         loader = make_loader(ws, table.iloc[rows], group, int(cfg["img_size"]), batch_size,
-                             train=False, num_workers=num_workers, style=style)
+                             train=False, num_workers=num_workers, style=style,
+                             stall_minutes=cfg.get("stall_minutes"))
         return predict_probs(model, loader, dev, multicrop=multicrop, aus=aus, views=run_views(cfg))
 
     chunk_dir = out_path.with_name(out_path.name[: -len(".npy")] + ".chunks")

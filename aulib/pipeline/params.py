@@ -60,6 +60,8 @@ PARAMS: dict[str, dict[str, Spec]] = {
         "num_workers": _s("int", "crop-building processes", lo=0),
         "codec": _s((), "crop-store codec", choices=("raw", "jpeg")),
         "quality": _s("int", "JPEG quality of codec jpeg", lo=1, hi=100),
+        "stall_minutes": _s("float", "face detection or crop workers that finish nothing for this long stop the "
+                            "step, naming the stuck files", lo=0, lo_open=True),
     },
     "03_noisy_filter": {
         "group": GROUP, "base_run": _s("name", "an existing run; null: train <group>_base on A", nullable=True),

@@ -32,6 +32,10 @@ everything. The runner stops at the first failing notebook and prints the
 failing cell, the exception (a torchrun child's own, with its rank) and the
 executed notebook's path.
 
+Stopped by SIGTERM or Ctrl-C (SIGINT), the runner prints one line naming the
+step it was in and the workspace (the steps finished are kept), then ends
+with the signal's usual status (:func:`_stop_line`).
+
 One runner per workspace: the runner holds :class:`aulib.lock.WorkspaceLock`
 (``<workspace>/.pipeline.lock``) for the whole run, so a second runner on the
 same workspace is refused at once, naming the holder (pid, host, start time);
@@ -50,6 +54,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -58,6 +63,7 @@ from ..environment import write_environment
 from ..io import write_yaml
 from ..lock import WorkspaceLock
 from ..progress import HEADLESS_ENV, format_duration
+from ..signals import sigterm_as_exit
 from ..workspace import Workspace
 from . import cli, kfold
 from .publish import publish as publish_results
@@ -97,7 +103,7 @@ def run(profile_name: str, data_root: str | None = None, force: bool = False,
     extra = {"data_root": data_root} if data_root else {}
     plan(profile, ws, extra)          # every step's values checked before anything is written
     cli.check_data_roots(profile, ws, extra)      # a wrong data root: refused before anything runs
-    with WorkspaceLock(ws):           # one runner per workspace, for every step and fold
+    with _stop_line(ws), WorkspaceLock(ws):     # one runner per workspace, for every step and fold
         _run_profile(profile, ws, extra, force, only, quiet)
         if publish:
             stale = cli.stale_steps(profile, ws, extra)
@@ -113,6 +119,33 @@ def run(profile_name: str, data_root: str | None = None, force: bool = False,
 
 class PublishRefused(RuntimeError):
     """``--publish`` while the workspace is not up to date (nothing was copied)."""
+
+
+#: Where the runner is: the step running (None between steps) and its workspace.
+_AT: dict = {"step": None, "workspace": None}
+
+
+@contextlib.contextmanager
+def _stop_line(ws: Workspace):
+    """SIGTERM or Ctrl-C: one line on stderr naming the step (``_AT``) and the
+    workspace, then the process ends as that signal ends it (SIGTERM: killed by
+    it, as without this; Ctrl-C: KeyboardInterrupt goes on)."""
+    _AT.update(step=None, workspace=ws.root)
+    try:
+        with sigterm_as_exit():
+            yield
+    except (KeyboardInterrupt, SystemExit) as e:
+        sig = signal.SIGINT if isinstance(e, KeyboardInterrupt) else signal.SIGTERM
+        if isinstance(e, SystemExit) and e.code != 128 + signal.SIGTERM:
+            raise
+        where = f"during step {_AT['step']}" if _AT["step"] else "between steps"
+        print(f"\npython -m aulib.pipeline: stopped by {sig.name} {where} (workspace {_AT['workspace']}); "
+              "the steps finished are kept: rerun the same command to continue", file=sys.stderr, flush=True)
+        if sig == signal.SIGINT:
+            raise
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise
 
 
 def _run_profile(profile: Profile, ws: Workspace, extra: dict, force: bool, only: list[str] | None,
@@ -245,6 +278,7 @@ def _run_steps(profile: Profile, ws: Workspace, extra: dict, force: bool, only: 
         print(f"[run ] {progress.start(state)} {step.name}  "
               f"{json.dumps(shown_parameters(profile, step, params), default=str)}{eta}", flush=True)
         t0 = time.time()
+        _AT.update(step=step.name, workspace=ws.root)
         try:
             with _headless_kernels():
                 papermill.execute_notebook(str(nb_path), str(out_nb), parameters=params, kernel_name="python3",
@@ -255,6 +289,7 @@ def _run_steps(profile: Profile, ws: Workspace, extra: dict, force: bool, only: 
                 stamp.unlink()
             print(failure_message(step.name, e, out_nb), file=sys.stderr, flush=True)
             raise SystemExit(1) from None
+        _AT["step"] = None
         seconds = time.time() - t0
         progress.taken.append(seconds)
         write_yaml(stamp, {"fingerprint": state.fingerprint, "seconds": round(seconds, 1), "parameters": params,

@@ -18,6 +18,7 @@ import yaml
 
 from ..aus import GROUPS, define_group, group_aus, group_crop
 from ..settings import SettingError, Spec, check, check_all, help_table, setting, specs_of
+from ..workers import STALL_MINUTES
 
 # defaults shared with aulib.train.losses / aulib.train.distributed (which import torch; this module must not,
 # so that ``python -m aulib.train --help`` answers at once)
@@ -31,7 +32,7 @@ SCHEDULES = ("cosine", "step", "constant")
 #: ``epochs`` extends or shortens a run, and only with ``extend=True``;
 #: ``eval_splits`` only changes which splits later epochs score: a held-out
 #: split they skip is predicted from the checkpoints when needed).
-RESUMABLE_CHANGES = ("epochs", "num_workers", "progress", "eval_splits", "tensorboard", "log_every",
+RESUMABLE_CHANGES = ("epochs", "num_workers", "stall_minutes", "progress", "eval_splits", "tensorboard", "log_every",
                      "dist_timeout_min")
 #: Older boolean switches, still read (config.yaml of older runs): ``use_<x>:
 #: false`` or ``no_<x>: true`` put ``<x>`` into ``ablate``.
@@ -109,6 +110,8 @@ class TrainConfig:
     amp: str | bool = setting("auto", "bool", "mixed precision (auto: on for CUDA)", choices=("auto",))
     seed: int = setting(0, "int", "seed of every random draw", lo=0)
     num_workers: int = setting(0, "int", "data-loader worker processes", lo=0)
+    stall_minutes: float = setting(STALL_MINUTES, "float", "data-loader workers that give no batch for this "
+                                   "long stop the run, naming the batch (aulib.workers)", lo=0, lo_open=True)
     device: str = setting("auto", "str", "auto (GPU when present) | cpu | cuda | cuda:N")
     multicrop: bool = setting(True, "bool", "also score <split>_mc, the mean over the multi-crop views")
     multicrop_views: list | None = setting(None, "list", "multi-crop views; null: those training produces",

@@ -266,12 +266,13 @@ def _build_data(cfg: TrainConfig, ws: Workspace, aus: list, world: int):
                    else cfg.train_splits[0])
     train_loader = make_loader(ws, train_table, cfg.group, cfg.img_size, cfg.batch_size, train=True,
                                num_workers=cfg.num_workers, seed=cfg.seed, distributed=world > 1,
-                               style=cfg.crop_style)
+                               style=cfg.crop_style, stall_minutes=cfg.stall_minutes)
     eval_tables = {s: read_split(s, aus, ws=ws) for s in cfg.eval_splits}
     # seed 0: the degraded copies (variants) of an evaluation split are the same for every run
     eval_loaders = {s: make_loader(ws, t, cfg.group, cfg.img_size, cfg.eval_batch_size, train=False,
                                    num_workers=cfg.num_workers, seed=0, distributed=world > 1,
-                                   style=cfg.crop_style) for s, t in eval_tables.items()}
+                                   style=cfg.crop_style, stall_minutes=cfg.stall_minutes)
+                    for s, t in eval_tables.items()}
     steps = len(train_loader) if cfg.max_train_batches is None else min(len(train_loader), cfg.max_train_batches)
     if steps == 0:
         raise ValueError(f"training splits {cfg.train_splits} give no batch of {cfg.batch_size}")

@@ -99,8 +99,8 @@ def read_face_cache(path) -> pd.DataFrame:
 def build_face_cache(data_root, images: Sequence[str], out_csv, method: str = "mtcnn",
                      ground_truth_csv=None, device: str = "cpu", batch_size: int = 16,
                      resume: bool = True, progress: bool = True, chunk: int = 256,
-                     max_side: int | None = 1024, min_face_frac: float | None = None
-                     ) -> tuple[pd.DataFrame, FaceReport]:
+                     max_side: int | None = 1024, min_face_frac: float | None = None,
+                     stall_minutes: float | None = None) -> tuple[pd.DataFrame, FaceReport]:
     """Write the face cache ``out_csv`` for ``images`` (paths relative to
     ``data_root``) and return it with a :class:`FaceReport`.
 
@@ -114,7 +114,8 @@ def build_face_cache(data_root, images: Sequence[str], out_csv, method: str = "m
     changing the method); a cache that already holds exactly ``images``
     (none unreadable) is returned as it is, not rewritten. ``method="ground_truth"`` copies the rows of ``ground_truth_csv``
     (default ``data_root/faces.csv``), every image must be listed there.
-    The cache holds the rows of ``images`` in their order, nothing else.
+    ``stall_minutes``: :func:`detect_faces`' watchdog. The cache holds the rows
+    of ``images`` in their order, nothing else.
     """
     images = [str(i) for i in images]
     if len(set(images)) != len(images):
@@ -151,7 +152,8 @@ def build_face_cache(data_root, images: Sequence[str], out_csv, method: str = "m
     for start in range(0, len(todo), chunk):
         part = todo[start:start + chunk]
         found = detect_faces([paths[k] for k in part], device=device, batch_size=batch_size,
-                             progress=False, max_side=max_side, min_face_frac=min_face_frac)
+                             progress=False, max_side=max_side, min_face_frac=min_face_frac,
+                             stall_minutes=stall_minutes)
         for k, row in zip(part, found.to_dict("records")):
             if row["status"] == "unreadable":
                 errors[images[k]] = found.attrs["errors"].get(str(paths[k]), "unreadable")

@@ -6,6 +6,7 @@ found); :func:`detect_all_faces` returns every face (prediction on photos).
 """
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ import pandas as pd
 from PIL import Image
 
 from aulib.progress import progress
+from aulib.workers import SPLIT_SETTING, Stalled, stall_message, stall_seconds
 
 from ..images import ImageReadError, as_rgb_array, image_size, load_rgb
 from .columns import BOX_COLUMNS, CACHE_COLUMNS, LANDMARK_COLUMNS
@@ -84,7 +86,8 @@ def _resize(img: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
 
 
 def detect_faces(images: Sequence, device: str = "cpu", batch_size: int = 16, progress: bool = True,
-                 max_side: int | None = 1024, min_face_frac: float | None = None) -> pd.DataFrame:
+                 max_side: int | None = 1024, min_face_frac: float | None = None,
+                 stall_minutes: float | None = None) -> pd.DataFrame:
     """Detect faces with MTCNN; one face-cache row per input image, in order.
 
     ``images``: RGB arrays ``(H, W, 3)`` or image file paths (read with
@@ -107,8 +110,11 @@ def detect_faces(images: Sequence, device: str = "cpu", batch_size: int = 16, pr
     ``status`` (``ok``/``no_face``/``too_small``/``unreadable``). Unreadable
     files and images too small to search (shorter side under
     :data:`MIN_FACE_PX`) never stop the run; the reasons of those given as
-    paths are in ``df.attrs["errors"]`` (path -> text).
+    paths are in ``df.attrs["errors"]`` (path -> text). Files are decoded in a
+    thread, a batch ahead; a batch not decoded within ``stall_minutes`` (None:
+    :data:`aulib.workers.STALL_MINUTES`) raises :class:`aulib.workers.Stalled` naming its files.
     """
+    stall = stall_seconds(stall_minutes)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n = len(images)
@@ -160,10 +166,16 @@ def detect_faces(images: Sequence, device: str = "cpu", batch_size: int = 16, pr
 
     bar = _progress_bar(total=n, desc="faces", disable=not progress)
     bar.update(n - sum(len(b[1]) for b in batches))
-    with ThreadPoolExecutor(max_workers=1) as pool:   # decode the next batch while detecting
+    pool = ThreadPoolExecutor(max_workers=1)   # decode the next batch while detecting
+    try:
         pending = pool.submit(decode, batches[0]) if batches else None
         for b, batch in enumerate(batches):
-            idx, stack = pending.result()
+            try:
+                idx, stack = pending.result(timeout=stall)
+            except concurrent.futures.TimeoutError:
+                files = [str(sources[i]) for i in batch[1]]
+                stuck = f"decoding {', '.join(files[:3])}" + (", ..." if len(files) > 3 else "")
+                raise Stalled(stall_message("02_split: face detection", stall_minutes, stuck, SPLIT_SETTING)) from None
             if b + 1 < len(batches):
                 pending = pool.submit(decode, batches[b + 1])
             if stack is not None:
@@ -177,6 +189,8 @@ def detect_faces(images: Sequence, device: str = "cpu", batch_size: int = 16, pr
                 for j, i in enumerate(idx):
                     _fill_row(rows[i], boxes[j], probs[j], points[j], batch[0])
             bar.update(len(batch[1]))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)   # a stuck decode is not waited for
     bar.close()
     df = pd.DataFrame(rows, columns=CACHE_COLUMNS)
     df = df.astype({"width": "int64", "height": "int64", "n_faces": "int64"})

@@ -91,7 +91,7 @@ def test_each_rule_on_the_test_fold_beside_the_same_rule_on_b(three_folds, table
     kit = _kit(df)
     folds = ["fold1", "fold2", "fold3", "mean"]
     assert list(kit.index) == [(f, m) for f in folds[:3] for m in (*RUNS, BM.ALL_RUNS)] + \
-        [(f"mean", m) for m in (*RUNS, BM.ALL_RUNS)]
+        [("mean", m) for m in (*RUNS, BM.ALL_RUNS)]
     good = kit.xs(RUNS[0], level="model")
     # on the test fold every rule finds epoch 3, which separates H; B's choice (epoch 1) carries nothing on H
     for rule in BM.RULES:

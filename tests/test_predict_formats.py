@@ -17,7 +17,7 @@ from aulib.data.images import load_rgb
 from aulib.data.sources import machine_labels as M
 from aulib.io import write_yaml
 from aulib.predict import read_predictions
-from aulib.predict.formats import FEX_BOX, LANDMARK_COLUMNS, OPENFACE_META, thresholds_path
+from aulib.predict.formats import LANDMARK_COLUMNS, OPENFACE_META, thresholds_path
 from aulib.predict.inputs import sample_photos
 from aulib.workspace import repo_root
 from test_predict import AUS6, _chosen6, _make_run

@@ -8,14 +8,11 @@ hanging it. A worker stopped on purpose (SIGSTOP) is reported within the limit,
 naming the step, the stuck rows and the setting; the rows finished are kept.
 Cost: about 20 s on a 2-core machine.
 """
-import os
-import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import torch

@@ -44,9 +44,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from ...aus import CATALOG, au_column
+from ...aus import CATALOG
 from ..images import VIDEO_SUFFIXES, ImageReadError, frame_ref, open_video
-from ..labels import CATALOG_COLUMNS, LabelReport, _decode_utf8
+from ..labels import LabelReport, _decode_utf8
 from .generic_csv import au_heading, read_generic_csv
 from .native import Problems, assemble
 

@@ -135,9 +135,10 @@ def last_epoch_scores(run_dir: Path) -> dict:
 
 
 def seed_spec(spec: dict, seed: int) -> dict:
-    """The table spec with every run of its groups renamed to its ``seed`` replica."""
-    return {k: ({key: [seed_name(n, seed) for n in names] for key, names in v.items()} if isinstance(v, dict)
-                else v) for k, v in spec.items() if k != "seed_replicas"}
+    """The table spec with every run of its groups (a name or a list) renamed to its ``seed`` replica."""
+    return {k: ({key: [seed_name(n, seed) for n in ([names] if isinstance(names, str) else names)]
+                 for key, names in v.items()} if isinstance(v, dict) else v)
+            for k, v in spec.items() if k != "seed_replicas"}
 
 
 def seed_tables(seed_ws, spec: dict, seed: int) -> dict:

@@ -97,7 +97,9 @@ FIGURE2_NOTE = (
 )
 COMPACT_NOTE = (
     "Final scores per estimate and the gain of each row's step over the row above, with its 95 % interval; "
-    "F1 and accuracy per estimate, and every gain vs Baseline, are in `tables/table1_*.csv` / `.md`."
+    "F1 and accuracy per estimate, and every gain vs Baseline, are in `tables/table1_*.csv` / `.md`. "
+    "*Baseline* here is one run at its own best-average epoch; the choice table further down starts from "
+    "another baseline, the best single (run, epoch) over all the group's runs."
 )
 MULTICROP_NOTE = (
     "Final score and mean F1 on B of the 17-AU baseline's last epoch under each view alone and under the "
@@ -263,10 +265,12 @@ def verdict(tab: Path) -> list[str]:
     else:
         keep = honest[honest["excludes 0"]]
         what = "in this one training run (no seed run: `benchmarks/seed_spread.py --tables`)"
-    named = [f"{table_title(t)} *{r}*" + (" (whole system)" if c == "vs Baseline" and t.startswith("table1") else "")
-             + f" {e.lower()} {float(g):+.4f}"
-             for t, r, c, e, g in zip(keep["table"], keep["row"], keep["comparison"], keep["estimate"],
-                                      long.loc[keep.index, "gain"])]
+    said = {"B cross-fit": "cross-fitted", "Held-out": "held out"}
+    found: dict[tuple, list[str]] = {}
+    for i, (t, r, c, e) in keep[["table", "row", "comparison", "estimate"]].iterrows():
+        found.setdefault((t, r, c), []).append(f"{said[e]} {float(long.loc[i, 'gain']):+.4f}")
+    named = [f"{table_title(t)} *{'whole system' if c == 'vs Baseline' and t.startswith('table1') else r}* "
+             f"({', '.join(v)})" for (t, r, c), v in found.items()]
     lines.append(f"- Distinguishable from zero, cross-fitted or held out, {what}: "
                  + ("; ".join(named) if named else "none") + ".")
     return lines

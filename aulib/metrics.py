@@ -158,3 +158,13 @@ def batched_scores(labels: np.ndarray, probs: np.ndarray, thresholds=0.5,
         out = {k: v[0] for k, v in out.items()}
     return out
 
+
+
+def trivial_f1(n, n_pos) -> np.ndarray:
+    """F1 of the all-present predictor (every known row called positive) per AU:
+    ``2 p / (1 + p)`` with prevalence ``p = n_pos / n`` (= ``2 n_pos / (n + n_pos)``);
+    NaN where no row is known. A model's F1 at or below it has learned nothing
+    about that AU. ``n``, ``n_pos``: known rows and positives (:func:`au_scores`' columns)."""
+    n, n_pos = np.asarray(n, np.float64), np.asarray(n_pos, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, 2 * n_pos / (n + n_pos), np.nan)

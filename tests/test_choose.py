@@ -303,3 +303,38 @@ def test_load_candidates_reads_runs_into_one_float16_stack(tmp_path):
         assert new_choice.run == old_choice.run and np.array_equal(new_choice.epoch, old_choice.epoch)
         assert np.array_equal(new_choice.threshold, old_choice.threshold)
         assert np.allclose(new_choice.score, old_choice.score, equal_nan=True)
+
+
+def test_choice_table_gives_each_gain_its_paired_bootstrap_interval(tmp_path):
+    """Notebook 06's gains over the baseline carry 95 % paired cluster-bootstrap intervals
+    (aulib.report.bootstrap over the decisions 06 scores), and its figure draws them."""
+    from aulib.report import gains
+    from aulib.report.bootstrap import cluster_ids, paired_gains
+
+    ws = Workspace.for_profile("ci", root=tmp_path / "ws")
+    write_synthetic_run(ws.run("a"), epochs=6, n_images=60, seed=1)
+    write_synthetic_run(ws.run("b"), epochs=4, n_images=60, seed=2)
+    report, _ = choose_for_workspace(ws, "17au", folds=3)
+    table = gains.choice_table(report, n_boot=300)
+    for est in ch.HONEST_ESTIMATES:
+        cols = [f"gain_{est}", f"gain_{est}_lo", f"gain_{est}_hi"]
+        assert table.columns.get_loc(cols[1]) == table.columns.get_loc(cols[0]) + 1
+        others = table.drop(index="baseline")
+        assert others[cols].notna().all().all() and (others[cols[1]] <= others[cols[2]]).all()
+        assert table.loc["baseline", cols[1:]].isna().all()
+    # the interval of 'chosen' held out is the paired bootstrap of its decisions against the baseline's
+    lab, index, _ = report.decisions["heldout"]
+    held = Candidates.from_runs([load_run_preds(ws.run(r), "test") for r in ("a", "b")])
+    decs = np.stack([report.choices[s].decisions(held.subset([k for k in held.keys]))
+                     for s in ("chosen", "baseline")])
+    want = paired_gains(lab, decs, cluster_ids(index), [(0, 1)], 300, 0).iloc[0]
+    assert table.loc["chosen", ["gain_heldout_lo", "gain_heldout_hi"]].tolist() == pytest.approx([want.lo, want.hi])
+    assert table.loc["chosen", "gain_heldout"] == pytest.approx(want.gain)
+    # the figure draws every interval: one bar per (strategy, estimate) besides the markers
+    long = gains.choice_gains(table.reset_index(), "17au")
+    assert long[["lo", "hi"]].notna().all().all()
+    fig = gains.plot_forest(long)
+    bars = [ln for ln in fig.axes[0].lines if len(ln.get_xdata()) == 2 and ln.get_marker() in ("None", "", None)
+            and ln.get_ydata()[0] == ln.get_ydata()[1]]                 # horizontal: not the zero line
+    assert len(bars) == len(long)
+    assert fig.axes[0].get_title(loc="left") == "Checkpoint choice · 17au (notebook 06)"

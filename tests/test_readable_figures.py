@@ -130,3 +130,60 @@ def test_per_au_table_prints_counts_whole_and_no_nan():
     html = compact.style_per_au(df).to_html()
     assert "nan" not in html.lower() and "88.000" not in html and ">88<" in html and ">12<" in html
     assert ">0.403<" in html and ">–<" in html
+
+
+def test_forest_panels_carry_the_papers_names_and_the_other_seeds(tmp_path):
+    """Panels are titled as the paper names the tables (not table1_17au), and a gain
+    retrained under other seeds is drawn as extra open markers on its line."""
+    g = pd.DataFrame({"table": ["table1_17au"] * 3 + ["table3"] * 3, "row": ["Ensemble"] * 3 + ["w/o L_cr"] * 3,
+                      "comparison": ["vs previous row"] * 3 + ["vs Baseline"] * 3,
+                      "estimate": list(gains.ESTIMATES) * 2, "gain": [0.01, 0.02, 0.0, -0.01, -0.02, -0.03],
+                      "lo": [0.0] * 6, "hi": [0.03] * 6, "paper": [0.014] * 3 + [np.nan] * 3})
+    seeds = pd.concat([g.assign(seed=s, gain=g["gain"] + 0.001 * s) for s in (0, 1, 2)])
+    fig = gains.plot_forest(g, seeds=seeds)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["Table 1 · 17 AUs", "Table 3 · 12 AUs, ablations"]
+    ax = fig.axes[0]
+    hollow = [ln for ln in ax.lines if ln.get_markerfacecolor() == "none" and ln.get_markeredgecolor() != "black"]
+    xs = sorted(float(x) for ln in hollow for x in ln.get_xdata())
+    assert xs == pytest.approx(sorted([0.011, 0.012, 0.021, 0.022, 0.001, 0.002]))     # seeds 1 and 2, not 0
+    assert any("other seeds" in t.get_text() for t in fig.legends[0].get_texts())
+
+
+def test_figure2_never_highlights_a_flat_au_as_earliest_peaking(tmp_path):
+    """A never-learned AU (the same score every epoch) has no best epoch: the default
+    highlight skips it and its panel says flat instead of 'ep 1'."""
+    d = write_synthetic_run(tmp_path / "r", "6au", peaks=[3, 6, 4, 5, 5, 6], epochs=6, n_images=40, heldout=None)
+    for e in range(1, 7):
+        path = d / "preds" / f"B_epoch{e:03d}.npy"
+        p = np.load(path)
+        p[:, 0] = 0.01                       # AU51 predicted absent throughout: flat, argmax at epoch 1
+        np.save(path, p)
+    rp = load_run_preds(d, "B")
+    t = figure2.convergence_table(rp)
+    assert bool(t.loc["AU51", "flat"]) and t.loc["AU51", "best_epoch"] == 1 and not t.drop("AU51")["flat"].any()
+    fig = figure2.plot_convergence(rp)
+    names = [x.get_text() for x in fig.axes[0].get_legend().get_texts()]
+    assert not any(n.startswith("AU51") for n in names), names
+    earliest = t.drop(index=["AU51", "mean"])["best_epoch"].idxmin()
+    assert any(n.startswith(f"{earliest} (best epoch") for n in names)     # the earliest real peak instead
+    panels = figure2.plot_convergence_panels(rp)
+    assert panels.axes[0].get_title() == "AU51 · flat (never moves)"
+
+
+def test_figure2_is_drawn_from_the_longest_trained_baseline_run():
+    """The group's figure: the longest run trained from scratch (not a short finetune with
+    a better score), the table's Baseline on a tie."""
+    s = pd.DataFrame({"epochs": [10, 10, 5, 2, 12], "stage": ["plain", "plain", "finetune", "pretrain", "finetune"],
+                      "avg_score": [0.70, 0.72, 0.80, 0.60, 0.9]},
+                     index=["17au_base", "17au_resnet_plain", "17au_effnet_finetune", "17au_effnet_pretrain", "ft"])
+    assert figure2.main_run(s, "17au_base") == "17au_base"
+    assert figure2.main_run(s, None) == "17au_resnet_plain"
+    assert figure2.main_run(s.drop(index=["17au_base", "17au_resnet_plain"]), None) == "ft"
+
+
+def test_per_au_style_marks_f1_at_its_own_trivial_line():
+    df = pd.DataFrame({"au": ["AU5", "AU25"], "F1 a": [0.15, 0.55], "trivial F1 a": [0.09, 0.66],
+                       "positives a": [10, 300]})
+    low = compact.at_trivial(df)
+    assert low["F1 a"].tolist() == [False, True] and not low.drop(columns="F1 a").any().any()
+    assert compact.style_per_au(df).to_html().count("#f4c7c3") == 1

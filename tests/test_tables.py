@@ -192,7 +192,17 @@ def test_table2_full_system_on_test_split(ws):
     assert "no split 'validation'" in ours.loc["validation", "note"]
     assert 0.5 < ours.loc["test", "Final score"] <= 1
     assert t[t["source"] == "paper"]["team"].tolist()[:3] == ["TAL", "University of Magdeburg", "SIAT-NTU"]
-    assert t["phase"].tolist()[:4] == ["validation"] * 4 and t["source"].tolist()[3] == "aulib"
+    # ours in a block of its own after every team of both phases, its note saying what it was scored on
+    n_paper = len(paper.table2())
+    assert t["source"].tolist() == ["paper"] * n_paper + ["aulib"] * 2
+    assert t["phase"].tolist()[-2:] == ["validation", "test"]
+    assert ours.loc["test", "note"].startswith("this workspace data (test split), not EmotioNet: NOT comparable")
+    (ws.data / "synthau.yaml").parent.mkdir(parents=True, exist_ok=True)
+    (ws.data / "synthau.yaml").write_text("profile: t\n")
+    t = tables.table2(ws, chosen, splits=("test",))
+    row = t[t["source"] == "aulib"].iloc[0]
+    assert row["team"] == "ours on SynthAU (17au + 6au)" and "not EmotioNet" in row["note"]
+    (ws.data / "synthau.yaml").unlink()
 
 
 def test_markdown_counts_stay_whole_and_scores_keep_decimals():
@@ -213,7 +223,7 @@ def test_results_readme_says_what_each_column_is_and_which_gains_exclude_zero(ws
     text = write_results_readme(ws, "t").read_text()
     assert "in-sample" in text and "out-of-fold" in text and "degraded x4 exactly as B" in text
     section = text.split("## Which gains are distinguishable from zero")[1]
-    lines = [ln for ln in section.splitlines() if ln.startswith("| table1_17au")]
+    lines = [ln for ln in section.splitlines() if ln.startswith("| Table 1 · 17 AUs |")]   # the paper's name
     assert len(lines) == 6                                   # 5 steps + the whole system vs Baseline
     chosen = next(ln for ln in lines if "| Ensemble-multicrop-pretrained-chosen |" in ln)
     assert "| +0.0102 | yes |" in chosen
@@ -224,8 +234,67 @@ def test_results_readme_says_what_each_column_is_and_which_gains_exclude_zero(ws
                 if m and (float(m[1]) > 0 or float(m[2]) < 0)}
         assert {e.strip() for e in cells[8].split(",") if e.strip() not in ("", "none")} == excl, line
     assert "| +0.0144 |  |" in lines[0]                      # Baseline -> Ensemble: not stated in the text
-    t3 = [ln for ln in section.splitlines() if ln.startswith("| table3")]
+    t3 = [ln for ln in section.splitlines() if ln.startswith("| Table 3 · 12 AUs, ablations |")]
     assert len(t3) == 3 and "| -0.0195 |" in next(ln for ln in t3 if "w/o L_cr" in ln)
+    assert "table1_17au |" not in section                   # no internal keys
+    # one sentence on multiplicity: the flags shown against what chance alone gives at 95 %
+    from aulib.report.gains import all_gains
+    long = all_gains(ws.tables)
+    n = int((long["lo"].notna() & long["hi"].notna()).sum())
+    flags = int(((long["lo"] > 0) | (long["hi"] < 0)).sum())
+    assert (f"**Multiplicity.** {flags} of the {n} intervals above exclude 0; if no step had any effect, chance "
+            f"alone would make about {0.05 * n:.0f} of {n} exclude 0 at 95 %") in section
+    # the verdict comes first, with the whole system's honest gains and their intervals
+    head = text.split("## Figure 1")[0]
+    t1 = pd.read_csv(ws.tables / "table1_17au.csv").iloc[-1]
+    held = f"{t1['Held-out gain vs Baseline']:+.4f} [{t1['Held-out gain vs Baseline lo']:+.4f}, "
+    assert head.index("**Verdict.**") < head.index("These numbers come from")
+    assert f"- 17 AUs, whole system vs Baseline: held out {held}" in head
+    assert "- Distinguishable from zero, cross-fitted or held out, in this one training run" in head
+    assert len([ln for ln in head.split("**Verdict.**")[1].splitlines() if ln.startswith("- ")]) == 2  # no 6au table
+
+
+def test_results_readme_calls_a_gain_distinguishable_only_under_every_seed(ws, tmp_path):
+    """With seed_gains.csv (benchmarks/seed_spread.py --tables) beside the tables, the page shows
+    each gain under the other seeds and calls it distinguishable from zero only where its
+    interval excludes 0, on the same side, under every seed."""
+    from aulib.report.gains import all_gains
+    from aulib.report.summary import write_results_readme
+
+    other = Workspace.for_profile("t3", root=tmp_path, results=tmp_path / "results")
+    tables.write_table(tables.table3(ws, {**SPEC, "bootstrap": 200}), "table3", other)
+    long = all_gains(other.tables)
+    s1, s2 = long.assign(seed=1), long.assign(seed=2)
+    # seed 1 agrees everywhere; seed 2 moves w/o L_mv's interval to (+0.001, +0.002) on every estimate
+    mv = s2["row"] == "w/o L_mv"
+    s2.loc[mv, ["gain", "lo", "hi"]] = [0.0015, 0.001, 0.002]
+    seeds = pd.concat([long.assign(seed=0), s1, s2], ignore_index=True)
+    write_csv(other.tables / "seed_gains.csv", seeds[["table", "row", "comparison", "estimate", "seed",
+                                                       "gain", "lo", "hi"]])
+    text = write_results_readme(other, "t3").read_text()
+    section = text.split("## Which gains are distinguishable from zero")[1]
+    line = next(ln for ln in section.splitlines() if "| w/o L_mv |" in ln)
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[-1] == "none" and "+0.0015" in cells[-2]               # flipped sign under seed 2: never
+    ex = long[(long["lo"] > 0) | (long["hi"] < 0)]
+    kept = ex[ex["row"] != "w/o L_mv"]
+    for _, g in kept.iterrows():                                      # the others keep their flags
+        row = next(ln for ln in section.splitlines() if f"| {g['row']} |" in ln)
+        assert g["estimate"] in row.split("|")[-2]
+    assert "Under all 3 seeds" in section and "under every one of 3 seeds" in text.split("## Figure 1")[0]
+
+
+def test_per_au_baselines_trivial_f1_is_the_all_present_predictors():
+    """The trivial F1 of an AU is the F1 of calling it present in every image of B: 2p/(1+p)."""
+    from aulib.metrics import au_scores, trivial_f1
+
+    rng = np.random.default_rng(3)
+    labels = np.where(rng.random((500, 4)) < 0.1, -1, (rng.random((500, 4)) < [0.03, 0.1, 0.3, 0.6]).astype(int))
+    per = au_scores(labels, np.ones_like(labels))
+    assert trivial_f1(per["n"], per["n_pos"]) == pytest.approx(per["f1"].to_numpy())
+    p = per["n_pos"] / per["n"]
+    assert trivial_f1(per["n"], per["n_pos"]) == pytest.approx((2 * p / (1 + p)).to_numpy())
+    assert np.isnan(trivial_f1([0], [0])).all()
 
 
 def test_per_au_baselines_flags_an_au_never_predicted(ws, tmp_path):
@@ -240,6 +309,9 @@ def test_per_au_baselines_flags_an_au_never_predicted(ws, tmp_path):
     expect = tables.au_scores(base.labels, tables.decide(base.probs[-1]), base.aus)["f1"].to_numpy()
     assert per["F1 17_a"].iloc[:17].to_numpy() == pytest.approx(expect)
     assert per["positives 17_a"].iloc[0] == (base.labels[:, 0] == 1).sum()
+    known = (base.labels >= 0).sum(0)
+    p = (base.labels == 1).sum(0) / known
+    assert per["trivial F1 17_a"].iloc[:17].to_numpy() == pytest.approx(2 * p / (1 + p))
     # AU9 never predicted present: F1 0, marked
     run = ws.run("17_a")
     other = Workspace.for_profile("t2", root=tmp_path, results=tmp_path / "results")
@@ -251,10 +323,18 @@ def test_per_au_baselines_flags_an_au_never_predicted(ws, tmp_path):
         p[:, col] = 0.1
         write_npy(path, p)
     per2 = tables.per_au_baselines(other, {"17au": {"baseline": "17_a", "ensemble": ["17_a"]}})
-    assert per2.set_index("au").loc["AU9", "F1 17_a"] == 0 and list(per2.columns) == ["au", "F1 17_a", "positives 17_a"]
+    assert per2.set_index("au").loc["AU9", "F1 17_a"] == 0
+    assert list(per2.columns) == ["au", "F1 17_a", "trivial F1 17_a", "positives 17_a"]
+    # a learned-looking F1 at or below the AU's own trivial F1 is marked too (no fixed 0.2 line)
+    per2.loc[per2["au"] == "AU2", "F1 17_a"] = per2.loc[per2["au"] == "AU2", "trivial F1 17_a"] - 0.001
+    per2.loc[per2["au"] == "AU4", "F1 17_a"] = 0.19
+    per2.loc[per2["au"] == "AU4", "trivial F1 17_a"] = 0.12
     write_csv(other.tables / "per_au_baselines.csv", per2)
     text = write_results_readme(other, "t2").read_text()
     assert "| AU9 | 0.000 ** |" in text and "| AU1 | 0.000 ** |" not in text
+    assert next(ln for ln in text.splitlines() if ln.startswith("| AU2 |")).count("**") == 1
+    assert "| AU4 | 0.190 | 0.120 |" in text                  # above its trivial F1 though below 0.2
+    assert "2p / (1 + p)" in text and "F1 <= 0.2" not in text
 
 
 @pytest.mark.parametrize("group", ["17au", "6au"])

@@ -8,15 +8,14 @@ prints, while the full columns stay in the CSVs.
 - :func:`style_compact`: that frame as a notebook Styler (one line per cell).
 - :func:`style_per_au`: the per-AU baseline table (``per_au_baselines``)
   with F1 to 3 decimals, counts as whole numbers and a dash where a group
-  has no such AU (never ``nan`` or ``88.000``).
+  has no such AU (never ``nan`` or ``88.000``), an F1 at or below the AU's
+  trivial F1 (the all-present predictor's, ``2p/(1+p)``) in red.
 """
 from __future__ import annotations
 
 import pandas as pd
 
 ESTIMATES = ("B", "B cross-fit", "Held-out")
-#: F1 at or below this is no better than the trivial all-present predictor (see per_au_baselines).
-TRIVIAL_F1 = 0.2
 
 
 def interval_cell(g: float, lo: float = float("nan"), hi: float = float("nan")) -> str:
@@ -65,18 +64,32 @@ def style_compact(df: pd.DataFrame, caption: str | None = None):
             .set_properties(subset=["paper"], **{"background-color": "#eef2f7"}))
 
 
+def at_trivial(df: pd.DataFrame) -> pd.DataFrame:
+    """Per cell of every ``F1 <run>`` column of the per-AU baseline table
+    (``per_au_baselines``): whether the F1 is at or below the same run's
+    ``trivial F1 <run>`` of that AU (no better than calling the AU present
+    everywhere). False where either is missing."""
+    out = pd.DataFrame(False, index=df.index, columns=df.columns)
+    for col in [c for c in df.columns if str(c).startswith("F1 ")]:
+        triv = f"trivial {col}"
+        if triv in df.columns:
+            f1, t = pd.to_numeric(df[col], errors="coerce"), pd.to_numeric(df[triv], errors="coerce")
+            out[col] = (f1 <= t).fillna(False).astype(bool)
+    return out
+
+
 def style_per_au(df: pd.DataFrame):
-    """The per-AU baseline table (``au``, ``F1 <run>``, ``positives <run>``)
-    for a notebook: F1 to 3 decimals (red at or below :data:`TRIVIAL_F1`),
-    positives as whole numbers, '–' where the run has no such AU."""
-    f1 = [c for c in df.columns if str(c).startswith("F1")]
+    """The per-AU baseline table (``au``, ``F1 <run>``, ``trivial F1 <run>``,
+    ``positives <run>``) for a notebook: F1 to 3 decimals (red at or below the
+    AU's trivial F1, :func:`at_trivial`), positives as whole numbers, '–'
+    where the run has no such AU."""
+    f1 = [c for c in df.columns if str(c).startswith(("F1", "trivial F1"))]
     counts = [c for c in df.columns if str(c).startswith("positives")]
     fmt = {**{c: "{:.3f}" for c in f1}, **{c: (lambda v: "–" if v != v or v is pd.NA else f"{int(v):d}")
                                            for c in counts}}
     st = df.style.format(fmt, na_rep="–").hide(axis="index")
-    if f1:
-        st = st.highlight_between(subset=f1, right=TRIVIAL_F1, color="#f4c7c3")
-    return st
+    low = at_trivial(df)
+    return st.apply(lambda _: low.map(lambda v: "background-color: #f4c7c3" if v else ""), axis=None)
 
 
-__all__ = ["compact_frame", "style_compact", "style_per_au", "interval_cell", "gain_cell"]
+__all__ = ["compact_frame", "style_compact", "style_per_au", "at_trivial", "interval_cell", "gain_cell"]

@@ -4,7 +4,10 @@ Every AU's final score ``(acc + F1) / 2`` at threshold 0.5 on the selection
 split, epoch by epoch; a black star marks each line's best epoch; the average
 over AUs (the challenge final score) is the bold black line with its own
 star. AUs peaking at different epochs is what motivates choosing a
-checkpoint per AU (:mod:`aulib.select.choose`).
+checkpoint per AU (:mod:`aulib.select.choose`). An AU whose score never moves
+(``flat``: range over the epochs at most :data:`FLAT`, e.g. a never-learned AU
+predicted absent throughout) has no meaningful best epoch: it is never
+highlighted as earliest- or latest-peaking and is labelled "flat".
 
 :func:`plot_convergence` draws every AU in one axes (the paper's layout);
 :func:`plot_convergence_panels` one panel per AU (small multiples), which a
@@ -28,8 +31,11 @@ from matplotlib.ticker import MaxNLocator
 from ..io import atomic_path
 from ..metrics import batched_scores
 from ..runs import RunPreds, load_run_preds, select_runs
+from .tables import load_table_spec
 
 _LOG_COL = re.compile(r"^(?P<split>.+?)_final_AU(?P<au>\d+)$")
+#: An AU whose final score spans at most this over the epochs is flat: its "best epoch" is an argmax of a constant.
+FLAT = 1e-3
 
 
 def convergence_scores(source, split: str = "B") -> tuple[np.ndarray, tuple[int, ...], np.ndarray, str]:
@@ -59,10 +65,11 @@ def convergence_scores(source, split: str = "B") -> tuple[np.ndarray, tuple[int,
 
 def convergence_table(source, split: str = "B") -> pd.DataFrame:
     """Per AU: best epoch and score, the score at the best-average epoch and
-    the gain of choosing the AU's own epoch (all at threshold 0.5). The last
-    row, ``mean``, compares the average of the per-AU bests (the "chosen"
-    strategy on this split) with the best-average epoch (the baseline).
-    Index: ``AU1`` ... ``mean``."""
+    the gain of choosing the AU's own epoch (all at threshold 0.5), and
+    ``flat`` (the AU's score spans at most :data:`FLAT` over the epochs: its
+    best epoch means nothing). The last row, ``mean``, compares the average
+    of the per-AU bests (the "chosen" strategy on this split) with the
+    best-average epoch (the baseline). Index: ``AU1`` ... ``mean``."""
     epochs, aus, final, _ = convergence_scores(source, split)
     return _table(epochs, aus, final)
 
@@ -79,15 +86,28 @@ def _table(epochs: np.ndarray, aus, final: np.ndarray) -> pd.DataFrame:
     df.loc["mean"] = [epochs[k_avg], float(np.nanmean(df["best_score"])), epochs[k_avg], float(mean[k_avg])]
     df["gain"] = df["best_score"] - df["score_at_avg_epoch"]
     df[["best_epoch", "avg_epoch"]] = df[["best_epoch", "avg_epoch"]].astype(int)
+    span = np.nanmax(filled, axis=0) - np.nanmin(np.where(np.isnan(final), np.inf, final), axis=0)
+    df["flat"] = np.append(span <= FLAT, False)
     return df
 
 
 def _default_highlight(table: pd.DataFrame, n: int) -> list[str]:
-    """Earliest- and latest-peaking AUs, then the largest gains."""
+    """Earliest- and latest-peaking AUs, then the largest gains; flat AUs
+    (no meaningful best epoch) never."""
     per_au = table.drop(index="mean")
+    per_au = per_au[~per_au["flat"].astype(bool)]
+    if per_au.empty:
+        return []
     picks = [per_au["best_epoch"].idxmin(), per_au["best_epoch"].idxmax()]
     picks += list(per_au["gain"].sort_values(ascending=False).index)
     return list(dict.fromkeys(picks))[:n]
+
+
+def _au_label(table: pd.DataFrame, lab: str) -> str:
+    """How a line is named in the legend: its best epoch, or "flat" (never moves: no best epoch)."""
+    if bool(table.loc[lab, "flat"]):
+        return f"{lab} (flat: no best epoch)"
+    return f"{lab} (best epoch {table.loc[lab, 'best_epoch']})"
 
 
 def _title(name: str, split: str, gain: float) -> str:
@@ -133,7 +153,7 @@ def plot_convergence(source, aus_to_show=None, out_path=None, split: str = "B", 
     for j, lab in enumerate(labels):
         best_e, best_s = table.loc[lab, "best_epoch"], table.loc[lab, "best_score"]
         if lab in shown:
-            ax.plot(epochs, final[:, j], color=next(colours), lw=1.6, label=f"{lab} (best epoch {best_e})", zorder=3)
+            ax.plot(epochs, final[:, j], color=next(colours), lw=1.6, label=_au_label(table, lab), zorder=3)
             ax.plot(best_e, best_s, "k*", ms=12, zorder=5)
         else:
             ax.plot(epochs, final[:, j], color="0.6", lw=0.8, alpha=0.5, zorder=2)
@@ -184,7 +204,8 @@ def plot_convergence_panels(source, out_path=None, split: str = "B", ncols: int 
         ax.plot(epochs, final[:, k], color="tab:blue", lw=1.6, label="this AU")
         ax.plot(best_e, best_s, "k*", ms=9, zorder=5, label="best epoch")
         ax.axvline(avg_e, color="0.4", lw=0.8, ls=":", label="best-average epoch")
-        ax.set_title(f"{lab} \u00b7 ep {best_e} ({gain:+.3f})", fontsize=8)
+        ax.set_title(f"{lab} \u00b7 flat (never moves)" if table.loc[lab, "flat"]
+                     else f"{lab} \u00b7 ep {best_e} ({gain:+.3f})", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
@@ -205,13 +226,36 @@ def panels_path(ws, name: str) -> Path:
     return Path(ws.figures) / f"figure2_panels_{name}.png"
 
 
+def _spec_baseline(ws, group: str) -> str | None:
+    """The Baseline run the workspace's table spec names for ``group``, or None."""
+    if not (Path(ws.root) / "table_spec.yaml").exists():
+        return None
+    base = (load_table_spec(None, ws).get(group) or {}).get("baseline") or []
+    return base[0] if base else None
+
+
+def main_run(summary: pd.DataFrame, baseline: str | None = None) -> str:
+    """The run a group's Figure 2 is drawn from: the longest-trained baseline
+    run, i.e. among runs trained from scratch (``stage`` plain; every run
+    when none is) the one with the most epochs (where per-AU peaks can show:
+    a short finetune hides them), ties going to the table spec's Baseline
+    ``baseline``, then to the best best-average score. ``summary``: one row
+    per run (index run name) with ``epochs``, ``stage``, ``avg_score``."""
+    plain = summary[summary["stage"] == "plain"]
+    pool = plain if len(plain) else summary
+    pool = pool[pool["epochs"] == pool["epochs"].max()]
+    if baseline in pool.index:
+        return str(baseline)
+    return str(pool["avg_score"].idxmax())
+
+
 def convergence_figures(ws, group: str = "17au", runs=None, split: str = "B") -> pd.DataFrame:
     """Figure 2 for each run of ``group`` in a workspace (``runs``: names;
-    None: all), saved as ``<figures>/figure2_convergence_<run>.png``; the run
-    with the best best-average score is also saved as
+    None: all), saved as ``<figures>/figure2_convergence_<run>.png``; the
+    longest-trained baseline run (:func:`main_run`) is also saved as
     ``figure2_convergence_<group>.png`` and as small multiples,
-    ``figure2_panels_<group>.png`` (:func:`plot_convergence_panels`). Returns one row per run (best-average
-    epoch and score, the per-AU-best average, the gain, the figure path);
+    ``figure2_panels_<group>.png`` (:func:`plot_convergence_panels`). Returns one row per run (epochs, stage,
+    best-average epoch and score, the per-AU-best average, the gain, the figure path);
     ``attrs["main_run"]`` names the run of the group figure."""
     dirs = select_runs(ws, group, runs)
     if not dirs:
@@ -224,7 +268,8 @@ def convergence_figures(ws, group: str = "17au", runs=None, split: str = "B") ->
         path = Path(ws.figures) / f"figure2_convergence_{rp.run_name}.png"
         plot_convergence(rp, out_path=path, split=split)
         t = convergence_table(rp, split)
-        rows[rp.run_name] = {"epochs": len(rp.epochs), "avg_epoch": t.loc["mean", "avg_epoch"],
+        rows[rp.run_name] = {"epochs": len(rp.epochs), "stage": str((rp.config or {}).get("stage", "plain")),
+                             "avg_epoch": t.loc["mean", "avg_epoch"],
                              "avg_score": t.loc["mean", "score_at_avg_epoch"],
                              "per_au_best": t.loc["mean", "best_score"], "gain": t.loc["mean", "gain"],
                              "figure": str(path), "dir": str(d)}
@@ -232,7 +277,7 @@ def convergence_figures(ws, group: str = "17au", runs=None, split: str = "B") ->
         raise ValueError(f"none of the runs {[d.name for d in dirs]} has a complete epoch on {split}")
     summary = pd.DataFrame.from_dict(rows, orient="index")
     summary.index.name = "run"
-    main = str(summary["avg_score"].idxmax())
+    main = main_run(summary, _spec_baseline(ws, group))
     main_preds = load_run_preds(summary.loc[main, "dir"], split)
     plot_convergence(main_preds, split=split, out_path=Path(ws.figures) / f"figure2_convergence_{group}.png")
     plot_convergence_panels(main_preds, split=split, out_path=panels_path(ws, group))

@@ -15,8 +15,8 @@ import pandas as pd
 from ..environment import write_environment
 from ..io import read_yaml, write_text
 from . import paper
-from .compact import compact_frame, gain_cell, interval_cell
-from .gains import all_gains
+from .compact import at_trivial, compact_frame, gain_cell, interval_cell
+from .gains import CHOICE_ESTIMATES, all_gains, read_seed_gains, seed_verdicts, table_title
 from .tables import to_markdown
 
 _DATA_NOTE = {
@@ -48,7 +48,10 @@ GAINS_NOTE = (
     "ablation of Table 3 (vs Baseline), beside the gain the paper claims. *Excludes 0*: the estimates whose "
     "95 % interval lies entirely on one side of zero; *claimed in the text*: a gain the paper's Sec. 3 "
     "states in words. Intervals on *B cross-fit* leave out the variability "
-    "of refitting the folds."
+    "of refitting the folds. Every interval holds the trained models fixed: *other seeds* gives the same gain "
+    "with every run of the table retrained under another seed (`benchmarks/seed_spread.py --tables`), and "
+    "*every seed* marks the only gains this page calls distinguishable from zero: their interval excludes 0, "
+    "on the same side, under every seed."
 )
 LOSS_WEIGHTS_NOTE = (
     "The regularisers' weights, which the paper does not give, retrained by `python -m aulib.train.study` "
@@ -60,21 +63,43 @@ LOSS_WEIGHTS_NOTE = (
 )
 PER_AU_NOTE = (
     "Per-AU F1 on B of each table's Baseline run at its last epoch and threshold 0.5 (Figure 2's last point), "
-    "with the AU's positive rows in B (four copies an image). F1 <= 0.2 (marked **) is no better than the "
-    "trivial all-present predictor: such an AU is never learned, the noisy filter then deletes all its "
-    "positives from C, and no ablation can move it."
+    "with the AU's positive rows in B (four copies an image) and its *trivial F1*: the F1 of calling the AU "
+    "present in every image, 2p / (1 + p) for its prevalence p in B (0.09 at p = 5 %, 0.33 at p = 20 %). An F1 "
+    "at or below it (marked **) is no better than that: such an AU is never learned, the noisy filter then "
+    "deletes its positives from C, and no ablation can move it."
 )
 _GAIN_ESTIMATES = ("B", "B cross-fit", "Held-out")
 SEED_NOTE = (
     "Each table's Baseline trained again under other seeds (`benchmarks/seed_spread.py`, same config, "
-    "`<run>_seed<k>`): B final score at the last epoch, threshold 0.5, and its smallest per-AU F1 (an AU at "
-    "F1 <= 0.2 is not learned). The spread over seeds is what a difference between two runs must exceed to "
-    "mean anything, and `benchmarks/reproduce.py` takes 3 standard deviations of it as the tolerance within which "
-    "a fresh demo run on another machine must land."
+    "`<run>_seed<k>` in a workspace of its own): B final score at the last epoch, threshold 0.5, its smallest "
+    "per-AU F1 and the AUs at or below their trivial F1 2p / (1 + p) (not learned). The spread over seeds is "
+    "what a difference between two runs must exceed to mean anything, and `benchmarks/reproduce.py` takes 3 "
+    "standard deviations of it as the tolerance within which a fresh demo run on another machine must land."
+)
+CHOICE_NOTE = (
+    "Notebook 06 chooses among single (run, epoch) candidates of *every* run of the group (17 AUs: all six "
+    "runs, the pretraining and finetuned ones included; 6 AUs: both), so its *baseline* is the best single "
+    "candidate at threshold 0.5 over all of them. Table 1's Baseline is one run (the table spec's, e.g. "
+    "`17au_base`) at its own best-average epoch: the two baselines differ by construction, and so do the gains "
+    "measured from them. Each gain over the baseline has its 95 % paired bootstrap interval in brackets "
+    "(trained models and choices fixed, as in the tables)."
+)
+TABLE2_NOTE = (
+    "**Not a place on the leaderboard.** The teams' rows are the EmotioNet 2020 challenge's, scored by its "
+    "server on EmotioNet's validation and test sets. Ours, in a block of their own below them, are the kit's "
+    "chosen models scored on the {dataset} data's own validation and test splits: other faces, other AUs' "
+    "difficulty, no server. The numbers cannot be compared; ours being higher does not beat the winner."
+)
+FIGURE2_NOTE = (
+    "Each group's figure is drawn from its longest-trained baseline run (trained from scratch on A, the table's "
+    "Baseline on a tie; a short finetune hides the per-AU peaks); every run's own figure is in `figures/`. "
+    "An AU whose score never moves is drawn grey and called flat: it has no best epoch."
 )
 COMPACT_NOTE = (
     "Final scores per estimate and the gain of each row's step over the row above, with its 95 % interval; "
-    "F1 and accuracy per estimate, and every gain vs Baseline, are in `tables/table1_*.csv` / `.md`."
+    "F1 and accuracy per estimate, and every gain vs Baseline, are in `tables/table1_*.csv` / `.md`. "
+    "*Baseline* here is one run at its own best-average epoch; the choice table further down starts from "
+    "another baseline, the best single (run, epoch) over all the group's runs."
 )
 MULTICROP_NOTE = (
     "Final score and mean F1 on B of the 17-AU baseline's last epoch under each view alone and under the "
@@ -159,21 +184,112 @@ def noisy_filter_section(tab: Path) -> list[str]:
 def gains_table(tab: Path) -> str:
     """Markdown: the gains of Tables 1 and 3 (from ``table1_*.csv``, ``table3.csv``
     in folder ``tab``; which gains: :func:`aulib.report.gains.table_gains`)
-    beside the paper's, and which intervals exclude zero."""
+    beside the paper's, which intervals exclude zero, and, where ``seed_gains.csv``
+    is in ``tab``, each gain under the other seeds and whether its interval
+    excludes 0 under every seed (:func:`aulib.report.gains.seed_verdicts`);
+    then one sentence on multiplicity (:func:`multiplicity_sentence`)."""
     claimed = {(t, row, ref == "Baseline") for t, row, ref, _ in paper.CLAIMED_GAINS}
     long = all_gains(tab)
+    seeds = read_seed_gains(tab)
+    verdicts = seed_verdicts(long, seeds).set_index(["table", "row", "comparison", "estimate"]).sort_index()
     out = []
     for (name, row, comp), g in long.groupby(["table", "row", "comparison"], sort=False):
         g = g.set_index("estimate")
         cell = lambda e: interval_cell(*g.loc[e, ["gain", "lo", "hi"]])  # noqa: E731
         pg = g["paper"].iloc[0]
         excl = [e for e in _GAIN_ESTIMATES if g.loc[e, "lo"] > 0 or g.loc[e, "hi"] < 0]
-        out.append({"table": name, "row": row, "gain": comp, "paper": "" if pg != pg else f"{pg:+.4f}",
-                    "claimed in the text": "yes" if (name, row, comp == "vs Baseline") in claimed else "",
-                    **{e: cell(e) for e in _GAIN_ESTIMATES}, "excludes 0": ", ".join(excl) or "none"})
+        line = {"table": table_title(name), "row": row, "gain": comp, "paper": "" if pg != pg else f"{pg:+.4f}",
+                "claimed in the text": "yes" if (name, row, comp == "vs Baseline") in claimed else "",
+                **{e: cell(e) for e in _GAIN_ESTIMATES}, "excludes 0": ", ".join(excl) or "none"}
+        if seeds is not None:
+            v = verdicts.loc[(name, row, comp)]
+            for e in _GAIN_ESTIMATES:
+                line[f"{e}, other seeds"] = v.loc[e, "per_seed"]
+            line["excludes 0 under every seed"] = ", ".join(e for e in _GAIN_ESTIMATES if v.loc[e, "every seed"]) \
+                or "none"
+        out.append(line)
     if not out:
         return "*(no gain columns in the tables: regenerate them with notebook 07)*"
-    return to_markdown(pd.DataFrame(out))
+    return to_markdown(pd.DataFrame(out)) + "\n" + multiplicity_sentence(long, seeds)
+
+
+def multiplicity_sentence(long: pd.DataFrame, seeds: pd.DataFrame | None = None, level: float = 0.95) -> str:
+    """How many of the intervals shown exclude 0, against how many chance alone
+    would (``1 - level`` of them if no gain were real), and, with ``seeds``,
+    how many do under every seed."""
+    shown = long["lo"].notna() & long["hi"].notna()
+    n = int(shown.sum())
+    flagged = int(((long["lo"] > 0) | (long["hi"] < 0))[shown].sum())
+    text = (f"**Multiplicity.** {flagged} of the {n} intervals above exclude 0; if no step had any effect, chance "
+            f"alone would make about {(1 - level) * n:.0f} of {n} exclude 0 at {100 * level:.0f} % (the intervals "
+            "are not adjusted for the number shown), so a single \"excludes 0\" is weak evidence.")
+    if seeds is not None:
+        v = seed_verdicts(long, seeds)
+        k = int(seeds["seed"].nunique())
+        text += (f" Under all {k} seeds {int(v['every seed'].sum())} of them do, and {int(v['flips'].sum())} "
+                 "flags appear or vanish with the seed.")
+    return text
+
+
+def verdict(tab: Path) -> list[str]:
+    """The page's three-line verdict: per Table 1 group the whole system's
+    gain over its Baseline held out and cross-fitted, with intervals (B,
+    in-sample, beside them); then which gains of Tables 1 and 3 are
+    distinguishable from zero on the honest estimates (cross-fitted, held out)
+    under every seed of ``seed_gains.csv`` (or in the one training run, said so)."""
+    lines = ["**Verdict.**", ""]
+    for group, title in (("17au", "17 AUs"), ("6au", "6 AUs")):
+        csv = tab / f"table1_{group}.csv"
+        if not csv.exists():
+            continue
+        last = pd.read_csv(csv).iloc[-1]
+        if "Held-out gain vs Baseline" not in last.index:
+            continue
+        honest = [(e, float(last[f"{e} gain vs Baseline lo"]), float(last[f"{e} gain vs Baseline hi"]))
+                  for e in ("Held-out", "B cross-fit")]
+        zero = all(lo <= 0 <= hi for _, lo, hi in honest)
+        lines.append(f"- {title}, whole system vs Baseline: held out {gain_cell(last, 'Held-out gain vs Baseline')}, "
+                     f"cross-fitted {gain_cell(last, 'B cross-fit gain vs Baseline')}"
+                     + (" — not distinguishable from zero" if zero else "")
+                     + f" (B in-sample, the paper's protocol: {float(last['B gain vs Baseline']):+.4f}).")
+    long = all_gains(tab)
+    if long.empty:
+        return lines
+    seeds = read_seed_gains(tab)
+    v = seed_verdicts(long, seeds)
+    honest = v[v["estimate"].isin(["B cross-fit", "Held-out"])]
+    if seeds is not None:
+        k = int(seeds["seed"].nunique())
+        keep = honest[honest["every seed"]]
+        what = f"under every one of {k} seeds (every run retrained)"
+    else:
+        keep = honest[honest["excludes 0"]]
+        what = "in this one training run (no seed run: `benchmarks/seed_spread.py --tables`)"
+    said = {"B cross-fit": "cross-fitted", "Held-out": "held out"}
+    found: dict[tuple, list[str]] = {}
+    for i, (t, r, c, e) in keep[["table", "row", "comparison", "estimate"]].iterrows():
+        found.setdefault((t, r, c), []).append(f"{said[e]} {float(long.loc[i, 'gain']):+.4f}")
+    named = [f"{table_title(t)} *{'whole system' if c == 'vs Baseline' and t.startswith('table1') else r}* "
+             f"({', '.join(v)})" for (t, r, c), v in found.items()]
+    lines.append(f"- Distinguishable from zero, cross-fitted or held out, {what}: "
+                 + ("; ".join(named) if named else "none") + ".")
+    return lines
+
+
+def choice_table(csv: Path) -> str:
+    """Markdown of notebook 06's ``choice_<group>.csv``: per strategy the final
+    score per estimate and its gain over the baseline with its interval."""
+    if not csv.exists():
+        return f"*({csv.name} not produced)*"
+    df = pd.read_csv(csv)
+    out = pd.DataFrame({"strategy": df["strategy"]})
+    for key in CHOICE_ESTIMATES:
+        if key not in df.columns:
+            continue
+        out[key] = df[key].map(lambda v: "" if v != v else f"{v:.4f}")
+        out[f"gain_{key}"] = [interval_cell(*(float(r.get(f"gain_{key}{x}", float("nan"))) for x in ("", "_lo", "_hi")))
+                              if r["strategy"] != "baseline" else "" for _, r in df.iterrows()]
+    return to_markdown(out)
 
 
 def compact_table(csv: Path) -> str:
@@ -231,12 +347,14 @@ def _csv_table(path: Path) -> str:
 
 
 def _per_au_table(path: Path) -> str:
-    """per_au_baselines.csv as Markdown, an F1 <= 0.2 marked ``**``."""
+    """per_au_baselines.csv as Markdown, an F1 at or below the AU's trivial F1 marked ``**``
+    (:func:`aulib.report.compact.at_trivial`)."""
     if not path.exists():
         return f"*({path.name} not produced)*"
     df = pd.read_csv(path)
-    for col in [c for c in df.columns if c.startswith("F1 ")]:
-        df[col] = [("" if v != v else f"{v:.3f}" + (" **" if v <= 0.2 else "")) for v in df[col]]
+    low = at_trivial(df)
+    for col in [c for c in df.columns if c.startswith(("F1 ", "trivial F1 "))]:
+        df[col] = [("" if v != v else f"{v:.3f}" + (" **" if m else "")) for v, m in zip(df[col], low[col])]
     return to_markdown(df)
 
 
@@ -261,6 +379,8 @@ def write_results_readme(ws, profile: str, dataset: str = "synthau") -> Path:
     parts = [
         f"# Results of the `{profile}` profile",
         "",
+        *verdict(tab),
+        "",
         _DATA_NOTE.get(dataset, f"These numbers come from the `{dataset}` data set in `{ws.root}`."),
         "",
         f"Regenerated by `python -m aulib.pipeline --profile {profile} --publish`: the notebooks write into "
@@ -272,6 +392,8 @@ def write_results_readme(ws, profile: str, dataset: str = "synthau") -> Path:
         f"![Figure 1]({rel(fig / 'figure1_label_counts.png')})",
         "",
         "## Figure 2 · per-AU final score on B by epoch",
+        FIGURE2_NOTE,
+        "",
     ]
     parts += [f"![{p.stem}]({rel(p)})" for p in fig2] or ["*(not produced)*"]
     parts += [f"![{p.stem}]({rel(p)})" for p in sorted(fig.glob("figure2_panels_*.png"))]
@@ -290,6 +412,8 @@ def write_results_readme(ws, profile: str, dataset: str = "synthau") -> Path:
         reading(tab / "table1_6au.csv"),
         "",
         "## Table 2 · validation and test phases",
+        *([TABLE2_NOTE.format(dataset={"synthau": "SynthAU"}.get(dataset, dataset)), ""]
+          if dataset != "emotionet" else []),
         _md_table(tab / "table2.md"),
         "",
         "## Table 3 · 12 AUs (EmotioNet 2018 set): ablations",
@@ -305,9 +429,13 @@ def write_results_readme(ws, profile: str, dataset: str = "synthau") -> Path:
         parts += ["## Loss weights (w_mv, w_cr) · 12 AUs", LOSS_WEIGHTS_NOTE, "", _md_table(tab / "loss_weights.md"), ""]
     parts += [
         "## How much of the 'chosen' gain survives (final score by strategy)",
+        CHOICE_NOTE,
+        "",
     ]
     for group in ("17au", "6au"):
-        parts += [f"**{group}**", "", _csv_table(tab / f"choice_{group}.csv"), ""]
+        parts += [f"**{group}**", "", choice_table(tab / f"choice_{group}.csv"), ""]
+        if (fig / f"choice_{group}.png").exists():
+            parts += [f"![choice {group}]({rel(fig / f'choice_{group}.png')})", ""]
     parts += ["## Which gains are distinguishable from zero", GAINS_NOTE, ""]
     if (fig / "gains_forest.png").exists():
         parts += [f"![every gain with its interval]({rel(fig / 'gains_forest.png')})", ""]

@@ -176,6 +176,9 @@ class ChoiceReport:
     ``long``: strategy, estimate, acc, f1, final. ``choices``: each strategy's
     choice made on the whole selection split. ``per_au``: per-AU scores of
     every strategy and estimate (strategy, estimate, au, acc, f1, final, n, n_pos).
+    ``decisions``: per estimate, ``(labels (N, C), index (N rows: the rows'
+    image, variant, subject), {strategy: 0/1 decisions (N, C)})``, what a
+    paired bootstrap of the gains resamples (:func:`aulib.report.gains.choice_table`).
     """
 
     table: pd.DataFrame
@@ -186,6 +189,7 @@ class ChoiceReport:
     heldout_split: str | None
     folds: int
     notes: list[str] = field(default_factory=list)
+    decisions: dict = field(default_factory=dict)
 
 
 def honest_estimate(select: Candidates, heldout=None, strategies=STRATEGIES,
@@ -226,6 +230,9 @@ def honest_estimate(select: Candidates, heldout=None, strategies=STRATEGIES,
         raise ValueError(f"held-out split {heldout.split} has AUs {heldout.aus}, selection split has {select.aus}")
     fold_of_row = group_folds(select.groups(), folds, seed)
     rows, per_au = [], []
+    kept = {"optimistic": (select.labels, select.index, {}), "cross_fitted": (select.labels, select.index, {})}
+    if heldout is not None:
+        kept["heldout"] = (heldout.labels, heldout.index, {})
     for s, ch in choices.items():
         decs = {"optimistic": (select.labels, ch.decisions(select)),
                 "cross_fitted": (select.labels, cross_fitted_decisions(select.labels, select.probs, s, fold_of_row,
@@ -236,6 +243,7 @@ def honest_estimate(select: Candidates, heldout=None, strategies=STRATEGIES,
             sc = au_scores(lab, d, select.aus)
             rows.append({"strategy": s, "estimate": est, **summarize(sc)})
             per_au.append(sc.reset_index().assign(strategy=s, estimate=est))
+            kept[est][2][s] = np.asarray(d, np.int8)
     long = pd.DataFrame(rows)
     table = long.pivot(index="strategy", columns="estimate", values="final").reindex(strategies)
     table = table.reindex(columns=list(HONEST_ESTIMATES))
@@ -244,7 +252,7 @@ def honest_estimate(select: Candidates, heldout=None, strategies=STRATEGIES,
     table.columns.name = None
     per_au = pd.concat(per_au, ignore_index=True)[["strategy", "estimate", "au", "acc", "f1", "final", "n", "n_pos"]]
     return ChoiceReport(table, long, choices, per_au, select.split, heldout.split if heldout is not None else None,
-                        folds, notes)
+                        folds, notes, kept)
 
 
 # --------------------------------------------------------------------------- workspace entry point

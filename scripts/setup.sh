@@ -24,4 +24,6 @@ fi
 pip_install --upgrade pip
 pip_install "${LOCK[@]}" "torch==2.14.1" "torchvision==0.29.1"     # the versions the kit is tested with
 pip_install "${LOCK[@]}" -e ".[notebooks,test]"
+# JupyterLab saves the kit's notebooks as committed (their last run goes to runs/notebooks/): aulib/notebook_form.py
+.venv/bin/python -c "from aulib.notebook_form import install_server_config; install_server_config()"
 .venv/bin/python -c "import aulib, torch, timm, facenet_pytorch, papermill, nbval; print('aulib', aulib.__version__, '| torch', torch.__version__, '| timm', timm.__version__, '| cuda', torch.cuda.is_available())"

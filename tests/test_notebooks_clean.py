@@ -1,6 +1,7 @@
 """The notebooks in git stay clean: kernel python3, one cell tagged
 parameters with profile/workspace, no stored outputs, no papermill metadata,
 and no logic beyond calling the library (no def/class in code cells)."""
+import json
 from pathlib import Path
 
 import nbformat
@@ -27,3 +28,60 @@ def test_notebook_is_clean(path):
             assert "papermill" not in cell.metadata
             lines = cell.source.splitlines()
             assert not any(ln.startswith(("def ", "class ")) for ln in lines), f"{path.name}: logic in a notebook"
+
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stored_in_the_form_jupyterlab_saves_it(path):
+    """A committed notebook is what the save hook writes (else the first save would dirty a fresh clone)."""
+    from aulib.notebook_form import strip
+
+    text = path.read_text(encoding="utf-8")
+    assert json.dumps(strip(json.loads(text)), indent=1, sort_keys=True, ensure_ascii=False) + "\n" == text
+
+
+def _as_jupyterlab_saves(nb: dict) -> dict:
+    """``nb`` after Run All in JupyterLab 4: outputs, counts, cell timings, widget state,
+    the kernel's full language_info and its install-specific display name."""
+    nb = json.loads(json.dumps(nb))
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code":
+            cell["execution_count"] = i + 1
+            cell["outputs"] = [{"name": "stdout", "output_type": "stream", "text": "ran\n"}]
+            cell["metadata"]["execution"] = {"iopub.execute_input": "2026-12-07T05:00:00.000Z"}
+            cell["metadata"]["scrolled"] = True
+    nb["metadata"]["kernelspec"]["display_name"] = "Python 3 (ipykernel)"
+    nb["metadata"]["language_info"] = {"codemirror_mode": {"name": "ipython", "version": 3}, "name": "python",
+                                       "version": "3.11.7", "mimetype": "text/x-python"}
+    nb["metadata"]["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2}}
+    return nb
+
+
+def test_a_kit_notebook_run_and_saved_in_jupyterlab_stays_as_committed(tmp_path):
+    """Issue 35.6: Jupyter's file manager, with the setting scripts/setup.sh installs, saves a run kit
+    notebook byte for byte as committed and keeps the run under runs/notebooks/; an edit is saved;
+    a notebook of the user's own is saved with its outputs."""
+    import shutil
+
+    from jupyter_server.services.contents.filemanager import FileContentsManager
+    from traitlets.config import Config
+
+    from aulib.notebook_form import SERVER_CONFIG, install_server_config
+
+    installed = json.loads(install_server_config(tmp_path / "env").read_text())
+    assert installed == SERVER_CONFIG
+    project = tmp_path / "project"
+    shutil.copytree(NOTEBOOKS[0].parent / "profiles", project / "notebooks" / "profiles")
+    committed = (NOTEBOOKS[0].parent / "07_tables.ipynb").read_text(encoding="utf-8")
+    cm = FileContentsManager(root_dir=str(project), config=Config(installed))
+    ran = _as_jupyterlab_saves(json.loads(committed))
+    cm.save({"type": "notebook", "format": "json", "content": ran}, "notebooks/07_tables.ipynb")
+    assert (project / "notebooks" / "07_tables.ipynb").read_text(encoding="utf-8") == committed
+    last = json.loads((project / "runs" / "notebooks" / "07_tables.ipynb").read_text())
+    assert [c["outputs"] for c in last["cells"] if c["cell_type"] == "code"][0][0]["text"] == "ran\n"
+    ran["cells"][0]["source"] = "# edited"
+    cm.save({"type": "notebook", "format": "json", "content": ran}, "notebooks/07_tables.ipynb")
+    saved = json.loads((project / "notebooks" / "07_tables.ipynb").read_text())
+    assert "".join(saved["cells"][0]["source"]) == "# edited" and not any(c.get("outputs") for c in saved["cells"])
+    cm.save({"type": "notebook", "format": "json", "content": ran}, "mine.ipynb")
+    assert any(c.get("outputs") for c in json.loads((project / "mine.ipynb").read_text())["cells"])

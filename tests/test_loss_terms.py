@@ -8,7 +8,7 @@ import torch
 
 from aulib.io import read_yaml, write_yaml
 from aulib.train import TrainConfig, notebook_config
-from aulib.train.losses import TERMS, LossTerm, MultiViewLoss
+from aulib.model.losses import TERMS, LossTerm, MultiViewLoss
 from test_train import make_workspace, tiny_config
 
 WEIGHT = 0.05
@@ -45,7 +45,7 @@ def test_registered_term_is_added_reported_and_ablatable(with_l2_term):
 
 
 def test_registered_term_trains_on_and_ablated(workspace, with_l2_term):
-    from aulib.train import train
+    from aulib.train.loop import train
 
     kw = dict(epochs=1, max_train_batches=1, multicrop=False, heldout=None, batch_size=16)
     on = train(tiny_config(workspace, run_name="l2_on", **kw))
@@ -78,7 +78,7 @@ def test_notebook_config_maps_no_switches_onto_ablate(tmp_path):
 
 
 def test_old_run_config_with_use_switches_resumes(workspace):
-    from aulib.train import train
+    from aulib.train.loop import train
 
     kw = dict(multicrop=False, heldout=None, max_train_batches=1, batch_size=16, ablate=["mv"], schedule="constant")
     run = train(tiny_config(workspace, run_name="old", epochs=1, **kw))

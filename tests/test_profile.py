@@ -116,7 +116,7 @@ def _seeded(tmp_path, **raw):
 
 
 def test_seeds_train_every_04_train_run_once_per_seed_and_finetunes_follow_their_seed(tmp_path):
-    from aulib.train.config import notebook_config
+    from aulib.model.config import notebook_config
 
     demo = P.load_profile("demo")
     seeded = P.load_profile(_seeded(tmp_path, seeds=[0, 1, 2]))

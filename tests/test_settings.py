@@ -59,7 +59,7 @@ def test_cli_without_settings_prints_usage_and_exits_2():
 
 
 def test_cli_help_lists_every_key_with_default_and_meaning_without_torch():
-    from aulib.train.config import TRAIN_SPECS
+    from aulib.model.config import TRAIN_SPECS
 
     p = subprocess.run([sys.executable, "-X", "importtime", "-m", "aulib.train", "--help"], capture_output=True,
                        text=True, env=ENV, timeout=60)
@@ -139,6 +139,6 @@ def _check_every_profile(PARAMS, check_params):
 
 
 def test_command_line_exponent_is_a_number():
-    from aulib.train.config import parse_overrides
+    from aulib.model.config import parse_overrides
 
     assert parse_overrides(["lr=1e-4", "epochs=3", "run_name=1e5x"]) == {"lr": 1e-4, "epochs": 3, "run_name": "1e5x"}

@@ -4,7 +4,7 @@
 Defaults stay in ``notebooks/profiles/base.yaml`` (the one place of them);
 here are types, ranges and meanings. A parameter that is a TrainConfig key
 (``epochs``, ``img_size``, ...) takes TrainConfig's spec
-(:data:`aulib.train.config.TRAIN_SPECS`), so the two cannot disagree; a
+(:data:`aulib.model.config.TRAIN_SPECS`), so the two cannot disagree; a
 04_train step's ``overrides`` are checked key by key against it.
 :func:`check_params` is what :mod:`aulib.pipeline.profile` calls on every
 section of a profile when it is loaded, and on a step's resolved values.
@@ -13,7 +13,7 @@ tests/test_settings.py checks that every declared parameter has a spec.
 from __future__ import annotations
 
 from ..settings import NO_DEFAULT, SettingError, Spec, check
-from ..train.config import TRAIN_SPECS
+from ..model.config import TRAIN_SPECS
 
 #: Folds of a k-fold protocol refused at load as absurd (the splits refuse more folds than subjects/images).
 MAX_KFOLD = 100

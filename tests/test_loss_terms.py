@@ -1,5 +1,6 @@
-"""The loss-term table: a new term with its ablation switch is one entry; the
-ablate list and the older no_*/use_* switches; old run configs still load."""
+"""The loss-term table: a new term with its ablation switch is one row of the
+torch-free table (aulib.model.loss_terms) and its function (aulib.model.losses);
+the ablate list and the older no_*/use_* switches; old run configs still load."""
 from __future__ import annotations
 
 import pandas as pd
@@ -8,7 +9,8 @@ import torch
 
 from aulib.io import read_yaml, write_yaml
 from aulib.train import TrainConfig, notebook_config
-from aulib.model.losses import TERMS, LossTerm, MultiViewLoss
+from aulib.model import loss_terms
+from aulib.model.losses import FUNCTIONS, TERMS, LossTerm, MultiViewLoss
 from test_train import make_workspace, tiny_config
 
 WEIGHT = 0.05
@@ -21,7 +23,14 @@ def l2_head(batch) -> torch.Tensor:
 
 @pytest.fixture
 def with_l2_term(monkeypatch):
+    monkeypatch.setitem(loss_terms.TERMS, "l2_head", (None, WEIGHT))
     monkeypatch.setitem(TERMS, "l2_head", LossTerm("l2_head", l2_head, None, WEIGHT))
+
+
+def test_the_torch_free_table_and_the_functions_name_the_same_terms():
+    assert list(TERMS) == list(loss_terms.TERMS) == list(FUNCTIONS) == ["mv", "cr"]
+    assert {n: (t.weight_key, t.default_weight) for n, t in TERMS.items()} == loss_terms.TERMS
+    assert loss_terms.ablation_names() == ("mv", "cr", "balance")
 
 
 @pytest.fixture(scope="module")

@@ -81,9 +81,11 @@ def test_ablate_list_and_legacy_switches():
         TrainConfig.from_dict({"use_nope": False})
 
 
-def test_notebook_config_maps_no_switches_onto_ablate(tmp_path):
-    cfg = notebook_config(tmp_path, group="12au", no_cr=True, ablate=["mv"])
+def test_notebook_config_takes_ablate_and_trainconfig_defaults(tmp_path):
+    cfg = notebook_config(tmp_path, group="12au", ablate=["mv", "cr"])
     assert cfg.ablate == ["mv", "cr"] and cfg.run_name.endswith("_no_mv_no_cr")
+    plain = notebook_config(tmp_path)     # every parameter None: TrainConfig's defaults, declared there alone
+    assert plain.to_dict() == TrainConfig(workspace=str(tmp_path)).resolved().to_dict()
 
 
 def test_old_run_config_with_use_switches_resumes(workspace):

@@ -261,22 +261,21 @@ def parse_overrides(overrides) -> dict:
     return out
 
 
-def notebook_config(workspace, group: str = "17au", backbones=None, stage: str = "plain",
+def notebook_config(workspace, group: str | None = None, backbones=None, stage: str | None = None,
                     init_from: str | None = None, epochs: int | None = None, run_name: str | None = None,
                     img_size: int | None = None, batch_size: int | None = None, lr: float | None = None,
-                    no_mv: bool = False, no_cr: bool = False, no_balance: bool = False,
-                    heldout: str | None = None, overrides: dict | None = None, ablate=None) -> TrainConfig:
+                    ablate=None, heldout: str | None = None, overrides: dict | None = None) -> TrainConfig:
     """The :class:`TrainConfig` of notebook 04_train's parameters, already
     resolved by :func:`aulib.pipeline.step_settings` (this function reads no
     profile). ``workspace`` is the run's workspace folder; a value left None
     takes the TrainConfig default; ``ablate`` (names of loss terms, or
-    ``balance``) and the older ``no_*`` switches turn parts of the loss off
-    (Table 3 ablations); ``overrides`` sets any other TrainConfig key.
+    ``balance``) turns parts of the loss off (Table 3 ablations);
+    ``overrides`` sets any other TrainConfig key.
     """
-    given = {"epochs": epochs, "img_size": img_size, "batch_size": batch_size, "lr": lr, "heldout": heldout,
-             "backbones": list(backbones) if backbones else None, "init_from": init_from, "run_name": run_name}
+    given = {"group": group, "stage": stage, "epochs": epochs, "img_size": img_size, "batch_size": batch_size,
+             "lr": lr, "heldout": heldout, "backbones": list(backbones) if backbones else None,
+             "init_from": init_from, "run_name": run_name, "ablate": list(ablate) if ablate else None}
     data = {k: v for k, v in given.items() if v is not None}
-    data.update(workspace=str(workspace), group=group, stage=stage, ablate=list(ablate or []),
-                no_mv=no_mv, no_cr=no_cr, no_balance=no_balance)
+    data.update(workspace=str(workspace))
     data.update(parse_overrides(overrides))
     return TrainConfig.from_dict(data, source="notebook parameters").resolved()

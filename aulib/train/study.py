@@ -16,6 +16,7 @@ and finished with ``--table-only``.
 from __future__ import annotations
 
 import argparse
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -98,9 +99,8 @@ def like_config(ws_root, profile: str = "demo", like: str = "12au_effnet_plain")
     if like not in steps:
         raise ValueError(f"profile {profile!r} has no 04_train step {like!r}; its steps: {sorted(steps)}")
     p = resolve(prof, "04_train", steps[like].parameters)
-    keys = ("group", "backbones", "stage", "init_from", "epochs", "img_size", "batch_size", "lr", "no_mv",
-            "no_cr", "no_balance", "heldout", "overrides")
-    return notebook_config(ws_root, **{k: p[k] for k in keys})
+    keys = set(inspect.signature(notebook_config).parameters) - {"workspace"}
+    return notebook_config(ws_root, **{k: v for k, v in p.items() if k in keys})
 
 
 def study_configs(base: TrainConfig, settings: list[tuple[str, float, float]], seeds) -> dict[str, list]:

@@ -46,7 +46,8 @@ def test_the_explorers_are_plain_names():
     from aulib import explore
 
     assert explore.threshold_curves.__module__ == "aulib.explore.au"
-    assert explore.RunsExplorer.__name__ == "RunsExplorer" and explore.explore_au.__wrapped__.__module__ == "aulib.explore.au"
+    assert explore.RunsExplorer.__name__ == "RunsExplorer"
+    assert explore.explore_au.__wrapped__.__module__ == "aulib.explore.au"
     assert not hasattr(explore, "__getattr__")
     with pytest.raises(AttributeError):
         explore.no_such_explorer

@@ -187,8 +187,9 @@ def declarations() -> dict[str, list[str]]:
             value, _, comment = rest.partition("#")
             key = key_of(name.strip(), PARAMS[stem].get(name.strip()))
             said = re.search(r"else (.+?)\s*$", comment)
-            if key in TRAIN_SPECS and (stem, key) not in PIPELINE_CHOICES and (ast.literal_eval(value.strip()) is not None
-                                       or (said and said.group(1) not in ("TrainConfig's", "none", "None"))):
+            written = ast.literal_eval(value.strip()) if value.strip() else None
+            if key in TRAIN_SPECS and (stem, key) not in PIPELINE_CHOICES and (
+                    written is not None or (said and said.group(1) not in ("TrainConfig's", "none", "None"))):
                 places[key].append(f"notebooks/{stem}.ipynb parameters: {line.strip()}")
     for name, p in inspect.signature(notebook_config).parameters.items():
         if name in TRAIN_SPECS and p.default not in (None, inspect.Parameter.empty):

@@ -7,6 +7,7 @@ files A, B (two variants per image) and test.
 from __future__ import annotations
 
 import importlib.util
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,10 @@ def test_run_directory_layout_and_learning(workspace):
             assert p.dtype == np.float16 and p.shape == (len(pd.read_csv(run_dir / "preds" / f"{split}_index.csv")), 6)
     ckpt = read_torch(run_dir / "checkpoints" / "epoch005.pt")
     assert {"model", "optimizer", "scheduler", "epoch", "rng"} <= set(ckpt) and ckpt["epoch"] == 5
+    # tensors and plain data only: no module path is pickled, so a checkpoint still loads after a module moves
+    # (aulib.train.model -> aulib.model.network)
+    with zipfile.ZipFile(run_dir / "checkpoints" / "epoch005.pt") as z:
+        assert not [n for n in z.namelist() if n.endswith(".pkl") and b"aulib" in z.read(n)]
     assert load_run_config(run_dir).run_name == "learn"
     # the saved predictions are what the checkpoint predicts (same code path)
     from aulib.data.dataset import make_loader

@@ -43,8 +43,8 @@ from .infer.sharded import CHUNK_ROWS, predict_in_chunks, predict_split_probs  #
 from .io import write_csv
 from .runs import load_run_preds, read_config, run_aus
 from .select.choose import choose_indices
-from .train import distributed
-from .train.config import TrainConfig
+from .model import distributed
+from .model.config import TrainConfig
 from .train.loop import train
 from .workspace import Workspace
 
@@ -223,7 +223,7 @@ def base_model(ws, group: str, base_run: str | None = None, **train_config) -> P
 
     ``base_run`` names an existing run of the workspace; None trains (or
     resumes) the run ``<group>_base`` on split A with :func:`aulib.train.loop.train`,
-    ``train_config`` giving the :class:`aulib.train.config.TrainConfig` fields
+    ``train_config`` giving the :class:`aulib.model.config.TrainConfig` fields
     (epochs, backbones, img_size, batch_size, ...). Its held-out split is
     ``H`` when the workspace has one (the kit's held-out split, degraded x4
     like B, as every 04_train run of the profile scores), else ``test`` (so

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .aus import au_columns, group_aus
 from .io import read_yaml
-from .train.config import ablations_of
+from .model.config import ablations_of
 from .workspace import RunDir, Workspace
 
 

@@ -2,7 +2,7 @@
 meaning; the default where the key has one) per key, and :func:`check` that
 refuses a value naming the key, where it was set, the value and what is allowed.
 
-Who owns which keys: :class:`aulib.train.config.TrainConfig` (its fields'
+Who owns which keys: :class:`aulib.model.config.TrainConfig` (its fields'
 specs, :func:`setting`) and :mod:`aulib.pipeline.params` (every notebook
 parameter a profile may set). Both are checked before anything is written.
 This module knows no key itself and imports nothing heavy (``--help`` uses it).

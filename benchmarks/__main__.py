@@ -49,7 +49,7 @@ DEMO_RSS_FILE = Path("runs") / "demo" / "pipeline_peak_rss.txt"
 
 def _baseline() -> list[dict]:
     """What every benchmark process holds before it measures anything."""
-    for module in ("torch", "timm", "aulib.data.dataset", "aulib.train.model"):
+    for module in ("torch", "timm", "aulib.data.dataset", "aulib.model.network"):
         importlib.import_module(module)
     return []
 

@@ -2,7 +2,7 @@
 and the profile's GPU-hours projected from them.
 
 1. Two-view training images/s (forward + backward + AdamW of
-   :class:`aulib.train.model.MultiViewNet` with the full loss) of the
+   :class:`aulib.model.network.MultiViewNet` with the full loss) of the
    ``efficientnet_b4`` and ``resnet101`` pairs at 224 px, batch 32, in fp32,
    bf16 autocast, and bf16 autocast + channels_last; inference images/s
    (bf16 autocast, no grad) of each pair.
@@ -44,9 +44,9 @@ from aulib.data.splits import expand_variants
 from aulib.data.transforms import augment_batch, default_augment
 from aulib.io import write_csv
 from aulib.pipeline.profile import load_profile, resolve
-from aulib.train.distributed import resolve_device
-from aulib.train.losses import MultiViewLoss
-from aulib.train.model import MultiViewNet
+from aulib.model.distributed import resolve_device
+from aulib.model.losses import MultiViewLoss
+from aulib.model.network import MultiViewNet
 from aulib.workspace import Workspace
 
 from benchmarks import row

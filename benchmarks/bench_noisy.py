@@ -62,9 +62,9 @@ def save_base_run(ws, img_size: int, backbones=("lcnet_050", "lcnet_050"), run_n
     ``checkpoints/epoch001.pt`` (the formats :func:`aulib.infer.load_model` reads)."""
     import torch
 
-    from aulib.train.config import TrainConfig
+    from aulib.model.config import TrainConfig
     from aulib.io import write_torch, write_yaml
-    from aulib.train.model import create_model
+    from aulib.model.network import create_model
 
     cfg = TrainConfig(run_name=run_name, workspace=str(ws.root), group=GROUP, backbones=list(backbones),
                       img_size=img_size, epochs=1, multicrop=False).resolved()

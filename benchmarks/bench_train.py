@@ -7,7 +7,7 @@
 2. Epoch time with the real data path (crop-store memmap -> make_loader ->
    augment_batch on the device) against the same steps over in-memory tensors.
 3. The same MultiViewNet step in channels-last memory (the kit's,
-   ``aulib.train.model.CHANNELS_LAST``) against contiguous NCHW.
+   ``aulib.model.network.CHANNELS_LAST``) against contiguous NCHW.
 
 ``python benchmarks/bench_train.py [--backbone lcnet_050] [--img-size 64]
 [--batch-size 64] [--steps 20] [--device auto] [--threads N]``
@@ -29,10 +29,10 @@ from aulib.aus import au_columns, group_aus
 from aulib.data.dataset import make_loader, set_epoch
 from aulib.data.transforms import augment_batch, default_augment
 from aulib.io import write_csv, write_npy, write_yaml
-from aulib.train.distributed import resolve_device
-from aulib.train.losses import MultiViewLoss
-from aulib.train import model as model_mod
-from aulib.train.model import MultiViewNet
+from aulib.model.distributed import resolve_device
+from aulib.model.losses import MultiViewLoss
+from aulib.model import network as model_mod
+from aulib.model.network import MultiViewNet
 from aulib.workspace import Workspace
 
 GROUP = "17au"

@@ -45,9 +45,9 @@ def measure(epochs: int = 3, size: int = 48, quality: int = 90) -> dict:
     """B final score per epoch, {codec: [scores]}, and bytes per crop of each store."""
     import pandas as pd
 
-    from aulib.train.config import TrainConfig
+    from aulib.model.config import TrainConfig
     from aulib.data.crops import CropStore
-    from aulib.train import train
+    from aulib.train.loop import train
 
     out = {}
     with tempfile.TemporaryDirectory() as tmp:

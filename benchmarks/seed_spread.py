@@ -108,8 +108,8 @@ def train_seed(ws, seed_ws, run: str, seed: int) -> Path:
     """Run ``run`` of ``ws`` again under ``seed`` as ``<run>_seed<seed>`` in
     ``seed_ws`` (resumed if started); returns its directory."""
     from aulib.io import read_yaml
-    from aulib.train import train
-    from aulib.train.config import TrainConfig
+    from aulib.train.loop import train
+    from aulib.model.config import TrainConfig
 
     cfg = read_yaml(ws.run(run) / "config.yaml")
     parent = _init_run(cfg)

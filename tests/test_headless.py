@@ -41,10 +41,13 @@ def test_explorers_print_one_line_and_the_notebook_goes_on(case):
         assert "open this notebook in JupyterLab" in line
 
 
-def test_the_explorers_still_import_lazily():
+def test_the_explorers_are_plain_names():
+    """No lazy name table: the package imports its modules (they import without ipywidgets, above)."""
     from aulib import explore
 
     assert explore.threshold_curves.__module__ == "aulib.explore.au"
     assert explore.RunsExplorer.__name__ == "RunsExplorer"
+    assert explore.explore_au.__wrapped__.__module__ == "aulib.explore.au"
+    assert not hasattr(explore, "__getattr__")
     with pytest.raises(AttributeError):
         explore.no_such_explorer

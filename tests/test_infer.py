@@ -7,8 +7,8 @@ from aulib.aus import group_aus
 from aulib.infer import checkpoint_path, load_model, load_run_config, predict_probs
 from aulib.infer.views import VIEWS, multicrop_probs, multicrop_views, run_views, view_probs
 from aulib.io import write_torch, write_yaml
-from aulib.train.config import TrainConfig
-from aulib.train.model import create_model
+from aulib.model.config import TrainConfig
+from aulib.model.network import create_model
 
 
 class HalvesModel(torch.nn.Module):

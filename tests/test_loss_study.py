@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from aulib.io import write_csv, write_yaml
 from aulib.report.summary import write_results_readme
-from aulib.train.losses import MultiViewLoss, balance_mask, masked_bce
+from aulib.model.losses import MultiViewLoss, balance_mask, masked_bce
 from aulib.train.study import (effective_labels, like_config, mlcr_weights, parse_setting, study_configs,
                                study_table, write_study)
 from aulib.workspace import Workspace

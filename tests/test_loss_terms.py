@@ -1,5 +1,6 @@
-"""The loss-term table: a new term with its ablation switch is one entry; the
-ablate list and the older no_*/use_* switches; old run configs still load."""
+"""The loss-term table: a new term with its ablation switch is one row of the
+torch-free table (aulib.model.loss_terms) and its function (aulib.model.losses);
+the ablate list and the older no_*/use_* switches; old run configs still load."""
 from __future__ import annotations
 
 import pandas as pd
@@ -8,7 +9,8 @@ import torch
 
 from aulib.io import read_yaml, write_yaml
 from aulib.train import TrainConfig, notebook_config
-from aulib.train.losses import TERMS, LossTerm, MultiViewLoss
+from aulib.model import loss_terms
+from aulib.model.losses import FUNCTIONS, TERMS, LossTerm, MultiViewLoss
 from test_train import make_workspace, tiny_config
 
 WEIGHT = 0.05
@@ -21,7 +23,14 @@ def l2_head(batch) -> torch.Tensor:
 
 @pytest.fixture
 def with_l2_term(monkeypatch):
+    monkeypatch.setitem(loss_terms.TERMS, "l2_head", (None, WEIGHT))
     monkeypatch.setitem(TERMS, "l2_head", LossTerm("l2_head", l2_head, None, WEIGHT))
+
+
+def test_the_torch_free_table_and_the_functions_name_the_same_terms():
+    assert list(TERMS) == list(loss_terms.TERMS) == list(FUNCTIONS) == ["mv", "cr"]
+    assert {n: (t.weight_key, t.default_weight) for n, t in TERMS.items()} == loss_terms.TERMS
+    assert loss_terms.ablation_names() == ("mv", "cr", "balance")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +54,7 @@ def test_registered_term_is_added_reported_and_ablatable(with_l2_term):
 
 
 def test_registered_term_trains_on_and_ablated(workspace, with_l2_term):
-    from aulib.train import train
+    from aulib.train.loop import train
 
     kw = dict(epochs=1, max_train_batches=1, multicrop=False, heldout=None, batch_size=16)
     on = train(tiny_config(workspace, run_name="l2_on", **kw))
@@ -72,13 +81,15 @@ def test_ablate_list_and_legacy_switches():
         TrainConfig.from_dict({"use_nope": False})
 
 
-def test_notebook_config_maps_no_switches_onto_ablate(tmp_path):
-    cfg = notebook_config(tmp_path, group="12au", no_cr=True, ablate=["mv"])
+def test_notebook_config_takes_ablate_and_trainconfig_defaults(tmp_path):
+    cfg = notebook_config(tmp_path, group="12au", ablate=["mv", "cr"])
     assert cfg.ablate == ["mv", "cr"] and cfg.run_name.endswith("_no_mv_no_cr")
+    plain = notebook_config(tmp_path)     # every parameter None: TrainConfig's defaults, declared there alone
+    assert plain.to_dict() == TrainConfig(workspace=str(tmp_path)).resolved().to_dict()
 
 
 def test_old_run_config_with_use_switches_resumes(workspace):
-    from aulib.train import train
+    from aulib.train.loop import train
 
     kw = dict(multicrop=False, heldout=None, max_train_batches=1, batch_size=16, ablate=["mv"], schedule="constant")
     run = train(tiny_config(workspace, run_name="old", epochs=1, **kw))

@@ -1,10 +1,10 @@
-"""Loss values against hand-computed cases (aulib.train.losses)."""
+"""Loss values against hand-computed cases (aulib.model.losses)."""
 import math
 
 import pytest
 import torch
 
-from aulib.train.losses import MultiViewLoss, balance_mask, coreg_loss, masked_bce, multiview_loss
+from aulib.model.losses import MultiViewLoss, balance_mask, coreg_loss, masked_bce, multiview_loss
 
 
 def test_multiview_loss_cosines():

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from aulib.train.model import MultiViewNet, PretrainedWeightsMissing, create_model
+from aulib.model.network import MultiViewNet, PretrainedWeightsMissing, create_model
 
 
 @pytest.fixture(autouse=True)

@@ -55,7 +55,7 @@ def test_node_args_one_and_several_machines():
 
 
 def test_device_follows_local_rank_not_global_rank(monkeypatch):
-    from aulib.train import distributed
+    from aulib.model import distributed
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setenv("RANK", "9")          # machine 2 of 8 GPUs each, its second process
@@ -108,7 +108,7 @@ KW = dict(epochs=1, max_train_batches=2, multicrop=False, batch_size=16, eval_sp
 
 def _noisy_workspace(root: Path) -> tuple[Workspace, Path]:
     """A workspace with a noisy split (the test split's rows) and a base run trained here."""
-    from aulib.train import train
+    from aulib.train.loop import train
 
     ws = make_workspace(root, n_a=64, n_b=16, n_test=20)
     shutil.copy(ws.split("test"), ws.split("noisy"))

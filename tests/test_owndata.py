@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from aulib import aus
-from aulib.train.config import TrainConfig
+from aulib.model.config import TrainConfig
 from aulib.data.sources import generic_csv as G
 from aulib.data import sources as S
 from aulib.data.splits import kfold_split, make_splits, read_split, split_optimization, subject_overlap

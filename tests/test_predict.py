@@ -23,12 +23,12 @@ from aulib.data.faces.align import crop_face
 from aulib.data.images import load_rgb
 from aulib.infer import load_model
 from aulib.io import write_torch, write_yaml
-from aulib.predict import Predictor, errors_path, read_predictions
+from aulib.predict.predictor import Predictor, errors_path, read_predictions
 from aulib.predict.formats import LANDMARK_NAMES, decision_column, face_of, prob_column
 from aulib.predict.inputs import expand_inputs, sample_photos
 from aulib.select.ensemble import LinearEnsemble
-from aulib.train.config import TrainConfig
-from aulib.train.model import create_model
+from aulib.model.config import TrainConfig
+from aulib.model.network import create_model
 
 AUS17, AUS6 = list(GROUPS["17au"]), list(GROUPS["6au"])
 BACKBONE = "test_efficientnet"
@@ -371,7 +371,7 @@ def test_au_label_names_each_present_au_with_its_probability():
 
 
 def test_training_dataset_from_the_01_data_stamp_else_the_generated_synthau(tmp_path):
-    from aulib.predict import training_dataset
+    from aulib.predict.predictor import training_dataset
     from aulib.workspace import Workspace
 
     ws = Workspace(tmp_path, tmp_path / "results")

@@ -16,7 +16,7 @@ from PIL import Image
 from aulib.data.images import load_rgb
 from aulib.data.sources import machine_labels as M
 from aulib.io import write_yaml
-from aulib.predict import read_predictions
+from aulib.predict.predictor import read_predictions
 from aulib.predict.formats import LANDMARK_COLUMNS, OPENFACE_META, thresholds_path
 from aulib.predict.inputs import sample_photos
 from aulib.workspace import repo_root

@@ -116,7 +116,7 @@ def _seeded(tmp_path, **raw):
 
 
 def test_seeds_train_every_04_train_run_once_per_seed_and_finetunes_follow_their_seed(tmp_path):
-    from aulib.train.config import notebook_config
+    from aulib.model.config import notebook_config
 
     demo = P.load_profile("demo")
     seeded = P.load_profile(_seeded(tmp_path, seeds=[0, 1, 2]))
@@ -185,3 +185,34 @@ def test_seeds_refuse_a_step_that_sets_its_seed_or_names_no_run(tmp_path):
         {"notebook": "04_train.ipynb", "name": "b", "parameters": {"run_name": "a_s1"}}])
     with pytest.raises(ValueError, match=r"name a seed's run 'a_s1', which another run"):
         P.load_profile(path)
+
+
+def test_a_profile_of_an_older_version_still_loads_with_its_ablation_switches(tmp_path, capsys):
+    """Before ablate was a 04_train parameter, profiles wrote no_mv / no_cr / no_balance (and repeated
+    TrainConfig's defaults): such a profile is read once, each switch as ablate, with a one-line note."""
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump({
+        "profile": "old", "defaults": {"04_train": {"no_balance": True, "epochs": 10, "lr": 0.002}},
+        "steps": [{"notebook": "04_train.ipynb", "name": "nomv",
+                   "parameters": {"group": "12au", "no_mv": True, "no_cr": False, "run_name": "12_nomv"}},
+                  {"notebook": "04_train.ipynb", "name": "plain", "parameters": {"group": "12au"}}]}))
+    old = P.load_profile(str(path))
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("note:")]
+    assert len(notes) == 2 and all(str(path) in n and "old spelling" in n for n in notes), notes
+    nomv, plain = (P.resolve(old, "04_train", s.parameters) for s in old.steps)
+    assert nomv["ablate"] == ["mv"] and "no_mv" not in nomv       # the step's own switches replace the defaults'
+    assert plain["ablate"] == ["balance"] and plain["epochs"] == 10 and plain["backbones"] == ["lcnet_050"] * 2
+    with pytest.raises(P.SettingError, match="no_cr = 'yes' must be true or false"):
+        path.write_text(yaml.safe_dump({"steps": [{"notebook": "04_train.ipynb", "parameters": {"no_cr": "yes"}}]}))
+        P.load_profile(str(path))
+
+
+def test_builtin_training_defaults_are_trainconfigs(tmp_path):
+    """base.yaml leaves 04_train's TrainConfig keys null; resolving fills in TrainConfig's own defaults."""
+    from aulib.model.config import TrainConfig
+
+    path = tmp_path / "bare.yaml"
+    path.write_text(yaml.safe_dump({"steps": [{"notebook": "04_train.ipynb"}]}))
+    resolved = P.resolve(P.load_profile(str(path)), "04_train")
+    keys = ("group", "backbones", "stage", "epochs", "img_size", "batch_size", "lr", "ablate")
+    assert {k: resolved[k] for k in keys} == {k: getattr(TrainConfig(), k) for k in keys}

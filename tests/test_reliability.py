@@ -29,7 +29,7 @@ def workspace(tmp_path_factory):
 
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(workspace):
-    from aulib.train import train
+    from aulib.train.loop import train
 
     full = train(tiny_config(workspace, run_name="straight", **KW))
     # A child process trains the same config and SIGKILLs itself inside epoch 3
@@ -37,8 +37,8 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(workspace):
     code = f"""
 import os, signal, torch
 torch.set_num_threads(1)
-import aulib.train.losses as L
-from aulib.train import train
+import aulib.model.losses as L
+from aulib.train.loop import train
 from test_train import tiny_config
 from aulib.workspace import Workspace
 calls = [0]
@@ -75,7 +75,7 @@ train(tiny_config(ws, run_name="killed", **{KW!r}))
 
 @pytest.mark.slow
 def test_same_seed_same_metrics_on_cpu(workspace):
-    from aulib.train import train
+    from aulib.train.loop import train
 
     r1 = train(tiny_config(workspace, run_name="seed_a", **KW))
     r2 = train(tiny_config(workspace, run_name="seed_b", **KW))

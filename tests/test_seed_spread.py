@@ -42,7 +42,7 @@ def _source(root: Path) -> Workspace:
 
 
 def test_train_seed_keeps_the_config_but_the_seed_and_follows_its_own_pretraining(tmp_path, monkeypatch):
-    import aulib.train
+    import aulib.train.loop
 
     ws = _source(tmp_path / "demo")
     sws = seed_spread.seed_workspace(ws)
@@ -50,7 +50,7 @@ def test_train_seed_keeps_the_config_but_the_seed_and_follows_its_own_pretrainin
     with pytest.raises(ValueError, match="must not be the workspace it retrains"):
         seed_spread.seed_workspace(ws, ws.root)
     seen = []
-    monkeypatch.setattr(aulib.train, "train", lambda cfg, resume: seen.append((cfg, resume)) or Path("x"))
+    monkeypatch.setattr(aulib.train.loop, "train", lambda cfg, resume: seen.append((cfg, resume)) or Path("x"))
     seed_spread.train_seed(ws, sws, "6_b", 2)
     cfg, resume = seen[0]
     assert resume and cfg.run_name == "6_b_seed2" and cfg.seed == 2 and cfg.workspace == str(sws.root)

@@ -59,7 +59,7 @@ def test_cli_without_settings_prints_usage_and_exits_2():
 
 
 def test_cli_help_lists_every_key_with_default_and_meaning_without_torch():
-    from aulib.train.config import TRAIN_SPECS
+    from aulib.model.config import TRAIN_SPECS
 
     p = subprocess.run([sys.executable, "-X", "importtime", "-m", "aulib.train", "--help"], capture_output=True,
                        text=True, env=ENV, timeout=60)
@@ -139,6 +139,77 @@ def _check_every_profile(PARAMS, check_params):
 
 
 def test_command_line_exponent_is_a_number():
-    from aulib.train.config import parse_overrides
+    from aulib.model.config import parse_overrides
 
     assert parse_overrides(["lr=1e-4", "epochs=3", "run_name=1e5x"]) == {"lr": 1e-4, "epochs": 3, "run_name": "1e5x"}
+
+
+#: Notebooks whose parameters reach a TrainConfig (03's base run, 04's run).
+TRAINING_STEMS = ("03_noisy_filter", "04_train")
+#: base.yaml values of a training setting that differ from TrainConfig's on purpose (never a repeat of it).
+PIPELINE_CHOICES = {("04_train", "heldout"): "the pipeline's splits hold a held-out split named test; "
+                                              "a bare TrainConfig names none"}
+
+
+def declarations() -> dict[str, list[str]]:
+    """{TrainConfig key: every place that declares its type, range, help or default}: TrainConfig itself;
+    a notebook parameter's own spec (aulib.pipeline.params) instead of TrainConfig's; a value in
+    notebooks/profiles/base.yaml; a default of notebook_config's signature; a value written into a
+    training notebook's parameters cell or its comment ("else 10")."""
+    import ast
+    import dataclasses
+    import inspect
+    import json
+    import re
+
+    from aulib.model.config import TRAIN_SPECS, notebook_config
+    from aulib.pipeline.params import PARAMS
+
+    def key_of(name, spec):      # the TrainConfig key a parameter's spec is (or copies), else its name
+        same = [k for k, s in TRAIN_SPECS.items()
+                if spec is not None and (spec is s or dataclasses.replace(spec, nullable=s.nullable) == s)]
+        return same[0] if same else name
+
+    places = {k: ["aulib.model.config.TrainConfig"] for k in TRAIN_SPECS}
+    base = yaml.safe_load((P.profile_dir() / "base.yaml").read_text())["defaults"]
+    for stem in TRAINING_STEMS:
+        for name, spec in PARAMS[stem].items():
+            key = key_of(name, spec)
+            if key in TRAIN_SPECS and not (spec is TRAIN_SPECS[key] or key != name or spec == TRAIN_SPECS[key]
+                                           .nullable_copy()):
+                places[key].append(f"aulib.pipeline.params {stem}.{name} (its own spec)")
+            if key in TRAIN_SPECS and base[stem].get(name) is not None and (stem, name) not in PIPELINE_CHOICES:
+                places[key].append(f"notebooks/profiles/base.yaml {stem}.{name} = {base[stem][name]!r}")
+        cell = next(c for c in json.loads((repo_root() / "notebooks" / f"{stem}.ipynb").read_text())["cells"]
+                    if "parameters" in c.get("metadata", {}).get("tags", []))
+        for line in "".join(cell["source"]).splitlines():
+            name, _, rest = line.partition("=")
+            value, _, comment = rest.partition("#")
+            key = key_of(name.strip(), PARAMS[stem].get(name.strip()))
+            said = re.search(r"else (.+?)\s*$", comment)
+            written = ast.literal_eval(value.strip()) if value.strip() else None
+            if key in TRAIN_SPECS and (stem, key) not in PIPELINE_CHOICES and (
+                    written is not None or (said and said.group(1) not in ("TrainConfig's", "none", "None"))):
+                places[key].append(f"notebooks/{stem}.ipynb parameters: {line.strip()}")
+    for name, p in inspect.signature(notebook_config).parameters.items():
+        if name in TRAIN_SPECS and p.default not in (None, inspect.Parameter.empty):
+            places[name].append(f"aulib.model.config.notebook_config({name}={p.default!r})")
+    return places
+
+
+def test_every_training_setting_is_declared_once():
+    """Its name, type, range, default and help live in TrainConfig alone; the profiles' built-in
+    defaults, notebook 04 and the notebook parameters' specs take them from there."""
+    twice = {k: v for k, v in declarations().items() if len(v) > 1}
+    assert not twice, "training settings declared in several places:\n" + "\n".join(
+        f"{k}: {'; '.join(v)}" for k, v in twice.items())
+    assert all(why for why in PIPELINE_CHOICES.values())
+
+
+def test_the_declaration_list_finds_a_second_declaration(monkeypatch):
+    """What the list would say on the base.yaml of before (epochs 10, lr 0.002 repeated there)."""
+    from aulib.pipeline import params
+
+    monkeypatch.setitem(params.PARAMS["04_train"], "lr", params._s("float", "a learning rate of its own", lo=0))
+    found = declarations()["lr"]
+    assert found[0] == "aulib.model.config.TrainConfig" and "aulib.pipeline.params 04_train.lr (its own spec)" in found

@@ -73,7 +73,7 @@ def test_killed_rank_is_the_cause_not_the_followers_connection_error(tmp_path):
 WORKER = r"""
 import os, signal, sys, time
 import torch, torch.distributed as dist
-from aulib.train import distributed as D
+from aulib.model import distributed as D
 from aulib.train.errors import record_child_errors
 
 @record_child_errors
@@ -117,7 +117,7 @@ def _free_port() -> int:
 def test_stopped_rank_fails_the_collective_after_the_configured_timeout(tmp_path):
     code = r"""
 import os, signal, sys, time, torch
-from aulib.train import distributed as D
+from aulib.model import distributed as D
 D.setup(torch.device("cpu"), timeout_min=0.05)
 if D.rank() == 1:
     os.kill(os.getpid(), signal.SIGSTOP)
@@ -138,7 +138,7 @@ except Exception as e:
     finally:
         procs[1].kill()
         procs[1].wait()
-    from aulib.train.config import TrainConfig
+    from aulib.model.config import TrainConfig
     assert TrainConfig().dist_timeout_min == 30.0
 
 

@@ -7,6 +7,7 @@ files A, B (two variants per image) and test.
 from __future__ import annotations
 
 import importlib.util
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 from aulib import aus as aulib_aus
 from aulib.infer import load_model, load_run_config
 from aulib.io import read_npy, read_torch, write_csv, write_npy, write_yaml
-from aulib.train.config import TrainConfig
+from aulib.model.config import TrainConfig
 from aulib.workspace import Workspace
 
 GROUP = "6au"
@@ -78,7 +79,7 @@ def test_heldout_predicted_at_chosen_epochs_equals_scoring_it_every_epoch(worksp
     seeded, deterministic on CPU), plain and multi-crop."""
     from aulib.infer.at_epochs import preds_at_epochs
     from aulib.runs import load_run_preds
-    from aulib.train import train
+    from aulib.train.loop import train
 
     lazy = train(tiny_config(workspace, run_name="lazy_h", epochs=2))
     eager = train(tiny_config(workspace, run_name="eager_h", epochs=2, eval_splits=["B", "test"]))
@@ -100,7 +101,7 @@ def test_heldout_predicted_at_chosen_epochs_equals_scoring_it_every_epoch(worksp
 
 @pytest.mark.slow
 def test_run_directory_layout_and_learning(workspace):
-    from aulib.train import train
+    from aulib.train.loop import train
 
     # lr 6e-3: at the shared 3e-3 this run starts to learn only at epoch 4-5, and its B final after 5
     # epochs then hangs on float rounding (0.546-0.640 over seeds 0-2 on one machine, where another
@@ -131,6 +132,10 @@ def test_run_directory_layout_and_learning(workspace):
             assert p.dtype == np.float16 and p.shape == (len(pd.read_csv(run_dir / "preds" / f"{split}_index.csv")), 6)
     ckpt = read_torch(run_dir / "checkpoints" / "epoch005.pt")
     assert {"model", "optimizer", "scheduler", "epoch", "rng"} <= set(ckpt) and ckpt["epoch"] == 5
+    # tensors and plain data only: no module path is pickled, so a checkpoint still loads after a module moves
+    # (aulib.train.model -> aulib.model.network)
+    with zipfile.ZipFile(run_dir / "checkpoints" / "epoch005.pt") as z:
+        assert not [n for n in z.namelist() if n.endswith(".pkl") and b"aulib" in z.read(n)]
     assert load_run_config(run_dir).run_name == "learn"
     # the saved predictions are what the checkpoint predicts (same code path)
     from aulib.data.dataset import make_loader
@@ -146,7 +151,7 @@ def test_run_directory_layout_and_learning(workspace):
 
 @pytest.mark.slow
 def test_resume_gives_identical_run(workspace):
-    from aulib.train import train
+    from aulib.train.loop import train
 
     kw = dict(epochs=3, max_train_batches=3, multicrop=False, heldout=None, drop_rate=0.1)
     full = train(tiny_config(workspace, run_name="full", **kw))
@@ -194,7 +199,7 @@ def test_torchrun_two_processes_on_cpu(workspace, monkeypatch):
 
 @pytest.mark.slow
 def test_pretrain_on_a_plus_c_then_finetune(workspace):
-    from aulib.train import train
+    from aulib.train.loop import train
 
     kw = dict(epochs=1, max_train_batches=2, multicrop=False, heldout=None)
     pre = train(tiny_config(workspace, stage="pretrain", **kw))
@@ -216,7 +221,7 @@ def test_view_study_scores_each_view_and_the_image_alone_is_what_training_logged
     6au with flip switched on) and all four views follow."""
     from aulib.infer.view_study import view_scores
     from aulib.infer.views import VIEWS
-    from aulib.train import train
+    from aulib.train.loop import train
 
     run_dir = train(tiny_config(workspace, run_name="views", epochs=1, augment={"flip": True}))
     df = view_scores(workspace, run_dir, 1)

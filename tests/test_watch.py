@@ -30,7 +30,7 @@ def _scalars(events_dir) -> dict[str, list[tuple[int, float]]]:
 @pytest.mark.slow
 def test_events_beside_the_log_with_step_and_epoch_scalars_and_a_resume_shows_each_step_once(workspace, capsys):
     pytest.importorskip("tensorboard")
-    from aulib.train import train
+    from aulib.train.loop import train
 
     cfg = tiny_config(workspace, run_name="watched", epochs=3, log_every=1, progress=True, multicrop=False)
     rd = RunDir(train(cfg, stop_after=2))
@@ -54,7 +54,7 @@ def test_events_beside_the_log_with_step_and_epoch_scalars_and_a_resume_shows_ea
 
 @pytest.mark.slow
 def test_without_tensorboard_training_says_so_once_and_writes_no_events(workspace, capsys, monkeypatch):
-    from aulib.train import train
+    from aulib.train.loop import train
 
     monkeypatch.setattr(watch, "tensorboard_available", lambda: False)
     rd = RunDir(train(tiny_config(workspace, run_name="unwatched", epochs=1, progress=True, multicrop=False,

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from aulib.io import write_csv
-from aulib.train.distributed import resolve_device
+from aulib.model.distributed import resolve_device
 from aulib.workspace import RunDir, Workspace
 
 

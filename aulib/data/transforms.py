@@ -139,25 +139,6 @@ def default_augment(group: str, flip: bool | None = None) -> AugmentConfig:
     return AugmentConfig(flip=bool(flip))
 
 
-#: Test-time views of multi-crop inference (:mod:`aulib.infer.views` makes them).
-#: (scale, anchor) of the crop views: a square of ``scale`` times the side,
-#: anchored at the top-left (0) or bottom-right (1) corner of the image.
-CROP_VIEWS: dict[str, tuple[float, float]] = {"crop_tl": (0.9, 0.0), "crop_br": (0.9, 1.0)}
-#: Every view by name, in the order :func:`multicrop_views` returns them.
-VIEWS: tuple[str, ...] = ("image", "flip", *CROP_VIEWS)
-
-
-def check_views(views) -> tuple[str, ...]:
-    """Test-time views (:mod:`aulib.infer.views`, named here so a training
-    config can check them): ``views`` as a tuple of known names, ``image`` first."""
-    views = tuple(str(v) for v in ([views] if isinstance(views, str) else views))
-    unknown = [v for v in views if v not in VIEWS]
-    if unknown or not views or views[0] != "image" or len(set(views)) != len(views):
-        raise ValueError(f"multicrop_views {list(views)}: give distinct names of {list(VIEWS)}, 'image' first "
-                         f"(unknown: {unknown})")
-    return views
-
-
 def resolve_augment(augment, group: str) -> AugmentConfig | None:
     """A run's ``augment`` setting as an :class:`AugmentConfig`: "default"
     (:func:`default_augment` of ``group``), "none" (None), or a dict of

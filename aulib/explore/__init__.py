@@ -15,25 +15,12 @@ displays itself in a notebook); tests drive its controls and read its
 (:mod:`.view`), so no pyplot state leaks into the notebook.
 
 Without ipywidgets, or in a headless run, ``explore_au``, ``compare_runs`` and
-``table_breakdown`` print one line and return ``None`` (:mod:`.frontend`); the
-other names are imported when first used (they need ipywidgets).
+``table_breakdown`` print one line and return ``None`` (:mod:`.frontend`, which
+imports ipywidgets where it is installed); every explorer module imports without it.
 """
-import importlib
-
-from .frontend import explorer
-
-explore_au = explorer("au", "explore_au")
-compare_runs = explorer("compare", "compare_runs")
-table_breakdown = explorer("breakdown", "table_breakdown")
-_LAZY = {"AUExplorer": "au", "threshold_curves": "au", "wrong_rows": "au", "TableBreakdown": "breakdown",
-         "RunsExplorer": "compare"}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+from .au import AUExplorer, explore_au, threshold_curves, wrong_rows
+from .breakdown import TableBreakdown, table_breakdown
+from .compare import RunsExplorer, compare_runs
 
 __all__ = ["AUExplorer", "explore_au", "threshold_curves", "wrong_rows", "RunsExplorer", "compare_runs",
            "TableBreakdown", "table_breakdown"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 
-import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -26,6 +25,7 @@ from ..data.crops import CropStore
 from ..metrics import batched_scores, confusion_counts, scores_from_counts
 from ..runs import RunPreds, load_run_preds, select_runs
 from ..select.chosen import ChosenModel, load_chosen
+from .frontend import shown, widgets
 from .view import Debouncer, Explorer, FigureView, as_workspace, message_figure, one_redraw
 
 #: Thresholds the precision / recall / F1 curves are drawn at.
@@ -328,6 +328,7 @@ def _epoch_axis(ax, epochs: np.ndarray) -> None:
     ax.set_xlabel("epoch")
 
 
+@shown
 def explore_au(ws, group: str, runs=None, split: str = "B", chosen=None, n_faces: int = 16) -> AUExplorer:
     """The per-AU explorer of ``group`` in a workspace (a :class:`Workspace`
     or its folder): see :class:`AUExplorer`. ``chosen``: a chosen-model file

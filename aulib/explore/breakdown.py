@@ -6,13 +6,13 @@ the reason, :func:`aulib.report.tables.row_missing`). A row is fitted again
 on first view (seconds to a minute, a busy sign meanwhile) and kept."""
 from __future__ import annotations
 
-import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ..report.gains import ESTIMATES, STYLE
 from ..report.tables import load_table_spec, row_missing, row_per_au, table_rows
+from .frontend import shown, widgets
 from .view import Explorer, FigureView, as_workspace, one_redraw
 
 
@@ -132,6 +132,7 @@ class TableBreakdown(Explorer):
         self.html.value = frame.style.format(fmt, na_rep="–").to_html()
 
 
+@shown
 def table_breakdown(ws, spec=None, table: str | None = None, row: str | None = None) -> TableBreakdown:
     """The Table 1 / 3 row explorer (:class:`TableBreakdown`); ``spec`` as
     :func:`aulib.report.tables.load_table_spec` (None: the workspace's)."""

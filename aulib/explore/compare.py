@@ -7,13 +7,13 @@ selection); a workspace with one run shows its name, not a one-row list.
 The figure is sized to its panels (one panel: one readable plot)."""
 from __future__ import annotations
 
-import ipywidgets as widgets
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..metrics import batched_scores
 from ..runs import list_runs, load_run_preds, pred_epochs
+from .frontend import shown, widgets
 from .view import Explorer, FigureView, as_workspace, message_figure
 
 METRICS = {"final": "final score (acc + F1) / 2", "f1": "F1", "acc": "accuracy"}
@@ -144,6 +144,7 @@ class RunsExplorer(Explorer):
         self.view.show(self.figure())
 
 
+@shown
 def compare_runs(ws, group: str | None = None, split: str = "B", runs=None, aus=None) -> RunsExplorer:
     """Runs of a workspace side by side (:class:`RunsExplorer`); ``group``
     None: every run; ``runs`` / ``aus`` the first selection (default: the

@@ -9,11 +9,10 @@ import contextlib
 from io import BytesIO
 from pathlib import Path
 
-import ipywidgets as widgets
-from IPython.display import display
 from matplotlib.figure import Figure
 
 from ..workspace import Workspace
+from .frontend import display, widgets
 
 
 @contextlib.contextmanager

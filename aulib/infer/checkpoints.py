@@ -6,8 +6,8 @@ from pathlib import Path
 
 from ..io import read_torch
 from ..runs import read_config
-from ..train.config import TrainConfig
-from ..train.model import create_model
+from ..model.config import TrainConfig
+from ..model.network import create_model
 from ..workspace import RunDir
 
 
@@ -38,7 +38,7 @@ def checkpoint_path(run_dir, epoch: int | str = "last") -> Path:
 
 
 def load_model(run_dir, epoch: int | str = "last", map_location="cpu"):
-    """The run's :class:`aulib.train.model.MultiViewNet` with the weights of
+    """The run's :class:`aulib.model.network.MultiViewNet` with the weights of
     ``epoch`` (``weights_only`` load), in eval mode on ``map_location``."""
     cfg = load_run_config(run_dir)
     model = create_model({**cfg.to_dict(), "pretrained": False})

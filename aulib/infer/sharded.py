@@ -25,8 +25,8 @@ from ..data.splits import read_split
 from ..io import read_npy, read_yaml, write_csv, write_npy, write_yaml
 from ..progress import progress as _progress
 from ..runs import read_config, run_aus
-from ..train import distributed
-from ..train.distributed import resolve_device
+from ..model import distributed
+from ..model.distributed import resolve_device
 from ..workspace import RunDir
 from .checkpoints import load_model
 from .views import run_views, view_probs

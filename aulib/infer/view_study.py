@@ -20,7 +20,7 @@ from ..data.splits import read_split
 from ..io import write_csv
 from ..metrics import score_probs
 from ..runs import read_config, run_aus
-from ..train.distributed import resolve_device
+from ..model.distributed import resolve_device
 from ..workspace import Workspace
 from .checkpoints import load_model
 from .views import VIEWS, run_views, view_probs

@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from ..aus import flip_permutation, group_aus
-from ..data.transforms import CROP_VIEWS, VIEWS, check_views, resolve_augment  # noqa: F401 - VIEWS re-exported
+from ..data.transforms import resolve_augment
+from ..data.view_names import CROP_VIEWS, VIEWS, check_views  # noqa: F401 - VIEWS re-exported
 
 
 def _crop_resize(x: torch.Tensor, scale: float, anchor: float) -> torch.Tensor:
@@ -39,7 +40,7 @@ def _crop_resize(x: torch.Tensor, scale: float, anchor: float) -> torch.Tensor:
 
 def run_views(cfg) -> tuple[str, ...]:
     """The multi-crop views of a run (its ``config.yaml`` dict or a
-    :class:`aulib.train.config.TrainConfig`): its ``multicrop_views`` when set,
+    :class:`aulib.model.config.TrainConfig`): its ``multicrop_views`` when set,
     else those its training augmentation produces (``image``; ``flip`` when it flips)."""
     cfg = cfg if isinstance(cfg, dict) else cfg.to_dict()
     if cfg.get("multicrop_views"):

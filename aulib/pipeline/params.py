@@ -4,16 +4,19 @@
 Defaults stay in ``notebooks/profiles/base.yaml`` (the one place of them);
 here are types, ranges and meanings. A parameter that is a TrainConfig key
 (``epochs``, ``img_size``, ...) takes TrainConfig's spec
-(:data:`aulib.train.config.TRAIN_SPECS`), so the two cannot disagree; a
-04_train step's ``overrides`` are checked key by key against it.
+(:data:`aulib.model.config.TRAIN_SPECS`), so the two cannot disagree, and
+its default too: base.yaml leaves it null and :func:`train_defaults` fills in
+TrainConfig's; a 04_train step's ``overrides`` are checked key by key against it.
 :func:`check_params` is what :mod:`aulib.pipeline.profile` calls on every
 section of a profile when it is loaded, and on a step's resolved values.
 tests/test_settings.py checks that every declared parameter has a spec.
 """
 from __future__ import annotations
 
+import copy
+
+from ..model.config import TRAIN_SPECS
 from ..settings import NO_DEFAULT, SettingError, Spec, check
-from ..train.config import TRAIN_SPECS
 
 #: Folds of a k-fold protocol refused at load as absurd (the splits refuse more folds than subjects/images).
 MAX_KFOLD = 100
@@ -64,7 +67,8 @@ PARAMS: dict[str, dict[str, Spec]] = {
                             "step, naming the stuck files", lo=0, lo_open=True),
     },
     "03_noisy_filter": {
-        "group": GROUP, "base_run": _s("name", "an existing run; null: train <group>_base on A", nullable=True),
+        "group": _train("group"),
+        "base_run": _s("name", "an existing run; null: train <group>_base on A", nullable=True),
         "epoch": _s("int", "base model checkpoint; null: its best-average epoch on B", lo=1, nullable=True),
         "threshold": _s("float", "confidence t of the filtering rule", lo=0, hi=1),
         "base_epochs": _train("epochs", nullable=True), "backbones": _train("backbones", nullable=True),
@@ -72,9 +76,8 @@ PARAMS: dict[str, dict[str, Spec]] = {
         "lr": _train("lr", nullable=True),
     },
     "04_train": {
-        **{k: _train(k) for k in ("group", "backbones", "stage", "epochs", "img_size", "batch_size", "lr")},
+        **{k: _train(k) for k in ("group", "backbones", "stage", "epochs", "img_size", "batch_size", "lr", "ablate")},
         **{k: _train(k) for k in ("init_from", "run_name", "heldout")},
-        **{k: _s("bool", f"older switch: ablate {k[3:]}") for k in ("no_mv", "no_cr", "no_balance")},
         "overrides": _s("dict", "any other TrainConfig key (python -m aulib.train --help lists them)",
                         nullable=True),
         "resume": _s("bool", "continue the run from its last complete epoch"),
@@ -107,6 +110,15 @@ PARAMS: dict[str, dict[str, Spec]] = {
         "max_faces": _s("int", "faces shown in the figure", lo=1),
     },
 }
+
+
+def train_defaults(stem: str) -> dict:
+    """{parameter: TrainConfig's default} of notebook ``stem``'s parameters that are
+    TrainConfig keys with a default other than None (what a null in base.yaml means)."""
+    return {k: copy.deepcopy(TRAIN_SPECS[k].default) for k, spec in PARAMS.get(stem, {}).items()
+            if spec is TRAIN_SPECS.get(k) and TRAIN_SPECS[k].default is not None}
+
+
 def check_params(stem: str, values: dict, where: str) -> None:
     """SettingError naming ``where``, the key, the value and what is allowed
     for the first parameter of notebook ``stem`` that its spec refuses

@@ -51,6 +51,7 @@ import difflib
 import functools
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +59,7 @@ from ..aus import define_groups
 from ..data.protocols import get_protocol
 from ..io import read_yaml
 from ..settings import SettingError
-from .params import MAX_KFOLD, check_params
+from .params import MAX_KFOLD, check_params, train_defaults
 from ..workspace import Workspace, repo_root
 
 PROFILE_DIR = Path("notebooks") / "profiles"
@@ -68,6 +69,8 @@ TOP_KEYS = ("profile", "description", "extends", "common", "defaults", "step_ove
 PROTOCOL_KEYS = ("kfold", "folds")
 #: The notebook ``seeds`` expands (one run per seed), and the default: one run, TrainConfig's seed 0.
 TRAIN_STEM = "04_train"
+#: 04_train's older ablation switches, read as ``ablate`` (:func:`migrate_ablation`).
+OLD_ABLATION_KEYS = ("no_mv", "no_cr", "no_balance")
 DEFAULT_SEEDS = (0,)
 STEP_KEYS = ("notebook", "name", "parameters")
 #: Parameters every notebook takes that the runner sets: the profile and its workspace.
@@ -271,7 +274,8 @@ def _parse_steps(path: Path, raw_steps) -> list[Step]:
         if name in seen:
             raise SettingError(f"{path}: step {i + 1} ({s['notebook']}) repeats the name {name!r}; give it a unique 'name'")
         seen.add(name)
-        params = _mapping(path, f"step {name} parameters", s.get("parameters"))
+        params = migrate_ablation(path, f"step {name}", stem, _mapping(path, f"step {name} parameters",
+                                                                       s.get("parameters")))
         _refuse_unknown(path, f"step {name}", params, declared_parameters(stem), s["notebook"])
         check_params(stem, params, f"{path}: step {name}")
         steps.append(Step(s["notebook"], name, params))
@@ -284,9 +288,27 @@ def _check_sections(path: Path, section: str, raw: dict) -> dict:
     stems = sorted(q.stem for q in (repo_root() / "notebooks").glob("*.ipynb"))
     for stem, values in out.items():
         _refuse_unknown(path, section, [stem], stems, "the notebooks folder")
-        out[stem] = _mapping(path, f"{section}.{stem}", values)
+        out[stem] = migrate_ablation(path, f"{section}.{stem}", stem, _mapping(path, f"{section}.{stem}", values))
         _refuse_unknown(path, f"{section}.{stem}", out[stem], declared_parameters(stem), f"{stem}.ipynb")
         check_params(stem, out[stem], f"{path}: {section}.{stem}")
+    return out
+
+
+def migrate_ablation(path: Path, where: str, stem: str, values: dict) -> dict:
+    """A 04_train mapping with the old switches ``no_mv`` / ``no_cr`` / ``no_balance``
+    read as ``ablate`` (the one spelling; TrainConfig's), with a one-line note naming the file."""
+    old = [k for k in OLD_ABLATION_KEYS if k in values] if stem == TRAIN_STEM else []
+    if not old:
+        return values
+    out = {k: v for k, v in values.items() if k not in old}
+    for k in old:
+        if not isinstance(values[k], bool):
+            raise SettingError(f"{path}: {where}: {k} = {values[k]!r} must be true or false (better: ablate: [names])")
+    given = out.get("ablate") or []
+    out["ablate"] = list(dict.fromkeys([*([given] if isinstance(given, str) else given),
+                                        *(k[3:] for k in old if values[k])]))
+    print(f"note: {path}: {where}: {', '.join(f'{k}: {str(values[k]).lower()}' for k in old)} read as "
+          f"ablate: {out['ablate']} (the old spelling; write ablate)", file=sys.stderr)
     return out
 
 
@@ -440,6 +462,7 @@ def resolve(profile: Profile, stem: str, step_params: dict | None = None, given:
     out.update(step_params or {})
     out.update({k: v for k, v in (given or {}).items() if v is not None and k in declared})
     out["profile"] = profile.ref
+    out.update({k: v for k, v in train_defaults(stem).items() if out.get(k) is None})
     values = {k: out.get(k) for k in declared if k != "workspace"}
     check_params(stem, values, f"{profile.path}: {stem} (resolved)")
     return values
@@ -474,5 +497,6 @@ def plan(profile: Profile, ws: Workspace, extra: dict) -> list[tuple[Step, Path,
 
 def shown_parameters(profile: Profile, step: Step, values: dict) -> dict:
     """The values of a step that differ from the built-in defaults (for the log line)."""
-    base = profile.base.get(step.stem, {})
+    base = dict(profile.base.get(step.stem, {}))
+    base.update({k: v for k, v in train_defaults(step.stem).items() if base.get(k) is None})
     return {k: v for k, v in values.items() if k not in ("workspace", "profile") and base.get(k) != v}

@@ -59,7 +59,7 @@ from ..progress import progress as _progress
 from ..runs import read_config, run_aus
 from ..select.choose import ChosenModel, load_chosen
 from ..select.ensemble import LinearEnsemble
-from ..train.distributed import resolve_device
+from ..model.distributed import resolve_device
 from ..workspace import RunDir, Workspace
 from .formats import LANDMARK_COLUMNS, decision_column, prob_column, thresholds_path, thresholds_table, \
     write_predictions

@@ -56,7 +56,7 @@ GAINS_NOTE = (
 LOSS_WEIGHTS_NOTE = (
     "The regularisers' weights, which the paper does not give, retrained by `python -m aulib.train.study` "
     "(not part of the pipeline): `kit` = the default 1/1, `none` = 0/0, `mlcr` = MLCR's released 400/100 "
-    "converted to the kit's per-label mean BCE (see `aulib/train/losses.py`). Last epoch of each run; "
+    "converted to the kit's per-label mean BCE (see `aulib/model/losses.py`). Last epoch of each run; "
     "|cos| and JS are the regularisers' values on the training batches of that epoch. The table is the study's "
     "own last run, not the pipeline's: its header gives the data and epochs it ran on (the study was last run on "
     "SynthAU v4, 4 epochs a run; rerun it to measure on the current data)."

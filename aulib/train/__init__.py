@@ -1,24 +1,14 @@
-"""Stage 4, training one multi-view run: ``config`` (TrainConfig), ``losses``
-(the loss terms, one table), ``model`` (MultiViewNet), ``loop`` (train one
-run), ``launch`` (in-process or torchrun), ``distributed`` (the only device
-and process-group code), ``curves`` (training curves).
+"""Stage 4, training one multi-view run (above inference; the model it trains
+is defined below it, in :mod:`aulib.model`): ``loop`` (train one run:
+:func:`aulib.train.loop.train`), ``launch`` (in-process or torchrun:
+:func:`aulib.train.launch.run_training`), ``cli`` (the command line),
+``watch`` (TensorBoard scalars, ETA), ``curves`` (training curves),
+``errors`` (torchrun's root cause), ``study`` (the loss-weight study).
 
 ``python -m aulib.train --config FILE`` / ``torchrun -m aulib.train ...``: see :mod:`aulib.train.loop`.
+This package's own names are the training config's (torch-free, so that ``--help``
+answers at once); the loop's are imported from their modules.
 """
-import importlib
+from ..model.config import RESUMABLE_CHANGES, TrainConfig, notebook_config, parse_overrides
 
-from .config import RESUMABLE_CHANGES, TrainConfig, notebook_config, parse_overrides
-
-# loop and launch import aulib.infer, which imports this package's config and
-# model: their names are loaded on first use so that importing
-# aulib.train.config (or .model) never runs the loop's imports (no cycle).
-_LAZY = {"train": "loop", "main": "loop", "lr_lambda": "loop", "workspace_of": "loop", "loss_keys": "loop",
-         "run_training": "launch", "torchrun_command": "launch"}
-
-__all__ = ["RESUMABLE_CHANGES", "TrainConfig", "notebook_config", "parse_overrides", *_LAZY]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["RESUMABLE_CHANGES", "TrainConfig", "notebook_config", "parse_overrides"]

@@ -4,7 +4,7 @@
 
 Without a config file or key=value pairs it prints its usage and exits 2.
 ``--help`` lists every TrainConfig key with its default and meaning,
-generated from the settings schema (:data:`aulib.train.config.TRAIN_SPECS`);
+generated from the settings schema (:data:`aulib.model.config.TRAIN_SPECS`);
 it answers without importing torch (``__main__`` imports the loop only
 once the arguments are read: :func:`aulib.train.loop.main`).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import TrainConfig, config_help, parse_overrides
+from ..model.config import TrainConfig, config_help, parse_overrides
 
 
 def parser() -> argparse.ArgumentParser:
@@ -43,6 +43,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def config_of(a: argparse.Namespace) -> TrainConfig:
-    """The TrainConfig of a parsed command line (checked: :data:`aulib.train.config.TRAIN_SPECS`)."""
+    """The TrainConfig of a parsed command line (checked: :data:`aulib.model.config.TRAIN_SPECS`)."""
     return (TrainConfig.from_yaml(a.config, a.overrides) if a.config
             else TrainConfig.from_dict(parse_overrides(a.overrides), source="command line"))

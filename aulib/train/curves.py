@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..runs import read_log
-from .losses import TERMS
+from ..model.losses import TERMS
 
 
 def plot_curves(log, title: str | None = None) -> Figure:

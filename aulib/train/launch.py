@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..io import write_yaml
 from ..signals import sigterm_as_exit
-from .config import TrainConfig
+from ..model.config import TrainConfig
 from .errors import child_failure
 from ..lock import TOKEN_ENV, RunLock
 from .loop import train, workspace_of

@@ -63,13 +63,13 @@ from ..metrics import score_probs
 from ..pipeline.profile import default_profile
 from ..progress import progress as _progress
 from ..workspace import RunDir, Workspace
-from . import distributed as dist_utils
+from ..model import distributed as dist_utils
 from .cli import config_of
-from .config import RESUMABLE_CHANGES, TrainConfig
+from ..model.config import RESUMABLE_CHANGES, TrainConfig
 from .errors import record_child_errors
 from ..lock import RunLock
-from .losses import TERMS, MultiViewLoss, term_weights
-from .model import create_model
+from ..model.losses import TERMS, MultiViewLoss, term_weights
+from ..model.network import create_model
 from .watch import Board, RunClock, epoch_line
 
 def loss_keys() -> tuple[str, ...]:

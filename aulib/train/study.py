@@ -16,6 +16,7 @@ and finished with ``--table-only``.
 from __future__ import annotations
 
 import argparse
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,8 @@ from ..io import read_yaml, write_csv, write_text
 from ..pipeline.profile import load_profile, resolve
 from ..report.tables import to_markdown
 from ..workspace import RunDir, Workspace
-from .config import TrainConfig, notebook_config
-from .losses import balance_mask
+from ..model.config import TrainConfig, notebook_config
+from ..model.losses import balance_mask
 from .loop import train
 
 #: MLCR's released weights (``main.py``: lambda_multi_view, lambda_co_regularization).
@@ -43,7 +44,7 @@ COLUMNS = (("B_final", "B final"), ("B_f1", "B F1"), ("{h}_final", "held-out fin
 def effective_labels(labels: np.ndarray, batch_size: int, alpha: float = 0.2, seed: int = 0,
                      epochs: int = 1) -> tuple[float, float]:
     """Mean and s.d. over training batches of ``c = kept / batch_size``, the BCE
-    labels per image that :func:`aulib.train.losses.balance_mask` keeps (known,
+    labels per image that :func:`aulib.model.losses.balance_mask` keeps (known,
     balanced); labels int (N, C), 1 / 0 / -1. Full batches of a seeded shuffle,
     as the training loader draws them. ``c`` converts a per-label mean BCE
     (aulib) into a per-image sum (MLCR): ``sum / B = c * mean``."""
@@ -98,9 +99,8 @@ def like_config(ws_root, profile: str = "demo", like: str = "12au_effnet_plain")
     if like not in steps:
         raise ValueError(f"profile {profile!r} has no 04_train step {like!r}; its steps: {sorted(steps)}")
     p = resolve(prof, "04_train", steps[like].parameters)
-    keys = ("group", "backbones", "stage", "init_from", "epochs", "img_size", "batch_size", "lr", "no_mv",
-            "no_cr", "no_balance", "heldout", "overrides")
-    return notebook_config(ws_root, **{k: p[k] for k in keys})
+    keys = set(inspect.signature(notebook_config).parameters) - {"workspace"}
+    return notebook_config(ws_root, **{k: v for k, v in p.items() if k in keys})
 
 
 def study_configs(base: TrainConfig, settings: list[tuple[str, float, float]], seeds) -> dict[str, list]:

@@ -10,10 +10,13 @@ L = BCE(view 1) + BCE(view 2) + w_mv * L_mv + w_cr * L_cr
 - Batch balancing (:func:`balance_mask`): the paper's alpha rule.
 
 The terms added to the BCE come from one table, :data:`TERMS` (name,
-function, weight key, ablation switch): a new term is one entry there.
+function, weight key, ablation switch), built from the torch-free
+:data:`aulib.model.loss_terms.TERMS` (names, weight keys, default weights)
+and :data:`FUNCTIONS` here: a new term is one row there and its function here.
 
-Default weights ``w_mv = w_cr = 1`` (chosen by the loss-weight study,
-``python -m aulib.train.study``, table ``results/tables/loss_weights.md``).
+Default weights ``w_mv = w_cr = 1`` (:mod:`aulib.model.loss_terms`; chosen by
+the loss-weight study, ``python -m aulib.train.study``, table
+``results/tables/loss_weights.md``).
 The paper gives none. Normalisations differ, so weights do not carry over
 as numbers:
 
@@ -43,9 +46,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import loss_terms
+from .loss_terms import BALANCE, ablation_names
+
 LOG2 = math.log(2.0)
-#: Defaults of the loss weights (see the module docstring).
-from .config import W_CR, W_MV  # noqa: E402  (the defaults live with TrainConfig's other settings)
 
 
 def multiview_loss(w1: torch.Tensor, w2: torch.Tensor, absolute: bool = True) -> torch.Tensor:
@@ -159,19 +163,16 @@ class LossTerm:
     default_weight: float = 1.0
 
 
-#: The loss terms, in the order they are added (and logged). A new term with
-#: its ablation switch is one entry here plus its function.
-TERMS: dict[str, LossTerm] = {t.name: t for t in (
-    LossTerm("mv", lambda b: multiview_loss(b.weights[0], b.weights[1], b.mv_absolute), "w_mv", W_MV),
-    LossTerm("cr", lambda b: coreg_loss(b.logits1, b.logits2), "w_cr", W_CR),
-)}
-#: Ablation switch that is not a term: batch balancing of the BCE.
-BALANCE = "balance"
-
-
-def ablation_names() -> tuple[str, ...]:
-    """Every valid entry of ``ablate``: the terms' names, then ``balance``."""
-    return (*TERMS, BALANCE)
+#: The function of every term of :data:`aulib.model.loss_terms.TERMS`.
+FUNCTIONS: dict[str, Callable[[LossBatch], torch.Tensor]] = {
+    "mv": lambda b: multiview_loss(b.weights[0], b.weights[1], b.mv_absolute),
+    "cr": lambda b: coreg_loss(b.logits1, b.logits2),
+}
+if set(FUNCTIONS) != set(loss_terms.TERMS):
+    raise ImportError(f"loss terms without a function or a table row: {sorted(set(FUNCTIONS) ^ set(loss_terms.TERMS))}")
+#: The loss terms, in the order they are added (and logged).
+TERMS: dict[str, LossTerm] = {name: LossTerm(name, FUNCTIONS[name], key, weight)
+                              for name, (key, weight) in loss_terms.TERMS.items()}
 
 
 def term_weights(cfg) -> dict[str, float]:
@@ -192,7 +193,7 @@ class MultiViewLoss(nn.Module):
 
     ``forward(logits1, logits2, labels, weights, generator=None)``:
     logits (B, C), labels int (B, C) (-1 unknown), weights ``(W1, W2)`` from
-    :meth:`aulib.train.model.MultiViewNet.classifier_weights`. Returns a dict
+    :meth:`aulib.model.network.MultiViewNet.classifier_weights`. Returns a dict
     of scalar tensors: ``total`` (the loss to minimise), ``bce`` (BCE1 +
     BCE2), ``bce1``, ``bce2`` and every term by name (unweighted; ablated
     terms are still reported, detached, but not added to ``total``).

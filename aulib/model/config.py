@@ -9,7 +9,6 @@ paths against the workspace).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +16,13 @@ from pathlib import Path
 import yaml
 
 from ..aus import GROUPS, define_group, group_aus, group_crop
+from ..data.view_names import check_views
 from ..settings import SettingError, Spec, check, check_all, help_table, setting, specs_of
 from ..workers import STALL_MINUTES
+from .loss_terms import TERMS, W_CR, W_MV, ablation_names
 
-# defaults shared with aulib.train.losses / aulib.train.distributed (which import torch; this module must not,
-# so that ``python -m aulib.train --help`` answers at once)
-W_MV, W_CR = 1.0, 1.0
+# this module imports no torch, so that ``python -m aulib.train --help`` answers at once; the default
+# process-group timeout is read from here by aulib.model.distributed
 DIST_TIMEOUT_MIN = 30.0
 
 STAGES = ("plain", "pretrain", "finetune")
@@ -49,7 +49,7 @@ class TrainConfig:
     ``batch_size`` per process (torchrun: each rank). Learning rate ``lr``
     follows ``schedule`` per step: ``cosine`` (linear warm-up over
     ``warmup_epochs``, then cosine to 0), ``step`` (x ``lr_gamma`` every
-    ``lr_step_epochs``), ``constant``. Loss: :class:`aulib.train.losses.MultiViewLoss`
+    ``lr_step_epochs``), ``constant``. Loss: :class:`aulib.model.losses.MultiViewLoss`
     (``alpha``, ``w_mv``, ``w_cr``, switches). ``augment``: "default"
     (:func:`aulib.data.transforms.default_augment`), "none", or a dict of
     :class:`aulib.data.transforms.AugmentConfig` fields. ``amp``: "auto" (on
@@ -165,11 +165,6 @@ class TrainConfig:
     def resolved(self) -> "TrainConfig":
         """A copy with every derived field filled in and values checked:
         run_name, crop_style, train/eval splits, eval batch size."""
-        # torch modules, imported on first use (as aulib.train's lazy names) so that importing this module
-        # (python -m aulib.train --help) never imports torch
-        check_views = importlib.import_module("aulib.data.transforms").check_views
-        losses = importlib.import_module("aulib.train.losses")
-        TERMS, ablation_names = losses.TERMS, losses.ablation_names
         c = dataclasses.replace(self)
         c.backbones = [str(b) for b in c.backbones]
         # aus / crop_style are recorded, so a torchrun child or a later stage
@@ -266,22 +261,21 @@ def parse_overrides(overrides) -> dict:
     return out
 
 
-def notebook_config(workspace, group: str = "17au", backbones=None, stage: str = "plain",
+def notebook_config(workspace, group: str | None = None, backbones=None, stage: str | None = None,
                     init_from: str | None = None, epochs: int | None = None, run_name: str | None = None,
                     img_size: int | None = None, batch_size: int | None = None, lr: float | None = None,
-                    no_mv: bool = False, no_cr: bool = False, no_balance: bool = False,
-                    heldout: str | None = None, overrides: dict | None = None, ablate=None) -> TrainConfig:
+                    ablate=None, heldout: str | None = None, overrides: dict | None = None) -> TrainConfig:
     """The :class:`TrainConfig` of notebook 04_train's parameters, already
     resolved by :func:`aulib.pipeline.step_settings` (this function reads no
     profile). ``workspace`` is the run's workspace folder; a value left None
     takes the TrainConfig default; ``ablate`` (names of loss terms, or
-    ``balance``) and the older ``no_*`` switches turn parts of the loss off
-    (Table 3 ablations); ``overrides`` sets any other TrainConfig key.
+    ``balance``) turns parts of the loss off (Table 3 ablations);
+    ``overrides`` sets any other TrainConfig key.
     """
-    given = {"epochs": epochs, "img_size": img_size, "batch_size": batch_size, "lr": lr, "heldout": heldout,
-             "backbones": list(backbones) if backbones else None, "init_from": init_from, "run_name": run_name}
+    given = {"group": group, "stage": stage, "epochs": epochs, "img_size": img_size, "batch_size": batch_size,
+             "lr": lr, "heldout": heldout, "backbones": list(backbones) if backbones else None,
+             "init_from": init_from, "run_name": run_name, "ablate": list(ablate) if ablate else None}
     data = {k: v for k, v in given.items() if v is not None}
-    data.update(workspace=str(workspace), group=group, stage=stage, ablate=list(ablate or []),
-                no_mv=no_mv, no_cr=no_cr, no_balance=no_balance)
+    data.update(workspace=str(workspace))
     data.update(parse_overrides(overrides))
     return TrainConfig.from_dict(data, source="notebook parameters").resolved()

@@ -176,7 +176,7 @@ class MultiViewNet(nn.Module):
 
 
 def create_model(cfg) -> MultiViewNet:
-    """The model of a :class:`aulib.train.config.TrainConfig` (or a dict of its fields)."""
+    """The model of a :class:`aulib.model.config.TrainConfig` (or a dict of its fields)."""
     get = cfg.get if isinstance(cfg, dict) else lambda k, d=None: getattr(cfg, k, d)
     return MultiViewNet(tuple(get("backbones")), len(group_aus(get("group"))), get("pretrained", False),
                         float(get("drop_rate", 0.0) or 0.0), get("feature_dim", None))

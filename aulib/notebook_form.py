@@ -3,7 +3,7 @@
 JupyterLab saves (and autosaves every two minutes) a notebook with its
 outputs, execution counts, cell timings, widget state and the kernel's full
 ``language_info``, so Run All of the numbered notebooks would leave the clone
-dirty. :func:`pre_save_hook` (Jupyter's ``FileContentsManager.pre_save_hook``;
+dirty. :func:`pre_save_hook` (Jupyter's ``ContentsManager.pre_save_hook``;
 ``scripts/setup.sh`` writes the setting into the environment's
 ``etc/jupyter/jupyter_server_config.d/aulib.json``) saves a kit notebook
 (``NN_*.ipynb`` in a project's ``notebooks/`` folder, the one holding
@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
+
+from .io import write_text
 
 #: Cell metadata that running or viewing a notebook writes (JupyterLab, classic Notebook, papermill).
 RUN_CELL_METADATA = ("execution", "ExecuteTime", "collapsed", "scrolled", "jupyter", "papermill", "trusted")
@@ -28,7 +31,8 @@ KIT_NOTEBOOK = re.compile(r"\d\d_[A-Za-z0-9_]+\.ipynb")
 #: Where a kit notebook's last run in JupyterLab is kept, relative to the project root.
 LAST_RUNS = Path("runs") / "notebooks"
 #: The server setting that installs the hook (scripts/setup.sh writes it).
-SERVER_CONFIG = {"FileContentsManager": {"pre_save_hook": "aulib.notebook_form.pre_save_hook"}}
+#: (ContentsManager: the base of every contents manager, JupyterLab's default AsyncLargeFileManager included.)
+SERVER_CONFIG = {"ContentsManager": {"pre_save_hook": "aulib.notebook_form.pre_save_hook"}}
 
 
 def strip(nb: dict) -> dict:
@@ -60,8 +64,6 @@ def pre_save_hook(model: dict, path: str, contents_manager, **kwargs) -> None:
     os_path = Path(contents_manager.root_dir, path.lstrip("/"))
     if not kit_notebook(os_path):
         return
-    from .io import write_text
-
     run = model["content"]
     if any(c.get("outputs") for c in run.get("cells", [])):
         write_text(os_path.parent.parent / LAST_RUNS / os_path.name,
@@ -71,10 +73,6 @@ def pre_save_hook(model: dict, path: str, contents_manager, **kwargs) -> None:
 
 def install_server_config(prefix: str | None = None) -> Path:
     """Write :data:`SERVER_CONFIG` where the environment's Jupyter server reads it; returns the file."""
-    import sys
-
-    from .io import write_text
-
     target = Path(prefix or sys.prefix) / "etc" / "jupyter" / "jupyter_server_config.d" / "aulib.json"
     write_text(target, json.dumps(SERVER_CONFIG, indent=2) + "\n")
     return target

@@ -63,7 +63,9 @@ def test_a_kit_notebook_run_and_saved_in_jupyterlab_stays_as_committed(tmp_path)
     a notebook of the user's own is saved with its outputs."""
     import shutil
 
-    from jupyter_server.services.contents.filemanager import FileContentsManager
+    import asyncio
+
+    from jupyter_server.serverapp import ServerApp
     from traitlets.config import Config
 
     from aulib.notebook_form import SERVER_CONFIG, install_server_config
@@ -73,15 +75,20 @@ def test_a_kit_notebook_run_and_saved_in_jupyterlab_stays_as_committed(tmp_path)
     project = tmp_path / "project"
     shutil.copytree(NOTEBOOKS[0].parent / "profiles", project / "notebooks" / "profiles")
     committed = (NOTEBOOKS[0].parent / "07_tables.ipynb").read_text(encoding="utf-8")
-    cm = FileContentsManager(root_dir=str(project), config=Config(installed))
+    manager = ServerApp.contents_manager_class.default_value       # JupyterLab's (AsyncLargeFileManager)
+    cm = manager(root_dir=str(project), config=Config(installed))
+
+    def save(model, path):
+        out = cm.save(model, path)
+        return asyncio.run(out) if asyncio.iscoroutine(out) else out
     ran = _as_jupyterlab_saves(json.loads(committed))
-    cm.save({"type": "notebook", "format": "json", "content": ran}, "notebooks/07_tables.ipynb")
+    save({"type": "notebook", "format": "json", "content": ran}, "notebooks/07_tables.ipynb")
     assert (project / "notebooks" / "07_tables.ipynb").read_text(encoding="utf-8") == committed
     last = json.loads((project / "runs" / "notebooks" / "07_tables.ipynb").read_text())
     assert [c["outputs"] for c in last["cells"] if c["cell_type"] == "code"][0][0]["text"] == "ran\n"
     ran["cells"][0]["source"] = "# edited"
-    cm.save({"type": "notebook", "format": "json", "content": ran}, "notebooks/07_tables.ipynb")
+    save({"type": "notebook", "format": "json", "content": ran}, "notebooks/07_tables.ipynb")
     saved = json.loads((project / "notebooks" / "07_tables.ipynb").read_text())
     assert "".join(saved["cells"][0]["source"]) == "# edited" and not any(c.get("outputs") for c in saved["cells"])
-    cm.save({"type": "notebook", "format": "json", "content": ran}, "mine.ipynb")
+    save({"type": "notebook", "format": "json", "content": ran}, "mine.ipynb")
     assert any(c.get("outputs") for c in json.loads((project / "mine.ipynb").read_text())["cells"])

@@ -5,7 +5,7 @@ outputs, execution counts, cell timings, widget state and the kernel's full
 ``language_info``, so Run All of the numbered notebooks would leave the clone
 dirty. :func:`pre_save_hook` (Jupyter's ``ContentsManager.pre_save_hook``;
 ``scripts/setup.sh`` writes the setting into the environment's
-``etc/jupyter/jupyter_server_config.d/aulib.json``) saves a kit notebook
+``etc/jupyter/jupyter_server_config.json``) saves a kit notebook
 (``NN_*.ipynb`` in a project's ``notebooks/`` folder, the one holding
 ``profiles/``) in its committed form and keeps the run, outputs and all, as
 ``runs/notebooks/<name>.ipynb`` (git-ignored; open it to see the last run).
@@ -72,7 +72,11 @@ def pre_save_hook(model: dict, path: str, contents_manager, **kwargs) -> None:
 
 
 def install_server_config(prefix: str | None = None) -> Path:
-    """Write :data:`SERVER_CONFIG` where the environment's Jupyter server reads it; returns the file."""
-    target = Path(prefix or sys.prefix) / "etc" / "jupyter" / "jupyter_server_config.d" / "aulib.json"
-    write_text(target, json.dumps(SERVER_CONFIG, indent=2) + "\n")
+    """Set :data:`SERVER_CONFIG` in the environment's ``etc/jupyter/jupyter_server_config.json`` (other
+    settings there kept; the ``.d`` folders beside it only enable extensions); returns the file."""
+    target = Path(prefix or sys.prefix) / "etc" / "jupyter" / "jupyter_server_config.json"
+    config = json.loads(target.read_text(encoding="utf-8")) if target.is_file() else {}
+    for section, values in SERVER_CONFIG.items():
+        config[section] = {**config.get(section, {}), **values}
+    write_text(target, json.dumps(config, indent=2) + "\n")
     return target

@@ -57,7 +57,7 @@ def _as_jupyterlab_saves(nb: dict) -> dict:
     return nb
 
 
-def test_a_kit_notebook_run_and_saved_in_jupyterlab_stays_as_committed(tmp_path):
+def test_a_kit_notebook_run_and_saved_in_jupyterlab_stays_as_committed(tmp_path, monkeypatch):
     """Issue 35.6: Jupyter's file manager, with the setting scripts/setup.sh installs, saves a run kit
     notebook byte for byte as committed and keeps the run under runs/notebooks/; an edit is saved;
     a notebook of the user's own is saved with its outputs."""
@@ -66,17 +66,24 @@ def test_a_kit_notebook_run_and_saved_in_jupyterlab_stays_as_committed(tmp_path)
     import asyncio
 
     from jupyter_server.serverapp import ServerApp
-    from traitlets.config import Config
 
     from aulib.notebook_form import SERVER_CONFIG, install_server_config
 
+    (tmp_path / "env" / "etc" / "jupyter").mkdir(parents=True)
+    (tmp_path / "env" / "etc" / "jupyter" / "jupyter_server_config.json").write_text(
+        json.dumps({"ServerApp": {"port": 8899}}))                   # a setting of the user's, kept
     installed = json.loads(install_server_config(tmp_path / "env").read_text())
-    assert installed == SERVER_CONFIG
+    assert installed == {"ServerApp": {"port": 8899}, **SERVER_CONFIG}
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(tmp_path / "env" / "etc" / "jupyter"))
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "user"))
+    app = ServerApp()
+    app.load_config_file()                                        # as the server reads its environment's config
     project = tmp_path / "project"
     shutil.copytree(NOTEBOOKS[0].parent / "profiles", project / "notebooks" / "profiles")
     committed = (NOTEBOOKS[0].parent / "07_tables.ipynb").read_text(encoding="utf-8")
     manager = ServerApp.contents_manager_class.default_value       # JupyterLab's (AsyncLargeFileManager)
-    cm = manager(root_dir=str(project), config=Config(installed))
+    cm = manager(config=app.config, root_dir=str(project))
+    assert cm.pre_save_hook is not None, "the server did not read the hook's setting"
 
     def save(model, path):
         out = cm.save(model, path)

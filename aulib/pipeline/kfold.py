@@ -27,7 +27,8 @@ from ..data.protocols import get_protocol
 from ..data.splits import read_split
 from ..report.benchmark_workspace import write_benchmark
 from ..metrics import au_scores, decide
-from ..report.tables import chosen_probs, write_table
+from ..report.tables import write_table
+from ..select.recipes import chosen_probs
 from ..select.chosen import load_chosen
 from ..workspace import Workspace
 

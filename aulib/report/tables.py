@@ -251,7 +251,7 @@ def row_per_au(ws, spec, table: str, row: str) -> pd.DataFrame:
     a row name of that table (:func:`table_rows`). Returns one line per
     (estimate, AU): ``estimate, au, acc, f1, final, n, n_pos``; the mean of
     an estimate's ``acc`` and ``f1`` over its AUs gives the table's numbers.
-    Reads the runs' saved predictions (held-out ones the table made)."""
+    Reads the runs' saved predictions (held-out ones the inference step of notebook 07 made)."""
     full = spec if isinstance(spec, dict) else load_table_spec(spec)
     rec, names = row_recipe(full, table, row)
     if not names:

@@ -127,7 +127,7 @@ def train_rates(backbone: str, size: Size, device: torch.device) -> dict:
             model.eval()
             with torch.no_grad():
                 out["infer_bf16"] = size.batch / _timed(lambda: model.probs(xm), size, device, autocast=mode)
-        del model, opt
+        model = opt = None          # freed before the next mode's model
         if device.type == "cuda":
             torch.cuda.empty_cache()
     return out

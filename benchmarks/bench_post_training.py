@@ -180,10 +180,11 @@ def stage(name: str, root: Path, p: dict) -> dict:
         save_chosen(ws.chosen(p["group"]), chosen)
     elif name == "07_tables":
         from aulib.report import tables
+        from aulib.select import recipes
 
         spec = table_spec(p)
         t1 = tables.table1(ws, p["group"], spec)
-        tables.full_systems(ws, spec)
+        recipes.full_systems(ws, spec)
         out["rows"] = t1[["row", "B Final", "B cross-fit Final", "Held-out Final"]].to_dict("records")
     elif name == "benchmark":
         from aulib.report.benchmark import benchmark_table

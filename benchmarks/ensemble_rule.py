@@ -28,32 +28,32 @@ if str(REPO) not in sys.path:
 
 def main(argv=None) -> pd.DataFrame:
     from aulib.metrics import au_scores, decide, summarize
-    from aulib.report import tables
+    from aulib.select import recipes
     from aulib.workspace import Workspace
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workspace", default=str(REPO / "runs" / "demo"))
     args = ap.parse_args(argv)
     ws = Workspace.for_profile("demo", root=args.workspace)
-    spec = tables.load_table_spec(None, ws)
-    cache = tables._RunCache(ws)
+    spec = recipes.load_table_spec(None, ws)
+    cache = recipes.RunCache(ws)
     rows = []
-    for group in tables.table1_groups(spec):
-        gspec = tables._group_spec(spec, group)
-        for rec in tables.table1_recipes(group, gspec):
+    for group in recipes.table1_groups(spec):
+        gspec = recipes.group_runs(spec, group)
+        for rec in recipes.table1_recipes(group, gspec):
             if not rec.ensemble:
                 continue
             names = gspec[rec.runs]
             runs_b = cache.get(names, "B_mc" if rec.multicrop else "B")
             best = max(summarize(au_scores(r.labels, decide(r.probs[i]), r.aus))["final"]
-                       for r in runs_b for i in [tables.choose_indices(r.labels, r.probs, "baseline")[0][0]])
-            both = tables.ensemble_rules
+                       for r in runs_b for i in [recipes.choose_indices(r.labels, r.probs, "baseline")[0][0]])
+            both = recipes.ensemble_rules
             rules = (("chosen on B", both), ("members' balancing", lambda configs: both(configs)[:1]),
                      ("plain log-loss", lambda configs: (None,)))
             for rule, patch in rules:
                 runs_h, _ = cache.heldout(names, spec.get("heldout"), rec.multicrop)
-                with mock.patch.object(tables, "ensemble_rules", patch):
-                    scores, _ = tables.evaluate_recipe(rec, runs_b, runs_h, int(spec.get("folds", 5)))
+                with mock.patch.object(recipes, "ensemble_rules", patch):
+                    scores, _ = recipes.evaluate_recipe(rec, runs_b, runs_h, int(spec.get("folds", 5)))
                 rows.append({"group": group, "row": rec.row, "rule": rule, "best member B": best,
                              **{f"{e} final": s["final"] for e, s in scores.items()}})
                 print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1,

@@ -65,22 +65,22 @@ def compare(probs_runs, labels, first, neg_weight, top_k: int, what: str) -> dic
 
 def workspace_cases(root: str) -> list[dict]:
     """Table 1's chosen ensembles of a finished workspace, each rule, on all of B."""
-    from aulib.report import tables
+    from aulib.select import recipes
     from aulib.select.choose import choose_indices
     from aulib.workspace import Workspace
 
     ws = Workspace.for_profile("demo", root=root)
-    spec = tables.load_table_spec(None, ws)
-    cache = tables._RunCache(ws)
+    spec = recipes.load_table_spec(None, ws)
+    cache = recipes.RunCache(ws)
     rows = []
-    for group in tables.table1_groups(spec):
-        gspec = tables._group_spec(spec, group)
-        rec = next(r for r in tables.table1_recipes(group, gspec) if r.epochs == "chosen")
+    for group in recipes.table1_groups(spec):
+        gspec = recipes.group_runs(spec, group)
+        rec = next(r for r in recipes.table1_recipes(group, gspec) if r.epochs == "chosen")
         runs = cache.get(gspec[rec.runs], "B_mc" if rec.multicrop else "B")
         labels = runs[0].labels
         first = np.array([choose_indices(labels, r.probs, "baseline")[0][0] for r in runs])
-        for rule in tables.ensemble_rules([r.config for r in runs]):
-            rows.append(compare([r.probs for r in runs], labels, first, rule, tables.ENSEMBLE_TOP_K,
+        for rule in recipes.ensemble_rules([r.config for r in runs]):
+            rows.append(compare([r.probs for r in runs], labels, first, rule, recipes.ENSEMBLE_TOP_K,
                                 f"{root} {group} {rec.row}"))
     return rows
 

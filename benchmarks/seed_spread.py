@@ -142,12 +142,15 @@ def seed_spec(spec: dict, seed: int) -> dict:
 
 
 def seed_tables(seed_ws, spec: dict, seed: int) -> dict:
-    """{table name: Table 1 / 3 of ``seed``'s runs} (as notebook 07 builds them), each written to
-    ``<seed_ws>/results/tables/<name>_seed<seed>.csv``."""
+    """{table name: Table 1 / 3 of ``seed``'s runs} (as notebook 07 builds them: the held-out
+    predictions the rows read made first), each written to ``<seed_ws>/results/tables/<name>_seed<seed>.csv``."""
+    from aulib.infer.at_epochs import predict_needed
     from aulib.io import write_csv
     from aulib.report.tables import table1, table3
+    from aulib.select.recipes import predictions_needed
 
     sspec = seed_spec(spec, seed)
+    predict_needed(seed_ws, predictions_needed(seed_ws, sspec, splits=()))
     out = {}
     for group, name in TABLE_NAMES.items():
         if group not in sspec:

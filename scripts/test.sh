@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test suite, run after scripts/setup.sh. Three streams share the machine's two cores:
+# The test suite, run after scripts/setup.sh: ruff (pyproject.toml's rules) on aulib, tests, benchmarks
+# and scripts, then three streams sharing the machine's two cores:
 #  A1 (in the background): the paper-path rehearsal, the two-node torchrun test and the noisy-label
 #    rehearsal (OpenFace-format machine labels of a SynthAU video, filtered);
 #  A2 (in the background): the own-data rehearsal, the BP4D / DISFA / Aff-Wild2 rehearsals and the
@@ -25,6 +26,12 @@ E2E=("${E2E_A1[@]}" "${E2E_A2[@]}")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rm -rf runs/ci out.ipynb
+# the linter first (rules: pyproject.toml's [tool.ruff]); any finding stops the run before a test starts
+if ! python -m ruff --version > /dev/null 2>&1; then
+  echo "test.sh: ruff is not installed in .venv; run bash scripts/setup.sh (the test extra installs it)" >&2
+  exit 1
+fi
+python -m ruff check aulib tests benchmarks scripts
 # matplotlib's font cache, built once before the streams: two first imports at the same moment
 # can leave a partial cache, whose missing fonts then print findfont warnings in notebooks
 python -c "import matplotlib.font_manager"

@@ -15,7 +15,8 @@ from sklearn.metrics import f1_score
 from aulib.audit.cli import main
 from aulib.audit.inputs import AuditError
 from aulib.audit.run import audit
-from aulib.pipeline.kfold import fold_workspace, write_kfold_summaries
+from aulib.pipeline.kfold import fold_workspace
+from aulib.report.kfold import write_kfold_summaries
 from aulib.report import benchmark as BM
 from aulib.workspace import Workspace, repo_root
 from test_benchmark_table import GROUP, write_fold

@@ -12,7 +12,8 @@ from sklearn.metrics import f1_score
 from aulib.aus import au_columns, group_aus
 from aulib.io import read_yaml, write_csv, write_npy, write_yaml
 from aulib.pipeline import profile as P
-from aulib.pipeline.kfold import fold_workspace, kfold_summary, write_kfold_summaries
+from aulib.pipeline.kfold import fold_workspace
+from aulib.report.kfold import kfold_summary, write_kfold_summaries
 from aulib.report import benchmark as BM
 from aulib.report import benchmark_workspace as BW
 from aulib.report.published import published_table

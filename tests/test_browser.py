@@ -268,7 +268,8 @@ def _wait_run_all(driver, n_code: int, timeout: float = RUN_TIMEOUT_S) -> bool:
 
     seen_widget, deadline = False, time.time() + timeout
     while time.time() < deadline:
-        seen_widget = seen_widget or bool(driver.find_elements(By.CSS_SELECTOR, f"{PANEL} .jp-OutputArea-output .widget-hprogress, {PANEL} .jp-OutputArea-output .widget-progress"))
+        seen_widget = seen_widget or bool(driver.find_elements(
+            By.CSS_SELECTOR, f"{PANEL} .jp-OutputArea-output .widget-hprogress, {PANEL} .jp-OutputArea-output .widget-progress"))
         prompts = _prompts(driver)
         ran = sum(bool(re.fullmatch(r"\[\d+\]:", p)) for p in prompts)
         # JupyterLab renders a cell's exception with the stderr MIME type: either stops Run All

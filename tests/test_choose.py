@@ -186,6 +186,32 @@ def test_heldout_is_needed_only_at_the_picked_candidates(tmp_path):
     assert not lazy.notes and np.isfinite(lazy.table["heldout"]).all()
 
 
+def test_heldout_files_are_read_and_a_missing_one_names_the_inference_call(tmp_path):
+    """The choice reads held-out files only: predictions_needed lists the (run, epoch) every strategy
+    picks; a picked file missing beside its checkpoint is an error naming the file and the inference
+    call (the choice no longer predicts from checkpoints itself); with the checkpoint pruned too,
+    the held-out estimate is skipped with a note, as before."""
+    from aulib.select.choose import predictions_needed
+    from aulib.select.stored import MissingPredictions
+
+    ws = Workspace.for_profile("ci", root=tmp_path / "ws")
+    write_synthetic_run(ws.run("a"), peaks=np.where(np.arange(17) % 2, 2, 3), epochs=8, n_images=60, seed=1)
+    full, _ = choose_for_workspace(ws, "17au", folds=3)
+    picked = sorted({int(e) for c in full.choices.values() for e in c.epoch.tolist()})
+    needed = predictions_needed(ws, "17au")
+    assert [(r.run_dir.name, r.split, list(r.epochs), r.multicrop) for r in needed] == [("a", "test", picked, False)]
+    gone = ws.run("a") / "preds" / f"test_epoch{picked[0]:03d}.npy"
+    gone.unlink()
+    ckpt = ws.run("a") / "checkpoints" / f"epoch{picked[0]:03d}.pt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"")
+    with pytest.raises(MissingPredictions, match=rf"{gone.name} not found.*predict_needed"):
+        choose_for_workspace(ws, "17au", folds=3)
+    ckpt.unlink()
+    report, _ = choose_for_workspace(ws, "17au", folds=3)
+    assert report.table["heldout"].isna().all() and "no checkpoint to predict them" in " ".join(report.notes)
+
+
 def test_candidates_refuse_runs_on_different_rows(tmp_path):
     a = load_run_preds(write_synthetic_run(tmp_path / "a", epochs=2, n_images=10, heldout=None), "B")
     b = load_run_preds(write_synthetic_run(tmp_path / "b", epochs=2, n_images=11, heldout=None), "B")
@@ -309,7 +335,8 @@ def test_choice_table_gives_each_gain_its_paired_bootstrap_interval(tmp_path):
     """Notebook 06's gains over the baseline carry 95 % paired cluster-bootstrap intervals
     (aulib.report.bootstrap over the decisions 06 scores), and its figure draws them."""
     from aulib.report import gains
-    from aulib.report.bootstrap import cluster_ids, paired_gains
+    from aulib.report.bootstrap import paired_gains
+    from aulib.select.folds import cluster_ids
 
     ws = Workspace.for_profile("ci", root=tmp_path / "ws")
     write_synthetic_run(ws.run("a"), epochs=6, n_images=60, seed=1)

@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ("usage", "explore", "emotionet", "bp4d", "disfa", "affwild2", "benchmarks", "scale", "own_data", "noisy_labels", "several_machines",
-         "failure_modes", "decisions", "layout", "architecture")
+PAGES = ("usage", "explore", "emotionet", "bp4d", "disfa", "affwild2", "benchmarks", "scale", "own_data", "noisy_labels",
+         "several_machines", "failure_modes", "decisions", "layout", "architecture")
 
 
 def _links(path: Path) -> list[str]:
@@ -102,6 +102,7 @@ def test_benchmark_pages_hold_the_commands_their_rehearsal_runs():
         rehearse, run = page_commands(dataset)
         argv = shlex.split(rehearse)
         assert argv[:3] == ["python", "-m", "aulib.pipeline.rehearsal"] and argv[argv.index("--profile") + 1] == dataset
-        assert argv[argv.index("--data-root") + 1] == example_root and (ROOT / "notebooks" / "profiles" / f"{dataset}.yaml").exists()
+        assert argv[argv.index("--data-root") + 1] == example_root
+        assert (ROOT / "notebooks" / "profiles" / f"{dataset}.yaml").exists()
         assert shlex.split(run)[:5] == ["python", "-m", "aulib.pipeline", "--profile", argv[argv.index("--out") + 1]]
         assert f"benchmark_{dataset}_{group}.md" in (ROOT / "docs" / f"{dataset}.md").read_text()

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 
-from aulib.io import read_npy, read_torch, read_yaml, write_csv, write_yaml
+from aulib.io import read_npy, read_torch, read_yaml, write_yaml
 from aulib.train.launch import node_args, node_commands, torchrun_command
 from aulib.workspace import Workspace
 

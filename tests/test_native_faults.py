@@ -301,7 +301,8 @@ def test_wrong_and_unreadable_roots_and_bad_profiles_answer_in_one_line(tmp_path
 
 # ------------------------------------------------------------------ --only of the last step
 def test_only_the_last_step_rewrites_the_kfold_summaries(tmp_path, monkeypatch, capsys):
-    from aulib.pipeline import kfold, runner
+    from aulib.pipeline import runner
+    from aulib.report import kfold
     from aulib.pipeline.profile import load_profile
     written = write_bp4d(tmp_path / "BP4D", tasks=("T1",), frames=2, missing=0, unlabelled=0)
     calls = []

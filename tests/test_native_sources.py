@@ -1,6 +1,5 @@
 """BP4D, DISFA and Aff-Wild2 read as they ship (tests/native_layouts.py writes them)."""
 import numpy as np
-import pandas as pd
 import pytest
 
 from aulib.aus import AU_NAMES

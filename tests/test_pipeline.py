@@ -187,7 +187,7 @@ def test_shipped_profiles_plan_cleanly(name, tmp_path):
 def test_kfold_protocol_runs_every_step_once_per_fold(project, monkeypatch):
     """protocol: {kfold: K}: the steps run in <workspace>/fold<k> with kfold/fold given
     to the notebook that declares them; fold k > 1 gets fold 1's face cache; then the summary."""
-    from aulib.pipeline import kfold as K
+    from aulib.report import kfold as K
 
     root, log = project
     _notebook(root / "notebooks" / "03_c.ipynb", "profile = None\nworkspace = None\nkfold = None\nfold = None",
@@ -213,8 +213,8 @@ def test_named_protocol_folds_run_once_per_fold(project, monkeypatch):
     """protocol: {folds: disfa_3fold}: 3 fold workspaces, each given folds/fold,
     then the summaries with the protocol's name; affwild2_official is one fold;
     unknown names are refused at load, listing the known ones."""
-    from aulib.pipeline import kfold as K
     from aulib.pipeline import runner
+    from aulib.report import kfold as K
 
     root, _ = project
     calls, summaries = [], []
@@ -226,7 +226,8 @@ def test_named_protocol_folds_run_once_per_fold(project, monkeypatch):
     assert summaries == [("t", 3, "disfa_3fold")]
     _profile(root, [{"notebook": "02_b.ipynb"}], name="aw", protocol={"folds": "affwild2_official"})
     runner.run("aw")
-    assert calls[-1] == ("fold1", {"published_folds": "affwild2_official", "fold": 1}) and summaries[-1] == ("aw", 1, "affwild2_official")
+    assert calls[-1] == ("fold1", {"published_folds": "affwild2_official", "fold": 1})
+    assert summaries[-1] == ("aw", 1, "affwild2_official")
     for bad, msg in (({"folds": "bp4d"}, r"unknown protocol folds 'bp4d'; the kit knows \['affwild2_official', "
                                          r"'bp4d_3fold', 'disfa_3fold'\]"),
                      ({"folds": "bp4d_3fold", "kfold": 3}, "sets both kfold")):

@@ -9,6 +9,7 @@ import pytest
 from aulib.aus import AUS_2020, au_columns, group_aus
 from aulib.io import write_csv, write_npy, write_yaml
 from aulib.report import paper, tables
+from aulib.select import recipes
 from aulib.select.chosen import load_chosen, save_chosen
 from aulib.workspace import Workspace
 
@@ -115,9 +116,9 @@ def test_b_column_is_in_sample_for_ensembles_like_the_baseline(ws):
     from aulib.metrics import au_scores, decide, summarize
     from aulib.runs import load_run_preds
 
-    rec = tables.TABLE1_RECIPES["17au"][1]                                  # Ensemble
+    rec = recipes.TABLE1_RECIPES["17au"][1]                                  # Ensemble
     runs = [load_run_preds(ws.run(n), "B") for n in ("17_a", "17_b")]
-    scores, system = tables.evaluate_recipe(rec, runs, None, folds=4)
+    scores, system = recipes.evaluate_recipe(rec, runs, None, folds=4)
     in_sample = decide(system.probs(runs), system.thresholds)               # fitted on B, applied to B
     expected = summarize(au_scores(runs[0].labels, in_sample, runs[0].aus))
     assert scores["B"]["final"] == pytest.approx(expected["final"], abs=1e-12)
@@ -176,7 +177,7 @@ def test_write_table_csv_and_markdown(ws):
 
 
 def test_table2_full_system_on_test_split(ws):
-    chosen = {g: tables.full_system(ws, g, SPEC) for g in ("17au", "6au")}
+    chosen = {g: recipes.full_system(ws, g, SPEC) for g in ("17au", "6au")}
     ens = chosen["17au"].ensemble
     assert ens["multicrop"] is True and len(ens["epochs"]) == 17 and len(ens["epochs"][0]) == 2
     save_chosen(ws.chosen("17au"), chosen["17au"])
@@ -347,15 +348,15 @@ def test_chosen_and_threshold_steps_cannot_lose_in_sample_per_au(ws, group):
 
     from aulib.metrics import au_scores
 
-    recipes = tables.TABLE1_RECIPES[group]
+    rows = recipes.TABLE1_RECIPES[group]
     names = SPEC[group]["pretrained" if group == "17au" else "ensemble"]
     split = "B_mc" if group == "17au" else "B"
     runs = [tables.load_run_preds(ws.run(n), split) for n in names]
-    for rules in (lambda c: (0.2,), lambda c: (None,), tables.ensemble_rules):
+    for rules in (lambda c: (0.2,), lambda c: (None,), recipes.ensemble_rules):
         per_au, rule = {}, {}
-        with mock.patch.object(tables, "ensemble_rules", rules):
-            for rec in recipes[-3:]:
-                dec, system = tables.recipe_decisions(rec, runs, None, folds=4)
+        with mock.patch.object(recipes, "ensemble_rules", rules):
+            for rec in rows[-3:]:
+                dec, system = recipes.recipe_decisions(rec, runs, None, folds=4)
                 lab, d, _ = dec["B"]
                 per_au[rec.epochs, rec.threshold] = au_scores(lab, d, runs[0].aus)["final"].to_numpy()
                 rule[rec.epochs, rec.threshold] = system.ensemble.neg_weight
@@ -373,15 +374,15 @@ def test_the_ensemble_rule_is_chosen_on_b_by_the_final_score(ws):
     log-loss on B (final at 0.5), the members' rule winning ties."""
     from unittest import mock
 
-    rec = tables.TABLE1_RECIPES["6au"][1]
+    rec = recipes.TABLE1_RECIPES["6au"][1]
     runs = [tables.load_run_preds(ws.run(n), "B") for n in SPEC["6au"]["ensemble"]]
-    assert tables.ensemble_rules([r.config for r in runs]) == (0.2, None)
-    assert tables.ensemble_rules([{"ablate": ["balance"]}]) == (None,)
+    assert recipes.ensemble_rules([r.config for r in runs]) == (0.2, None)
+    assert recipes.ensemble_rules([{"ablate": ["balance"]}]) == (None,)
     finals = {}
     for rule in (0.2, None):
-        with mock.patch.object(tables, "ensemble_rules", lambda c, rule=rule: (rule,)):
-            finals[rule] = tables.evaluate_recipe(rec, runs, None, folds=4)[0]["B"]["final"]
-    scores, system = tables.evaluate_recipe(rec, runs, None, folds=4)
+        with mock.patch.object(recipes, "ensemble_rules", lambda c, rule=rule: (rule,)):
+            finals[rule] = recipes.evaluate_recipe(rec, runs, None, folds=4)[0]["B"]["final"]
+    scores, system = recipes.evaluate_recipe(rec, runs, None, folds=4)
     assert scores["B"]["final"] == pytest.approx(max(finals.values()), abs=1e-12)
     assert system.ensemble.neg_weight == (0.2 if finals[0.2] >= finals[None] else None)
 
@@ -499,7 +500,7 @@ def test_table1_seed_spread_is_the_spread_of_the_tables_of_each_seed(ws, tmp_pat
     t1 = tables.table1(ws, "6au", {**spec, "6au": {"baseline": ["6_a_s1"], "ensemble": ["6_a_s1", "6_b"]}})
     path = tmp_path / "spec.yaml"                  # through YAML, as the runner writes it (seeds as int keys)
     write_yaml(path, {**spec, "seed_replicas": {"6_a": {0: "6_a", 1: "6_a_s1"}}})
-    t = tables.table1(ws, "6au", tables.load_table_spec(path))
+    t = tables.table1(ws, "6au", recipes.load_table_spec(path))
     assert (t["seeds"] == 2).all()
     pd.testing.assert_frame_equal(t[t0.columns], t0)
     for e in tables.SEED_ESTIMATES:
@@ -511,7 +512,7 @@ def test_table1_seed_spread_is_the_spread_of_the_tables_of_each_seed(ws, tmp_pat
             got = t[f"{e} gain {comp} seed sd"].to_numpy()
             assert np.isnan(got[0]) and got[1:] == pytest.approx(np.abs(g0 - g1)[1:] / np.sqrt(2), abs=1e-12)
     with pytest.raises(ValueError, match="seed_replicas maps each run"):
-        tables.load_table_spec({**spec, "seed_replicas": {"6_a": ["6_a", "6_a_s1"]}})
+        recipes.load_table_spec({**spec, "seed_replicas": {"6_a": ["6_a", "6_a_s1"]}})
 
 
 def test_each_distinct_ensemble_is_fitted_once_across_rows_rules_folds_and_full_systems(ws):
@@ -520,12 +521,12 @@ def test_each_distinct_ensemble_is_fitted_once_across_rows_rules_folds_and_full_
     distinct (members' predictions, rows, rule, top_k) key; a rewritten prediction file is a new key."""
     from unittest import mock
 
-    tables._ENSEMBLES.clear()
-    with mock.patch.object(tables, "choose_ensemble_epochs", wraps=tables.choose_ensemble_epochs) as search:
+    recipes._ENSEMBLES.clear()
+    with mock.patch.object(recipes, "choose_ensemble_epochs", wraps=recipes.choose_ensemble_epochs) as search:
         t1 = {g: tables.table1(ws, g, {**SPEC, "bootstrap": 0}) for g in ("17au", "6au")}
         # per group: 2 rules x (the full fit + 4 folds), whatever the number of rows using them
         assert search.call_count == 2 * 2 * (1 + SPEC["folds"])
-        tables.full_systems(ws, SPEC, save=False)
+        recipes.full_systems(ws, SPEC, save=False)
         assert search.call_count == 2 * 2 * (1 + SPEC["folds"])
         again = tables.table1(ws, "6au", {**SPEC, "bootstrap": 0})
         assert search.call_count == 2 * 2 * (1 + SPEC["folds"])
@@ -536,3 +537,32 @@ def test_each_distinct_ensemble_is_fitted_once_across_rows_rules_folds_and_full_
         write_npy(path, np.load(path))
         tables.table1(ws, "6au", {**SPEC, "bootstrap": 0})
         assert search.call_count == 2 * 2 * (1 + SPEC["folds"]) + 2 * (1 + SPEC["folds"])
+
+
+def test_tables_read_only_the_predictions_the_inference_step_is_asked_for(tmp_path):
+    """Notebook 07's inference step: predictions_needed lists, per row, its runs' held-out epochs
+    (those the row's system fitted on all of B picks); the table reads those files alone (a held-out
+    file not listed may go), and a listed one missing beside its checkpoint is an error naming the
+    file and the call to make (the table no longer predicts from checkpoints itself)."""
+    from aulib.select.stored import MissingPredictions
+
+    ws = Workspace.for_profile("t", root=tmp_path, results=tmp_path / "results")
+    for i, n in enumerate(["6_a", "6_b"]):
+        _make_run(ws, n, "6au", seed=10 + i, epochs=8)
+    spec = {"heldout": "test", "folds": 4, "bootstrap": 0, "6au": SPEC["6au"]}
+    want = tables.table1(ws, "6au", spec)
+    needed = recipes.predictions_needed(ws, spec)
+    assert sorted((r.run_dir.name, r.split, r.multicrop) for r in needed) == [("6_a", "test", False),
+                                                                              ("6_b", "test", False)]
+    listed = {(r.run_dir.name, e) for r in needed for e in r.epochs}
+    unlisted = [(n, e) for n in ("6_a", "6_b") for e in range(1, 9) if (n, e) not in listed]
+    assert unlisted
+    for n, e in unlisted:
+        (ws.run(n) / "preds" / f"test_epoch{e:03d}.npy").unlink()
+    pd.testing.assert_frame_equal(tables.table1(ws, "6au", spec), want)
+    n, e = sorted(listed)[0]
+    (ws.run(n) / "preds" / f"test_epoch{e:03d}.npy").unlink()
+    (ws.run(n) / "checkpoints").mkdir()
+    (ws.run(n) / "checkpoints" / f"epoch{e:03d}.pt").write_bytes(b"")
+    with pytest.raises(MissingPredictions, match=rf"test_epoch{e:03d}.npy not found.*predict_needed"):
+        tables.table1(ws, "6au", spec)

@@ -51,7 +51,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from aulib.data.faces.align import _style_scale, crop_face
+from aulib.data.faces.align import style_scale, crop_face
 from aulib.data.faces.cache import read_face_cache
 from aulib.data.faces.columns import BOX_COLUMNS, LANDMARK_COLUMNS
 from aulib.data.images import ImageReadError, load_rgb, resolve_image
@@ -264,7 +264,7 @@ def build_crop_store(data_root, faces, out_dir, style: str, size: int, images: S
     for ``stall_minutes`` (None: :data:`aulib.workers.STALL_MINUTES`) stops them and
     raises :class:`aulib.workers.Stalled` naming the stuck rows (the rows finished are kept).
     """
-    _style_scale(style)
+    style_scale(style)
     stall_seconds(stall_minutes)      # a bad limit is refused before anything is written
     size = int(size)
     if size < 1:

@@ -96,7 +96,7 @@ def safe_relative_path(path: str, what: str = "image path") -> str:
     return norm
 
 
-def _decode_utf8(path: Path, data: bytes) -> str:
+def decode_utf8(path: Path, data: bytes) -> str:
     """The text of a label file; a ValueError naming the file, line, column
     and byte offset of the first byte that is not UTF-8 (BOM allowed)."""
     try:
@@ -112,7 +112,7 @@ def _decode_utf8(path: Path, data: bytes) -> str:
             "file's, so on_error='skip' does not skip it") from None
 
 
-def _refuse_repeated_columns(path: Path, raw_header: Sequence[str], canon: Callable[[str], str],
+def refuse_repeated_columns(path: Path, raw_header: Sequence[str], canon: Callable[[str], str],
                              used: Sequence[str]) -> None:
     """ValueError naming the file and the columns when two header names mean
     the same used column (``'AU 12'`` twice, ``AU 12`` and ``AU12``)."""
@@ -228,8 +228,8 @@ def read_label_table(path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"label table {path} not found: build it first (notebook 01_data, "
                                 "aulib.data.sources.prepare_labels)")
-    text = _decode_utf8(path, path.read_bytes())
-    _refuse_repeated_columns(path, next(csv.reader(io.StringIO(text)), []), str.strip, ["image"] + CATALOG_COLUMNS)
+    text = decode_utf8(path, path.read_bytes())
+    refuse_repeated_columns(path, next(csv.reader(io.StringIO(text)), []), str.strip, ["image"] + CATALOG_COLUMNS)
     df = pd.read_csv(io.StringIO(text), dtype={"image": str}, keep_default_na=False)
     return validate_label_table(df, source=str(path))
 

@@ -2,7 +2,7 @@
 per AU its final score (and F1, accuracy, positives) under each estimate,
 beside the table's Baseline row (:func:`aulib.report.tables.row_per_au`).
 Only rows the workspace can fit are offered (the others are listed with
-the reason, :func:`aulib.report.tables.row_missing`). A row is fitted again
+the reason, :func:`aulib.select.recipes.row_missing`). A row is fitted again
 on first view (seconds to a minute, a busy sign meanwhile) and kept."""
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..report.gains import ESTIMATES, STYLE
-from ..report.tables import load_table_spec, row_missing, row_per_au, table_rows
+from ..report.tables import row_per_au
+from ..select.recipes import load_table_spec, row_missing, table_rows
 from .frontend import shown, widgets
 from .view import Explorer, FigureView, as_workspace, one_redraw
 
@@ -26,7 +27,7 @@ class TableBreakdown(Explorer):
         self.spec = load_table_spec(spec, self.ws)
         every = table_rows(self.spec)
         if not every:
-            raise ValueError("the table spec gives no table runs (format: aulib.report.tables)")
+            raise ValueError("the table spec gives no table runs (format: aulib.select.recipes)")
         why = {(t, r): row_missing(self.ws, self.spec, t, r) for t, rows in every.items() for r in rows}
         #: {table: rows it can fit}, {(table, row): why not} of the others
         self.rows = {t: [r for r in rows if why[(t, r)] is None] for t, rows in every.items()}
@@ -135,5 +136,5 @@ class TableBreakdown(Explorer):
 @shown
 def table_breakdown(ws, spec=None, table: str | None = None, row: str | None = None) -> TableBreakdown:
     """The Table 1 / 3 row explorer (:class:`TableBreakdown`); ``spec`` as
-    :func:`aulib.report.tables.load_table_spec` (None: the workspace's)."""
+    :func:`aulib.select.recipes.load_table_spec` (None: the workspace's)."""
     return TableBreakdown(ws, spec, table, row)

@@ -47,3 +47,21 @@ def preds_at_epochs(ws: Workspace, run_dir, split: str, epochs, multicrop: bool 
     for e in missing:
         predict_split_probs(run_dir, e, ws, split=split, multicrop=multicrop, device=device, batch_size=batch)
     return load_run_preds(run_dir, name, want)
+
+
+def predict_needed(ws: Workspace, needed, device: str = "auto") -> list[str]:
+    """The inference step before choice and tables (notebooks 06 and 07):
+    every request of ``needed`` (``(run_dir, split, epochs, multicrop)``
+    tuples, :class:`aulib.select.stored.PredRequest`) predicted where no file
+    holds it (:func:`preds_at_epochs`). A request that cannot be met (a pruned
+    checkpoint, a split without crops) is skipped: its message is printed and
+    returned, and the reading step reports it as before (a held-out estimate
+    or Table 2 row left out, with the reason)."""
+    notes = []
+    for run_dir, split, epochs, multicrop in needed:
+        try:
+            preds_at_epochs(ws, run_dir, split, epochs, multicrop=multicrop, device=device)
+        except FileNotFoundError as err:
+            notes.append(str(err))
+            print(f"note: {err}", flush=True)
+    return notes

@@ -16,7 +16,7 @@ every 04_train step one step per seed (:func:`aulib.pipeline.profile.seed_name`)
 runs the steps once per fold (workspaces ``<workspace>/fold<k>/``, 02_split
 given ``kfold`` or ``folds``, and ``fold``) and writes
 ``<workspace>/results/tables/kfold_<group>.csv|md`` and the benchmark tables
-(:mod:`aulib.pipeline.kfold`), after a full run or an ``--only`` run that
+(:mod:`aulib.report.kfold`), after a full run or an ``--only`` run that
 selects a step they are made from (06_choose, 07_tables: the last step).
 
 Before any step, a profile that does not parse or is refused, and a data
@@ -65,6 +65,7 @@ from ..lock import WorkspaceLock
 from ..progress import HEADLESS_ENV, format_duration
 from ..signals import sigterm_as_exit
 from ..workspace import Workspace
+from ..report import kfold as summaries
 from . import cli, kfold
 from .publish import publish as publish_results
 from .fingerprint import StepState, step_states
@@ -94,7 +95,7 @@ def run(profile_name: str, data_root: str | None = None, force: bool = False,
         quiet: bool = False, publish: bool = False) -> Workspace:
     """Execute a profile's notebooks in order; returns the workspace. With
     ``protocol: {kfold: K}`` once per fold in ``<workspace>/fold<k>/``, then
-    the k-fold summary tables (:mod:`aulib.pipeline.kfold`). ``quiet``: do
+    the k-fold summary tables (:mod:`aulib.report.kfold`). ``quiet``: do
     not echo what the notebooks print. ``publish``: then copy the
     workspace's results over the project's ``results/``
     (:mod:`aulib.pipeline.publish`), refused while a step is out of date."""
@@ -162,7 +163,8 @@ def _run_profile(profile: Profile, ws: Workspace, extra: dict, force: bool, only
             kfold.share_data(passes[0][1], fws)
         _run_steps(profile, fws, given, force, only, progress, quiet)
     if profile.kfold and feeds_summaries(profile, only):
-        for group, (csv, _) in kfold.write_kfold_summaries(ws, profile.kfold, profile.protocol.get("folds")).items():
+        written = summaries.write_kfold_summaries(ws, profile.kfold, profile.protocol.get("folds"))
+        for group, (csv, _) in written.items():
             print(f"k-fold summary ({group}): {csv}")
     elif profile.kfold:
         print(f"k-fold summaries not rewritten: --only selected no step they are made from "

@@ -13,9 +13,8 @@ from ..data.splits import read_split
 from ..runs import select_runs
 from ..select.choose import load_candidates
 from ..select.chosen import load_chosen
-from ..select.folds import add_subjects
+from ..select.folds import add_subjects, cluster_ids
 from .benchmark import ALL_RUNS, FoldInputs, FoldResult, ModelPreds, fold_systems, write_benchmark_table
-from .bootstrap import cluster_ids
 
 TEST_SPLIT = "H"
 

@@ -31,16 +31,6 @@ import pandas as pd
 from ..metrics import scores_from_counts
 
 
-def cluster_ids(index: pd.DataFrame) -> np.ndarray:
-    """Cluster of every row of a split index (N,): ``subject`` when the index has
-    that column, else ``image`` (B's degraded copies of one image together),
-    else every row its own cluster."""
-    for col in ("subject", "image"):
-        if col in index.columns:
-            return index[col].astype(str).to_numpy()
-    return np.arange(len(index))
-
-
 def cluster_counts(labels: np.ndarray, decisions: np.ndarray, clusters) -> np.ndarray:
     """Per-cluster counts (K, 2 C + 2 S C) float64, clusters in ``np.unique`` order.
 

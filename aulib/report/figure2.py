@@ -31,7 +31,7 @@ from matplotlib.ticker import MaxNLocator
 from ..io import atomic_path
 from ..metrics import batched_scores
 from ..runs import RunPreds, load_run_preds, select_runs
-from .tables import load_table_spec
+from ..select.recipes import load_table_spec
 
 _LOG_COL = re.compile(r"^(?P<split>.+?)_final_AU(?P<au>\d+)$")
 #: An AU whose final score spans at most this over the epochs is flat: its "best epoch" is an argmax of a constant.

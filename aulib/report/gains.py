@@ -22,7 +22,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .bootstrap import cluster_ids, paired_gains
+from ..select.folds import cluster_ids
+from .bootstrap import paired_gains
 from .figure1 import save_figure
 
 ESTIMATES = ("B", "B cross-fit", "Held-out")

@@ -37,14 +37,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..infer.at_epochs import preds_at_epochs
 from ..metrics import au_scores, decide, summarize
 from ..runs import (RunPreds, complete_epochs, heldout_split, load_run_preds, pred_epochs, read_config, read_index,
                     run_aus, select_runs)
 from ..workspace import RunDir, Workspace
 from .chosen import ChosenModel, load_chosen, save_chosen  # noqa: F401 - re-exported
 from .folds import add_subjects, fold_groups, group_folds  # noqa: F401 - group_folds re-exported
-from .rules import STRATEGIES, _per_au_columns, choose_indices
+from .rules import STRATEGIES, choose_indices, per_au_columns
+from .stored import PredRequest, request, stored_preds
 from .threshold import CRITERIA, best_threshold, check_criterion  # noqa: F401 - re-exported
 HONEST_ESTIMATES = ("optimistic", "cross_fitted", "heldout")
 
@@ -146,7 +146,7 @@ class Choice:
             idx = np.array([pos[(r, int(e))] for r, e in zip(self.run, self.epoch)])
         except KeyError as err:
             raise KeyError(f"candidate {err.args[0]} has no predictions on split {cands.split}") from None
-        return _per_au_columns(cands.probs, idx)
+        return per_au_columns(cands.probs, idx)
 
     def decisions(self, cands: Candidates) -> np.ndarray:
         return decide(self.probs(cands), self.threshold)
@@ -200,7 +200,7 @@ def honest_estimate(select: Candidates, heldout=None, strategies=STRATEGIES,
     ``heldout``: :class:`Candidates` (those missing from it are dropped from
     both before choosing), or a function of the (run, epoch) keys the
     choices picked that returns their Candidates (:func:`choose_for_workspace`
-    predicts them from checkpoints where needed). Every choice maximises
+    reads them from the files the inference step wrote, :func:`predictions_needed`). Every choice maximises
     ``criterion`` (:data:`CRITERIA`); the table reports final scores either way."""
     check_criterion(criterion)
     strategies = list(strategies)
@@ -286,26 +286,23 @@ def load_candidates(run_dirs, split: str, epochs: dict | None = None) -> tuple[l
 
 
 def _heldout_loader(ws: Workspace, run_dirs: dict, split: str):
-    """keys [(run, epoch)] -> their :class:`Candidates` on ``split``, predicted
-    from the checkpoints where training did not score them."""
+    """keys [(run, epoch)] -> their :class:`Candidates` on ``split``, read
+    from the files the inference step wrote (:func:`predictions_needed`)."""
     def load(keys) -> Candidates:
         epochs = {}
         for run, e in keys:
             epochs.setdefault(run, []).append(e)
-        runs = [preds_at_epochs(ws, run_dirs[run], split, eps) for run, eps in epochs.items()]
+        runs = [stored_preds(run_dirs[run], split, eps) for run, eps in epochs.items()]
         for r in runs:
             add_subjects(r.index, ws)
         return Candidates.from_runs(runs)
     return load
 
 
-def choose_for_workspace(ws: Workspace, group: str, runs=None, select_split: str = "B", heldout: str | None = None,
-                         folds: int = 5, strategy: str = "threshold", strategies=STRATEGIES,
-                         seed: int = 0, criterion: str = "final") -> tuple[ChoiceReport, ChosenModel]:
-    """Checkpoint and threshold choice for a group over the runs of a
-    workspace (``runs`` None: every run of the group). ``heldout`` None takes
-    the held-out split named in the runs' configs. Returns the honest-estimate
-    report and the chosen model of ``strategy`` (not yet saved)."""
+def _workspace_candidates(ws: Workspace, group: str, runs, select_split: str, heldout: str | None):
+    """The runs' predictions on ``select_split`` stacked as candidates, and
+    the held-out split (``heldout``, else the first the runs' configs name)
+    with the run directories, or None and a note why there is none."""
     dirs = select_runs(ws, group, runs)
     if not dirs:
         raise FileNotFoundError(f"no runs of group {group!r} under {ws.train}; train one with notebooks/04_train.ipynb")
@@ -314,12 +311,46 @@ def choose_for_workspace(ws: Workspace, group: str, runs=None, select_split: str
     if heldout is None:
         names = {heldout_split(r.config) for r in run_preds} - {None}
         heldout = sorted(names)[0] if names else None  # runs naming different splits: the first by name
-    held, notes = None, []
-    if heldout is not None:
-        if ws.split(heldout).exists() or all(pred_epochs(d, heldout) for d in dirs):
-            held = _heldout_loader(ws, {r.run_name: r.run_dir for r in run_preds}, heldout)
-        else:
-            notes.append(f"no {heldout} split in the workspace ({ws.split(heldout)}): held-out estimate skipped")
+    notes = []
+    if heldout is not None and not (ws.split(heldout).exists() or all(pred_epochs(d, heldout) for d in dirs)):
+        notes.append(f"no {heldout} split in the workspace ({ws.split(heldout)}): held-out estimate skipped")
+        heldout = None
+    return run_preds, select, heldout, notes
+
+
+def predictions_needed(ws: Workspace, group: str, runs=None, select_split: str = "B", heldout: str | None = None,
+                       strategy: str = "threshold", strategies=STRATEGIES,
+                       criterion: str = "final") -> list[PredRequest]:
+    """The held-out prediction files :func:`choose_for_workspace` reads (its
+    arguments but ``folds`` and ``seed``, which do not change them): per run, the
+    epochs the choices of ``strategies`` (and ``baseline``, ``strategy``)
+    pick on ``select_split``. For the inference step
+    :func:`aulib.infer.at_epochs.predict_needed` (notebook 06 calls both
+    first); [] when there is no held-out split."""
+    run_preds, select, heldout, _ = _workspace_candidates(ws, group, runs, select_split, heldout)
+    if heldout is None:
+        return []
+    check_criterion(criterion)
+    picked: dict = {}
+    for s in dict.fromkeys(["baseline", *strategies, strategy]):
+        ch = choose(select, s, criterion)
+        for r, e in zip(ch.run, ch.epoch):
+            picked.setdefault(r, set()).add(int(e))
+    dirs = {r.run_name: r.run_dir for r in run_preds}
+    return [request(dirs[r], heldout, sorted(eps)) for r, eps in picked.items()]
+
+
+def choose_for_workspace(ws: Workspace, group: str, runs=None, select_split: str = "B", heldout: str | None = None,
+                         folds: int = 5, strategy: str = "threshold", strategies=STRATEGIES,
+                         seed: int = 0, criterion: str = "final") -> tuple[ChoiceReport, ChosenModel]:
+    """Checkpoint and threshold choice for a group over the runs of a
+    workspace (``runs`` None: every run of the group). ``heldout`` None takes
+    the held-out split named in the runs' configs, whose predictions at the
+    epochs the choices pick are read from files: run the inference step of
+    :func:`predictions_needed` first. Returns the honest-estimate report and
+    the chosen model of ``strategy`` (not yet saved)."""
+    run_preds, select, heldout, notes = _workspace_candidates(ws, group, runs, select_split, heldout)
+    held = None if heldout is None else _heldout_loader(ws, {r.run_name: r.run_dir for r in run_preds}, heldout)
     report = honest_estimate(select, held, strategies=strategies, folds=folds, seed=seed, criterion=criterion)
     report.notes[:0] = notes
     if strategy not in report.choices:
@@ -331,4 +362,4 @@ def choose_for_workspace(ws: Workspace, group: str, runs=None, select_split: str
 __all__ = ["CRITERIA", "STRATEGIES", "HONEST_ESTIMATES", "best_threshold", "choose_indices", "group_folds",
            "cross_fitted_decisions",
            "Candidates", "Choice", "choose", "choose_across_runs", "ChoiceReport", "honest_estimate",
-           "ChosenModel", "save_chosen", "load_chosen", "load_candidates", "choose_for_workspace"]
+           "ChosenModel", "save_chosen", "load_chosen", "load_candidates", "predictions_needed", "choose_for_workspace"]

@@ -25,7 +25,7 @@ rule suits depends on the members (measured on the demo: the members' rule
 wins for the 17 expression AUs, whose rare AUs the members under-detect;
 plain log-loss for the 6 head-pose AUs, which they separate almost
 perfectly), so Table 1 chooses between the two on B by the ensemble's own
-final score (:func:`ensemble_rules`, :func:`aulib.report.tables.fit_system`).
+final score (:func:`ensemble_rules`, :func:`aulib.select.recipes.fit_system`).
 
 Chosen ensembles (:func:`choose_ensemble_epochs`): the paper's "chosen" step
 inside an ensemble picks, per AU, the members' epochs *for the ensemble*: a

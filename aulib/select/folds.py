@@ -1,5 +1,6 @@
 """Folds that keep related rows together, for cross-fitted choice
-(:mod:`aulib.select.choose`) and ensembles (:mod:`aulib.select.ensemble`):
+(:mod:`aulib.select.choose`), ensembles (:mod:`aulib.select.ensemble`) and bootstrap
+clusters (:func:`cluster_ids`, :mod:`aulib.report.bootstrap`):
 the rows of one image (B's degraded copies share a fold) and, when the
 workspace knows who is in each image (a generic CSV's ``subject`` column,
 ``labels/subjects.csv``), all images of one subject."""
@@ -45,6 +46,16 @@ def fold_groups(index: pd.DataFrame) -> np.ndarray:
                       "keep images, not subjects, apart; raise frac_b to give B at least 2 subjects", stacklevel=2)
     if "image" in index.columns:
         return index["image"].astype(str).to_numpy()
+    return np.arange(len(index))
+
+
+def cluster_ids(index: pd.DataFrame) -> np.ndarray:
+    """Cluster of every row of a split index (N,): ``subject`` when the index has
+    that column, else ``image`` (B's degraded copies of one image together),
+    else every row its own cluster."""
+    for col in ("subject", "image"):
+        if col in index.columns:
+            return index[col].astype(str).to_numpy()
     return np.arange(len(index))
 
 

@@ -40,7 +40,7 @@ def _argmax_nan(a: np.ndarray, axis: int) -> np.ndarray:
     return np.argmax(np.where(np.isnan(a), -np.inf, a), axis=axis)
 
 
-def _per_au_columns(probs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def per_au_columns(probs: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """(N, C) probabilities taking AU j from candidate ``idx[j]`` of (K, N, C)."""
     c = probs.shape[-1]
     return np.asarray(probs[idx, :, np.arange(c)], dtype=np.float32).T
@@ -82,7 +82,7 @@ def choose_indices(labels: np.ndarray, probs: np.ndarray, strategy: str,
         idx = _argmax_nan(per_au, 0)
     if strategy in ("baseline", "chosen"):
         return idx, np.full(c, 0.5), per_au[idx, np.arange(c)]
-    thr, score = best_threshold(labels, _per_au_columns(probs, idx), criterion=criterion)
+    thr, score = best_threshold(labels, per_au_columns(probs, idx), criterion=criterion)
     return idx, thr, score
 
 

@@ -136,7 +136,7 @@ def centre_matrix(height: int, width: int, size: int) -> np.ndarray:
                       size, scale=1.0)
 
 
-def _style_scale(style: str) -> float | None:
+def style_scale(style: str) -> float | None:
     """None for ``aligned``, the box scale for ``box<scale>`` (``box1.5``)."""
     if style == "aligned":
         return None
@@ -154,7 +154,7 @@ def crop_matrix(face_row: Mapping, style: str, size: int, image_hw: tuple[int, i
     side ``min(H, W)``, status ``no_face``; ``aligned`` with a box but no
     landmarks -> the box at scale 1.0, status ``no_landmarks``.
     """
-    scale = _style_scale(style)
+    scale = style_scale(style)
     box = [float(face_row[c]) for c in BOX_COLUMNS]
     if int(face_row["n_faces"]) == 0 or not np.isfinite(box).all():
         return centre_matrix(*image_hw, size), "no_face"

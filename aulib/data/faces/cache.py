@@ -18,7 +18,7 @@ from aulib.io import write_csv
 
 from ..images import resolve_image
 from .columns import CACHE_COLUMNS, FACE_COLUMNS
-from .detect import MIN_FACE_PX, _progress_bar, detect_faces
+from .detect import MIN_FACE_PX, progress_bar, detect_faces
 
 @dataclass
 class FaceReport:
@@ -146,7 +146,7 @@ def build_face_cache(data_root, images: Sequence[str], out_csv, method: str = "m
                 if r["image"] in wanted and r["status"] != "unreadable"}
     todo = [k for k, i in enumerate(images) if i not in done]
     errors: dict[str, str] = {}
-    bar = _progress_bar(total=len(images), desc="faces", disable=not progress)
+    bar = progress_bar(total=len(images), desc="faces", disable=not progress)
     bar.update(len(images) - len(todo))
     next_write, write_s = 0.0, 0.0
     for start in range(0, len(todo), chunk):

@@ -164,7 +164,7 @@ def detect_faces(images: Sequence, device: str = "cpu", batch_size: int = 16, pr
             arrays.append(_resize(arr, size))
         return ok, (np.stack(arrays) if arrays else None)
 
-    bar = _progress_bar(total=n, desc="faces", disable=not progress)
+    bar = progress_bar(total=n, desc="faces", disable=not progress)
     bar.update(n - sum(len(b[1]) for b in batches))
     pool = ThreadPoolExecutor(max_workers=1)   # decode the next batch while detecting
     try:
@@ -235,7 +235,7 @@ def detect_all_faces(images: Sequence[np.ndarray], device: str = "cpu", batch_si
     return faces
 
 
-def _progress_bar(total: int, desc: str, disable: bool):
+def progress_bar(total: int, desc: str, disable: bool):
     return progress(total=total, desc=desc, unit="img", disable=disable)
 
 

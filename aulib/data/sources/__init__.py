@@ -37,7 +37,8 @@ folder names and options are ``settings={...}``, defaults in the module's
 ``SETTINGS``; every table gets subjects):
 
 ``bp4d`` (:mod:`.bp4d`)        AUCoding/AU_OCC/<Subject>_<Task>.csv, frames img/<Subject>/<Task>/<n>.jpg
-``disfa`` (:mod:`.disfa`)      ActionUnit_Labels/<SN>/<SN>_au<N>.txt, frames from Video_LeftCamera/LeftVideo<SN>_comp.avi (or the right camera's)
+``disfa`` (:mod:`.disfa`)      ActionUnit_Labels/<SN>/<SN>_au<N>.txt, frames from
+                               Video_LeftCamera/LeftVideo<SN>_comp.avi (or the right camera's)
 ``affwild2`` (:mod:`.affwild2`)  annotations/AU_Detection_Challenge/{Train,Validation}_Set/<video>.txt, cropped_aligned/
 ``machine_labels`` (:mod:`.machine_labels`)  OpenFace 2 / py-feat (Fex) CSVs of your videos as the noisy set,
                  a generic CSV of manual codes as the optimization table (docs/noisy_labels.md)

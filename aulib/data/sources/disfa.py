@@ -32,7 +32,7 @@ import numpy as np
 
 from ...settings import SettingError
 from ..images import ImageReadError, frame_ref, open_video
-from .text import _file_problems
+from .text import file_problems
 from .native import Ignored, Problems, assemble, code_values, numbered_files, read_fields, whole_numbers
 
 DISFA_AUS = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
@@ -141,7 +141,7 @@ def read(root: Path, settings: dict, check_files: bool = True, on_error: str = "
         if settings["images"] == "video":
             rel = f"{videos}/{video_file(sn, settings)}"
             n_frames = 0
-            why = _file_problems(root, [rel])[0] if check_files else "not checked"
+            why = file_problems(root, [rel])[0] if check_files else "not checked"
             if why == "":
                 try:
                     video = open_video(root / rel)

@@ -21,9 +21,9 @@ import pandas as pd
 
 from ... import io as aio
 from ...aus import AUS_2020, au_column
-from ..labels import AU_COLUMNS, LabelReport, _refuse_repeated_columns, require_au_columns, validate_label_table
-from .text import (EMOTIONET_UNKNOWN, ImageMapper, _clean_header, _folder, _parse_values, _read_text_table,
-                   _to_table)
+from ..labels import AU_COLUMNS, LabelReport, refuse_repeated_columns, require_au_columns, validate_label_table
+from .text import (EMOTIONET_UNKNOWN, ImageMapper, clean_header, image_folder, parse_values, read_text_table,
+                   to_table)
 
 #: Number of AU value columns (AU1 … AU60) in an EmotioNet automatic list.
 AUTOMATIC_N_AUS = 60
@@ -38,7 +38,7 @@ def url_file_name(url: str) -> str:
 def _url_mapper(image_dir: str | os.PathLike | ImageMapper) -> ImageMapper:
     if callable(image_dir):
         return image_dir
-    folder = _folder(image_dir)
+    folder = image_folder(image_dir)
     return lambda url: posixpath.join(folder, url_file_name(url))
 
 
@@ -54,10 +54,10 @@ def read_emotionet_manual(path, data_root, image_dir: str | os.PathLike | ImageM
     """
     path, data_root = Path(path), Path(data_root)
     mapper = _url_mapper(image_dir)
-    df = _read_text_table(path, ",", header=True)
-    header = {_clean_header(c): c for c in df.columns if not c.startswith("_")}
+    df = read_text_table(path, ",", header=True)
+    header = {clean_header(c): c for c in df.columns if not c.startswith("_")}
     wanted = {f"AU {a}": au_column(a) for a in AUS_2020}
-    _refuse_repeated_columns(path, df.attrs["header"], lambda c: _clean_header(c).replace(" ", ""),
+    refuse_repeated_columns(path, df.attrs["header"], lambda c: clean_header(c).replace(" ", ""),
                              ["URL", "URLorig"] + [w.replace(" ", "") for w in wanted])
     missing = [name for name in ["URL"] + list(wanted) if name not in header]
     if missing:
@@ -68,7 +68,7 @@ def read_emotionet_manual(path, data_root, image_dir: str | os.PathLike | ImageM
     extra = [h for h in header if h not in wanted and h not in ("URL", "URL orig")]
     if extra:
         report.notes.append(f"ignored column(s) {extra} (not among the 23 challenge AUs)")
-    table = _to_table(df, header["URL"], [header[w] for w in wanted], list(wanted.values()), mapper,
+    table = to_table(df, header["URL"], [header[w] for w in wanted], list(wanted.values()), mapper,
                       data_root, check_files, on_error, report)
     return table, report
 
@@ -90,7 +90,7 @@ def read_emotionet_automatic(path, data_root, image_dir: str | os.PathLike | Ima
     names = ["URL", "URL orig"] + [f"AU{a}" for a in range(1, AUTOMATIC_N_AUS + 1)]
     frames, notes = [], []
     for p in paths:
-        df = _read_text_table(p, "\t", header=False)
+        df = read_text_table(p, "\t", header=False)
         width = df.shape[1] - 3
         if width != n_fields:
             raise ValueError(f"{p}: {width} tab-separated fields per line, expected {n_fields} (URL, URL orig, "
@@ -99,14 +99,14 @@ def read_emotionet_automatic(path, data_root, image_dir: str | os.PathLike | Ima
         df.columns = ["_file", "_line", "_short"] + names
         if len(df):
             head = df.iloc[0, 5:].astype(str)
-            if head.str.contains("AU", case=False).any() and (_parse_values(head.to_numpy()[None]) == 2).any():
+            if head.str.contains("AU", case=False).any() and (parse_values(head.to_numpy()[None]) == 2).any():
                 df = df.iloc[1:]
                 notes.append(f"{p.name}: line 1 read as a header")
         frames.append(df)
     df = pd.concat(frames, ignore_index=True)
     source = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files ({', '.join(p.name for p in paths)})"
     report = LabelReport(source=source, notes=notes)
-    table = _to_table(df, "URL", AU_COLUMNS, AU_COLUMNS, _url_mapper(image_dir), Path(data_root),
+    table = to_table(df, "URL", AU_COLUMNS, AU_COLUMNS, _url_mapper(image_dir), Path(data_root),
                       check_files, on_error, report)
     return table, report
 

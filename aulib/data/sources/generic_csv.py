@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from ...aus import CATALOG, au_column
-from ..labels import CATALOG_COLUMNS, LabelReport, _refuse_repeated_columns, safe_relative_path, write_label_table
-from .text import (EMOTIONET_UNKNOWN, ImageMapper, _clean_header, _folder, _read_text_table,
-                   _to_table)
+from ..labels import CATALOG_COLUMNS, LabelReport, refuse_repeated_columns, safe_relative_path, write_label_table
+from .text import (EMOTIONET_UNKNOWN, ImageMapper, clean_header, image_folder, read_text_table,
+                   to_table)
 
 
 #: Optional columns of a generic CSV kept beside the labels: the person in
@@ -86,7 +86,7 @@ _INTENSITY_KINDS = ("r", "int", "intensity")
 def au_heading(name: str) -> tuple[int, str] | None:
     """``(AU number, 'occurrence' | 'intensity')`` of a column heading that
     names an AU in a common spelling, None for any other heading."""
-    m = _AU_HEADING.match(_clean_header(name))
+    m = _AU_HEADING.match(clean_header(name))
     if not m:
         return None
     kind = "intensity" if (m.group("kind") or "").lower() in _INTENSITY_KINDS else "occurrence"
@@ -107,7 +107,7 @@ def _generic_au_columns(path: Path, raw_header: Sequence[str], header: dict, int
             continue
         au, kind = hit
         if au not in CATALOG:
-            unknown.append(_clean_header(heading))
+            unknown.append(clean_header(heading))
             continue
         mapped.setdefault(au_column(au), []).append(heading)
         kinds[au_column(au)] = kind
@@ -116,18 +116,18 @@ def _generic_au_columns(path: Path, raw_header: Sequence[str], header: dict, int
                          f"catalog {list(CATALOG)}; remove or rename them (nothing is dropped silently)")
     for col, headings in mapped.items():
         if len(headings) > 1:
-            cols = " and ".join(repr(_clean_header(h)) for h in headings)
+            cols = " and ".join(repr(clean_header(h)) for h in headings)
             raise ValueError(f"{path}: columns {cols} both name {col}; keep one (the reader would have to guess "
                              "which is right)")
     intensity = sorted((c for c, k in kinds.items() if k == "intensity"), key=CATALOG_COLUMNS.index)
     if intensity and intensity_threshold is None:
-        raise ValueError(f"{path}: column(s) {[_clean_header(mapped[c][0]) for c in intensity]} hold AU intensities "
+        raise ValueError(f"{path}: column(s) {[clean_header(mapped[c][0]) for c in intensity]} hold AU intensities "
                          "(an _r suffix), not occurrence labels; give an occurrence column (AU1 or AU1_c, values "
                          "0/1), or read the intensities with a threshold: prepare_labels(..., settings="
                          "{'intensity_threshold': 0.5}) (profile: common: {label_settings: {intensity_threshold: "
                          "...}}), present when intensity >= threshold")
     notes = []
-    renamed = [f"{_clean_header(h[0])!r} as {c}" for c, h in mapped.items() if _clean_header(h[0]) != c]
+    renamed = [f"{clean_header(h[0])!r} as {c}" for c, h in mapped.items() if clean_header(h[0]) != c]
     if renamed:
         notes.append("read column(s) " + ", ".join(renamed))
     if intensity:
@@ -144,7 +144,7 @@ def _threshold_values(df: pd.DataFrame, heading: str, threshold: float, path: Pa
     bad = values.isna() & ~unknown
     if bad.any():
         r = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"{path}: line {int(df['_line'].iloc[r])}, column {_clean_header(heading)!r}: "
+        raise ValueError(f"{path}: line {int(df['_line'].iloc[r])}, column {clean_header(heading)!r}: "
                          f"{text.iloc[r]!r} is not an intensity; expected a number, or empty/-1/999 for unknown")
     df[heading] = np.where(unknown, "-1", np.where(values >= threshold, "1", "0"))
 
@@ -168,13 +168,13 @@ def read_generic_csv(path, data_root, image_dir: str | os.PathLike = "", check_f
     Returns ``(label table, LabelReport)``.
     """
     path, data_root = Path(path), Path(data_root)
-    df = _read_text_table(path, ",", header=True)
-    header = {_clean_header(c).replace(" ", ""): c for c in df.columns if not c.startswith("_")}
+    df = read_text_table(path, ",", header=True)
+    header = {clean_header(c).replace(" ", ""): c for c in df.columns if not c.startswith("_")}
     def canon(name: str) -> str:
         hit = au_heading(name)
-        return au_column(hit[0]) if hit else _clean_header(name).replace(" ", "")
+        return au_column(hit[0]) if hit else clean_header(name).replace(" ", "")
 
-    _refuse_repeated_columns(path, df.attrs["header"], canon, ["image", *META_COLUMNS] + CATALOG_COLUMNS)
+    refuse_repeated_columns(path, df.attrs["header"], canon, ["image", *META_COLUMNS] + CATALOG_COLUMNS)
     au_cols, thresholds, spelling_notes = _generic_au_columns(path, df.attrs["header"], header, intensity_threshold)
     present = [c for c in CATALOG_COLUMNS if c in au_cols]
     if "image" not in header or not present:
@@ -186,17 +186,17 @@ def read_generic_csv(path, data_root, image_dir: str | os.PathLike = "", check_f
     for col, threshold in thresholds.items():
         _threshold_values(df, au_cols[col], threshold, path)
     report = LabelReport(source=str(path), notes=list(spelling_notes))
-    used = {"image", *META_COLUMNS} | {_clean_header(h).replace(" ", "") for h in au_cols.values()}
+    used = {"image", *META_COLUMNS} | {clean_header(h).replace(" ", "") for h in au_cols.values()}
     extra = [h for h in header if h not in used]
     if extra:
         report.notes.append(f"ignored column(s) {extra} (not 'image', 'subject', 'split' or an AU of the "
                             "FACS catalog)")
-    folder = _folder(image_dir)
+    folder = image_folder(image_dir)
 
     def to_path(image: str) -> str:
         return _inside_root(image, folder, data_root)
 
-    table = _to_table(df, header["image"], [au_cols[c] for c in present], present, to_path, data_root,
+    table = to_table(df, header["image"], [au_cols[c] for c in present], present, to_path, data_root,
                       check_files, on_error, report)
     return _meta_columns(df, header, table, to_path, path), report
 

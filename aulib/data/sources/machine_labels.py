@@ -46,7 +46,7 @@ import pandas as pd
 
 from ...aus import CATALOG
 from ..images import VIDEO_SUFFIXES, ImageReadError, frame_ref, open_video
-from ..labels import LabelReport, _decode_utf8
+from ..labels import LabelReport, decode_utf8
 from .generic_csv import au_heading, read_generic_csv
 from .native import Problems, assemble
 
@@ -75,7 +75,7 @@ def inputs(root: Path, settings: dict) -> list[Path]:
 
 def read_tool_csv(path: Path) -> pd.DataFrame:
     """A tool's CSV as str fields, headers stripped (OpenFace's ``frame, face_id``), ``_line`` 1-based."""
-    text = _decode_utf8(path, path.read_bytes())
+    text = decode_utf8(path, path.read_bytes())
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ...aus import AU_NAMES, au_column
-from ..labels import CATALOG_COLUMNS, PROBLEM_COLUMNS, LabelReport, _decode_utf8, warn_degenerate_aus
-from .text import _entry_problem, _raise_first, outside_root
+from ..labels import CATALOG_COLUMNS, PROBLEM_COLUMNS, LabelReport, decode_utf8, warn_degenerate_aus
+from .text import entry_problem, raise_first, outside_root
 
 #: The code :func:`code_values` gives a value outside its map.
 BAD = -128
@@ -83,7 +83,7 @@ def numbered_files(folder: Path, root: Path | None = None, ignored: Ignored | No
         m = _NUMBERED.match(e.name)
         if e.is_dir(follow_symlinks=False) or not m:
             odd.append(f"{rel}/{e.name}")
-        elif root_real is None or _entry_problem(e, root_real) == "":
+        elif root_real is None or entry_problem(e, root_real) == "":
             out.setdefault(int(m.group(1)), e.name)
         else:
             unusable.append(f"{rel}/{e.name}")
@@ -125,11 +125,11 @@ def read_fields(path: Path, header: bool) -> tuple[list[str], np.ndarray, np.nda
     an integer (parsed in C), 1-based line numbers (N,),
     short (N,) bool: the line had fewer fields, padded with '')``; blank lines
     are dropped; a line with more fields than the first raises naming it;
-    text must be UTF-8 (:func:`aulib.data.labels._decode_utf8`).
+    text must be UTF-8 (:func:`aulib.data.labels.decode_utf8`).
     """
     if not path.is_file():
         raise FileNotFoundError(f"label file {path} not found")
-    text = _decode_utf8(path, path.read_bytes())
+    text = decode_utf8(path, path.read_bytes())
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
@@ -261,7 +261,7 @@ class Problems:
     def check(self) -> None:
         """Raise on the first problem unless ``on_error='skip'``."""
         if self.rows and self.on_error == "raise":
-            _raise_first(self.rows)
+            raise_first(self.rows)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=PROBLEM_COLUMNS)

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..labels import (CATALOG_COLUMNS, PROBLEM_COLUMNS, LabelReport, _decode_utf8, safe_relative_path,
+from ..labels import (CATALOG_COLUMNS, PROBLEM_COLUMNS, LabelReport, decode_utf8, safe_relative_path,
                       warn_degenerate_aus)
 
 #: EmotioNet's code for an unknown label (also read as unknown in a generic CSV).
@@ -35,7 +35,7 @@ _ALLOWED = "0, 1, 999 (unknown), -1 (unknown) or empty (unknown)"
 ImageMapper = Callable[[str], str]
 
 
-def _folder(image_dir) -> str:
+def image_folder(image_dir) -> str:
     text = str(image_dir).strip().replace("\\", "/").rstrip("/")
     return "" if text in ("", ".") else safe_relative_path(text, "image_dir")
 
@@ -51,7 +51,7 @@ def outside_root(path, root_real: str) -> str:
             "it in, or point data_root at a folder that holds the target")
 
 
-def _entry_problem(entry: os.DirEntry, root_real: str) -> str:
+def entry_problem(entry: os.DirEntry, root_real: str) -> str:
     """'' when a directory entry is a readable regular file inside the data
     root, else why not (a link is followed only when its target is inside)."""
     if not entry.is_symlink():
@@ -87,7 +87,7 @@ def _name_hint(name: str, loose: dict[str, str]) -> str:
             "or fix the label file so the names match exactly)")
 
 
-def _file_problems(data_root: Path, images: Sequence[str]) -> list[str]:
+def file_problems(data_root: Path, images: Sequence[str]) -> list[str]:
     """Per image: '' when ``data_root / image`` is a regular file inside the
     data root (one directory scan a folder, no per-file stat), else the reason
     it is not usable."""
@@ -117,17 +117,17 @@ def _file_problems(data_root: Path, images: Sequence[str]) -> list[str]:
                 loose[parent] = {_loose(n): n for n in listing[parent]}
             out.append("image file not found" + _name_hint(name, loose[parent]))
         else:
-            why = _entry_problem(entry, root_real)
+            why = entry_problem(entry, root_real)
             out.append(f"image file unusable: {why}" if why else "")
     return out
 
 
 def _existing(data_root: Path, images: Sequence[str]) -> np.ndarray:
-    """bool per image: is ``data_root / image`` a usable file (see :func:`_file_problems`)."""
-    return np.array([p == "" for p in _file_problems(data_root, images)], bool)
+    """bool per image: is ``data_root / image`` a usable file (see :func:`file_problems`)."""
+    return np.array([p == "" for p in file_problems(data_root, images)], bool)
 
 
-def _parse_values(raw: np.ndarray) -> np.ndarray:
+def parse_values(raw: np.ndarray) -> np.ndarray:
     """Strings (N, C) -> int8 codes (N, C): 1, 0, -1 unknown; 2 marks a bad value."""
     if raw.size == 0:
         return np.zeros(raw.shape, np.int8)
@@ -168,7 +168,7 @@ def _records(data: bytes, sep: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array(starts, np.int64), np.array(counts, np.int64)
 
 
-def _read_text_table(path: Path, sep: str, header: bool) -> pd.DataFrame:
+def read_text_table(path: Path, sep: str, header: bool) -> pd.DataFrame:
     """All fields as str plus ``_file``, ``_line`` (1-based line in the file)
     and ``_short`` (the line has fewer fields than the table); blank lines
     dropped. ``attrs["header"]``: the header's names as written (repeats kept)."""
@@ -176,7 +176,7 @@ def _read_text_table(path: Path, sep: str, header: bool) -> pd.DataFrame:
         raise FileNotFoundError(f"label file {path} not found")
     kind = "tab" if sep == "\t" else "comma"
     data = path.read_bytes()
-    text = _decode_utf8(path, data)
+    text = decode_utf8(path, data)
     try:
         with warnings.catch_warnings():  # lines with extra fields are reported below, by line
             warnings.simplefilter("ignore", pd.errors.ParserWarning)
@@ -209,18 +209,18 @@ def _read_text_table(path: Path, sep: str, header: bool) -> pd.DataFrame:
     return df
 
 
-def _clean_header(name: str) -> str:
+def clean_header(name: str) -> str:
     return str(name).strip().strip("'\"").strip()
 
 
-def _raise_first(problems: list[dict]) -> None:
+def raise_first(problems: list[dict]) -> None:
     p = problems[0]
     more = f"; {len(problems) - 1} more problem(s)" if len(problems) > 1 else ""
     raise ValueError(f"{p['file']}: line {p['line']}, column {p['column']!r}: {p['reason']}, found "
                      f"{p['value']!r}{more}; fix the file or pass on_error='skip' to drop such rows")
 
 
-def _to_table(df: pd.DataFrame, key_col: str, source_cols: Sequence[str], value_names: Sequence[str],
+def to_table(df: pd.DataFrame, key_col: str, source_cols: Sequence[str], value_names: Sequence[str],
               to_path: ImageMapper, data_root: Path, check_files: bool, on_error: str,
               report: LabelReport) -> pd.DataFrame:
     """Shared body of every reader.
@@ -243,7 +243,7 @@ def _to_table(df: pd.DataFrame, key_col: str, source_cols: Sequence[str], value_
     for i in np.flatnonzero(bad):
         problem(i, "", "", f"too few fields (expected {width})")
     raw = df[list(source_cols)].to_numpy(str) if n else np.zeros((0, len(source_cols)), str)
-    codes = _parse_values(raw)
+    codes = parse_values(raw)
     codes[bad] = -1
     for r, c in zip(*np.nonzero(codes == 2)):
         problem(r, source_cols[c], raw[r, c], f"bad label value (expected {_ALLOWED})")
@@ -258,7 +258,7 @@ def _to_table(df: pd.DataFrame, key_col: str, source_cols: Sequence[str], value_
             problem(i, key_col, keys[i], f"image path rejected: {e}")
             bad[i] = True
     if problems and on_error == "raise":
-        _raise_first(problems)
+        raise_first(problems)
 
     keep = ~bad
     first: dict[str, int] = {}
@@ -275,7 +275,7 @@ def _to_table(df: pd.DataFrame, key_col: str, source_cols: Sequence[str], value_
 
     if check_files and keep.any():
         idx = np.flatnonzero(keep)
-        why = _file_problems(data_root, [images[i] for i in idx])
+        why = file_problems(data_root, [images[i] for i in idx])
         exists = np.array([w == "" for w in why], bool)
         if not exists.any() and not any(w.startswith("image file unusable") for w in why):
             raise FileNotFoundError(

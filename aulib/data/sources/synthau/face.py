@@ -306,7 +306,8 @@ def _build(idt: Identity, a: dict[int, float]) -> tuple[_Shapes, dict]:
         top = np.column_stack([1.06 * np.sin(ta), -1.08 * h * np.cos(ta)])
         top = top[::-1] if top[0, 0] > top[-1, 0] else top
         xs = top[-1, 0] * 0.92 + (top[0, 0] - top[-1, 0]) * 0.92 * _lin(0.0, 1.0, 11)
-        front = np.column_stack([xs, line_y - 0.08 * np.cos(xs * np.pi / 2) + (0.1 if idt.hair_style == 3 else 0) * np.cos(xs * 7) ** 2])
+        front = np.column_stack([xs, line_y - 0.08 * np.cos(xs * np.pi / 2)
+                                 + (0.1 if idt.hair_style == 3 else 0) * np.cos(xs * 7) ** 2])
         S.add("hair_top", top, 0.2 * np.cos(ta) ** 4, silhouette=True)
         S.add("hair_front", front, _surface_z(front[:, 0], front[:, 1], h))
 
@@ -331,8 +332,11 @@ def _build(idt: Identity, a: dict[int, float]) -> tuple[_Shapes, dict]:
         S.add(f"eye_up_{side}", np.column_stack([ex, up]), z)
         S.add(f"eye_lo_{side}", np.column_stack([ex, lo]), z)
         # Crease above the lid, bag line below (pushed up by 6).
-        S.add(f"crease_{side}", np.column_stack([cx + 0.9 * ew * s[2:-2], cy - idt.eye_open * (1 + 1.3 * A(5)) - 0.05 - 0.045 * (1 - s[2:-2] ** 2)]), z[2:-2])
-        S.add(f"bag_{side}", np.column_stack([cx + 0.8 * ew * s[3:-1], cy + 0.1 - 0.06 * A(6) + 0.02 * (1 - s[3:-1] ** 2)]), z[3:-1])
+        S.add(f"crease_{side}", np.column_stack([cx + 0.9 * ew * s[2:-2],
+                                                 cy - idt.eye_open * (1 + 1.3 * A(5)) - 0.05 - 0.045 * (1 - s[2:-2] ** 2)]),
+              z[2:-2])
+        S.add(f"bag_{side}", np.column_stack([cx + 0.8 * ew * s[3:-1], cy + 0.1 - 0.06 * A(6) + 0.02 * (1 - s[3:-1] ** 2)]),
+              z[3:-1])
         r = 0.55 * ew
         iris = _ellipse(cx, cy + 0.08 * idt.eye_open * (1 - closure), r, r, 14)
         S.add(f"iris_{side}", iris, z.mean() + 0.01)
@@ -528,7 +532,8 @@ def render_face(identity: Identity, au_intensities: Mapping[int, float], scene: 
     A = lambda au: a.get(au, 0.0)  # noqa: E731
     # Cheek apples and skin folds.
     for side in ("l", "r"):
-        draw.polygon(pts(f"cheek_{side}"), fill=_lerp(skin, (skin[0], int(skin[1] * 0.82), int(skin[2] * 0.82)), 0.35 + 0.5 * A(6)))
+        draw.polygon(pts(f"cheek_{side}"),
+                     fill=_lerp(skin, (skin[0], int(skin[1] * 0.82), int(skin[2] * 0.82)), 0.35 + 0.5 * A(6)))
         fold = idt.folds + 0.9 * A(12) + 1.2 * A(10) + 0.9 * A(9) + 0.9 * A(20)
         draw.line(pts(f"fold_{side}"), fill=fold_col(fold), width=lw + (fold > 0.6))
         if A(6) > 0:
@@ -560,8 +565,10 @@ def render_face(identity: Identity, au_intensities: Mapping[int, float], scene: 
             for name, col in ((f"iris_{side}", idt.iris), (f"pupil_{side}", (15, 12, 12))):
                 c = P[name].copy()
                 # Clip the disc between the lids (lid height at the same x).
-                yu = np.interp(c[:, 0], up[:, 0], up[:, 1]) if up[0, 0] < up[-1, 0] else np.interp(c[:, 0], up[::-1, 0], up[::-1, 1])
-                yl = np.interp(c[:, 0], lo[:, 0], lo[:, 1]) if lo[0, 0] < lo[-1, 0] else np.interp(c[:, 0], lo[::-1, 0], lo[::-1, 1])
+                yu = (np.interp(c[:, 0], up[:, 0], up[:, 1]) if up[0, 0] < up[-1, 0]
+                      else np.interp(c[:, 0], up[::-1, 0], up[::-1, 1]))
+                yl = (np.interp(c[:, 0], lo[:, 0], lo[:, 1]) if lo[0, 0] < lo[-1, 0]
+                      else np.interp(c[:, 0], lo[::-1, 0], lo[::-1, 1]))
                 c[:, 1] = np.clip(c[:, 1], yu, np.maximum(yu, yl))
                 draw.polygon(c.ravel().tolist(), fill=col)
             draw.line(lo.ravel().tolist(), fill=_shade(skin, 0.6), width=1)

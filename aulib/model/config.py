@@ -66,7 +66,8 @@ class TrainConfig:
     caps the batches per epoch (tests, smoke runs).
     """
 
-    run_name: str | None = setting(None, "name", "run directory train/<run_name>; null: <group>_<backbones>_<stage>[_no_*]", nullable=True)
+    run_name: str | None = setting(None, "name", "run directory train/<run_name>; null: <group>_<backbones>_<stage>[_no_*]",
+                                   nullable=True)
     workspace: str | None = setting(None, "str", "workspace folder; null: runs/<$AULIB_PROFILE or demo>", nullable=True)
     group: str = setting("17au", "name", "AU group (aulib.aus registry, or a profile's groups)")
     aus: list | None = setting(None, "list", "the group's AU numbers (written to config.yaml); null: the group's",

@@ -542,5 +542,6 @@ def read_predictions(path) -> pd.DataFrame:
     return df.astype({c: t for c, t in ints.items() if c in df.columns})
 
 
-__all__ = ["Predictor", "plan_chosen", "training_dataset", "SYNTHAU_NOTE", "predict_files", "available_chosen", "read_predictions", "errors_table", "errors_path",
-           "summarize_predictions", "resolve_device", "META_COLUMNS", "ERROR_COLUMNS"]
+__all__ = ["Predictor", "plan_chosen", "training_dataset", "SYNTHAU_NOTE", "predict_files", "available_chosen",
+           "read_predictions", "errors_table", "errors_path", "summarize_predictions", "resolve_device", "META_COLUMNS",
+           "ERROR_COLUMNS"]

@@ -125,7 +125,8 @@ def write_workspace(root: Path, p: dict, seed: int = 0):
                 for e in range(1, e_count + 1):
                     strength = quality * (1.5 - 0.02 * np.abs(e - peak)).astype(np.float32)
                     z = strength * (2 * y - 1) + rng.standard_normal(y.shape, np.float32) * 1.5 - 0.5
-                    write_npy(rd.preds(name_, e), (1 / (1 + np.exp(-z))).astype(np.float16))
+                    p16 = np.ascontiguousarray(1 / (1 + np.exp(-z)), np.float16)        # row-major, as training
+                    write_npy(rd.preds(name_, e), p16)
         write_csv(rd.log, pd.DataFrame({"epoch": np.arange(1, e_count + 1)}))
         rd.checkpoints_dir.mkdir(parents=True, exist_ok=True)
         for e in range(1, e_count + 1):                   # chosen files name checkpoints; nothing here loads one
@@ -161,13 +162,14 @@ def stage(name: str, root: Path, p: dict) -> dict:
     if name == "read":
         out["splits"] = {s: _read(_files(ws, p, [s])) for s in ("B", "B_mc", "H", "H_mc") if p["mc"] or "_mc" not in s}
     elif name == "load_candidates":
-        from aulib.runs import select_runs
+        from aulib import runs as runs_module
         from aulib.select.choose import load_candidates
 
-        files, dirs = _files(ws, p, ["B"]), select_runs(ws, None, _names(p))
+        files, dirs = _files(ws, p, ["B"]), runs_module.select_runs(ws, None, _names(p))
         plain, kit = [], []
         for _ in range(3):                                  # alternate, best of three each (page cache warm)
             plain.append(_read(files))
+            runs_module._INDEXES.clear()                    # as a fresh process: the shared index parsed once
             t0 = time.process_time()
             load_candidates(dirs, "B")
             kit.append(time.process_time() - t0)

@@ -30,6 +30,7 @@ and the benchmark table no worse than today (+20 % for noise); load_candidates
 <= 1.5 x np.load.
 
     python benchmarks/bench_post_training.py [--quick] [--profile paper|bp4d|affwild2 ...] [--fraction F]
+                                             [--stage load_candidates|06_choose|07_tables|benchmark ...]
 """
 from __future__ import annotations
 
@@ -253,11 +254,11 @@ def rows_of(profile: str, res: dict, quick: bool, fraction: float = 1.0) -> list
     return out
 
 
-def run(quick: bool = False, profiles=tuple(PROFILES), fraction: float = 1.0) -> list[dict]:
+def run(quick: bool = False, profiles=tuple(PROFILES), fraction: float = 1.0, stages=STAGES) -> list[dict]:
     """Rows for ``python -m benchmarks``: every profile at its size (``quick``: toy sizes, no targets)."""
     rows = []
     for prof in profiles:
-        rows += rows_of(prof, measure(prof, quick, fraction=fraction), quick, fraction)
+        rows += rows_of(prof, measure(prof, quick, stages, fraction), quick, fraction)
     return rows
 
 
@@ -268,6 +269,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--profile", action="append", choices=list(PROFILES))
     ap.add_argument("--fraction", type=float, default=1.0, help="scale B and H rows by this (projects CPU linearly)")
+    ap.add_argument("--stage", action="append", choices=[s for s in STAGES if s != "read"],
+                    help="only these stages (default: every one; reading the files once always runs)")
     a = ap.parse_args(argv)
     if a.child:
         name, prof, root = a.child
@@ -275,7 +278,7 @@ def main(argv=None):
         res = (write_workspace(Path(root), p), {})[1] if name == "write" else stage(name, Path(root), p)
         Path(a.out).write_text(json.dumps(res, default=float))
         return res
-    rows = run(a.quick, tuple(a.profile or PROFILES), a.fraction)
+    rows = run(a.quick, tuple(a.profile or PROFILES), a.fraction, tuple(a.stage or STAGES))
     for r in rows:
         met = "" if r["ok"] is None else ("met" if r["ok"] else "MISSED")
         print(f"{r['name']}: {r['measured']}  target {r['target'] or '-'} {met}")

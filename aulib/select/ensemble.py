@@ -33,9 +33,12 @@ combination of the members' candidate epochs (each member's ``top_k`` best by
 its own score) is refitted and scored by the ensemble's own final score at
 0.5. Every combination is tried where that is cheap (top_k^R refits per AU,
 under a budget of row-fits); otherwise coordinate ascent (one member at a
-time, about rounds x R x top_k refits). Either way the combination of the
-unchosen ensemble is tried first and is left only for a strictly better one,
-so in-sample the choice cannot lose to it.
+time, about rounds x R x top_k refits). Above ``SCREEN_ABOVE`` rows
+(Aff-Wild2's B) that search scores the combinations on a seeded, weighted
+sample of the rows and only the few best are refitted and scored on every
+row. Either way the combination of the unchosen ensemble is tried first (on
+every row) and is left only for a strictly better one, so in-sample the
+choice cannot lose to it.
 
 Cross-fitting: B's rows are split into ``folds`` folds *by group* (the image:
 B's degraded copies of one image share a fold); the ensemble scored on a fold

@@ -10,6 +10,8 @@ choice, ensembles, tables) reads runs through this module.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,25 +85,65 @@ def pred_splits(run_dir) -> list[str]:
     return RunDir(run_dir).pred_splits()
 
 
-def read_index(run_dir, split: str, aus=None) -> pd.DataFrame:
+def read_index(run_dir, split: str, aus=None, copy: bool = True) -> pd.DataFrame:
     """``preds/<split>_index.csv``; checks the AU columns (against ``aus`` if
-    given) and the label codes."""
+    given) and the label codes. Runs evaluated on one split hold the same
+    index: a file whose bytes equal one read before is not parsed again
+    (:func:`_parsed_index`); each call gets its own copy (``copy`` False:
+    the shared table, not to be changed)."""
     path = RunDir(run_dir).index(split)
     if not path.exists():
         have = pred_splits(run_dir)
         raise FileNotFoundError(f"{path} not found; run {Path(run_dir).name} has predictions for splits {have}")
-    index = pd.read_csv(path)
+    index = _parsed_index(path)
+    cols = [c for c in index.columns if c.startswith("AU") and c[2:].isdigit()]
+    if aus is not None and cols != au_columns(aus):
+        raise ValueError(f"{path} has AU columns {cols}, but the run's group has {au_columns(aus)}")
+    return index.copy(deep=_DEEP_COPY) if copy else index
+
+
+def index_shape(run_dir, split: str) -> tuple[int, int]:
+    """(rows, AU columns) of ``preds/<split>_index.csv``, checked as
+    :func:`read_index` does (no copy of the table)."""
+    index = read_index(run_dir, split, copy=False)
+    return len(index), sum(c.startswith("AU") and c[2:].isdigit() for c in index.columns)
+
+
+#: pandas 3 copies on write: there a shallow copy of a shared table is a safe one.
+_DEEP_COPY = int(pd.__version__.split(".")[0]) < 3
+#: Checked index tables by content: (size, digest of the first and last 64 KiB) -> (the file's bytes, table).
+#: A hit is used only when the whole file's bytes are equal. The last few files (B, its multi-crop, held-out).
+_INDEXES: dict[tuple, tuple[bytes, pd.DataFrame]] = {}
+_INDEXES_KEPT = 4
+
+
+def _parsed_index(path: Path) -> pd.DataFrame:
+    """The index table of ``path``, AU columns and label codes checked
+    (clear error naming the file, line and column); parsed once per
+    content (:data:`_INDEXES`). The returned table is shared: copy it."""
+    raw = path.read_bytes()
+    key = (len(raw), hashlib.blake2b(raw[:1 << 16] + raw[-(1 << 16):], digest_size=16).digest())
+    hit = _INDEXES.get(key)
+    if hit is not None and hit[0] == raw:
+        _INDEXES[key] = _INDEXES.pop(key)                                   # most recent last
+        return hit[1]
+    index = pd.read_csv(io.BytesIO(raw))
     cols = [c for c in index.columns if c.startswith("AU") and c[2:].isdigit()]
     if not cols:
         raise ValueError(f"{path} has no AU label columns (expected AU1, AU2, ...)")
-    if aus is not None and cols != au_columns(aus):
-        raise ValueError(f"{path} has AU columns {cols}, but the run's group has {au_columns(aus)}")
     vals = index[cols].to_numpy()
-    bad = ~np.isin(vals, (-1, 0, 1))
-    if bad.any():
+    if vals.dtype.kind in "iu" and (not vals.size or (vals.min() >= -1 and vals.max() <= 1)):
+        bad = None                                                        # integers in [-1, 1]: the codes
+    else:
+        bad = ~np.isin(vals, (-1, 0, 1))
+    if bad is not None and bad.any():
         r, c = np.argwhere(bad)[0]
         raise ValueError(f"{path}: line {r + 2}, column {cols[c]} holds {vals[r, c].item()!r}; "
                          "labels must be 1, 0 or -1")
+    _INDEXES.pop(key, None)
+    _INDEXES[key] = (raw, index)
+    while len(_INDEXES) > _INDEXES_KEPT:
+        del _INDEXES[next(iter(_INDEXES))]
     return index
 
 
@@ -148,7 +190,8 @@ def in_unit_interval(a: np.ndarray) -> bool:
 def _read_preds(path: Path, out: np.ndarray) -> tuple | None:
     """Read the .npy file ``path`` into ``out``: straight from the file into
     ``out``'s memory where dtype and shape match (one copy, as ``np.load``),
-    else loaded and cast. Returns None, or the file's (dtype, shape) when it
+    else read once and cast (another float type, column-major order).
+    Returns None, or the file's (dtype, shape) when it
     is not a float array of ``out``'s shape (``out`` untouched)."""
     with open(path, "rb") as f:
         version = np.lib.format.read_magic(f)
@@ -157,10 +200,14 @@ def _read_preds(path: Path, out: np.ndarray) -> tuple | None:
         if tuple(shape) != out.shape or dtype.kind != "f":
             return dtype, tuple(shape)
         if dtype == out.dtype and not fortran and out.flags.c_contiguous:
-            if f.readinto(memoryview(out).cast("B")) != out.nbytes:
-                raise ValueError("the file is shorter than its header says (truncated)")
-        else:
-            out[...] = np.load(path, allow_pickle=False)
+            complete = f.readinto(memoryview(out).cast("B")) == out.nbytes
+        else:                                           # another float type or column-major: read once, cast
+            data = np.fromfile(f, dtype, count=out.size)
+            complete = data.size == out.size
+            if complete:
+                out[...] = data.reshape(shape[::-1]).T if fortran else data.reshape(shape)
+    if not complete:
+        raise ValueError("the file is shorter than its header says (truncated: not fully written)")
     return None
 
 

@@ -18,7 +18,8 @@ Stages, each in its own process (peak memory: its ``ru_maxrss``; time: its
 CPU seconds, one thread):
 
 - ``read``     ``np.load`` of every prediction file once (the floor of any post-training stage);
-- ``load_candidates`` ``aulib.select.choose.load_candidates`` of the B files against ``np.load`` of the same files;
+- ``load_candidates`` ``aulib.select.choose.load_candidates`` of the B files against ``np.load`` of the same files,
+  every array held (a list of them, as the stack holds them all);
 - ``06_choose`` ``choose_for_workspace`` (every strategy, cross-fitted and held-out estimates) and its chosen file;
 - ``07_tables`` Table 1 (1,000 bootstrap resamples) and ``full_systems``;
 - ``benchmark`` the benchmark table of one fold (``aulib.report.benchmark``, 1,000 subject resamples).
@@ -30,6 +31,7 @@ and the benchmark table no worse than today (+20 % for noise); load_candidates
 <= 1.5 x np.load.
 
     python benchmarks/bench_post_training.py [--quick] [--profile paper|bp4d|affwild2 ...] [--fraction F]
+                                             [--stage load_candidates|06_choose|07_tables|benchmark ...]
 """
 from __future__ import annotations
 
@@ -125,7 +127,8 @@ def write_workspace(root: Path, p: dict, seed: int = 0):
                 for e in range(1, e_count + 1):
                     strength = quality * (1.5 - 0.02 * np.abs(e - peak)).astype(np.float32)
                     z = strength * (2 * y - 1) + rng.standard_normal(y.shape, np.float32) * 1.5 - 0.5
-                    write_npy(rd.preds(name_, e), (1 / (1 + np.exp(-z))).astype(np.float16))
+                    p16 = np.ascontiguousarray(1 / (1 + np.exp(-z)), np.float16)        # row-major, as training
+                    write_npy(rd.preds(name_, e), p16)
         write_csv(rd.log, pd.DataFrame({"epoch": np.arange(1, e_count + 1)}))
         rd.checkpoints_dir.mkdir(parents=True, exist_ok=True)
         for e in range(1, e_count + 1):                   # chosen files name checkpoints; nothing here loads one
@@ -140,16 +143,22 @@ def _files(ws, p: dict, splits) -> list[Path]:
             for e in range(1, p["epochs"] + 1)]
 
 
-def _read(files) -> float:
+def _read(files, keep: bool = False) -> float:
+    """CPU seconds of ``np.load`` of each file (``keep``: every array held, as
+    a loader of candidates must; else each dropped before the next)."""
     t = time.process_time()
+    held, a = [], None
     for f in files:
-        np.load(f)
+        a = np.load(f)
+        if keep:
+            held.append(a)
+    del held, a
     return time.process_time() - t
 
 
 def stage(name: str, root: Path, p: dict) -> dict:
     """Run one stage on the workspace at ``root``; CPU seconds and extra figures."""
-    from aulib.workspace import Workspace
+    from aulib.workspace import RunDir, Workspace
 
     import aulib.report.benchmark  # noqa: F401  (imports, torch's included, are not the stage's time)
     import aulib.report.tables  # noqa: F401
@@ -161,17 +170,22 @@ def stage(name: str, root: Path, p: dict) -> dict:
     if name == "read":
         out["splits"] = {s: _read(_files(ws, p, [s])) for s in ("B", "B_mc", "H", "H_mc") if p["mc"] or "_mc" not in s}
     elif name == "load_candidates":
-        from aulib.runs import select_runs
+        from aulib import runs as runs_module
         from aulib.select.choose import load_candidates
 
-        files, dirs = _files(ws, p, ["B"]), select_runs(ws, None, _names(p))
+        files, dirs = _files(ws, p, ["B"]), runs_module.select_runs(ws, None, _names(p))
         plain, kit = [], []
         for _ in range(3):                                  # alternate, best of three each (page cache warm)
-            plain.append(_read(files))
+            plain.append(_read(files, keep=True))           # both hold every array at the end
+            runs_module._INDEXES.clear()                    # as a fresh process: the shared index parsed once
             t0 = time.process_time()
             load_candidates(dirs, "B")
             kit.append(time.process_time() - t0)
-        out.update(np_load_s=min(plain), load_candidates_s=min(kit))
+        import pandas as pd
+
+        t0 = time.process_time()
+        pd.read_csv(RunDir(ws.run(_names(p)[0])).index("B"))               # the one parse any loader needs
+        out.update(np_load_s=min(plain), load_candidates_s=min(kit), index_csv_s=time.process_time() - t0)
     elif name == "06_choose":
         from aulib.select.choose import choose_for_workspace
         from aulib.select.chosen import save_chosen
@@ -236,7 +250,8 @@ def rows_of(profile: str, res: dict, quick: bool, fraction: float = 1.0) -> list
     lc = res.get("load_candidates")
     if lc:
         out.append(row(f"{profile}: load_candidates vs np.load of the same B files",
-                       f"{lc['load_candidates_s']:.2f} s vs {lc['np_load_s']:.2f} s ({size})",
+                       f"{lc['load_candidates_s']:.2f} s vs {lc['np_load_s']:.2f} s ({size}); np.load + one "
+                       f"pd.read_csv of the B index: {lc['np_load_s'] + lc.get('index_csv_s', 0.0):.2f} s",
                        lc["load_candidates_s"] / max(lc["np_load_s"], 1e-9), at_most=1.5))
     for s in ("06_choose", "07_tables", "benchmark"):
         if s not in res:
@@ -252,11 +267,11 @@ def rows_of(profile: str, res: dict, quick: bool, fraction: float = 1.0) -> list
     return out
 
 
-def run(quick: bool = False, profiles=tuple(PROFILES), fraction: float = 1.0) -> list[dict]:
+def run(quick: bool = False, profiles=tuple(PROFILES), fraction: float = 1.0, stages=STAGES) -> list[dict]:
     """Rows for ``python -m benchmarks``: every profile at its size (``quick``: toy sizes, no targets)."""
     rows = []
     for prof in profiles:
-        rows += rows_of(prof, measure(prof, quick, fraction=fraction), quick, fraction)
+        rows += rows_of(prof, measure(prof, quick, stages, fraction), quick, fraction)
     return rows
 
 
@@ -267,6 +282,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--profile", action="append", choices=list(PROFILES))
     ap.add_argument("--fraction", type=float, default=1.0, help="scale B and H rows by this (projects CPU linearly)")
+    ap.add_argument("--stage", action="append", choices=[s for s in STAGES if s != "read"],
+                    help="only these stages (default: every one; reading the files once always runs)")
     a = ap.parse_args(argv)
     if a.child:
         name, prof, root = a.child
@@ -274,7 +291,7 @@ def main(argv=None):
         res = (write_workspace(Path(root), p), {})[1] if name == "write" else stage(name, Path(root), p)
         Path(a.out).write_text(json.dumps(res, default=float))
         return res
-    rows = run(a.quick, tuple(a.profile or PROFILES), a.fraction)
+    rows = run(a.quick, tuple(a.profile or PROFILES), a.fraction, tuple(a.stage or STAGES))
     for r in rows:
         met = "" if r["ok"] is None else ("met" if r["ok"] else "MISSED")
         print(f"{r['name']}: {r['measured']}  target {r['target'] or '-'} {met}")

@@ -1,4 +1,4 @@
-"""How close does coordinate ascent come to the exhaustive search of a chosen ensemble's epochs?
+"""How close do coordinate ascent and the screened search come to the searches they replace?
 
 For each chosen ensemble (Table 1's ``-chosen`` rows, both fitting rules, on
 all of B), runs :func:`aulib.select.ensemble.choose_ensemble_epochs` with
@@ -9,7 +9,11 @@ refits each needed. On a finished workspace (``--workspace``, e.g. the demo)
 and on synthetic members at the paper's size (``--synthetic``: 100 epochs,
 10,000 rows, 17 AUs; 2 members x top 10 epochs, 3 members x top 5).
 
-    .venv/bin/python benchmarks/ensemble_search.py [--workspace runs/demo] [--synthetic]
+With ``--screened ROWS``: the search screened on a sample of the rows
+(``screen_above`` 0: always) against the same search on every row, on
+synthetic members of Aff-Wild2's shape with ROWS rows.
+
+    .venv/bin/python benchmarks/ensemble_search.py [--workspace runs/demo] [--synthetic] [--screened ROWS]
 """
 from __future__ import annotations
 
@@ -27,39 +31,48 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
-def compare(probs_runs, labels, first, neg_weight, top_k: int, what: str) -> dict:
-    """Exhaustive vs ascent on one problem: per-AU final scores and refits."""
+SEARCHES = (("exhaustive", {"search": "exhaustive"}), ("ascent", {"search": "ascent"}))
+#: The screened search (rows above the threshold) against the same search on every row.
+SCREENED = (("full", {"screen_above": None}), ("screened", {"screen_above": 0}))
+
+
+def compare(probs_runs, labels, first, neg_weight, top_k: int, what: str, ways=SEARCHES) -> dict:
+    """Two ways of searching (``ways``: (name, keyword arguments) of
+    ``choose_ensemble_epochs``, the reference first) on one problem: per-AU
+    in-sample final scores, how often the second makes the first's choice
+    and reaches its score, the largest and mean shortfall, refits and CPU."""
+    from aulib.metrics import scores_from_counts
     from aulib.select import ensemble
 
     out = {"case": what, "rule": "plain" if neg_weight is None else f"neg {neg_weight:g}", "members": len(probs_runs),
-           "top_k": top_k}
-    finals = {}
-    for search in ("exhaustive", "ascent"):
+           "top_k": top_k, "rows": labels.shape[0]}
+    finals, idxs = {}, {}
+    for name, kw in ways:
         fits = []
         real = ensemble._ComboScorer.__call__
 
         def counted(self, au, ep, start=None, real=real, fits=fits):
-            fits.append(len(au))
+            fits.append(len(au) * self.labels.shape[0] / labels.shape[0])
             return real(self, au, ep, start)
 
         t = time.process_time()
         with mock.patch.object(ensemble._ComboScorer, "__call__", counted):
             idx, coef, intercept, _ = ensemble.choose_ensemble_epochs(probs_runs, labels, first, neg_weight=neg_weight,
-                                                                      top_k=top_k, search=search)
-        out[f"{search} s"] = time.process_time() - t
-        out[f"{search} refits/AU"] = sum(fits) / labels.shape[1]
+                                                                      top_k=top_k, **kw)
+        out[f"{name} s"] = time.process_time() - t
+        out[f"{name} refits/AU"] = sum(fits) / labels.shape[1]             # in refits on every row
         c = np.arange(labels.shape[1])
         x = np.stack([ensemble._logit(np.asarray(p)[idx[:, r], :, c].T) for r, p in enumerate(probs_runs)])
         d = ensemble._combine(x, coef, intercept) >= 0.5
         pos, neg = labels == 1, labels == 0
         tp, fp = (d & pos).sum(0), (d & neg).sum(0)
-        from aulib.metrics import scores_from_counts
-
-        finals[search] = scores_from_counts(tp, fp, pos.sum(0) - tp, neg.sum(0) - fp)[2]
-    gap = finals["exhaustive"] - finals["ascent"]
-    out.update({"AUs": len(gap), "ascent = optimum": int((gap <= 1e-12).sum()), "max gap": float(gap.max()),
-                "mean gap": float(gap.mean()), "mean final (exhaustive)": float(np.nanmean(finals["exhaustive"])),
-                "mean final (ascent)": float(np.nanmean(finals["ascent"]))})
+        finals[name], idxs[name] = scores_from_counts(tp, fp, pos.sum(0) - tp, neg.sum(0) - fp)[2], idx
+    (a, _), (b, _) = ways
+    gap = finals[a] - finals[b]
+    out.update({"AUs": len(gap), f"{b} same choice": int((idxs[a] == idxs[b]).all(1).sum()),
+                f"{b} >= {a}": int((gap <= 1e-12).sum()), "max gap": float(gap.max()),
+                "mean gap": float(gap.mean()), f"mean final ({a})": float(np.nanmean(finals[a])),
+                f"mean final ({b})": float(np.nanmean(finals[b]))})
     return out
 
 
@@ -85,31 +98,53 @@ def workspace_cases(root: str) -> list[dict]:
     return rows
 
 
-def synthetic_cases(seed: int = 0) -> list[dict]:
-    """Members at the paper's size whose AUs peak at different epochs."""
+def synthetic_members(n: int, c: int, e_count: int, members: int, seed: int = 0, prevalence=(0.05, 0.4)):
+    """Members whose AUs peak at different epochs: R arrays (E, N, C) float16, labels (N, C)."""
     rng = np.random.default_rng(seed)
-    n, c, e_count = 10_000, 17, 100
-    y = (rng.random((n, c)) < np.linspace(0.05, 0.4, c)).astype(np.int8)
+    y = (rng.random((n, c)) < np.linspace(*prevalence, c)).astype(np.int8)
     y[rng.random(y.shape) < 0.05] = -1
-    members = []
-    for r in range(3):
+    out = []
+    for _ in range(members):
         peak = rng.integers(0, e_count, c)
         p = np.empty((e_count, n, c), np.float16)
         for e in range(e_count):
             z = (1.5 - 0.02 * np.abs(e - peak)) * (2 * y - 1) + rng.standard_normal((n, c)) * 1.5 - 0.5
             p[e] = 1 / (1 + np.exp(-z))
-        members.append(p)
-    first = np.full(3, e_count - 1)
+        out.append(p)
+    return out, y
+
+
+def synthetic_cases(seed: int = 0) -> list[dict]:
+    """Members at the paper's size: 100 epochs, 10,000 rows, 17 AUs."""
+    members, y = synthetic_members(10_000, 17, 100, 3, seed)
+    first = np.full(3, 99)
     return [compare(members[:2], y, first[:2], 0.2, 10, "synthetic paper size"),
             compare(members, y, first, 0.2, 5, "synthetic paper size")]
+
+
+def screened_cases(rows: int, seeds=(0,)) -> list[dict]:
+    """The screened search against the same search on every row, members at
+    Aff-Wild2's shape (12 AUs, 2 members x 20 epochs, top 10, prevalence
+    2-30 %) with ``rows`` rows, both fitting rules, each seed."""
+    out = []
+    for seed in seeds:
+        members, y = synthetic_members(rows, 12, 20, 2, seed, prevalence=(0.02, 0.3))
+        for rule in (0.2, None):
+            out.append(compare(members, y, np.full(2, 19), rule, 10, f"synthetic Aff-Wild2 shape, seed {seed}",
+                               SCREENED))
+            print(out[-1], flush=True)                                         # minutes each
+    return out
 
 
 def main(argv=None) -> pd.DataFrame:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workspace", action="append", default=[])
     ap.add_argument("--synthetic", action="store_true")
+    ap.add_argument("--screened", type=int, metavar="ROWS", help="screened vs full search on this many rows")
+    ap.add_argument("--seeds", type=int, default=1, help="synthetic draws of --screened (seeds 0, 1, ...)")
     a = ap.parse_args(argv)
     rows = [r for w in a.workspace for r in workspace_cases(w)] + (synthetic_cases() if a.synthetic else [])
+    rows += screened_cases(a.screened, range(a.seeds)) if a.screened else []
     df = pd.DataFrame(rows)
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(df.to_string(index=False, float_format=lambda v: f"{v:.4g}"))

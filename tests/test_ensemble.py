@@ -231,3 +231,43 @@ def test_exhaustive_search_is_chunked_over_combinations_and_ascent_never_loses_t
                                   asc[0])
     with pytest.raises(ValueError, match="search must be one of"):
         choose_ensemble_epochs(runs, y, first, search="greedy")
+
+
+def test_screened_search_refits_the_best_exactly_and_runs_only_above_its_row_threshold():
+    """Above ``screen_above`` rows the search screens combinations on a weighted sample of the rows and
+    refits only the unchosen and the few best exactly on every row: where one epoch of each member is
+    clearly best it makes the full search's choice with the full fit's weights; at or below the
+    threshold no sample is drawn. The sample keeps a rare AU's positives (toy sizes: ~5 s)."""
+    from unittest import mock
+
+    from aulib.select import ensemble
+    from aulib.select.ensemble import choose_ensemble_epochs, screen_rows
+
+    runs, y = _epoch_runs(seed=5, n=3000, c=3, epochs=(5, 4))
+    first = np.array([4, 3])
+    full = choose_ensemble_epochs(runs, y, first, neg_weight=0.2, screen_above=None)
+    draws = []
+    real = ensemble.screen_rows
+    with mock.patch.object(ensemble, "screen_rows", lambda *a, **k: draws.append(a) or real(*a, **k)):
+        for search in ("exhaustive", "ascent"):
+            ref = choose_ensemble_epochs(runs, y, first, neg_weight=0.2, screen_above=None, search=search)
+            got = choose_ensemble_epochs(runs, y, first, neg_weight=0.2, screen_above=2999, screen_sample=600,
+                                         search=search)
+            np.testing.assert_array_equal(got[0], ref[0])
+            np.testing.assert_allclose(got[1], ref[1], atol=1e-6)           # refitted on all 3,000 rows
+            np.testing.assert_allclose(got[2], ref[2], atol=1e-6)
+        assert len(draws) == 2 and draws[0][1] == 600
+        np.testing.assert_array_equal(choose_ensemble_epochs(runs, y, first, neg_weight=0.2)[0], full[0])
+        choose_ensemble_epochs(runs, y, first, neg_weight=0.2, screen_above=3000, screen_sample=600)
+        assert len(draws) == 2                                                # n = threshold: no sample
+    # the peaks are clear: the choice is each member's peak epoch on every AU (not the unchosen one)
+    assert (full[0] != first).any()
+    # a rare AU keeps all its positives, and weighted counts stand for every row
+    labels = np.zeros((20_000, 2), np.int8)
+    labels[::400, 0] = 1                                                       # 50 positives
+    labels[::4, 1] = 1
+    rows, w = screen_rows(labels, 2_000, seed=1, min_pos=100)
+    assert labels[rows, 0].sum() == 50 and np.allclose(w[labels[rows, 0] == 1], 1.0)
+    assert 1_800 < len(rows) < 2_300 and abs(w.sum() - 20_000) < 1_500
+    assert abs(w @ labels[rows, 1] - 5_000) < 700
+    np.testing.assert_array_equal(screen_rows(labels, 2_000, seed=1, min_pos=100)[0], rows)    # seeded

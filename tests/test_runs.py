@@ -99,3 +99,37 @@ def test_list_runs_names_ablations_of_new_and_old_configs(tmp_path):
         run = write_synthetic_run(ws.run(name), "6au", epochs=2, n_images=10, heldout=None)
         write_yaml(run / "config.yaml", {**read_yaml(run / "config.yaml"), **extra})
     assert list_runs(ws).set_index("name")["ablate"].to_dict() == {"new": "mv", "none": "", "old": "cr"}
+
+
+def test_runs_sharing_an_index_parse_it_once_and_a_changed_index_is_read_again(ws, tmp_path):
+    """Runs evaluated on one split hold the same index: it is parsed once per content; a file of the
+    same size whose bytes differ is parsed again; each run gets its own copy of the table."""
+    import shutil
+    from unittest import mock
+
+    from aulib import runs as runs_module
+    from aulib.select.choose import load_candidates
+
+    shutil.copytree(ws.run("r17"), ws.run("r17b"))
+    write_yaml(ws.run("r17b") / "config.yaml", {**read_yaml(ws.run("r17") / "config.yaml"), "run_name": "r17b"})
+    runs_module._INDEXES.clear()
+    parsed = []
+    real = pd.read_csv
+    def counted(src, *a, **k):                                               # every CSV but the logs
+        if not str(src).endswith("log.csv"):
+            parsed.append(src)
+        return real(src, *a, **k)
+
+    with mock.patch.object(runs_module.pd, "read_csv", counted):
+        runs, cands = load_candidates([ws.run("r17"), ws.run("r17b")], "B")
+        assert len(parsed) == 1 and cands.probs.shape == (10, 80, 17)
+        runs[0].index["subject"] = "s1"                                      # a run's own copy
+        assert "subject" not in runs[1].index.columns
+        path = ws.run("r17b") / "preds" / "B_index.csv"
+        size, idx = path.stat().st_size, real(path)
+        idx.loc[idx["AU1"].eq(0).idxmax(), "AU1"] = 1
+        write_csv(path, idx)
+        assert path.stat().st_size == size                                   # same size, other bytes
+        changed = load_run_preds(ws.run("r17b"), "B")
+        assert len(parsed) == 2
+        assert (changed.labels != runs[0].labels).sum() == 1

@@ -38,8 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..metrics import au_scores, decide, summarize
-from ..runs import (RunPreds, complete_epochs, heldout_split, load_run_preds, pred_epochs, read_config, read_index,
-                    run_aus, select_runs)
+from ..runs import RunPreds, complete_epochs, heldout_split, index_shape, load_run_preds, pred_epochs, select_runs
 from ..workspace import RunDir, Workspace
 from .chosen import ChosenModel, load_chosen, save_chosen  # noqa: F401 - re-exported
 from .folds import add_subjects, fold_groups, group_folds  # noqa: F401 - group_folds re-exported
@@ -273,8 +272,7 @@ def load_candidates(run_dirs, split: str, epochs: dict | None = None) -> tuple[l
     if not plan:
         runs = [load_run_preds(d, split, None if epochs is None else epochs.get(Path(d).name)) for d in run_dirs]
         return [], Candidates.from_runs(runs)    # its error names the runs without a complete epoch
-    n = len(read_index(plan[0][0], split))
-    c = len(run_aus(read_config(plan[0][0]), plan[0][0]))
+    n, c = index_shape(plan[0][0], split)            # each run's own checks: load_run_preds
     dtype = np.result_type(np.float16, *[np.load(RunDir(d).preds(split, eps[0]), mmap_mode="r").dtype
                                          for d, eps in plan])
     stack = np.empty((sum(len(eps) for _, eps in plan), n, c), dtype)

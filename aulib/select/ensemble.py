@@ -33,9 +33,12 @@ combination of the members' candidate epochs (each member's ``top_k`` best by
 its own score) is refitted and scored by the ensemble's own final score at
 0.5. Every combination is tried where that is cheap (top_k^R refits per AU,
 under a budget of row-fits); otherwise coordinate ascent (one member at a
-time, about rounds x R x top_k refits). Either way the combination of the
-unchosen ensemble is tried first and is left only for a strictly better one,
-so in-sample the choice cannot lose to it.
+time, about rounds x R x top_k refits). Above ``SCREEN_ABOVE`` rows
+(Aff-Wild2's B) that search scores the combinations on a seeded, weighted
+sample of the rows and only the few best are refitted and scored on every
+row. Either way the combination of the unchosen ensemble is tried first (on
+every row) and is left only for a strictly better one, so in-sample the
+choice cannot lose to it.
 
 Cross-fitting: B's rows are split into ``folds`` folds *by group* (the image:
 B's degraded copies of one image share a fold); the ensemble scored on a fold
@@ -312,6 +315,14 @@ TOP_K = 10
 #: 2 members x 10 epochs x 10,000 rows: exhaustive; 3 or more members, or 780k rows: coordinate ascent.
 EXHAUSTIVE_BUDGET = 2_000_000
 SEARCHES = ("auto", "exhaustive", "ascent")
+#: Above this many fitting rows (Aff-Wild2's B: 520k-780k; a BP4D fold's 39k is below) the search screens
+#: the combinations on a seeded sample of about SCREEN_ROWS rows (:func:`screen_rows`) and refits exactly on
+#: every row only the unchosen combination and each AU's SCREEN_TOP best (:func:`_refit_screened`).
+SCREEN_ABOVE = 200_000
+SCREEN_ROWS = 50_000
+SCREEN_TOP = 3
+#: A sampled AU keeps about this many of its positives (all of them where it has fewer).
+SCREEN_MIN_POS = 1_000
 
 
 _F16_LOGITS: list[np.ndarray] = []
@@ -338,16 +349,31 @@ class _ComboScorer:
     """Refits and scores combinations of the members' epochs, chunked so
     about ``chunk_bytes`` are held at once (never less than one refit).
 
-    ``probs_runs`` R arrays (E_r, N, C); ``labels`` (N, C)."""
+    ``probs_runs`` R arrays (E_r, N, C); ``labels`` (N, C). ``rows`` (M,)
+    and ``row_weight`` (M,): score on those rows only, each weighing
+    ``row_weight`` in the fit and in the counts (a sample standing for all
+    rows, :func:`screen_rows`); the fitting rule and the fallback AUs are
+    still decided on all rows. ``seen``: a list to record every scored
+    problem in, as (au, ep, final, coef, intercept) arrays, or None."""
 
-    def __init__(self, probs_runs, labels, C, neg_weight, min_count, chunk_bytes):
-        self.probs, self.labels, self.C = probs_runs, labels, C
+    def __init__(self, probs_runs, labels, C, neg_weight, min_count, chunk_bytes, rows=None, row_weight=None):
         n = labels.shape[0]
-        self.w = fit_weights(labels, np.ones(n, bool), neg_weight)                        # (N, C)
+        w = fit_weights(labels, np.ones(n, bool), neg_weight)                             # (N, C)
         self.fallback = _too_few(labels, np.ones(n, bool), min_count)                      # (C,)
+        self.rw = None
+        if rows is not None:
+            probs_runs = [np.asarray(p)[:, rows] for p in probs_runs]
+            labels, self.rw = labels[rows], np.asarray(row_weight, np.float64)
+            w = w[rows] * self.rw[:, None]
+        self.probs, self.labels, self.C, self.w = probs_runs, labels, C, w
         self.pos, self.neg = labels == 1, labels == 0
-        self.step = max(1, int(chunk_bytes // _problem_bytes(n, len(probs_runs))))
+        self.step = max(1, int(chunk_bytes // _problem_bytes(labels.shape[0], len(probs_runs))))
         self.fits = 0
+        self.seen: list | None = None
+
+    def _count(self, m: np.ndarray) -> np.ndarray:
+        """(k, N) bool -> (k,) count of true rows (weighted by ``row_weight``)."""
+        return m.sum(-1) if self.rw is None else m @ self.rw
 
     def __call__(self, au: np.ndarray, ep: np.ndarray, start: np.ndarray | None = None):
         """Problems ``au`` (P,) AU index, ``ep`` (P, R) epoch index per member;
@@ -369,10 +395,12 @@ class _ComboScorer:
             z = np.matmul(np.concatenate([cf, b[:, None]], 1)[:, None, :], x)[:, 0]
             d = _sigmoid(z).astype(np.float32) >= 0.5                                       # as decide() on predict()
             pos, neg = self.pos[:, a].T, self.neg[:, a].T
-            tp, fp = (d & pos).sum(-1), (d & neg).sum(-1)
-            final[s:s + self.step] = scores_from_counts(tp, fp, pos.sum(-1) - tp, neg.sum(-1) - fp)[2]
+            tp, fp = self._count(d & pos), self._count(d & neg)
+            final[s:s + self.step] = scores_from_counts(tp, fp, self._count(pos) - tp, self._count(neg) - fp)[2]
             coef[s:s + self.step], intercept[s:s + self.step] = cf, b
             self.fits += len(a)
+        if self.seen is not None:
+            self.seen.append((au, ep, final, coef, intercept))
         return final, coef, intercept
 
 
@@ -458,9 +486,55 @@ def _two_ascents(score: _ComboScorer, cands: list[np.ndarray], own: np.ndarray):
     return pos, coef, intercept
 
 
+def screen_rows(labels: np.ndarray, rows: int = SCREEN_ROWS, seed: int = 0, min_pos: int = SCREEN_MIN_POS
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded sample of about ``rows`` of the N rows of ``labels`` (N, C),
+    stratified so each AU keeps about ``min_pos`` positives (all where it has
+    fewer): a row is taken with probability ``rows / N``, raised for the
+    positives of an AU rarer than that to ``min_pos / n_pos``. Returns the
+    taken rows (M,) sorted and their weights (M,) = 1 / probability, so that
+    weighted counts and losses estimate those of all rows."""
+    n = labels.shape[0]
+    pos = labels == 1
+    want = np.minimum(1.0, min_pos / np.maximum(pos.sum(0), 1))                    # (C,)
+    p = np.maximum(min(1.0, rows / n), (pos * want).max(1, initial=0.0))               # (N,)
+    take = np.flatnonzero(np.random.default_rng(seed).random(n) < p)
+    return take, 1.0 / p[take]
+
+
+def _refit_screened(score: _ComboScorer, seen: list, unchosen: np.ndarray, top: int = SCREEN_TOP):
+    """Exact refits, on ``score``'s rows, of each AU's unchosen combination
+    (epoch indices ``unchosen`` (C, R)) and its ``top`` best distinct
+    combinations among the screened ``seen`` (:class:`_ComboScorer` records;
+    each warm-started from its screened weights). Per AU the unchosen one is
+    left only for a strictly better one (the first best, in screened order).
+    Returns epoch indices (C, R), coef (C, R), intercept (C,)."""
+    au, ep, fin, cf, b = (np.concatenate(parts) for parts in zip(*seen))
+    fin = np.nan_to_num(fin, nan=-np.inf)
+    c_count, r_count = unchosen.shape
+    is_unchosen = (ep == unchosen[au]).all(1)
+    # per AU: the unchosen combination first, then by screened score (best first), first seen first
+    order = np.lexsort((np.arange(len(au)), -fin, ~is_unchosen, au))
+    key = np.column_stack([au, ep])[order]
+    _, first = np.unique(key, axis=0, return_index=True)                            # each distinct (AU, combo)
+    keep = order[np.sort(first)]                                                    # in the order above
+    rank = np.arange(len(keep)) - np.searchsorted(au[keep], au[keep])               # position within its AU
+    keep = keep[rank <= top]                                                        # the unchosen + top best
+    final, coef, intercept = score(au[keep], ep[keep], np.concatenate([cf[keep], b[keep, None]], 1))
+    final = np.nan_to_num(final, nan=-np.inf)
+    out_ep, out_cf, out_b = unchosen.copy(), np.full((c_count, r_count), 1.0 / r_count), np.zeros(c_count)
+    best, taken = np.full(c_count, -np.inf), np.zeros(c_count, bool)
+    for i, k in enumerate(keep):                                                    # few per AU, in order
+        c = au[k]
+        if not taken[c] or final[i] > best[c]:
+            taken[c], best[c], out_ep[c], out_cf[c], out_b[c] = True, final[i], ep[k], coef[i], intercept[i]
+    return out_ep, out_cf, out_b
+
+
 def choose_ensemble_epochs(probs_runs, labels, first, C: float = 1.0, neg_weight: float | None = None,
                            min_count: int = 5, top_k: int | None = TOP_K, chunk_bytes: int = 256 << 20,
-                           search: str = "auto", budget: int = EXHAUSTIVE_BUDGET
+                           search: str = "auto", budget: int = EXHAUSTIVE_BUDGET,
+                           screen_above: int | None = SCREEN_ABOVE, screen_sample: int = SCREEN_ROWS, seed: int = 0
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The paper's "chosen" step for an ensemble, chosen for the ensemble.
 
@@ -477,6 +551,12 @@ def choose_ensemble_epochs(probs_runs, labels, first, C: float = 1.0, neg_weight
     own best, :func:`_two_ascents`: about rounds x R x top_k refits), or
     ``auto``: exhaustive where combinations x N <= ``budget`` and the
     combinations are at most 5 x the members' candidates, else ascent.
+    Above ``screen_above`` rows (None: never) that search runs on a seeded
+    sample of about ``screen_sample`` rows (:func:`screen_rows`, ``seed``; N is then the
+    sample's size) and only each AU's unchosen and ``SCREEN_TOP`` best
+    combinations are refitted and scored on every row
+    (:func:`_refit_screened`): the in-sample guarantee holds, the optimum
+    may be missed (``docs/decisions.md``, *Chosen*).
     Memory: about ``chunk_bytes`` of refits at once (at least one refit,
     :func:`_problem_bytes`), chunked over AUs and combinations. Returns
     ``epoch_idx`` (C, R), ``coef`` (C, R), ``intercept`` (C,), ``fallback`` (C,) bool.
@@ -486,7 +566,14 @@ def choose_ensemble_epochs(probs_runs, labels, first, C: float = 1.0, neg_weight
     labels = np.asarray(labels)
     n, c_count = labels.shape
     cands = [_candidate_epochs(np.asarray(p), labels, int(f), top_k) for p, f in zip(probs_runs, first)]
-    score = _ComboScorer(probs_runs, labels, C, neg_weight, min_count, chunk_bytes)
+    full = _ComboScorer(probs_runs, labels, C, neg_weight, min_count, chunk_bytes)
+    screened = screen_above is not None and n > screen_above
+    if screened:
+        sample = screen_rows(labels, screen_sample, seed)
+        score = _ComboScorer(probs_runs, labels, C, neg_weight, min_count, chunk_bytes, *sample)
+        score.seen, n = [], score.labels.shape[0]
+    else:
+        score = full
     combos = int(np.prod([c.shape[1] for c in cands]))
     small = combos * n <= budget and combos <= 5 * sum(c.shape[1] for c in cands)
     exhaustive = search == "exhaustive" or (search == "auto" and small)
@@ -497,7 +584,9 @@ def choose_ensemble_epochs(probs_runs, labels, first, C: float = 1.0, neg_weight
                                                   axis=0)[:, None], axis=1) for c, p in zip(cands, probs_runs)], 1)
         pos, coef, intercept = _two_ascents(score, cands, own)
     out_idx = np.stack([cands[r][np.arange(c_count), pos[:, r]] for r in range(len(cands))], axis=1)
-    return out_idx, coef, intercept, score.fallback
+    if screened:
+        out_idx, coef, intercept = _refit_screened(full, score.seen, np.stack([c[:, 0] for c in cands], axis=1))
+    return out_idx, coef, intercept, full.fallback
 
 
 def fit_linear_ensemble(probs_list, labels, groups=None, folds: int | None = 5, C: float = 1.0,

@@ -240,12 +240,13 @@ def measure(profile: str, quick: bool = False, stages=STAGES, fraction: float = 
 def rows_of(profile: str, res: dict, quick: bool, fraction: float = 1.0) -> list[dict]:
     """Lines of the benchmark table for one profile (``fraction`` < 1: CPU seconds
     also projected to the full size, linearly in the rows; no targets checked)."""
+    from aulib.aus import group_aus
     from benchmarks import row
 
     p = _sizes(profile, quick, fraction)
     read = res["read"]["splits"]
     size = (f"{p['members']} runs x {p['epochs']} ep, B {p['b_images'] * COPIES:,} rows, H {p['h_images']:,}, "
-            f"{len(__import__('aulib.aus', fromlist=['group_aus']).group_aus(p['group']))} AUs")
+            f"{len(group_aus(p['group']))} AUs")
     out = []
     lc = res.get("load_candidates")
     if lc:

@@ -211,6 +211,23 @@ def _read_preds(path: Path, out: np.ndarray) -> tuple | None:
     return None
 
 
+def missing_pred_epochs(run_dir, split: str, epochs, multicrop: bool = False) -> tuple[str, list[int], list[int]]:
+    """(file stem, ``epochs`` distinct and sorted, those of them without a prediction file) of a run's
+    ``split`` predictions. Raises FileNotFoundError, naming the run and epochs, when a missing epoch's
+    checkpoint was pruned (nothing can make its predictions)."""
+    rd = RunDir(run_dir)
+    name = rd.pred_name(split, multicrop)
+    want = sorted({int(e) for e in np.atleast_1d(epochs)})
+    missing = sorted(set(want) - set(rd.pred_epochs(name)))
+    gone = sorted(set(missing) - set(rd.checkpoint_epochs())) if missing else []
+    if gone:
+        raise FileNotFoundError(
+            f"run {rd.path.name} has no {name} predictions at epochs {gone} and no checkpoint to predict them "
+            f"from (keep_checkpoints: {read_config(run_dir).get('keep_checkpoints')!r}); keep every checkpoint "
+            f"(keep_checkpoints: all, the default) or score {split} every epoch (eval_splits: [B, {split}])")
+    return name, want, missing
+
+
 def load_run_preds(run_dir, split: str = "B", epochs=None, out: np.ndarray | None = None) -> RunPreds:
     """Probabilities of every complete epoch of a run on ``split``.
 

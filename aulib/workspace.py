@@ -219,6 +219,11 @@ class RunDir:
     def checkpoints_dir(self) -> Path:
         return self.path / "checkpoints"
 
+    @staticmethod
+    def pred_name(split: str, multicrop: bool = False) -> str:
+        """File stem of a split's predictions: ``<split>`` or, multi-crop, ``<split>_mc``."""
+        return f"{split}_mc" if multicrop else split
+
     def preds(self, split: str, epoch: int) -> Path:
         """``preds/<split>_epoch<NNN>.npy``: float16 (N, C) probabilities."""
         return self.preds_dir / f"{split}_epoch{int(epoch):03d}.npy"

@@ -15,14 +15,10 @@ epoch's evaluation; the price is keeping the checkpoints
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-
-from ..runs import RunPreds, load_run_preds, read_config
-from ..workspace import RunDir, Workspace
+from ..runs import RunPreds, load_run_preds, missing_pred_epochs
+from ..workspace import Workspace
 from .checkpoints import load_run_config
-from .sharded import pred_name, predict_split_probs
+from .sharded import predict_split_probs
 
 
 def preds_at_epochs(ws: Workspace, run_dir, split: str, epochs, multicrop: bool = False,
@@ -32,17 +28,9 @@ def preds_at_epochs(ws: Workspace, run_dir, split: str, epochs, multicrop: bool 
     prediction file from its checkpoint first, in training's evaluation batch.
     Raises FileNotFoundError, naming the run and epochs, when a checkpoint it
     needs was pruned."""
-    run_dir, rd, name = Path(run_dir), RunDir(run_dir), pred_name(split, multicrop)
-    want = sorted({int(e) for e in np.atleast_1d(epochs)})
-    missing = sorted(set(want) - set(rd.pred_epochs(name)))
+    name, want, missing = missing_pred_epochs(run_dir, split, epochs, multicrop)
     if not missing:
         return load_run_preds(run_dir, name, want)
-    gone = sorted(set(missing) - set(rd.checkpoint_epochs()))
-    if gone:
-        raise FileNotFoundError(
-            f"run {run_dir.name} has no {name} predictions at epochs {gone} and no checkpoint to predict them "
-            f"from (keep_checkpoints: {read_config(run_dir).get('keep_checkpoints')!r}); keep every checkpoint "
-            f"(keep_checkpoints: all, the default) or score {split} every epoch (eval_splits: [B, {split}])")
     batch = load_run_config(run_dir).resolved().eval_batch_size
     for e in missing:
         predict_split_probs(run_dir, e, ws, split=split, multicrop=multicrop, device=device, batch_size=batch)

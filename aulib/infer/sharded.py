@@ -172,11 +172,6 @@ def predict_in_chunks(n_rows: int, n_cols: int, predict_rows: Callable[[np.ndarr
 
 
 
-def pred_name(split: str, multicrop: bool) -> str:
-    """File stem of a split's predictions: ``<split>`` or ``<split>_mc``."""
-    return f"{split}_mc" if multicrop else split
-
-
 def _complete(path: Path, shape: tuple) -> bool:
     return path.exists() and read_npy(path).shape == shape
 
@@ -201,7 +196,7 @@ def predict_split_probs(run_dir, epoch: int, ws, split: str = "noisy", out_path=
     cfg = read_config(run_dir)
     aus = run_aus(cfg, run_dir)
     group = cfg.get("group")
-    name = pred_name(split, multicrop)
+    name = RunDir.pred_name(split, multicrop)
     out_path = Path(out_path) if out_path else rd.preds(name, epoch)
     table = read_split(split, aus, ws=ws)
     rank = (shard or (0, 1))[0]

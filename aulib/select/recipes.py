@@ -80,7 +80,7 @@ from .chosen import ChosenModel, save_chosen
 from .ensemble import TOP_K, LinearEnsemble, choose_ensemble_epochs, ensemble_rules, fit_linear_ensemble
 from .folds import add_subjects, cluster_ids, fold_groups, group_folds
 from .rules import choose_indices
-from .stored import PredRequest, merge_requests, pred_name, request, stored_preds
+from .stored import PredRequest, merge_requests, request, stored_preds
 from .threshold import best_threshold
 
 ESTIMATES = ("B", "B cross-fit", "Held-out")
@@ -409,7 +409,7 @@ class RunCache:
                 return None, "no held-out split named in the runs' configs"
             split = sorted(found)[0]
         dirs = select_runs(self.ws, None, names)
-        if not self.ws.split(split).exists() and not all(pred_epochs(d, pred_name(split, multicrop)) for d in dirs):
+        if not self.ws.split(split).exists() and not all(pred_epochs(d, RunDir.pred_name(split, multicrop)) for d in dirs):
             return None, f"no {split} split in the workspace ({self.ws.split(split)}) and no {split} predictions"
         return split, ""
 
@@ -466,7 +466,7 @@ def row_missing(ws, spec, table: str, row: str) -> str | None:
     rec, names = row_recipe(full, table, row)
     if not names:
         return f"the table spec names no '{rec.runs}' runs"
-    split = pred_name("B", rec.multicrop)
+    split = RunDir.pred_name("B", rec.multicrop)
     lacking = [n for n in names if not pred_epochs(ws.run(n), split)]
     return f"run(s) {', '.join(lacking)} have no {split} predictions under {ws.train}" if lacking else None
 
@@ -541,7 +541,7 @@ def chosen_probs(ws, chosen: ChosenModel, split: str, images=None) -> np.ndarray
     ``images`` (N,): the split's image column, checked against the saved
     predictions' index."""
     ens, per_run, multicrop = _chosen_epochs(chosen)
-    pred_split = pred_name(split, multicrop)
+    pred_split = RunDir.pred_name(split, multicrop)
 
     def run_probs(name: str, eps: np.ndarray) -> np.ndarray:
         d = chosen.run_dir(name, ws.root)

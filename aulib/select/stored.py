@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..runs import RunPreds, load_run_preds, read_config
+from ..runs import RunPreds, load_run_preds, missing_pred_epochs
 from ..workspace import RunDir
 
 #: The inference call that writes missing predictions (named in :class:`MissingPredictions`).
@@ -37,11 +37,6 @@ class PredRequest(NamedTuple):
     split: str
     epochs: tuple[int, ...]
     multicrop: bool = False
-
-
-def pred_name(split: str, multicrop: bool) -> str:
-    """File stem of a split's predictions: ``<split>`` or ``<split>_mc``."""
-    return f"{split}_mc" if multicrop else split
 
 
 def request(run_dir, split: str, epochs, multicrop: bool = False) -> PredRequest:
@@ -65,18 +60,11 @@ def stored_preds(run_dir, split: str, epochs, multicrop: bool = False) -> RunPre
     its checkpoint was pruned (nothing can make it), and
     :class:`MissingPredictions`, naming the file and the inference call,
     when the checkpoint is there but the inference step was not run."""
-    run_dir, rd, name = Path(run_dir), RunDir(run_dir), pred_name(split, multicrop)
-    want = sorted({int(e) for e in np.atleast_1d(epochs)})
-    missing = sorted(set(want) - set(rd.pred_epochs(name)))
+    name, want, missing = missing_pred_epochs(run_dir, split, epochs, multicrop)
     if not missing:
         return load_run_preds(run_dir, name, want)
-    gone = sorted(set(missing) - set(rd.checkpoint_epochs()))
-    if gone:
-        raise FileNotFoundError(
-            f"run {run_dir.name} has no {name} predictions at epochs {gone} and no checkpoint to predict them "
-            f"from (keep_checkpoints: {read_config(run_dir).get('keep_checkpoints')!r}); keep every checkpoint "
-            f"(keep_checkpoints: all, the default) or score {split} every epoch (eval_splits: [B, {split}])")
+    rd = RunDir(run_dir)
     raise MissingPredictions(
-        f"{rd.preds(name, missing[0])} not found (run {run_dir.name}, {name} epochs {missing}): predict them "
+        f"{rd.preds(name, missing[0])} not found (run {rd.path.name}, {name} epochs {missing}): predict them "
         f"first with {PREDICT_CALL}, where needed = aulib.select.choose.predictions_needed(...) (notebook 06) or "
         "aulib.select.recipes.predictions_needed(ws, spec) (notebook 07)")

@@ -103,7 +103,7 @@ COMPACT_NOTE = (
 )
 MULTICROP_NOTE = (
     "Final score and mean F1 on B of the 17-AU baseline's last epoch under each view alone and under the "
-    "averages (`aulib.infer.view_study`). Multi-crop averages the views training produces (`image`, `flip`); "
+    "averages (`aulib.infer.multicrop_study`). Multi-crop averages the views training produces (`image`, `flip`); "
     "the corner crops (a 1.11x zoom shifted 5 % of the side) are outside the training distribution of "
     "5-point-aligned faces, which is why they are not averaged."
 )

@@ -58,8 +58,7 @@ LOSS_WEIGHTS_NOTE = (
     "(not part of the pipeline): `kit` = the default 1/1, `none` = 0/0, `mlcr` = MLCR's released 400/100 "
     "converted to the kit's per-label mean BCE (see `aulib/model/losses.py`). Last epoch of each run; "
     "|cos| and JS are the regularisers' values on the training batches of that epoch. The table is the study's "
-    "own last run, not the pipeline's: its header gives the data and epochs it ran on (the study was last run on "
-    "SynthAU v4, 4 epochs a run; rerun it to measure on the current data)."
+    "own last run, not the pipeline's: its header gives the data and epochs it ran on."
 )
 PER_AU_NOTE = (
     "Per-AU F1 on B of each table's Baseline run at its last epoch and threshold 0.5 (Figure 2's last point), "

@@ -200,7 +200,7 @@ def test_wrong_rows_show_each_image_once_its_most_confident_copy_first():
 def test_debouncer_runs_once_after_a_burst_in_an_event_loop_and_at_once_without_one():
     import asyncio
 
-    from aulib.explore.view import Debouncer
+    from aulib.explore.widgets_common import Debouncer
 
     seen = []
     d = Debouncer(lambda: seen.append(1), delay=0.05)

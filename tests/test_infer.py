@@ -1,11 +1,11 @@
-"""Multi-crop views and inference helpers (aulib.infer.views, aulib.infer)."""
+"""Multi-crop views and inference helpers (aulib.infer.multicrop, aulib.infer)."""
 import numpy as np
 import pytest
 import torch
 
 from aulib.aus import group_aus
 from aulib.infer import checkpoint_path, load_model, load_run_config, predict_probs
-from aulib.infer.views import VIEWS, multicrop_probs, multicrop_views, run_views, view_probs
+from aulib.infer.multicrop import VIEWS, multicrop_probs, multicrop_views, run_views, view_probs
 from aulib.io import write_torch, write_yaml
 from aulib.model.config import TrainConfig
 from aulib.model.network import create_model

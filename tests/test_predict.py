@@ -219,7 +219,7 @@ def test_ensemble_combines_runs(ws, photos, photo_results):
 
 
 def test_multicrop_averages_the_views_its_training_produced(ws, photos, photo_results):
-    """Multi-crop averages the views a run's training produces (aulib.infer.views.run_views): the
+    """Multi-crop averages the views a run's training produces (aulib.infer.multicrop.run_views): the
     6-AU run never saw a flip, so its multi-crop is the image alone (same probabilities); the 17-AU
     runs trained with flips average image and flip (other probabilities); the shape stays."""
     res, _ = Predictor([ws / "chosen" / "17au.yaml", ws / "chosen" / "6au.yaml"], device="cpu", multicrop=True,

@@ -215,12 +215,12 @@ def test_pretrain_on_a_plus_c_then_finetune(workspace):
 
 
 @pytest.mark.slow
-def test_view_study_scores_each_view_and_the_image_alone_is_what_training_logged(workspace):
-    """aulib.infer.view_study predicts B under every view once: the image alone scores what
+def test_multicrop_study_scores_each_view_and_the_image_alone_is_what_training_logged(workspace):
+    """aulib.infer.multicrop_study predicts B under every view once: the image alone scores what
     training logged as B_final for that epoch; the run's own average (image + flip here:
     6au with flip switched on) and all four views follow."""
-    from aulib.infer.view_study import view_scores
-    from aulib.infer.views import VIEWS
+    from aulib.infer.multicrop_study import view_scores
+    from aulib.infer.multicrop import VIEWS
     from aulib.train.loop import train
 
     run_dir = train(tiny_config(workspace, run_name="views", epochs=1, augment={"flip": True}))

@@ -12,7 +12,7 @@ each one call from a notebook cell; they only read the workspace.
 Each returns an explorer object whose ``widget`` is displayed (the object
 displays itself in a notebook); tests drive its controls and read its
 ``state()``. Figures are rendered to PNG inside ``ipywidgets.Image`` widgets
-(:mod:`.view`), so no pyplot state leaks into the notebook.
+(:mod:`.widgets_common`), so no pyplot state leaks into the notebook.
 
 Without ipywidgets, or in a headless run, ``explore_au``, ``compare_runs`` and
 ``table_breakdown`` print one line and return ``None`` (:mod:`.frontend`, which

@@ -26,7 +26,7 @@ from ..metrics import batched_scores, confusion_counts, scores_from_counts
 from ..runs import RunPreds, load_run_preds, select_runs
 from ..select.chosen import ChosenModel, load_chosen
 from .frontend import shown, widgets
-from .view import Debouncer, Explorer, FigureView, as_workspace, message_figure, one_redraw
+from .widgets_common import Debouncer, Explorer, FigureView, as_workspace, message_figure, one_redraw
 
 #: Thresholds the precision / recall / F1 curves are drawn at.
 GRID = np.linspace(0.0, 1.0, 101)

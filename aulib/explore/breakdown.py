@@ -14,7 +14,7 @@ from ..report.gains import ESTIMATES, STYLE
 from ..report.tables import row_per_au
 from ..select.recipes import load_table_spec, row_missing, table_rows
 from .frontend import shown, widgets
-from .view import Explorer, FigureView, as_workspace, one_redraw
+from .widgets_common import Explorer, FigureView, as_workspace, one_redraw
 
 
 class TableBreakdown(Explorer):

@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from ..metrics import batched_scores
 from ..runs import list_runs, load_run_preds, pred_epochs
 from .frontend import shown, widgets
-from .view import Explorer, FigureView, as_workspace, message_figure
+from .widgets_common import Explorer, FigureView, as_workspace, message_figure
 
 METRICS = {"final": "final score (acc + F1) / 2", "f1": "F1", "acc": "accuracy"}
 AVERAGE = "average"

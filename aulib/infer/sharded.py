@@ -29,7 +29,7 @@ from ..model import distributed
 from ..model.distributed import resolve_device
 from ..workspace import RunDir
 from .checkpoints import load_model
-from .views import run_views, view_probs
+from .multicrop import run_views, view_probs
 
 
 def autocast(device: torch.device):
@@ -46,8 +46,8 @@ def predict_views(model, loader, device, multicrop: bool = False, aus=None,
                   progress: bool = True, desc: str = "predict", views=("image", "flip")
                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """Probabilities of the plain view and (``multicrop``) the multi-crop
-    average over the named ``views`` (:mod:`aulib.infer.views`; a run's are
-    :func:`aulib.infer.views.run_views`) over ``loader`` (batches ``(x, labels)`` or ``x``).
+    average over the named ``views`` (:mod:`aulib.infer.multicrop`; a run's are
+    :func:`aulib.infer.multicrop.run_views`) over ``loader`` (batches ``(x, labels)`` or ``x``).
 
     Returns ``(single, mc)``: float32 (N, C) each (``mc`` None without
     multicrop), rows in the loader's order. Batched, no grad, AMP on CUDA;
@@ -79,7 +79,7 @@ def predict_probs(model, loader, device, multicrop: bool = False, aus=None, prog
                   views=("image", "flip")) -> np.ndarray:
     """Probabilities float32 (N, C) of ``model`` over ``loader``: p = (p1 + p2) / 2
     of the plain view, or with ``multicrop`` the average over the named
-    ``views`` (:func:`aulib.infer.views.multicrop_views`). Rows in the loader's order."""
+    ``views`` (:func:`aulib.infer.multicrop.multicrop_views`). Rows in the loader's order."""
     single, mc = predict_views(model, loader, device, multicrop, aus, progress, views=views)
     return mc if multicrop else single
 
@@ -187,7 +187,7 @@ def predict_split_probs(run_dir, epoch: int, ws, split: str = "noisy", out_path=
     Written to ``out_path`` (default ``<run>/preds/<name>_epoch<NNN>.npy``,
     float16, with ``<name>_index.csv`` beside it; ``name`` is ``split``, or
     ``<split>_mc`` with ``multicrop``, the average over the run's views,
-    :func:`aulib.infer.views.run_views`) and reused when it exists and ``resume``. Chunked, resumable and shardable: see
+    :func:`aulib.infer.multicrop.run_views`) and reused when it exists and ``resume``. Chunked, resumable and shardable: see
     :func:`predict_in_chunks` (``collective``: rank 0 alone reads and writes
     the run directory's prediction files). Returns None on ranks other than 0.
     """

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from ..aus import GROUPS, define_group, group_aus, group_crop
-from ..data.view_names import check_views
+from ..data.multicrop_names import check_views
 from ..settings import SettingError, Spec, check, check_all, help_table, setting, specs_of
 from ..workers import STALL_MINUTES
 from .loss_terms import TERMS, W_CR, W_MV, ablation_names
@@ -62,7 +62,7 @@ class TrainConfig:
     (:mod:`aulib.infer.at_epochs`); list it in ``eval_splits`` to score it every
     epoch instead. ``multicrop``: also score ``<split>_mc``, the mean over
     the views ``multicrop_views`` (None: those training produces,
-    :func:`aulib.infer.views.run_views`). ``max_train_batches``
+    :func:`aulib.infer.multicrop.run_views`). ``max_train_batches``
     caps the batches per epoch (tests, smoke runs).
     """
 

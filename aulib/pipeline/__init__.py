@@ -8,8 +8,8 @@ The package imports neither the runner nor torch, so ``python -m
 aulib.pipeline --help`` answers at once and a notebook's ``step_settings``
 stays light; ``from aulib.pipeline.runner import run`` for the runner.
 """
-from .profile import (Profile, Settings, Step, declared_parameters, default_profile, find_profile, load_profile,
-                      plan, profile_path, resolve, step_settings)
+from .profile import (Profile, Step, StepSettings, declared_parameters, default_profile, find_profile,
+                      load_profile, plan, profile_path, resolve, step_settings)
 
-__all__ = ["Profile", "Settings", "Step", "declared_parameters", "default_profile", "find_profile", "load_profile",
-           "plan", "profile_path", "resolve", "step_settings"]
+__all__ = ["Profile", "Step", "StepSettings", "declared_parameters", "default_profile", "find_profile",
+           "load_profile", "plan", "profile_path", "resolve", "step_settings"]

@@ -142,7 +142,7 @@ class Profile:
         return self.name if shipped.exists() and shipped.resolve() == self.path else str(self.path)
 
 
-class Settings(dict):
+class StepSettings(dict):
     """A step's resolved parameters (name -> value), plus ``ws`` (its
     :class:`Workspace`) and ``name`` (the profile's name)."""
 
@@ -468,7 +468,7 @@ def resolve(profile: Profile, stem: str, step_params: dict | None = None, given:
     return values
 
 
-def step_settings(stem: str, namespace: dict) -> Settings:
+def step_settings(stem: str, namespace: dict) -> StepSettings:
     """A notebook's resolved parameters, from its namespace (``globals()``
     after the parameters cell): ``profile`` (name or path; None:
     ``$AULIB_PROFILE`` or demo) and ``workspace`` (None: runs/<profile name>)
@@ -479,7 +479,7 @@ def step_settings(stem: str, namespace: dict) -> Settings:
     values = resolve(profile, stem, given={k: namespace.get(k) for k in declared_parameters(stem)})
     if "workspace" in declared_parameters(stem):
         values["workspace"] = str(ws.root)
-    return Settings(values, ws, profile.name)
+    return StepSettings(values, ws, profile.name)
 
 
 def plan(profile: Profile, ws: Workspace, extra: dict) -> list[tuple[Step, Path, dict]]:

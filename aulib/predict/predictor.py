@@ -53,7 +53,7 @@ from ..data.faces.detect import detect_all_faces
 from ..data.sources.synthau.generate import MARKER as SYNTHAU_MARKER
 from ..infer.checkpoints import load_model
 from ..infer.sharded import autocast
-from ..infer.views import multicrop_probs, run_views
+from ..infer.multicrop import multicrop_probs, run_views
 from ..io import read_yaml, write_csv
 from ..progress import progress as _progress
 from ..runs import read_config, run_aus
@@ -212,7 +212,7 @@ class Predictor:
     (or its root folder) the files' run ``dir`` entries are relative to;
     default: the folder above each file's ``chosen/``. ``device``: ``auto``
     (GPU when present), ``cpu``, ``cuda:0`` ... ``multicrop``: average each
-    checkpoint over the multi-crop views (:mod:`aulib.infer.views`); an ensemble
+    checkpoint over the multi-crop views (:mod:`aulib.infer.multicrop`); an ensemble
     always uses the inputs it was fitted on. ``batch_size``: faces per
     forward pass; ``chunk_size``: pictures detected and predicted together.
     """

@@ -58,8 +58,7 @@ LOSS_WEIGHTS_NOTE = (
     "(not part of the pipeline): `kit` = the default 1/1, `none` = 0/0, `mlcr` = MLCR's released 400/100 "
     "converted to the kit's per-label mean BCE (see `aulib/model/losses.py`). Last epoch of each run; "
     "|cos| and JS are the regularisers' values on the training batches of that epoch. The table is the study's "
-    "own last run, not the pipeline's: its header gives the data and epochs it ran on (the study was last run on "
-    "SynthAU v4, 4 epochs a run; rerun it to measure on the current data)."
+    "own last run, not the pipeline's: its header gives the data and epochs it ran on."
 )
 PER_AU_NOTE = (
     "Per-AU F1 on B of each table's Baseline run at its last epoch and threshold 0.5 (Figure 2's last point), "
@@ -103,7 +102,7 @@ COMPACT_NOTE = (
 )
 MULTICROP_NOTE = (
     "Final score and mean F1 on B of the 17-AU baseline's last epoch under each view alone and under the "
-    "averages (`aulib.infer.view_study`). Multi-crop averages the views training produces (`image`, `flip`); "
+    "averages (`aulib.infer.multicrop_study`). Multi-crop averages the views training produces (`image`, `flip`); "
     "the corner crops (a 1.11x zoom shifted 5 % of the side) are outside the training distribution of "
     "5-point-aligned faces, which is why they are not averaged."
 )

@@ -57,7 +57,7 @@ from ..data.splits import read_split
 from ..data.transforms import augment_batch, resolve_augment
 from ..infer.checkpoints import checkpoint_path
 from ..infer.sharded import autocast, predict_views
-from ..infer.views import run_views
+from ..infer.multicrop import run_views
 from ..io import read_torch, read_yaml, write_csv, write_npy, write_torch, write_yaml
 from ..metrics import score_probs
 from ..pipeline.profile import default_profile

@@ -44,10 +44,9 @@ from ..generic_csv import write_generic_csv
 from . import au_model as L
 from .face import render_face, sample_identity, sample_scene
 
-GENERATOR_VERSION = 5  # 3: every AU >= ~4.5 % (>= ~110 positives in the demo's A), faint mouth AUs and 9/10 larger;
-#                        4: AUs 10 and 17 at full effect, 5 and 24 larger, AU10 at ~6 % (the demo base left them near F1 0.2)
-#                        5: AU9 at full effect and ~7 %, AU17 drawn larger, AUs 5, 24, 28 larger (each was learned
-#                           or not by seed and machine: F1 0.1-0.24 on B in the 10-epoch baselines)
+#: Raised whenever the drawn labels or images change; a complete root of another version is refused
+#: (:func:`generate`). The versions: docs/decisions.md, "SynthAU's label model, version by version".
+GENERATOR_VERSION = 5
 SPLITS = ("optimization", "noisy", "validation", "test")
 _SPLIT_CODE = {s: i for i, s in enumerate(SPLITS)}
 PROFILES: dict[str, dict[str, int]] = {

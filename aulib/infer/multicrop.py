@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from ..aus import flip_permutation, group_aus
 from ..data.transforms import resolve_augment
-from ..data.view_names import CROP_VIEWS, VIEWS, check_views  # noqa: F401 - VIEWS re-exported
+from ..data.multicrop_names import CROP_VIEWS, VIEWS, check_views  # noqa: F401 - VIEWS re-exported
 
 
 def _crop_resize(x: torch.Tensor, scale: float, anchor: float) -> torch.Tensor:

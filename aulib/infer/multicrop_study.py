@@ -1,11 +1,11 @@
 """Multi-crop views measured one by one: which views help a model, on a split.
 
-A checkpoint predicts a split under every view of :data:`aulib.infer.views.VIEWS`
+A checkpoint predicts a split under every view of :data:`aulib.infer.multicrop.VIEWS`
 once; each view alone and each average of views is then scored (challenge
 final score, mean F1 and accuracy at 0.5). This is the measurement behind the
-choice of the views multi-crop averages (:func:`aulib.infer.views.run_views`)::
+choice of the views multi-crop averages (:func:`aulib.infer.multicrop.run_views`)::
 
-    python -m aulib.infer.view_study --workspace runs/demo --run 17au_base [--epoch 10] [--split B]
+    python -m aulib.infer.multicrop_study --workspace runs/demo --run 17au_base [--epoch 10] [--split B]
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from ..runs import read_config, run_aus
 from ..model.distributed import resolve_device
 from ..workspace import Workspace
 from .checkpoints import load_model
-from .views import VIEWS, run_views, view_probs
+from .multicrop import VIEWS, run_views, view_probs
 
 
 def predict_each_view(ws, run_dir, epoch="last", split: str = "B", views=VIEWS, batch_size: int = 64,
@@ -77,14 +77,14 @@ def write_view_scores(ws, spec) -> pd.DataFrame | None:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m aulib.infer.view_study", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m aulib.infer.multicrop_study", description=__doc__.split("\n\n")[0])
     ap.add_argument("--workspace", required=True, help="workspace folder (runs/<profile>)")
     ap.add_argument("--run", required=True, help="run name under <workspace>/train/")
     ap.add_argument("--epoch", default="last", help="checkpoint epoch (default: the last)")
     ap.add_argument("--split", default="B")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
-    ws = Workspace.for_profile("view_study", root=args.workspace)
+    ws = Workspace.for_profile("multicrop_study", root=args.workspace)
     epoch = args.epoch if args.epoch == "last" else int(args.epoch)
     print(view_scores(ws, ws.run(args.run), epoch, args.split, device=args.device).to_string(index=False))
 

@@ -1,12 +1,12 @@
 """Test-time view names of multi-crop inference, without torch (a training
-config checks them; :mod:`aulib.infer.views` makes the views)."""
+config checks them; :mod:`aulib.infer.multicrop` makes the views)."""
 from __future__ import annotations
 
-#: Test-time views of multi-crop inference (:mod:`aulib.infer.views` makes them).
+#: Test-time views of multi-crop inference (:mod:`aulib.infer.multicrop` makes them).
 #: (scale, anchor) of the crop views: a square of ``scale`` times the side,
 #: anchored at the top-left (0) or bottom-right (1) corner of the image.
 CROP_VIEWS: dict[str, tuple[float, float]] = {"crop_tl": (0.9, 0.0), "crop_br": (0.9, 1.0)}
-#: Every view by name, in the order :func:`aulib.infer.views.multicrop_views` returns them.
+#: Every view by name, in the order :func:`aulib.infer.multicrop.multicrop_views` returns them.
 VIEWS: tuple[str, ...] = ("image", "flip", *CROP_VIEWS)
 
 

@@ -1,9 +1,17 @@
 """Action Unit catalog: the FACS AUs, the EmotioNet AU sets, the model groups, flip pairs.
 
+The built-in groups are a read-only table (:data:`BUILTIN`); a profile's own
+group is an :class:`AUGroup` value made where its definition is read and
+passed on, never registered here.
+
 Every AU is referred to by its FACS number (int). Label tables name the
 column of AU ``n`` as ``f"AU{n}"``.
 """
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -60,9 +68,9 @@ AUS_2020: tuple[int, ...] = (1, 2, 4, 5, 6, 9, 10, 12, 15, 17, 18, 20, 24, 25, 2
 #: The 12 AUs of the EmotioNet Challenge 2018 (the paper's Table 3).
 AUS_2018: tuple[int, ...] = (1, 2, 4, 5, 6, 9, 12, 17, 20, 25, 26, 43)
 
-#: Built-in model groups. ``17au`` (expression) and ``6au`` (head pose) are
-#: the paper's two models; ``12au`` is the 2018 set used for the ablation table.
-BUILTIN_GROUPS: dict[str, tuple[int, ...]] = {
+#: Built-in model groups (read-only). ``17au`` (expression) and ``6au`` (head
+#: pose) are the paper's two models; ``12au`` is the 2018 set used for the ablation table.
+BUILTIN_GROUPS: Mapping[str, tuple[int, ...]] = MappingProxyType({
     "17au": AUS_2020[:17],
     "6au": AUS_2020[17:],
     "12au": AUS_2018,
@@ -71,17 +79,31 @@ BUILTIN_GROUPS: dict[str, tuple[int, ...]] = {
     "bp4d12": (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24),
     "disfa8": (1, 2, 4, 6, 9, 12, 25, 26),
     "affwild12": (1, 2, 4, 6, 7, 10, 12, 15, 23, 24, 25, 26),
-}
+})
 #: Crop style each built-in group is trained on (paper, Sec. 2.1): expression
 #: AUs use 5-point aligned faces; head-pose AUs the unaligned detector box x1.5.
-BUILTIN_CROP: dict[str, str] = {"17au": "aligned", "12au": "aligned", "23au": "aligned", "6au": "box1.5",
-                                "bp4d12": "aligned", "disfa8": "aligned", "affwild12": "aligned"}
+BUILTIN_CROP: Mapping[str, str] = MappingProxyType({
+    "17au": "aligned", "12au": "aligned", "23au": "aligned", "6au": "box1.5",
+    "bp4d12": "aligned", "disfa8": "aligned", "affwild12": "aligned"})
 
-#: The group registry (the only one): name -> AUs, and name -> crop style.
-#: Built-in groups, plus those a profile declares (``groups:``), a run's
-#: config.yaml or a chosen model records; added only by :func:`define_group`.
-GROUPS: dict[str, tuple[int, ...]] = dict(BUILTIN_GROUPS)
-CROP_STYLE: dict[str, str] = dict(BUILTIN_CROP)
+
+@dataclass(frozen=True)
+class AUGroup:
+    """An AU group as a value: its ``name``, AU numbers ``aus`` (in order) and
+    the ``crop`` style its models are trained on. A built-in group is one of
+    :data:`BUILTIN`; a profile's own group is made once, where its definition
+    is read (the profile's ``groups:``, a run's config.yaml, a chosen-model
+    file), by :func:`make_group`, and passed on as this value. Nothing keeps
+    a registry of them."""
+
+    name: str
+    aus: tuple[int, ...]
+    crop: str = "aligned"
+
+
+#: The built-in groups as :class:`AUGroup` values (read-only).
+BUILTIN: Mapping[str, AUGroup] = MappingProxyType(
+    {name: AUGroup(name, aus, BUILTIN_CROP[name]) for name, aus in BUILTIN_GROUPS.items()})
 
 #: A horizontal flip swaps the lateral AUs: head turn left/right (51/52),
 #: head tilt left/right (55/56), eyes turn left/right (61/62). Every other AU
@@ -120,12 +142,12 @@ def check_au(value, where: str = "AU") -> int:
     return au
 
 
-def define_group(name: str, aus, crop: str = "aligned", where: str = "group") -> tuple[int, ...]:
-    """Register group ``name`` with AU numbers ``aus`` (whole numbers of the
-    FACS catalog :data:`AU_NAMES`, no repeats; :func:`check_au`) and crop style
-    ``crop``. Registering the same definition again is a no-op; redefining a
-    name (a built-in one included) with other AUs or another crop is a
-    ValueError naming ``where``."""
+def make_group(name: str, aus, crop: str = "aligned", where: str = "group") -> AUGroup:
+    """The :class:`AUGroup` ``name`` with AU numbers ``aus`` (whole numbers of
+    the FACS catalog :data:`AU_NAMES`, no repeats; :func:`check_au`) and crop
+    style ``crop``: checks the definition and returns it; registers nothing.
+    A built-in name with its own AUs and crop gives the built-in group; with
+    other AUs or another crop it is a ValueError naming ``where``."""
     name = str(name)
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"{where}: group name {name!r} must be a plain name such as 'disfa12'")
@@ -135,44 +157,70 @@ def define_group(name: str, aus, crop: str = "aligned", where: str = "group") ->
     if not aus or len(set(aus)) != len(aus):
         raise ValueError(f"{where}: group {name!r} needs at least one AU and no repeats, got {list(aus)}")
     crop = check_crop_style(crop, f"{where}: group {name!r} crop")
-    if name in GROUPS and (GROUPS[name], CROP_STYLE[name]) != (aus, crop):
-        raise ValueError(f"{where}: group {name!r} is already defined as AUs {list(GROUPS[name])}, crop "
-                         f"{CROP_STYLE[name]!r}; give the new group {list(aus)} ({crop}) another name")
-    GROUPS[name], CROP_STYLE[name] = aus, crop
-    return aus
+    group = AUGroup(name, aus, crop)
+    if name in BUILTIN and BUILTIN[name] != group:
+        raise ValueError(f"{where}: group {name!r} is a built-in group with AUs {list(BUILTIN[name].aus)}, crop "
+                         f"{BUILTIN[name].crop!r}; give the new group {list(aus)} ({crop}) another name")
+    return group
 
 
-def define_groups(spec: dict | None, where: str = "groups") -> dict[str, tuple[int, ...]]:
-    """Register every group of a profile's ``groups:`` mapping
-    ``{name: {aus: [...], crop: aligned | box1.5}}``; returns {name: AUs}."""
+def parse_groups(spec: Mapping | None, where: str = "groups") -> dict[str, AUGroup]:
+    """The groups of a profile's ``groups:`` mapping ``{name: {aus: [...],
+    crop: aligned | box1.5}}`` as {name: :class:`AUGroup`} (:func:`make_group`)."""
     out = {}
     for name, g in (spec or {}).items():
         if not isinstance(g, dict) or "aus" not in g or set(g) - {"aus", "crop"}:
             raise ValueError(f"{where}: group {name!r} must be a mapping with keys 'aus' (AU numbers) and "
                              f"optionally 'crop' (aligned | box1.5), got {g!r}")
-        out[str(name)] = define_group(name, g["aus"], g.get("crop", "aligned"), where=where)
+        out[str(name)] = make_group(name, g["aus"], g.get("crop", "aligned"), where=where)
     return out
 
 
-def group_aus(group: str) -> tuple[int, ...]:
-    """AU numbers of a registered group name (``17au``, ``6au``, ``12au``,
-    ``23au`` or a profile's own)."""
+def groups_spec(groups: Mapping[str, AUGroup]) -> dict:
+    """The ``groups:`` mapping of :class:`AUGroup` values (what :func:`parse_groups` reads back)."""
+    return {name: {"aus": list(g.aus), "crop": g.crop} for name, g in groups.items()}
+
+
+def get_group(group, groups: Mapping[str, AUGroup] | None = None) -> AUGroup:
+    """The :class:`AUGroup` of ``group``: an AUGroup as it is; a name of
+    ``groups`` (a profile's own groups, :attr:`aulib.pipeline.StepSettings.groups`)
+    or of the built-in groups :data:`BUILTIN`."""
+    if isinstance(group, AUGroup):
+        return group
+    if groups and group in groups:
+        return groups[group]
     try:
-        return GROUPS[group]
-    except KeyError:
-        raise ValueError(f"unknown AU group {group!r}; choose one of {sorted(GROUPS)}, or declare it in "
-                         "the profile: groups: {name: {aus: [1, 2, ...], crop: aligned}}") from None
+        return BUILTIN[group]
+    except (KeyError, TypeError):
+        known = sorted({*BUILTIN, *(groups or {})})
+        raise ValueError(f"unknown AU group {group!r}; choose one of {known}, or declare it in the profile: "
+                         "groups: {name: {aus: [1, 2, ...], crop: aligned}}") from None
 
 
-def group_crop(group: str) -> str:
-    """Crop style of a registered group (``aligned`` or ``box<scale>``)."""
-    group_aus(group)
-    return CROP_STYLE[group]
+def group_aus(group, groups: Mapping[str, AUGroup] | None = None) -> tuple[int, ...]:
+    """AU numbers of a group (:func:`get_group`: an :class:`AUGroup`, a name of
+    ``groups``, or a built-in name ``17au``, ``6au``, ``12au``, ``23au``, ...)."""
+    return get_group(group, groups).aus
 
 
-def crop_styles() -> list[str]:
-    """Every crop style a registered group needs, ``aligned`` and ``box1.5`` first."""
-    return list(dict.fromkeys(["aligned", "box1.5", *CROP_STYLE.values()]))
+def group_crop(group, groups: Mapping[str, AUGroup] | None = None) -> str:
+    """Crop style of a group (:func:`get_group`): ``aligned`` or ``box<scale>``."""
+    return get_group(group, groups).crop
+
+
+def aus_of(aus_or_group) -> tuple[int, ...]:
+    """AU numbers of a group (a built-in name or an :class:`AUGroup`) or of a
+    sequence of AU numbers."""
+    if isinstance(aus_or_group, (str, AUGroup)):
+        return group_aus(aus_or_group)
+    return tuple(int(a) for a in aus_or_group)
+
+
+def crop_styles(groups=()) -> list[str]:
+    """Every crop style the built-in groups and ``groups`` (AUGroup values, or
+    a mapping of them, e.g. a profile's own) need, ``aligned`` and ``box1.5`` first."""
+    own = groups.values() if isinstance(groups, Mapping) else groups
+    return list(dict.fromkeys(["aligned", "box1.5", *BUILTIN_CROP.values(), *(g.crop for g in own)]))
 
 
 def au_column(au: int) -> str:
@@ -181,9 +229,8 @@ def au_column(au: int) -> str:
 
 
 def au_columns(aus_or_group) -> list[str]:
-    """Column names for a group name or a sequence of AU numbers."""
-    aus = group_aus(aus_or_group) if isinstance(aus_or_group, str) else aus_or_group
-    return [au_column(a) for a in aus]
+    """Column names for a group (:func:`aus_of`) or a sequence of AU numbers."""
+    return [au_column(a) for a in aus_of(aus_or_group)]
 
 
 def parse_au_column(name: str) -> int:

@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .aus import au_columns, group_aus
+from .aus import au_columns, aus_of, get_group
 from .data.labels import table_au_columns
 from .data.splits import read_split
 from .infer.sharded import CHUNK_ROWS, predict_in_chunks, predict_split_probs  # noqa: F401 - re-exported
@@ -60,7 +60,7 @@ def filter_noisy(noisy: pd.DataFrame, probs: np.ndarray, aus, threshold=0.5, con
     Returns the split table of C: ``image, variant`` and every AU column of
     ``noisy`` (AUs outside ``aus`` are -1), images without any kept label dropped.
     """
-    aus = list(group_aus(aus) if isinstance(aus, str) else aus)
+    aus = list(aus_of(aus))
     cols = au_columns(aus)
     missing = [c for c in ["image"] + cols if c not in noisy.columns]
     if missing:
@@ -119,7 +119,7 @@ def score_filter(before: pd.DataFrame, after: pd.DataFrame, true: pd.DataFrame |
     is not pos_after / labels_after of that row. Row ``images``: images in the
     noisy split / in C and their ratio, the other columns NaN.
     """
-    aus = list(group_aus(aus) if isinstance(aus, str) else aus)
+    aus = list(aus_of(aus))
     cols = au_columns(aus)
     true_ix = None if true is None else true.set_index("image")
 
@@ -218,8 +218,12 @@ def build_dataset_c(ws, run_dir, epoch: int, aus=None, threshold=0.5, confidence
     return out
 
 
-def base_model(ws, group: str, base_run: str | None = None, **train_config) -> Path:
+def base_model(ws, group, base_run: str | None = None, **train_config) -> Path:
     """Run directory of the base model that filters the noisy set.
+
+    ``group``: a built-in group name or an :class:`aulib.aus.AUGroup` (a
+    profile's own, :meth:`aulib.pipeline.StepSettings.group`), whose AUs and crop
+    style the trained run's config records.
 
     ``base_run`` names an existing run of the workspace; None trains (or
     resumes) the run ``<group>_base`` on split A with :func:`aulib.train.loop.train`,
@@ -237,7 +241,9 @@ def base_model(ws, group: str, base_run: str | None = None, **train_config) -> P
     unknown = sorted(set(given) - fields)
     if unknown:
         raise ValueError(f"TrainConfig has no fields {unknown}; known: {sorted(fields)}")
-    base = {"run_name": f"{group}_base", "group": group, "workspace": str(ws.root),
+    group = get_group(group)
+    base = {"run_name": f"{group.name}_base", "group": group.name, "aus": list(group.aus), "crop_style": group.crop,
+            "workspace": str(ws.root),
             "heldout": next((h for h in ("H", "test") if ws.split(h).exists()), None)}
     # resume=True: a finished base run is reused as it is, an interrupted one continues.
     return Path(train(TrainConfig(**{**base, **given}), resume=True))

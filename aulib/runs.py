@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .aus import au_columns, group_aus
+from .aus import AUGroup, au_columns
 from .io import read_yaml
-from .model.config import ablations_of
+from .model.config import ablations_of, config_group
 from .workspace import RunDir, Workspace
 
 
@@ -163,13 +163,38 @@ def _read_index_csv(raw: bytes) -> pd.DataFrame:
         return pd.read_csv(io.BytesIO(raw))
 
 
+def run_group(config: dict, run_dir=None) -> AUGroup:
+    """The :class:`aulib.aus.AUGroup` of a run from its config alone: name
+    ``group``, AUs ``aus`` (an older config without them: the built-in
+    group's), crop ``crop_style`` (else the built-in group's, else aligned)."""
+    where = str(Path(run_dir or ".") / "config.yaml")
+    if "group" not in config:
+        raise ValueError(f"{where} has no 'group'")
+    return config_group(str(config["group"]), config.get("aus") or None, config.get("crop_style"), where)
+
+
 def run_aus(config: dict, run_dir=None) -> tuple[int, ...]:
-    """AU numbers of a run: config ``aus`` if present, else its ``group``."""
+    """AU numbers of a run: config ``aus`` if present, else its built-in ``group``'s."""
     if config.get("aus"):
         return tuple(int(a) for a in config["aus"])
     if "group" not in config:
         raise ValueError(f"{Path(run_dir or '.') / 'config.yaml'} has neither 'group' nor 'aus'")
-    return group_aus(config["group"])
+    return run_group(config, run_dir).aus
+
+
+def check_group_aus(runs) -> None:
+    """Runs (:class:`RunPreds`) that name one group must predict the same AUs:
+    a profile's own group is defined by each run's config.yaml, so two runs
+    of one name from differently defined groups are a ValueError naming both
+    config files (they cannot be compared in one table)."""
+    first: dict = {}
+    for r in runs:
+        name = r.config.get("group")
+        seen = first.setdefault(name, r)
+        if tuple(seen.aus) != tuple(r.aus):
+            raise ValueError(f"group {name!r} is defined twice: {RunDir(seen.run_dir).config} has AUs "
+                             f"{list(seen.aus)}, {RunDir(r.run_dir).config} has {list(r.aus)}; runs compared in one "
+                             "table must predict one group's AUs (give the other group another name)")
 
 
 def complete_epochs(run_dir, split: str = "B", epochs=None) -> list[int]:

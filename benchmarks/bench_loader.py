@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from aulib.aus import AUS_2020, GROUPS, au_columns
+from aulib.aus import AUS_2020, BUILTIN_GROUPS, au_columns
 from aulib.data.crops import CropStore, build_crop_store
 from aulib.data.dataset import make_loader, set_epoch
 from aulib.data.faces.columns import FACE_COLUMNS
@@ -111,7 +111,7 @@ def measure(images: int = 1024, size: int = 64, batch: int = 128, threads: int =
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     group = "17au"
-    aus = GROUPS[group]
+    aus = BUILTIN_GROUPS[group]
     cfg = default_augment(group)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,7 +36,7 @@ def build_workspace(root: Path, n_noisy: int, img_size: int, n_optimization: int
     """A SynthAU workspace at ``root`` with ``n_noisy`` noisy images, the
     ground-truth face cache, the crop store of ``GROUP`` at ``img_size`` and
     the split files (docs/layout.md). Returns the :class:`Workspace`."""
-    from aulib.aus import CROP_STYLE
+    from aulib.aus import BUILTIN_CROP
     from aulib.data.crops import build_crop_store
     from aulib.data.faces.cache import build_face_cache
     from aulib.data.sources import prepare_labels
@@ -49,7 +49,7 @@ def build_workspace(root: Path, n_noisy: int, img_size: int, n_optimization: int
     prepare_labels(ws, "synthau", progress=False)
     images = labelled_images(ws)
     faces, _ = build_face_cache(ws.data, images, ws.faces, method="ground_truth", progress=False)
-    style = CROP_STYLE[GROUP]
+    style = BUILTIN_CROP[GROUP]
     build_crop_store(ws.data, faces, ws.crops(style, img_size), style, img_size, images=images, progress=False)
     with warnings.catch_warnings():   # a 64-image optimization split leaves B without some positives
         warnings.simplefilter("ignore", UserWarning)

@@ -216,12 +216,12 @@ def stage_splits(n: int, tmp: Path) -> dict:
 
 
 def stage_noisy(n: int, tmp: Path) -> dict:
-    from aulib.aus import GROUPS
+    from aulib.aus import BUILTIN_GROUPS
     from aulib.noisy import filter_noisy
 
     noisy = _label_table(n)
     noisy.insert(1, "variant", 0)
-    probs = np.random.default_rng(1).random((n, len(GROUPS["17au"]))).astype(np.float32)
+    probs = np.random.default_rng(1).random((n, len(BUILTIN_GROUPS["17au"]))).astype(np.float32)
     floor = _rss_mib()
     t = time.perf_counter()
     filter_noisy(noisy, probs, "17au", threshold=0.5, confidence=0.7)

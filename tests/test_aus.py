@@ -6,16 +6,16 @@ from aulib import aus
 
 def test_catalog_sizes_and_groups():
     assert len(aus.AUS_2020) == 23 and len(set(aus.AUS_2020)) == 23
-    assert aus.GROUPS["17au"] + aus.GROUPS["6au"] == aus.AUS_2020
-    assert aus.GROUPS["6au"] == (51, 52, 53, 54, 55, 56)
-    assert len(aus.AUS_2018) == 12 and set(aus.AUS_2018) <= set(aus.GROUPS["17au"])
+    assert aus.BUILTIN_GROUPS["17au"] + aus.BUILTIN_GROUPS["6au"] == aus.AUS_2020
+    assert aus.BUILTIN_GROUPS["6au"] == (51, 52, 53, 54, 55, 56)
+    assert len(aus.AUS_2018) == 12 and set(aus.AUS_2018) <= set(aus.BUILTIN_GROUPS["17au"])
     assert all(aus.AU_NAMES[a] for a in aus.AUS_2020)
 
 
 def test_columns_round_trip():
     cols = aus.au_columns("6au")
     assert cols == ["AU51", "AU52", "AU53", "AU54", "AU55", "AU56"]
-    assert [aus.parse_au_column(c) for c in cols] == list(aus.GROUPS["6au"])
+    assert [aus.parse_au_column(c) for c in cols] == list(aus.BUILTIN_GROUPS["6au"])
     with pytest.raises(ValueError, match="AU column"):
         aus.parse_au_column("AU 12")
     with pytest.raises(ValueError, match="unknown AU group"):
@@ -27,7 +27,7 @@ def test_flip_permutation_swaps_only_head_pose_pairs():
     moved = {aus.AUS_2020[i]: aus.AUS_2020[p] for i, p in enumerate(perm) if i != p}
     assert moved == {51: 52, 52: 51, 55: 56, 56: 55}
     assert np.array_equal(perm[perm], np.arange(23))  # an involution
-    assert np.array_equal(aus.flip_permutation(aus.GROUPS["17au"]), np.arange(17))
+    assert np.array_equal(aus.flip_permutation(aus.BUILTIN_GROUPS["17au"]), np.arange(17))
 
 
 # --------------------------------------------------------------------------- the FACS catalog (issue 24, point 1)
@@ -41,13 +41,13 @@ def test_catalog_covers_the_public_data_sets_with_facs_names():
     assert aus.AU_NAMES[57] == "Head forward" and aus.AU_NAMES[61] == "Eyes turn left"
     # EmotioNet's 23 and the paper's groups are as they were
     assert aus.AUS_2020 == (1, 2, 4, 5, 6, 9, 10, 12, 15, 17, 18, 20, 24, 25, 26, 28, 43, 51, 52, 53, 54, 55, 56)
-    assert aus.GROUPS["23au"] == aus.AUS_2020 and aus.GROUPS["12au"] == aus.AUS_2018
+    assert aus.BUILTIN_GROUPS["23au"] == aus.AUS_2020 and aus.BUILTIN_GROUPS["12au"] == aus.AUS_2018
 
 
 def test_benchmark_groups():
-    assert aus.GROUPS["bp4d12"] == (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)
-    assert aus.GROUPS["disfa8"] == (1, 2, 4, 6, 9, 12, 25, 26)
-    assert aus.GROUPS["affwild12"] == (1, 2, 4, 6, 7, 10, 12, 15, 23, 24, 25, 26)
+    assert aus.BUILTIN_GROUPS["bp4d12"] == (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)
+    assert aus.BUILTIN_GROUPS["disfa8"] == (1, 2, 4, 6, 9, 12, 25, 26)
+    assert aus.BUILTIN_GROUPS["affwild12"] == (1, 2, 4, 6, 7, 10, 12, 15, 23, 24, 25, 26)
     assert {aus.group_crop(g) for g in ("bp4d12", "disfa8", "affwild12")} == {"aligned"}
 
 
@@ -60,9 +60,27 @@ def test_flip_swaps_only_lateral_aus():
 @pytest.mark.parametrize("bad", [1.9, "1.9", True, None, 12.0])
 def test_group_aus_must_be_whole_catalog_numbers(bad):
     with pytest.raises(ValueError, match=rf"group 'g': {bad!r} is not an AU number"):
-        aus.define_group("g", [1, bad])
-    assert "g" not in aus.GROUPS
+        aus.make_group("g", [1, bad])
     with pytest.raises(ValueError, match="AU 99 is not in the kit's FACS catalog"):
-        aus.define_group("g", [1, 99])
-    assert aus.define_groups({"g7": {"aus": [1, "7", 14]}}) == {"g7": (1, 7, 14)}
-    del aus.GROUPS["g7"], aus.CROP_STYLE["g7"]
+        aus.make_group("g", [1, 99])
+    assert aus.parse_groups({"g7": {"aus": [1, "7", 14]}}) == {"g7": aus.AUGroup("g7", (1, 7, 14), "aligned")}
+    assert "g" not in aus.BUILTIN and "g7" not in aus.BUILTIN
+
+
+def test_builtin_groups_are_a_read_only_table():
+    """The built-in groups cannot be changed; a custom group is a value, never registered."""
+    for table in (aus.BUILTIN, aus.BUILTIN_GROUPS, aus.BUILTIN_CROP):
+        with pytest.raises(TypeError):
+            table["mine"] = None
+    with pytest.raises(AttributeError):
+        aus.BUILTIN["17au"].aus = (1,)
+    assert not any(hasattr(aus, name) for name in ("GROUPS", "CROP_STYLE", "define_group", "define_groups"))
+    mine = aus.make_group("mine", [1, 2], "box1.3")
+    assert aus.get_group(mine) is mine and aus.group_aus(mine) == (1, 2) and aus.group_crop(mine) == "box1.3"
+    assert aus.group_aus("mine", {"mine": mine}) == (1, 2) and aus.au_columns(mine) == ["AU1", "AU2"]
+    assert "box1.3" in aus.crop_styles([mine]) and "box1.3" not in aus.crop_styles()
+    with pytest.raises(ValueError, match="unknown AU group 'mine'"):
+        aus.group_aus("mine")                               # making it registered nothing
+    assert aus.make_group("6au", aus.BUILTIN_GROUPS["6au"], "box1.5") == aus.BUILTIN["6au"]
+    with pytest.raises(ValueError, match="'17au' is a built-in group"):
+        aus.make_group("17au", [1, 2])

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from aulib.aus import AUS_2020, GROUPS, au_columns
+from aulib.aus import AUS_2020, BUILTIN_GROUPS, au_columns
 from aulib.data.crops import CropStore, build_crop_store
 from aulib.data.dataset import AUDataset, make_loader, set_epoch, show_batch, show_crops, split_dataframe
 from aulib.data.faces.columns import FACE_COLUMNS
@@ -49,7 +49,7 @@ def test_items_match_store_and_split(ws):
     split = pd.read_csv(ws.split("B"))
     ds = AUDataset(store, split, "6au", seed=0)
     assert len(ds) == 40
-    cols = au_columns(GROUPS["6au"])
+    cols = au_columns(BUILTIN_GROUPS["6au"])
     for i in (0, 1, 2, 3, 9):
         x, y = ds[i]
         assert x.dtype == torch.uint8 and x.shape == (3, SIZE, SIZE)
@@ -90,7 +90,7 @@ def test_eval_loader_keeps_split_order(ws):
         loader = make_loader(ws, "B", "6au", SIZE, batch_size=7, train=False, num_workers=workers, style="box1.5")
         xs, ys = zip(*loader)
         assert [len(x) for x in xs] == [7, 7, 7, 7, 7, 5]
-        assert torch.cat(ys).numpy().tolist() == split[au_columns(GROUPS["6au"])].to_numpy().tolist()
+        assert torch.cat(ys).numpy().tolist() == split[au_columns(BUILTIN_GROUPS["6au"])].to_numpy().tolist()
         ds = loader.dataset
         assert torch.equal(torch.cat(xs), ds[list(range(len(ds)))][0])
 
@@ -149,7 +149,7 @@ def test_show_batch_and_crops(ws):
     x, y = next(iter(loader))
     fig = show_batch(x, y, "6au", ncols=4)
     titles = [ax.get_title() for ax in fig.axes][:5]
-    expected = [" ".join(str(a) for a, v in zip(GROUPS["6au"], row) if v == 1) or "none" for row in y.tolist()]
+    expected = [" ".join(str(a) for a, v in zip(BUILTIN_GROUPS["6au"], row) if v == 1) or "none" for row in y.tolist()]
     assert len(fig.axes) == 8 and titles == expected
     images = pd.read_csv(ws.split("A"))["image"][:3]
     fig = show_crops(ws, images, SIZE, styles=("box1.5",))

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aulib.aus import GROUPS
+from aulib.aus import BUILTIN_GROUPS
 from aulib.data.labels import require_au_columns
 from aulib.data.sources import machine_labels as M
 from aulib.data.sources import load_labels, prepare_labels
@@ -185,7 +185,7 @@ def test_noisy_set_with_manual_labels_and_truth_into_a_workspace(tmp_path):
     assert load_labels(ws, "noisy_true")["AU1"].tolist() == [0, 1, 1, 1]
     assert load_labels(ws, "optimization")["image"].tolist() == ["coded/0.png", "coded/1.png", "coded/2.png"]
     with pytest.raises(ValueError, match=r"no label column \['AU2', 'AU4'"):
-        require_au_columns(load_labels(ws, "noisy"), GROUPS["17au"], "labels/noisy.csv")
+        require_au_columns(load_labels(ws, "noisy"), BUILTIN_GROUPS["17au"], "labels/noisy.csv")
     with pytest.raises(ValueError, match=r"manually coded labels are needed.*manual: labels\.csv"):
         prepare_labels(ws, "machine_labels", root, settings={"media": "videos", "manual": ""})
 
@@ -200,4 +200,4 @@ def test_openface_has_no_au24_a_group_needing_it_is_refused_by_name(tmp_path):
                                                                 [2, 0, 0, 0.9, 1] + [1] * 36], aus=OPENFACE_AUS))
     table, _ = M.read_tool_labels(root, settings())
     with pytest.raises(ValueError, match=r"no label column \['AU18', 'AU24', 'AU43'\] for AU\(s\) \[18, 24, 43\]"):
-        require_au_columns(table, GROUPS["17au"], "openface table")
+        require_au_columns(table, BUILTIN_GROUPS["17au"], "openface table")

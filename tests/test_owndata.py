@@ -16,15 +16,6 @@ from aulib.workspace import Workspace
 DISFA12 = [1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26]
 
 
-@pytest.fixture
-def registry():
-    """Restore the group registry after a test that defines groups."""
-    groups, crops = dict(aus.GROUPS), dict(aus.CROP_STYLE)
-    yield
-    aus.GROUPS.clear(), aus.GROUPS.update(groups)
-    aus.CROP_STYLE.clear(), aus.CROP_STYLE.update(crops)
-
-
 def user_csv(root, n_subjects=12, per=10, seed=0, split=False, absolute=False):
     """A user's data root: frames/<subject>/<k>.jpg (empty files) and labels.csv
     with image, subject[, split] and the 12 DISFA AUs."""
@@ -45,35 +36,39 @@ def user_csv(root, n_subjects=12, per=10, seed=0, split=False, absolute=False):
     return df
 
 
-def test_profile_groups_registry(registry):
-    assert aus.define_groups({"disfa12": {"aus": DISFA12, "crop": "aligned"}}) == {"disfa12": tuple(DISFA12)}
-    assert aus.group_aus("disfa12") == tuple(DISFA12) and aus.group_crop("disfa12") == "aligned"
-    aus.define_group("disfa12", DISFA12, "aligned")             # the same again: fine
+def test_profile_groups_are_values():
+    own = aus.parse_groups({"disfa12": {"aus": DISFA12, "crop": "aligned"}})
+    assert own == {"disfa12": aus.AUGroup("disfa12", tuple(DISFA12), "aligned")}
+    assert aus.group_aus("disfa12", own) == tuple(DISFA12) and aus.group_crop("disfa12", own) == "aligned"
+    assert aus.parse_groups({"disfa12": {"aus": DISFA12[:3]}})["disfa12"].aus == tuple(DISFA12[:3])  # no registry
     assert aus.group_crop("6au") == "box1.5" and "box1.5" in aus.crop_styles()
-    with pytest.raises(ValueError, match="'disfa12' is already defined"):
-        aus.define_group("disfa12", DISFA12[:3])
-    with pytest.raises(ValueError, match="'17au' is already defined"):
-        aus.define_group("17au", DISFA12)
+    with pytest.raises(ValueError, match="'17au' is a built-in group"):
+        aus.make_group("17au", DISFA12)
     with pytest.raises(ValueError, match=r"AU 99 is not in the kit's FACS catalog"):
-        aus.define_group("bp4d", [1, 99])
+        aus.make_group("bp4d", [1, 99])
     with pytest.raises(ValueError, match="'box' is not a crop style"):
-        aus.define_groups({"x": {"aus": [1], "crop": "box"}})
+        aus.parse_groups({"x": {"aus": [1], "crop": "box"}})
     with pytest.raises(ValueError, match="keys 'aus'"):
-        aus.define_groups({"x": [1, 2]})
+        aus.parse_groups({"x": [1, 2]})
     with pytest.raises(ValueError, match="declare it in the profile"):
-        aus.group_aus("disfa7")
+        aus.group_aus("disfa12")                    # a profile's group is known only where it is passed
 
 
-def test_run_config_records_aus_and_crop(registry):
-    aus.define_group("disfa12", DISFA12, "aligned")
-    cfg = TrainConfig(group="disfa12").resolved()
-    assert cfg.aus == DISFA12 and cfg.crop_style == "aligned"
+def test_run_config_records_aus_and_crop():
+    from aulib.model.config import notebook_config
+
+    own = aus.parse_groups({"disfa12": {"aus": DISFA12, "crop": "aligned"}})
+    cfg = notebook_config("ws", group="disfa12", groups=own)
+    assert cfg.aus == DISFA12 and cfg.crop_style == "aligned" and cfg.au_group == own["disfa12"]
     # a fresh process (torchrun child, later stage) knows the group from config.yaml alone
-    del aus.GROUPS["disfa12"], aus.CROP_STYLE["disfa12"]
     again = TrainConfig.from_dict(cfg.to_dict()).resolved()
-    assert again.to_dict() == cfg.to_dict() and aus.group_aus("disfa12") == tuple(DISFA12)
+    assert again.to_dict() == cfg.to_dict()
+    with pytest.raises(ValueError, match="unknown AU group 'disfa12'"):
+        TrainConfig(group="disfa12").resolved()     # without its AUs the name means nothing
     with pytest.raises(ValueError, match="differ from group '6au'"):
         TrainConfig(group="6au", aus=[1, 2]).resolved()
+    with pytest.raises(ValueError, match="differ from the profile's group 'disfa12'"):
+        notebook_config("ws", group="disfa12", groups=own, overrides={"aus": [1, 2]})
 
 
 def test_generic_csv_subject_split_and_absolute_paths(tmp_path):
@@ -182,7 +177,7 @@ def test_cross_fitted_folds_keep_subjects_together(tmp_path):
     assert "subject" not in add_subjects(index.drop(columns="subject"), plain).columns
 
 
-def test_chosen_file_of_an_own_group_loads_without_the_profile(tmp_path, registry):
+def test_chosen_file_of_an_own_group_loads_without_the_profile(tmp_path):
     """A later stage (predict, tables) in a fresh process knows a profile's group from chosen/<group>.yaml."""
     from aulib.io import write_yaml
     from aulib.select.chosen import load_chosen
@@ -191,9 +186,8 @@ def test_chosen_file_of_an_own_group_loads_without_the_profile(tmp_path, registr
     write_yaml(path, {"group": "disfa12", "aus": DISFA12, "ensemble": None,
                       "runs": {"r": {"dir": "train/r", "backbones": ["a", "a"], "img_size": 32, "crop_style": "box1.3"}},
                       "per_au": [{"au": a, "run": "r", "epoch": 1, "threshold": 0.5} for a in DISFA12]})
-    assert "disfa12" not in aus.GROUPS
     model = load_chosen(path, check_files=False)
-    assert model.aus == DISFA12 and aus.group_aus("disfa12") == tuple(DISFA12) and aus.group_crop("disfa12") == "box1.3"
+    assert model.aus == DISFA12 and model.au_group == aus.AUGroup("disfa12", tuple(DISFA12), "box1.3")
 
 
 def test_linear_ensemble_on_rows_of_one_subject_falls_back_to_row_folds():

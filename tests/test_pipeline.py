@@ -236,19 +236,17 @@ def test_named_protocol_folds_run_once_per_fold(project, monkeypatch):
             runner.run("t")
 
 
-def test_profile_groups_are_registered_and_checked(project):
+def test_profile_groups_are_values_and_checked(project):
     from aulib import aus
 
     root, _ = project
     _profile(root, [{"notebook": "02_b.ipynb"}], name="g", groups={"mine7": {"aus": [1, 2, 12], "crop": "box1.3"}})
-    try:
-        profile = pipeline.load_profile("g")
-        assert profile.groups == {"mine7": {"aus": [1, 2, 12], "crop": "box1.3"}}
-        assert aus.group_aus("mine7") == (1, 2, 12) and aus.group_crop("mine7") == "box1.3"
-    finally:
-        aus.GROUPS.pop("mine7", None), aus.CROP_STYLE.pop("mine7", None)
+    profile = pipeline.load_profile("g")
+    assert profile.groups == {"mine7": aus.AUGroup("mine7", (1, 2, 12), "box1.3")}
+    assert "mine7" not in aus.BUILTIN and profile.table_spec()["groups"] == {"mine7": {"aus": [1, 2, 12],
+                                                                                       "crop": "box1.3"}}
     _profile(root, [{"notebook": "02_b.ipynb"}], name="g", groups={"17au": {"aus": [1, 2]}})
-    with pytest.raises(ValueError, match=r"g\.yaml: groups: group '17au' is already defined"):
+    with pytest.raises(ValueError, match=r"g\.yaml: groups: group '17au' is a built-in group"):
         pipeline.load_profile("g")
 
 

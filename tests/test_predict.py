@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from aulib.aus import GROUPS
+from aulib.aus import BUILTIN_GROUPS
 from aulib.data.faces.align import crop_face
 from aulib.data.images import load_rgb
 from aulib.infer import load_model
@@ -30,7 +30,7 @@ from aulib.select.ensemble import LinearEnsemble
 from aulib.model.config import TrainConfig
 from aulib.model.network import create_model
 
-AUS17, AUS6 = list(GROUPS["17au"]), list(GROUPS["6au"])
+AUS17, AUS6 = list(BUILTIN_GROUPS["17au"]), list(BUILTIN_GROUPS["6au"])
 BACKBONE = "test_efficientnet"
 
 

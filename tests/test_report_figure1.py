@@ -9,7 +9,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from aulib.aus import AUS_2020, GROUPS  # noqa: E402
+from aulib.aus import AUS_2020, BUILTIN_GROUPS  # noqa: E402
 from aulib.data.labels import AU_COLUMNS  # noqa: E402
 from aulib.report.faces import au_caption, example_grid, face_grid, load_images  # noqa: E402
 from aulib.report.figure1 import bar_heights, plot_label_counts  # noqa: E402
@@ -49,9 +49,9 @@ def test_figure1_bars_equal_table_counts(tmp_path, stacked):
 
 def test_figure1_subset_of_aus_and_linear_scale():
     df = label_table(50, seed=1)
-    fig = plot_label_counts(df, aus=GROUPS["12au"], log=False)
+    fig = plot_label_counts(df, aus=BUILTIN_GROUPS["12au"], log=False)
     assert len(bar_heights(fig, "positive")) == 12
-    assert np.array_equal(bar_heights(fig, "positive"), (df[[f"AU{a}" for a in GROUPS["12au"]]] == 1).sum(axis=0))
+    assert np.array_equal(bar_heights(fig, "positive"), (df[[f"AU{a}" for a in BUILTIN_GROUPS["12au"]]] == 1).sum(axis=0))
     assert fig.axes[0].get_yscale() == "linear"
     plt.close(fig)
 

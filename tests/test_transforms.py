@@ -8,7 +8,7 @@ import torch
 from skimage.data import astronaut
 from skimage.transform import resize
 
-from aulib.aus import GROUPS
+from aulib.aus import BUILTIN_GROUPS
 from aulib.data.transforms import AugmentConfig, augment_batch, default_augment, degrade, degrade_batch, stable_rng
 
 
@@ -101,7 +101,7 @@ def test_default_augment():
 
 
 def test_label_aware_flip_swaps_head_pose_pairs():
-    aus = GROUPS["23au"]
+    aus = BUILTIN_GROUPS["23au"]
     x = batch(4)
     y = torch.from_numpy(np.random.default_rng(0).integers(-1, 2, (4, len(aus)), dtype=np.int8))
     cfg = AugmentConfig(flip=True, flip_p=1.0, downsample_p=0.0, occlude_p=0.0)
@@ -119,7 +119,7 @@ def test_label_aware_flip_swaps_head_pose_pairs():
 
 
 def test_flip_only_some_samples():
-    aus = GROUPS["6au"]
+    aus = BUILTIN_GROUPS["6au"]
     x = batch(32, 16)
     y = torch.zeros(32, 6, dtype=torch.int8)
     y[:, 0] = 1  # everyone turns left
@@ -132,7 +132,7 @@ def test_flip_only_some_samples():
 
 
 def test_augment_shapes_dtypes_determinism():
-    aus = GROUPS["17au"]
+    aus = BUILTIN_GROUPS["17au"]
     x = batch(8)
     y = torch.ones(8, len(aus), dtype=torch.int8)
     cfg = default_augment("17au")
@@ -153,7 +153,7 @@ def test_occlusion_makes_black_square():
     x = batch(8, 64)
     y = torch.zeros(8, 6, dtype=torch.int8)
     cfg = AugmentConfig(flip=False, downsample_p=0.0, occlude_p=1.0, occlude_frac=(0.2, 0.3))
-    xa, _ = augment_batch(x, y, GROUPS["6au"], cfg, torch.Generator().manual_seed(0))
+    xa, _ = augment_batch(x, y, BUILTIN_GROUPS["6au"], cfg, torch.Generator().manual_seed(0))
     for i in range(8):
         black = (xa[i] == 0).all(0).numpy()
         h, w, full = black_box(black)
@@ -165,7 +165,7 @@ def test_downsample_reduces_high_frequency_energy():
     x = batch(10, 64)
     y = torch.zeros(10, 6, dtype=torch.int8)
     cfg = AugmentConfig(flip=False, downsample_p=1.0, occlude_p=0.0)
-    xa, _ = augment_batch(x, y, GROUPS["6au"], cfg, torch.Generator().manual_seed(0))
+    xa, _ = augment_batch(x, y, BUILTIN_GROUPS["6au"], cfg, torch.Generator().manual_seed(0))
     for i in range(10):
         before = hf_energy(x[i].permute(1, 2, 0).numpy())
         after = hf_energy(xa[i].permute(1, 2, 0).numpy())

@@ -40,7 +40,7 @@ class AUDataset(Dataset):
     """
 
     def __init__(self, store, split: pd.DataFrame, aus, seed: int = 0):
-        self.aus = list(aulib_aus.group_aus(aus) if isinstance(aus, str) else aus)
+        self.aus = list(aulib_aus.aus_of(aus))
         split = check_split(split, self.aus, source="split")
         images = split["image"].tolist()
         self.rows = np.asarray(store.rows(images), dtype=np.int64)  # KeyError names missing images
@@ -173,14 +173,15 @@ class WatchedLoader(DataLoader):
             raise Stalled(stall_message(self.work, self.stall_minutes, stuck, LOADER_SETTING)) from None
 
 
-def make_loader(ws, split: str | pd.DataFrame, group: str, img_size: int, batch_size: int, train: bool,
+def make_loader(ws, split: str | pd.DataFrame, group, img_size: int, batch_size: int, train: bool,
                 num_workers: int = 0, seed: int = 0, distributed: bool = False, style: str | None = None,
                 drop_last: bool | None = None, world_size: int | None = None,
                 rank: int | None = None, stall_minutes: float | None = None) -> DataLoader:
     """DataLoader of (uint8 (B, 3, S, S), int8 (B, C)) batches of a split.
 
-    split: a split name of ``ws`` or a split table. group: the AU group (labels
-    and the default crop style ``aulib.aus.group_crop(group)``). ``train``
+    split: a split name of ``ws`` or a split table. group: the AU group, a
+    built-in name or an :class:`aulib.aus.AUGroup` (labels and the default crop
+    style ``group.crop``). ``train``
     shuffles (seeded; see :func:`set_epoch`) and by default drops the last
     incomplete batch (kept when there is no complete one); otherwise the order
     is the split's row order. ``num_workers`` processes read the batches, watched
@@ -190,9 +191,10 @@ def make_loader(ws, split: str | pd.DataFrame, group: str, img_size: int, batch_
     rank gets its share; for evaluation that is rows ``rank::world_size``
     (padded by wrapping to equal length), so gather before writing predictions.
     """
-    aus = aulib_aus.group_aus(group)
+    group = aulib_aus.get_group(group)
+    aus = group.aus
     df = read_split(split, aus, ws=ws) if isinstance(split, str) else split
-    store = CropStore(ws.crops(style or aulib_aus.group_crop(group), img_size))
+    store = CropStore(ws.crops(style or group.crop, img_size))
     dataset = AUDataset(store, df, aus, seed=seed)
     if distributed:
         sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=train,
@@ -222,7 +224,7 @@ def show_batch(x: torch.Tensor, y: torch.Tensor | None = None, aus=None, ncols: 
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, (scale + 0.35) * nrows), squeeze=False)
     if titles is None and y is not None:
-        aus = list(aulib_aus.group_aus(aus) if isinstance(aus, str) else aus)
+        aus = list(aulib_aus.aus_of(aus))
         titles = [" ".join(str(a) for a, v in zip(aus, row) if v == 1) or "none" for row in y.tolist()]
     for i, ax in enumerate(axes.flat):
         ax.axis("off")

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .. import io as aio
-from ..aus import AU_NAMES, AUS_2020, CATALOG, GROUPS, au_column, parse_au_column
+from ..aus import AU_NAMES, AUS_2020, BUILTIN_GROUPS, CATALOG, au_column, parse_au_column
 
 #: The AU columns of an EmotioNet / SynthAU label table (the 23 of AUS_2020), in challenge order.
 AU_COLUMNS: list[str] = [au_column(a) for a in AUS_2020]
@@ -255,7 +255,7 @@ def label_counts(df: pd.DataFrame, aus: Sequence[int] | None = None, source: str
     known = pos + neg
     with np.errstate(invalid="ignore", divide="ignore"):
         prevalence = np.where(known > 0, pos / np.maximum(known, 1), np.nan)
-    group = ["17au" if a in GROUPS["17au"] else "6au" if a in GROUPS["6au"] else "" for a in aus]
+    group = ["17au" if a in BUILTIN_GROUPS["17au"] else "6au" if a in BUILTIN_GROUPS["6au"] else "" for a in aus]
     out = pd.DataFrame({"positive": pos, "negative": neg, "unknown": (values == -1).sum(0),
                         "prevalence": prevalence, "group": group}, index=pd.Index(list(aus), name="AU"))
     return out

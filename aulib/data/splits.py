@@ -81,8 +81,8 @@ def _leave_out(table: pd.DataFrame, left_out: dict[str, str], kept: dict[str, st
 
 
 def _aus_of(aus) -> tuple[int, ...]:
-    """AU numbers of a group name or a sequence of AU numbers."""
-    return aulib_aus.group_aus(aus) if isinstance(aus, str) else tuple(int(a) for a in aus)
+    """AU numbers of a group (name or :class:`aulib.aus.AUGroup`) or a sequence of AU numbers."""
+    return aulib_aus.aus_of(aus)
 
 
 def _au_columns_of(df: pd.DataFrame) -> list[str]:
@@ -559,15 +559,17 @@ def split_summary(ws, names=("A", "B", "H", "noisy", "validation", "test")) -> p
     return pd.DataFrame.from_dict(out, orient="index").fillna(0).astype(int)
 
 
-def covered_groups(df: pd.DataFrame, prefer=("17au", "6au")) -> list[str]:
-    """Registered groups every AU of which has a column in ``df`` (a split or
-    label table): those of ``prefer`` first, then the others, most AUs first
-    (EmotioNet: ``17au``, ``6au``, ...; BP4D: ``bp4d12``, ...). For showing
-    a table's data with a group it can feed."""
+def covered_groups(df: pd.DataFrame, prefer=("17au", "6au"), groups=None) -> list[str]:
+    """Names of the built-in groups and of ``groups`` (a profile's own,
+    {name: :class:`aulib.aus.AUGroup`}) every AU of which has a column in
+    ``df`` (a split or label table): those of ``prefer`` first, then the
+    others, most AUs first (EmotioNet: ``17au``, ``6au``, ...; BP4D:
+    ``bp4d12``, ...). For showing a table's data with a group it can feed."""
     have = set(_au_columns_of(df))
-    ok = [g for g, aus in aulib_aus.GROUPS.items() if set(aulib_aus.au_columns(aus)) <= have]
+    every = {**aulib_aus.BUILTIN, **(groups or {})}
+    ok = [g for g, grp in every.items() if set(aulib_aus.au_columns(grp.aus)) <= have]
     return [g for g in prefer if g in ok] + sorted((g for g in ok if g not in prefer),
-                                                   key=lambda g: -len(aulib_aus.GROUPS[g]))
+                                                   key=lambda g: -len(every[g].aus))
 
 
 def example_rows(df: pd.DataFrame, first_aus=(55, 56), n: int = 4) -> pd.DataFrame:

@@ -121,7 +121,7 @@ class AugmentConfig:
     occlude_frac: tuple[float, float] = OCCLUDE_FRAC
 
 
-def default_augment(group: str, flip: bool | None = None) -> AugmentConfig:
+def default_augment(group, flip: bool | None = None) -> AugmentConfig:
     """The paper's augmentation for a model group.
 
     17au / 12au / 23au: down-sampling, horizontal flip, black-square occlusion.
@@ -131,15 +131,16 @@ def default_augment(group: str, flip: bool | None = None) -> AugmentConfig:
     flipping is valid for 6au too and can be switched on with ``flip=True``;
     the default stays ``False`` for 6au so that runs reproduce the paper's
     recipe (a flip also evens out the left/right prevalence, which changes the
-    training distribution relative to B and the test set).
+    training distribution relative to B and the test set). ``group``: a
+    built-in group name or an :class:`aulib.aus.AUGroup` (a profile's own).
     """
-    aulib_aus.group_aus(group)  # rejects an unknown group name
+    group = aulib_aus.get_group(group)  # rejects an unknown group name
     if flip is None:
-        flip = group != "6au"
+        flip = group.name != "6au"
     return AugmentConfig(flip=bool(flip))
 
 
-def resolve_augment(augment, group: str) -> AugmentConfig | None:
+def resolve_augment(augment, group) -> AugmentConfig | None:
     """A run's ``augment`` setting as an :class:`AugmentConfig`: "default"
     (:func:`default_augment` of ``group``), "none" (None), or a dict of
     fields over the default."""
@@ -164,7 +165,7 @@ def augment_batch(x: torch.Tensor, y: torch.Tensor, aus, cfg: AugmentConfig,
     """
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"augment_batch expects (B, 3, H, W) images, got {tuple(x.shape)}")
-    aus = list(aulib_aus.group_aus(aus) if isinstance(aus, str) else aus)
+    aus = list(aulib_aus.aus_of(aus))
     if y.ndim != 2 or y.shape != (x.shape[0], len(aus)):
         raise ValueError(f"labels have shape {tuple(y.shape)}; expected ({x.shape[0]}, {len(aus)}) for AUs {aus}")
     b, _, h, w = x.shape

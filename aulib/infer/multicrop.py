@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..aus import flip_permutation, group_aus
+from ..aus import aus_of, flip_permutation
 from ..data.transforms import resolve_augment
 from ..data.multicrop_names import CROP_VIEWS, VIEWS, check_views  # noqa: F401 - VIEWS re-exported
 
@@ -57,7 +57,7 @@ def multicrop_views(x: torch.Tensor, aus, views=("image", "flip")) -> list[tuple
     ``probs_of_view[:, perm]`` are probabilities of the original image's AUs
     (identity except for the flip).
     """
-    aus = list(group_aus(aus) if isinstance(aus, str) else aus)
+    aus = list(aus_of(aus))
     ident = torch.arange(len(aus), device=x.device)
     out = []
     for name in check_views(views):

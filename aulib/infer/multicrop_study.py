@@ -19,7 +19,7 @@ from ..data.dataset import make_loader
 from ..data.splits import read_split
 from ..io import write_csv
 from ..metrics import score_probs
-from ..runs import read_config, run_aus
+from ..runs import read_config, run_aus, run_group
 from ..model.distributed import resolve_device
 from ..workspace import Workspace
 from .checkpoints import load_model
@@ -36,7 +36,7 @@ def predict_each_view(ws, run_dir, epoch="last", split: str = "B", views=VIEWS, 
     table = read_split(split, aus, ws=ws)
     dev = resolve_device(device)
     model = load_model(run_dir, epoch).to(dev).eval()
-    loader = make_loader(ws, table, cfg.get("group"), int(cfg["img_size"]), batch_size, train=False,
+    loader = make_loader(ws, table, run_group(cfg, run_dir), int(cfg["img_size"]), batch_size, train=False,
                          style=cfg.get("crop_style"))
     parts, labels = [], []
     with torch.no_grad():

@@ -24,7 +24,7 @@ from ..data.dataset import make_loader
 from ..data.splits import read_split
 from ..io import read_npy, read_yaml, write_csv, write_npy, write_yaml
 from ..progress import progress as _progress
-from ..runs import read_config, run_aus
+from ..runs import read_config, run_aus, run_group
 from ..model import distributed
 from ..model.distributed import resolve_device
 from ..workspace import RunDir
@@ -195,7 +195,7 @@ def predict_split_probs(run_dir, epoch: int, ws, split: str = "noisy", out_path=
     rd = RunDir(run_dir)
     cfg = read_config(run_dir)
     aus = run_aus(cfg, run_dir)
-    group = cfg.get("group")
+    group = run_group(cfg, run_dir)
     name = RunDir.pred_name(split, multicrop)
     out_path = Path(out_path) if out_path else rd.preds(name, epoch)
     table = read_split(split, aus, ws=ws)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from ..aus import GROUPS, define_group, group_aus, group_crop
+from ..aus import BUILTIN, AUGroup, get_group, make_group
 from ..data.multicrop_names import check_views
 from ..settings import SettingError, Spec, check, check_all, help_table, setting, specs_of
 from ..workers import STALL_MINUTES
@@ -44,7 +44,10 @@ class TrainConfig:
     """Everything a training run needs; see docs/layout.md for the run directory.
 
     ``group`` names the AU group; ``aus`` and ``crop_style`` default to the
-    group's (:mod:`aulib.aus` registry) and are written to config.yaml.
+    built-in group's (:data:`aulib.aus.BUILTIN`) and are written to
+    config.yaml. A profile's own group is given by its ``aus`` (and
+    ``crop_style``), which the config carries (:func:`notebook_config` fills
+    them from the profile's groups); :attr:`au_group` is the resolved group.
     Sizes: ``img_size`` px crops of style ``crop_style``;
     ``batch_size`` per process (torchrun: each rank). Learning rate ``lr``
     follows ``schedule`` per step: ``cosine`` (linear warm-up over
@@ -69,8 +72,9 @@ class TrainConfig:
     run_name: str | None = setting(None, "name", "run directory train/<run_name>; null: <group>_<backbones>_<stage>[_no_*]",
                                    nullable=True)
     workspace: str | None = setting(None, "str", "workspace folder; null: runs/<$AULIB_PROFILE or demo>", nullable=True)
-    group: str = setting("17au", "name", "AU group (aulib.aus registry, or a profile's groups)")
-    aus: list | None = setting(None, "list", "the group's AU numbers (written to config.yaml); null: the group's",
+    group: str = setting("17au", "name", "AU group: a built-in one (aulib.aus.BUILTIN) or a profile's own, "
+                         "given with aus")
+    aus: list | None = setting(None, "list", "the group's AU numbers (written to config.yaml); null: the built-in group's",
                                item="int", lo=1, nullable=True)
     backbones: list = setting(["lcnet_050", "lcnet_050"], "list", "the two views' timm model names", item="str", length=2)
     pretrained: bool | str | list = setting(False, ("bool", "str", "list"),
@@ -163,19 +167,22 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @property
+    def au_group(self) -> AUGroup:
+        """The run's :class:`aulib.aus.AUGroup` (name, AUs, crop style) of a resolved config."""
+        if self.aus is None or self.crop_style is None:
+            raise ValueError("au_group needs a resolved config (TrainConfig.resolved())")
+        return AUGroup(self.group, tuple(int(a) for a in self.aus), self.crop_style)
+
     def resolved(self) -> "TrainConfig":
         """A copy with every derived field filled in and values checked:
         run_name, crop_style, train/eval splits, eval batch size."""
         c = dataclasses.replace(self)
         c.backbones = [str(b) for b in c.backbones]
         # aus / crop_style are recorded, so a torchrun child or a later stage
-        # knows a profile's own group from config.yaml alone
-        if c.aus is not None and c.group not in GROUPS:
-            define_group(c.group, c.aus, c.crop_style or "aligned", where="training config")
-        if c.aus is not None and tuple(int(a) for a in c.aus) != group_aus(c.group):
-            raise ValueError(f"training config: aus {list(c.aus)} differ from group {c.group!r}'s "
-                             f"{list(group_aus(c.group))}; name the group that has these AUs")
-        c.aus = list(group_aus(c.group))
+        # knows a profile's own group from config.yaml alone (nothing is registered)
+        group = config_group(c.group, c.aus, c.crop_style, "training config")
+        c.aus = list(group.aus)
         if len(c.backbones) != 2:
             raise ValueError(f"backbones must name two timm models, got {c.backbones}")
         for key, allowed in (("stage", STAGES), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
@@ -185,7 +192,7 @@ class TrainConfig:
             raise ValueError("stage 'finetune' needs init_from: the pretrain run directory or a checkpoint file")
         if isinstance(c.pretrained, tuple):
             c.pretrained = list(c.pretrained)
-        c.crop_style = c.crop_style or group_crop(c.group)
+        c.crop_style = c.crop_style or group.crop
         c.run_name = c.run_name or default_run_name(c)
         if c.train_splits is None:
             c.train_splits = ["A", f"C_{c.group}"] if c.stage == "pretrain" else ["A"]
@@ -229,6 +236,22 @@ def _legacy_keys() -> list[str]:
     return [f"{p}_{k}" for p in ("use", "no") for k in LEGACY_SWITCHES]
 
 
+def config_group(name: str, aus=None, crop_style: str | None = None, where: str = "training config") -> AUGroup:
+    """The :class:`aulib.aus.AUGroup` a config's ``group``, ``aus`` and
+    ``crop_style`` describe. A built-in group: ``aus`` (if given) must be its
+    AUs; its crop unless ``crop_style`` is given. Any other name needs ``aus``
+    (a profile's own group; crop ``crop_style`` or aligned). Registers nothing."""
+    if name in BUILTIN:
+        builtin = BUILTIN[name]
+        if aus is not None and tuple(int(a) for a in aus) != builtin.aus:
+            raise ValueError(f"{where}: aus {list(aus)} differ from group {name!r}'s {list(builtin.aus)}; "
+                             "name the group that has these AUs")
+        return builtin if not crop_style else AUGroup(name, builtin.aus, str(crop_style))
+    if aus is None:
+        get_group(name)     # the error: an unknown group, declare it in the profile
+    return make_group(name, aus, crop_style or "aligned", where=where)
+
+
 def ablations_of(config: dict) -> list[str]:
     """The ablations of a config mapping: its ``ablate`` list (or name), then
     the older switches (``use_mv: false`` or ``no_mv: true`` -> ``mv``)."""
@@ -265,13 +288,17 @@ def parse_overrides(overrides) -> dict:
 def notebook_config(workspace, group: str | None = None, backbones=None, stage: str | None = None,
                     init_from: str | None = None, epochs: int | None = None, run_name: str | None = None,
                     img_size: int | None = None, batch_size: int | None = None, lr: float | None = None,
-                    ablate=None, heldout: str | None = None, overrides: dict | None = None) -> TrainConfig:
+                    ablate=None, heldout: str | None = None, overrides: dict | None = None,
+                    groups: dict | None = None) -> TrainConfig:
     """The :class:`TrainConfig` of notebook 04_train's parameters, already
     resolved by :func:`aulib.pipeline.step_settings` (this function reads no
     profile). ``workspace`` is the run's workspace folder; a value left None
     takes the TrainConfig default; ``ablate`` (names of loss terms, or
     ``balance``) turns parts of the loss off (Table 3 ablations);
-    ``overrides`` sets any other TrainConfig key.
+    ``overrides`` sets any other TrainConfig key. ``groups``: the profile's
+    own groups ({name: :class:`aulib.aus.AUGroup`},
+    :attr:`aulib.pipeline.StepSettings.groups`); a group named there gives the
+    config its ``aus`` and ``crop_style`` (unless ``overrides`` sets them).
     """
     given = {"group": group, "stage": stage, "epochs": epochs, "img_size": img_size, "batch_size": batch_size,
              "lr": lr, "heldout": heldout, "backbones": list(backbones) if backbones else None,
@@ -279,4 +306,11 @@ def notebook_config(workspace, group: str | None = None, backbones=None, stage: 
     data = {k: v for k, v in given.items() if v is not None}
     data.update(workspace=str(workspace))
     data.update(parse_overrides(overrides))
+    own = (groups or {}).get(data.get("group"))
+    if own is not None:
+        if data.get("aus") is not None and tuple(int(a) for a in data["aus"]) != own.aus:
+            raise ValueError(f"notebook parameters: aus {list(data['aus'])} differ from the profile's group "
+                             f"{own.name!r} {list(own.aus)}; name the group that has these AUs")
+        data["aus"] = list(own.aus)
+        data["crop_style"] = data.get("crop_style") or own.crop
     return TrainConfig.from_dict(data, source="notebook parameters").resolved()

@@ -29,7 +29,7 @@ import timm
 import torch
 from torch import nn
 
-from ..aus import group_aus
+from ..aus import aus_of
 
 
 class PretrainedWeightsMissing(FileNotFoundError):
@@ -178,5 +178,5 @@ class MultiViewNet(nn.Module):
 def create_model(cfg) -> MultiViewNet:
     """The model of a :class:`aulib.model.config.TrainConfig` (or a dict of its fields)."""
     get = cfg.get if isinstance(cfg, dict) else lambda k, d=None: getattr(cfg, k, d)
-    return MultiViewNet(tuple(get("backbones")), len(group_aus(get("group"))), get("pretrained", False),
+    return MultiViewNet(tuple(get("backbones")), len(aus_of(get("aus") or get("group"))), get("pretrained", False),
                         float(get("drop_rate", 0.0) or 0.0), get("feature_dim", None))

@@ -34,7 +34,7 @@ def _train(key: str, nullable: bool = False) -> Spec:
 DATASET = _s("name", "data set layout (synthau | emotionet | csv)")
 DATA_ROOT = _s("str", "data root folder", nullable=True)
 SEED = _s("int", "seed of the random draws", lo=0)
-GROUP = _s("name", "AU group (aulib.aus registry, or the profile's groups)")
+GROUP = _s("name", "AU group (built-in: aulib.aus.BUILTIN, or one of the profile's groups)")
 RUNS = _s(("list",), "run names; null: every run of the group", item="name", nullable=True)
 SPLIT = _s("name", "a split name (A, B, H, ...)")
 

@@ -16,9 +16,12 @@ file anywhere on disk (given by path)::
                                    # ({folds: bp4d_3fold}: a published protocol's folds, aulib.data.protocols)
     seeds: [0, 1, 2]               # optional: train every 04_train run once per seed (default [0])
 
-``groups`` are registered in :mod:`aulib.aus` when the profile is loaded
-(every notebook loads it; a run's config.yaml and a chosen model record their
-AUs and crop style, so nothing after training needs the profile).
+``groups`` are read into :class:`aulib.aus.AUGroup` values when the profile
+is loaded (:attr:`Profile.groups`, :attr:`StepSettings.groups`; nothing is
+registered in :mod:`aulib.aus`): a notebook passes them on (04_train's config
+gets the group's ``aus`` and ``crop_style``), a run's config.yaml and a
+chosen model record the AUs and crop style, and the table spec the runner
+writes lists them (``groups:``), so nothing after training needs the profile.
 ``protocol: {kfold: K}`` makes the runner run the steps once per fold
 (:mod:`aulib.pipeline.kfold`). ``seeds`` (distinct non-negative integers;
 default ``[0]``, one run each, as without the key) expands every 04_train
@@ -55,7 +58,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..aus import define_groups
+from ..aus import AUGroup, get_group, groups_spec, parse_groups
 from ..data.protocols import get_protocol
 from ..io import read_yaml
 from ..settings import SettingError
@@ -106,6 +109,7 @@ class Profile:
     common: dict
     defaults: dict
     base: dict
+    #: The profile's own AU groups: {name: :class:`aulib.aus.AUGroup`}.
     groups: dict = field(default_factory=dict)
     protocol: dict = field(default_factory=dict)
     seeds: tuple = DEFAULT_SEEDS
@@ -114,10 +118,17 @@ class Profile:
 
     def table_spec(self) -> dict:
         """What the runner writes to ``<workspace>/table_spec.yaml``: ``tables``,
-        plus ``seed_replicas`` when the profile trains several seeds."""
-        if not self.seed_replicas:
+        plus ``seed_replicas`` when the profile trains several seeds and
+        ``groups`` (the profile's own groups, :func:`aulib.aus.groups_spec`)
+        when it declares any, so the tables know them without the profile."""
+        if not (self.groups or self.seed_replicas):
             return self.tables
-        return {**self.tables, "seed_replicas": {**(self.tables.get("seed_replicas") or {}), **self.seed_replicas}}
+        out = dict(self.tables)
+        if self.groups:
+            out["groups"] = {**(self.tables.get("groups") or {}), **groups_spec(self.groups)}
+        if self.seed_replicas:
+            out["seed_replicas"] = {**(self.tables.get("seed_replicas") or {}), **self.seed_replicas}
+        return out
 
     @property
     def kfold(self) -> int:
@@ -144,11 +155,16 @@ class Profile:
 
 class StepSettings(dict):
     """A step's resolved parameters (name -> value), plus ``ws`` (its
-    :class:`Workspace`) and ``name`` (the profile's name)."""
+    :class:`Workspace`), ``name`` (the profile's name) and ``groups`` (the
+    profile's own AU groups, {name: :class:`aulib.aus.AUGroup`})."""
 
-    def __init__(self, values: dict, ws: Workspace, name: str):
+    def __init__(self, values: dict, ws: Workspace, name: str, groups: dict | None = None):
         super().__init__(values)
-        self.ws, self.name = ws, name
+        self.ws, self.name, self.groups = ws, name, dict(groups or {})
+
+    def group(self, name) -> AUGroup:
+        """The :class:`aulib.aus.AUGroup` of a group name: the profile's own, else a built-in one."""
+        return get_group(name, self.groups)
 
 
 def profile_dir() -> Path:
@@ -334,9 +350,12 @@ def load_profile(ref: str | os.PathLike | None = None) -> Profile:
     for p, raw in chain:
         if raw.get("seeds") is not None:
             seeds = _check_seeds(p, raw["seeds"])
-        own_groups = _mapping(p, "groups", raw.get("groups"))
-        define_groups(own_groups, where=f"{p}: groups")
-        groups.update(own_groups)
+        for name, g in parse_groups(_mapping(p, "groups", raw.get("groups")), where=f"{p}: groups").items():
+            if name in groups and groups[name] != g:
+                raise SettingError(f"{p}: groups: group {name!r} is already defined by the profile it extends as "
+                                   f"AUs {list(groups[name].aus)}, crop {groups[name].crop!r}; give the group "
+                                   f"{list(g.aus)} ({g.crop}) another name")
+            groups[name] = g
         protocol.update(_check_protocol(p, raw.get("protocol")))
         own = _mapping(p, "common", raw.get("common"))
         _refuse_unknown(p, "common", own, declared_by_steps, "any notebook of the profile")
@@ -479,7 +498,7 @@ def step_settings(stem: str, namespace: dict) -> StepSettings:
     values = resolve(profile, stem, given={k: namespace.get(k) for k in declared_parameters(stem)})
     if "workspace" in declared_parameters(stem):
         values["workspace"] = str(ws.root)
-    return StepSettings(values, ws, profile.name)
+    return StepSettings(values, ws, profile.name, profile.groups)
 
 
 def plan(profile: Profile, ws: Workspace, extra: dict) -> list[tuple[Step, Path, dict]]:

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..aus import AU_NAMES, CATALOG, CROP_STYLE
+from ..aus import AU_NAMES, BUILTIN_CROP, CATALOG
 from ..data.faces.columns import BOX_COLUMNS, LANDMARK_COLUMNS as DETECTOR_LANDMARKS
 from ..data.faces.align import crop_face
 from ..data.faces.detect import detect_all_faces
@@ -132,7 +132,7 @@ def _run_info(path: Path, chosen: ChosenModel, name: str, root: Path) -> tuple[P
     cfg = read_config(d)
     entry = chosen.runs[name]
     # the run's config is what the model was trained on; the chosen file's copy is only a summary
-    style = cfg.get("crop_style") or entry.get("crop_style") or CROP_STYLE.get(cfg.get("group"), "aligned")
+    style = cfg.get("crop_style") or entry.get("crop_style") or BUILTIN_CROP.get(cfg.get("group"), "aligned")
     size = cfg.get("img_size") or entry.get("img_size")
     if not _valid_style(style):
         raise ValueError(f"{path}: run {name!r} has crop_style {style!r}; expected 'aligned' or 'box<scale>' "

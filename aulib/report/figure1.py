@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import io as aio
-from ..aus import GROUPS
+from ..aus import BUILTIN_GROUPS
 from ..data.labels import label_counts
 
 NEGATIVE_COLOR = "#9db4c8"
@@ -37,7 +37,7 @@ def plot_label_counts(labels_df: pd.DataFrame, aus: Sequence[int] | None = None,
 
     counts = label_counts(labels_df, aus)
     aus = list(counts.index)
-    pose = np.array([a in GROUPS["6au"] for a in aus])
+    pose = np.array([a in BUILTIN_GROUPS["6au"] for a in aus])
     # x positions: one slot per AU, plus a one-slot gap before the first head-pose AU
     x = np.arange(len(aus), dtype=float)
     if pose.any() and not pose.all():

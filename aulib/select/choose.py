@@ -90,7 +90,8 @@ class Candidates:
         for r in runs[1:]:
             if r.aus != first.aus:
                 raise ValueError(f"runs {first.run_name} and {r.run_name} predict different AUs "
-                                 f"({first.aus} vs {r.aus}); choose within one group")
+                                 f"({first.aus} in {RunDir(first.run_dir).config} vs {r.aus} in "
+                                 f"{RunDir(r.run_dir).config}); choose within one group")
             if r.split != first.split:
                 raise ValueError(f"runs {first.run_name} and {r.run_name} hold different splits "
                                  f"({first.split}, {r.split})")

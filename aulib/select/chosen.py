@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..aus import GROUPS, define_group, group_aus
+from ..aus import BUILTIN, AUGroup, make_group
 from ..io import read_yaml, write_yaml
 from ..settings import one_line
 from ..workspace import RunDir
@@ -72,6 +72,15 @@ class ChosenModel:
     def thresholds(self) -> np.ndarray:
         return np.array([p["threshold"] for p in self.per_au], dtype=np.float64)
 
+    @property
+    def au_group(self) -> AUGroup:
+        """The model's :class:`aulib.aus.AUGroup`: its group name, AUs and the
+        crop style of its runs (the built-in group's when they record none)."""
+        crops = [r.get("crop_style") for r in self.runs.values() if isinstance(r, dict)]
+        builtin = BUILTIN.get(self.group)
+        crop = next((c for c in crops if c), builtin.crop if builtin else "aligned")
+        return AUGroup(self.group, tuple(int(a) for a in self.aus), crop)
+
     def run_dir(self, name: str, workspace_root) -> Path:
         return Path(workspace_root) / self.runs[name]["dir"]
 
@@ -89,7 +98,9 @@ def _default_workspace_root(path: Path) -> Path:
 def load_chosen(path, workspace_root=None, check_files: bool = True) -> ChosenModel:
     """Read and validate a chosen-model YAML.
 
-    Checks: the group is known and ``aus`` equals its AU list; ``per_au``
+    Checks: ``aus`` is the built-in group's AU list, or (a profile's own
+    group) a valid list of catalog AUs, which defines the group for this file
+    alone (:attr:`ChosenModel.au_group`; nothing is registered); ``per_au``
     has exactly one entry per AU naming a listed run, an epoch >= 1 and a
     finite threshold; the ensemble (if any) has matching shapes. With
     ``check_files`` also that each run folder and the checkpoint of every
@@ -117,14 +128,13 @@ def load_chosen(path, workspace_root=None, check_files: bool = True) -> ChosenMo
         fail(f"missing keys {missing}")
     group = raw["group"]
     aus = [int(a) for a in raw["aus"] or []]
-    if group not in GROUPS:      # a profile's own group: the file records its AUs (and the runs their crop)
-        crops = [r.get("crop_style") for r in (raw["runs"] or {}).values() if isinstance(r, dict)]
-        try:
-            define_group(group, aus, next((c for c in crops if c), "aligned"), where=str(path))
-        except ValueError as err:
-            fail(f"group {group!r}: {err}")
-    if tuple(aus) != group_aus(group):
-        fail(f"aus {aus} do not match group {group}'s AUs {list(group_aus(group))}")
+    if not isinstance(group, str):
+        fail(f"group must be a group name such as 17au, got {group!r}")
+    # the file records its group's AUs, so a profile's own group is known from it alone (nothing is registered)
+    if group in BUILTIN and tuple(aus) != BUILTIN[group].aus:
+        fail(f"aus {aus} do not match group {group}'s AUs {list(BUILTIN[group].aus)}")
+    if group not in BUILTIN:
+        make_group(group, aus, where=str(path))      # a valid definition (errors name the file)
     runs = raw["runs"]
     if not isinstance(runs, dict) or not runs:
         fail("'runs' must map run names to {dir, backbones, img_size, crop_style}")

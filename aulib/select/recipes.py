@@ -20,6 +20,14 @@ under ``<workspace>/train/``; a single name or a list is accepted everywhere::
       no_mv: 12au_lcnet_nomv                     # trained without L_mv
       no_cr: 12au_lcnet_nocr                     # without L_cr
       no_balance: 12au_lcnet_nobal               # without batch balancing
+    groups:                                      # a profile's own groups (the runner writes them)
+      disfa12: {aus: [1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26], crop: aligned}
+    disfa12: {baseline: ..., ensemble: [...]}    # then an entry like 17au's
+
+A group entry names a built-in group (:data:`aulib.aus.BUILTIN`) or one of
+the spec's ``groups``; the AUs of a table's runs come from their configs, and
+runs of one group name that predict different AUs are refused
+(:class:`RunCache`, :func:`aulib.runs.check_group_aus`).
 
 A row whose runs the spec does not name keeps the paper's numbers and gets
 NaN for ours, with a note.
@@ -74,7 +82,7 @@ import numpy as np
 from .. import aus as aulib_aus
 from ..io import read_yaml
 from ..metrics import au_scores, batched_scores, decide, summarize
-from ..runs import RunPreds, heldout_split, load_run_preds, pred_epochs, select_runs
+from ..runs import RunPreds, check_group_aus, heldout_split, load_run_preds, pred_epochs, select_runs
 from ..workspace import RunDir
 from .chosen import ChosenModel, save_chosen
 from .ensemble import TOP_K, LinearEnsemble, choose_ensemble_epochs, ensemble_rules, fit_linear_ensemble
@@ -88,6 +96,8 @@ ESTIMATES = ("B", "B cross-fit", "Held-out")
 TABLE2_SPLITS = ("validation", "test")
 #: The table spec's key of the seed replicas ({run: {seed: replica run}}).
 SEED_REPLICAS = "seed_replicas"
+#: The spec key listing a profile's own AU groups ({name: {aus, crop}}).
+SPEC_GROUPS = "groups"
 
 
 @dataclass(frozen=True)
@@ -135,7 +145,6 @@ def table1_recipes(group: str, group_spec: dict) -> tuple[Recipe, ...]:
     own group, 17au's when its spec names ``pretrained`` runs, else 6au's."""
     if group in TABLE1_RECIPES:
         return TABLE1_RECIPES[group]
-    aulib_aus.group_aus(group)
     return TABLE1_RECIPES["17au" if group_spec.get("pretrained") else "6au"]
 
 
@@ -143,7 +152,14 @@ def table1_groups(spec) -> list[str]:
     """Groups that get a Table 1: every group of the spec that names
     ``ensemble`` runs (Table 3's ``12au`` entry names none), in spec order."""
     full = spec if isinstance(spec, dict) else load_table_spec(spec)
-    return [g for g, v in full.items() if isinstance(v, dict) and g in aulib_aus.GROUPS and v.get("ensemble")]
+    known = spec_groups(full)
+    return [g for g, v in full.items() if isinstance(v, dict) and g in known and v.get("ensemble")]
+
+
+def spec_groups(spec: dict) -> set[str]:
+    """Names of the AU groups a table spec may have entries for: the built-in
+    groups and the spec's own ``groups`` (a profile's, :meth:`aulib.pipeline.Profile.table_spec`)."""
+    return {*aulib_aus.BUILTIN, *(spec.get(SPEC_GROUPS) or {})}
 
 
 # --------------------------------------------------------------------------- spec
@@ -164,12 +180,17 @@ def load_table_spec(spec=None, ws=None) -> dict:
         if not isinstance(spec, dict):
             raise ValueError(f"{path} must hold a mapping (group -> row key -> run names)")
     out = {}
+    own = aulib_aus.parse_groups(spec.get(SPEC_GROUPS), where=f"table spec: {SPEC_GROUPS}")
+    known = {*aulib_aus.BUILTIN, *own}
     for key, val in spec.items():
         if key == SEED_REPLICAS:
             out[key] = check_seed_replicas(val)
+        elif key == SPEC_GROUPS:
+            out[key] = own
         elif isinstance(val, dict):
-            if key not in aulib_aus.GROUPS:
-                raise ValueError(f"table spec: {key!r} is not an AU group ({sorted(aulib_aus.GROUPS)})")
+            if key not in known:
+                raise ValueError(f"table spec: {key!r} is not an AU group ({sorted(known)}); a profile's own "
+                                 f"group is listed under {SPEC_GROUPS}: {{name: {{aus: [...], crop: aligned}}}}")
             out[key] = {k: ([v] if isinstance(v, str) else list(v or [])) for k, v in val.items()}
         else:
             out[key] = val
@@ -195,8 +216,8 @@ def row_replicas(names: list[str], replicas: dict) -> dict[int, list[str]]:
 
 def group_runs(spec: dict, group: str) -> dict:
     spec = load_table_spec(spec) if not isinstance(spec, dict) else spec
-    sub = spec.get(group, spec if not any(g in spec for g in aulib_aus.GROUPS) else {})
-    return {k: ([v] if isinstance(v, str) else list(v or [])) for k, v in sub.items()}
+    sub = spec.get(group, spec if not any(g in spec for g in spec_groups(spec)) else {})
+    return {k: ([v] if isinstance(v, str) else list(v or [])) for k, v in sub.items() if k != SPEC_GROUPS}
 
 
 # --------------------------------------------------------------------------- systems
@@ -385,7 +406,8 @@ def recipe_decisions(recipe: Recipe, runs_b: list[RunPreds], runs_h=None,
 # --------------------------------------------------------------------------- workspace
 
 class RunCache:
-    """Loads each (run, split) once per table."""
+    """Loads each (run, split) once per table; runs of one group name must
+    predict the same AUs (:func:`aulib.runs.check_group_aus`)."""
 
     def __init__(self, ws):
         self.ws, self.cache = ws, {}
@@ -397,6 +419,7 @@ class RunCache:
             if (name, split) not in self.cache:
                 self.cache[(name, split)] = load_run_preds(d, split)
                 add_subjects(self.cache[(name, split)].index, self.ws)   # subject-exclusive folds, clusters
+                check_group_aus(self.cache.values())   # one group name, one AU list, in every table
             out.append(self.cache[(name, split)])
         return out
 
@@ -448,8 +471,11 @@ def row_recipe(full: dict, table: str, row: str) -> tuple[Recipe, list[str]]:
     if table == "table3":
         gspec, recipes = group_runs(full, "12au"), TABLE3_RECIPES
     elif table.startswith("table1_"):
-        gspec = group_runs(full, table[len("table1_"):])
-        recipes = table1_recipes(table[len("table1_"):], gspec)
+        group = table[len("table1_"):]
+        if group not in spec_groups(full):
+            raise ValueError(f"table {table!r}: {group!r} is not an AU group ({sorted(spec_groups(full))})")
+        gspec = group_runs(full, group)
+        recipes = table1_recipes(group, gspec)
     else:
         raise ValueError(f"table {table!r}: expected table1_<group> or table3 ({sorted(table_rows(full))})")
     rec = next((r for r in recipes if r.row == row), None)

@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..aus import au_columns, group_aus
+from ..aus import au_columns
 from ..data.dataset import make_loader, set_epoch, split_dataframe
 from ..data.splits import read_split
 from ..data.transforms import augment_batch, resolve_augment
@@ -118,7 +118,7 @@ def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimize
 
 
 def _augment_config(cfg: TrainConfig):
-    return resolve_augment(cfg.augment, cfg.group)
+    return resolve_augment(cfg.augment, cfg.au_group)
 
 
 def _check_splits(ws, names: list[str]) -> None:
@@ -264,12 +264,12 @@ def _build_data(cfg: TrainConfig, ws: Workspace, aus: list, world: int):
     """Train loader, its batches per epoch, evaluation tables and loaders."""
     train_table = (split_dataframe(ws, cfg.train_splits) if len(cfg.train_splits) > 1
                    else cfg.train_splits[0])
-    train_loader = make_loader(ws, train_table, cfg.group, cfg.img_size, cfg.batch_size, train=True,
+    train_loader = make_loader(ws, train_table, cfg.au_group, cfg.img_size, cfg.batch_size, train=True,
                                num_workers=cfg.num_workers, seed=cfg.seed, distributed=world > 1,
                                style=cfg.crop_style, stall_minutes=cfg.stall_minutes)
     eval_tables = {s: read_split(s, aus, ws=ws) for s in cfg.eval_splits}
     # seed 0: the degraded copies (variants) of an evaluation split are the same for every run
-    eval_loaders = {s: make_loader(ws, t, cfg.group, cfg.img_size, cfg.eval_batch_size, train=False,
+    eval_loaders = {s: make_loader(ws, t, cfg.au_group, cfg.img_size, cfg.eval_batch_size, train=False,
                                    num_workers=cfg.num_workers, seed=0, distributed=world > 1,
                                    style=cfg.crop_style, stall_minutes=cfg.stall_minutes)
                     for s, t in eval_tables.items()}
@@ -283,7 +283,7 @@ def build(cfg: TrainConfig, ws: Workspace, rd: RunDir, start: int, device: torch
     """Data, model (fresh, ``init_from`` or resumed from epoch ``start``),
     optimizer, schedule, AMP scaler and loss of a run."""
     world = dist_utils.world_size()
-    aus = list(group_aus(cfg.group))
+    aus = list(cfg.aus)
     train_loader, steps, eval_tables, eval_loaders = _build_data(cfg, ws, aus, world)
     aug_cfg = _augment_config(cfg)
     torch.manual_seed(cfg.seed)

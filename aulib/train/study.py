@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..aus import au_columns, group_aus
+from ..aus import au_columns
 from ..data.splits import read_split
 from ..io import read_yaml, write_csv, write_text
 from ..pipeline.profile import load_profile, resolve
@@ -100,7 +100,7 @@ def like_config(ws_root, profile: str = "demo", like: str = "12au_effnet_plain")
         raise ValueError(f"profile {profile!r} has no 04_train step {like!r}; its steps: {sorted(steps)}")
     p = resolve(prof, "04_train", steps[like].parameters)
     keys = set(inspect.signature(notebook_config).parameters) - {"workspace"}
-    return notebook_config(ws_root, **{k: v for k, v in p.items() if k in keys})
+    return notebook_config(ws_root, **{k: v for k, v in p.items() if k in keys}, groups=prof.groups)
 
 
 def study_configs(base: TrainConfig, settings: list[tuple[str, float, float]], seeds) -> dict[str, list]:
@@ -164,10 +164,10 @@ def main(argv=None) -> None:
 
     ws = Workspace.for_profile(a.profile, root=a.workspace)
     base = like_config(ws.root, a.profile, a.like)
-    labels = read_split(base.train_splits[0], group_aus(base.group), ws=ws)[au_columns(group_aus(base.group))]
+    labels = read_split(base.train_splits[0], base.aus, ws=ws)[au_columns(base.aus)]
     c, sd = effective_labels(labels.to_numpy(), base.batch_size, base.alpha, seed=0, epochs=base.epochs)
     print(f"effective BCE labels per image c = {c:.3f} (s.d. {sd:.3f} over batches of {base.batch_size}, "
-          f"{len(group_aus(base.group))} AUs, alpha {base.alpha})", flush=True)
+          f"{len(base.aus)} AUs, alpha {base.alpha})", flush=True)
     configs = study_configs(base, [parse_setting(s.strip(), c) for s in a.settings.split(",")], a.seeds)
     for cfgs in configs.values():
         for cfg in cfgs:

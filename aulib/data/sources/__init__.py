@@ -56,7 +56,7 @@ from typing import Callable, Mapping, Sequence
 import pandas as pd
 
 from ... import io as aio
-from ...aus import AU_NAMES, CATALOG, GROUPS
+from ...aus import AU_NAMES, BUILTIN_GROUPS, CATALOG
 from ...settings import SettingError
 from ..labels import LabelReport, label_counts, read_label_table, write_label_table
 from .emotionet import read_emotionet_automatic, read_emotionet_manual
@@ -368,7 +368,7 @@ def prevalence_table(ws, splits: Sequence[str] | None = None) -> pd.DataFrame:
     aus = [a for a in CATALOG if any(a in c.index for c in counts.values())]
     out = pd.DataFrame(index=pd.Index(aus, name="AU"))
     out["name"] = [AU_NAMES[a] for a in aus]
-    out["group"] = ["17au" if a in GROUPS["17au"] else "6au" if a in GROUPS["6au"] else "" for a in aus]
+    out["group"] = ["17au" if a in BUILTIN_GROUPS["17au"] else "6au" if a in BUILTIN_GROUPS["6au"] else "" for a in aus]
     for split, c in counts.items():
         out[split] = c["prevalence"].reindex(aus)
     return out

@@ -356,7 +356,7 @@ def test_list_and_dry_run_say_what_would_run_and_write_nothing(project, capsys):
 
 def test_help_and_list_import_no_torch(project):
     """Issue 25.4: ``--help`` and ``--list`` import neither torch nor the runner
-    (whose k-fold summary does), so they answer at once."""
+    (nor papermill, which the runner loads to run a step), so they answer at once."""
     root, _ = project
     _profile(root, [{"notebook": "01_a.ipynb"}])
     for args in (["--help"], ["--profile", "t", "--list"]):

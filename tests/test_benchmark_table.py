@@ -164,6 +164,26 @@ def test_criterion_is_recorded_and_read_back(three_folds):
     assert BM.NO_CHOICE not in r.systems[BM.ALL_RUNS]
 
 
+def test_the_summary_notebook_writes_what_the_library_writes(three_folds, table, tmp_path):
+    """notebooks/09_kfold_summary.ipynb (the step the runner runs after the folds), run on a copy of the
+    fold workspaces with the disfa profile (published folds disfa_3fold), writes the same k-fold summary
+    and benchmark files, byte for byte, as write_kfold_summaries wrote in the fixture."""
+    import shutil
+
+    import papermill
+
+    copy = tmp_path / "ws"
+    shutil.copytree(three_folds.root, copy, ignore=lambda d, names: ["results"] if d == str(three_folds.root) else [])
+    papermill.execute_notebook(str(P.repo_root() / "notebooks" / "09_kfold_summary.ipynb"), str(tmp_path / "out.ipynb"),
+                               parameters={"profile": "disfa", "workspace": str(copy)}, kernel_name="python3",
+                               progress_bar=False, cwd=str(P.repo_root() / "notebooks"))
+    want = sorted(p.name for p in three_folds.tables.iterdir())
+    assert want == [f"{stem}.{ext}" for stem in (f"benchmark_disfa_{GROUP}", f"kfold_{GROUP}") for ext in ("csv", "md")]
+    assert sorted(p.name for p in (copy / "results" / "tables").iterdir()) == want
+    for name in want:
+        assert (copy / "results" / "tables" / name).read_bytes() == (three_folds.tables / name).read_bytes(), name
+
+
 def test_benchmark_profiles_choose_by_f1_on_b_as_the_images_are():
     for name in ("bp4d", "disfa", "affwild2"):
         prof = P.load_profile(name)

@@ -200,6 +200,17 @@ def test_the_model_lies_below_inference():
     assert not bad, bad
 
 
+def test_the_pipeline_runs_notebooks_and_imports_no_stage_that_makes_a_result():
+    """The runner runs notebooks and nothing else: the k-fold summary is notebook 09's step, not the
+    runner's code (issue "The house, round 3"); the pipeline reads profiles against the data sets' and
+    the training config's facts only."""
+    results = ("aulib.runs", "aulib.infer", "aulib.select", "aulib.report", "aulib.train", "aulib.noisy",
+               "aulib.predict", "aulib.audit", "aulib.explore")
+    bad = [f"{m} -> {d}" for m, deps in graph().items() if m.startswith("aulib.pipeline")
+           for d in deps if d.startswith(results)]
+    assert not bad, bad
+
+
 @pytest.mark.parametrize("mod", sorted(m for m in MODULES if not m.endswith("__main__")))
 def test_every_module_imports(mod):
     importlib.import_module(mod)

@@ -301,19 +301,21 @@ def test_wrong_and_unreadable_roots_and_bad_profiles_answer_in_one_line(tmp_path
 
 # ------------------------------------------------------------------ --only of the last step
 def test_only_the_last_step_rewrites_the_kfold_summaries(tmp_path, monkeypatch, capsys):
-    from aulib.pipeline import runner
-    from aulib.report import kfold
+    """``--only 07_tables`` selects the k-fold summary's step (09_kfold_summary) too: it is made
+    from 07_tables' output; ``--only 02_split`` does not, and says so."""
+    from aulib.pipeline import cli, runner
     from aulib.pipeline.profile import load_profile
     written = write_bp4d(tmp_path / "BP4D", tasks=("T1",), frames=2, missing=0, unlabelled=0)
     calls = []
-    monkeypatch.setattr(runner, "_run_steps", lambda *a, **k: None)
-    monkeypatch.setattr(kfold, "write_kfold_summaries", lambda ws, k, p: calls.append((k, p)) or {})
+    monkeypatch.setattr(runner, "_run_steps", lambda profile, ws, states, force, only, *a, **k: calls.append(
+        (ws.root.name, [s.step.name for s in cli.to_run(states, force, only)])) or states)
     profile = load_profile("bp4d")
     ws = Workspace.for_profile("bp4d", root=tmp_path / "ws")
     runner._run_profile(profile, ws, {"data_root": str(written.root)}, False, ["07_tables"], True)
-    assert calls == [(3, "bp4d_3fold")]
+    assert calls == [(f"fold{k}", ["07_tables"]) for k in (1, 2, 3)] + [("ws", ["09_kfold_summary"])]
+    calls.clear()
     runner._run_profile(profile, ws, {"data_root": str(written.root)}, False, ["02_split"], True)
-    assert calls == [(3, "bp4d_3fold")]
+    assert calls == [(f"fold{k}", ["02_split"]) for k in (1, 2, 3)]
     assert "k-fold summaries not rewritten" in capsys.readouterr().out
 
 

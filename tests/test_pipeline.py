@@ -184,25 +184,44 @@ def test_shipped_profiles_plan_cleanly(name, tmp_path):
     assert all(p["workspace"] == str(tmp_path) for _, _, p in steps)
 
 
-def test_kfold_protocol_runs_every_step_once_per_fold(project, monkeypatch):
+def _summary_notebook(root, log):
+    """A stand-in for notebooks/09_kfold_summary.ipynb: logs its workspace and the profile's folds and protocol."""
+    _notebook(root / "notebooks" / "09_kfold_summary.ipynb", "profile = None\nworkspace = None",
+              RESOLVE.format(stem="09_kfold_summary") + "from aulib.pipeline import load_profile\n"
+              "prof = load_profile(p['profile'])\n"
+              f"open({str(log)!r}, 'a').write(f'summary {{p.ws.root.name}} {{prof.kfold}} {{prof.protocol.get(\"folds\")}}\\n')")
+
+
+def test_kfold_protocol_runs_every_step_once_per_fold(project, capsys):
     """protocol: {kfold: K}: the steps run in <workspace>/fold<k> with kfold/fold given
-    to the notebook that declares them; fold k > 1 gets fold 1's face cache; then the summary."""
-    from aulib.report import kfold as K
+    to the notebook that declares them; fold k > 1 gets fold 1's face cache; then the
+    summary's step, notebook 09_kfold_summary, once in <workspace>: a step like the others
+    (stamped, listed, skipped when no fold changed, out of date when one did)."""
+    from aulib.pipeline import cli
 
     root, log = project
     _notebook(root / "notebooks" / "03_c.ipynb", "profile = None\nworkspace = None\nkfold = None\nfold = None",
               RESOLVE.format(stem="03_c") + f"open({str(log)!r}, 'a').write(f'c{{kfold}}/{{fold}} {{p.ws.root.name}}\\n')\n"
               "(p.ws.root / 'faces.csv').write_text('image\\n') if fold == 1 else None")
+    _summary_notebook(root, log)
     base = yaml.safe_load((root / "notebooks" / "profiles" / "base.yaml").read_text())
     base["defaults"]["03_c"] = {"kfold": 0, "fold": None}
     (root / "notebooks" / "profiles" / "base.yaml").write_text(yaml.safe_dump(base))
-    summaries = []
-    monkeypatch.setattr(K, "write_kfold_summaries", lambda ws, k, *_: summaries.append((ws.root.name, k)) or {})
-    _profile(root, [{"notebook": "02_b.ipynb"}, {"notebook": "03_c.ipynb"}], protocol={"kfold": 3})
-    ws = runner.run("t")
-    assert _lines(log) == ["b0 fold1", "c3/1 fold1", "b0 fold2", "c3/2 fold2", "b0 fold3", "c3/3 fold3"]
-    assert summaries == [("t", 3)]
+    steps = [{"notebook": "02_b.ipynb"}, {"notebook": "03_c.ipynb"}]
+    _profile(root, steps, protocol={"kfold": 3})
+    ws = runner.run("t", quiet=True)
+    assert _lines(log) == ["b0 fold1", "c3/1 fold1", "b0 fold2", "c3/2 fold2", "b0 fold3", "c3/3 fold3", "summary t 3 None"]
+    assert (ws.notebooks / "09_kfold_summary.stamp.yaml").exists() and (ws.notebooks / "09_kfold_summary.ipynb").exists()
     assert (ws.root / "fold3" / "faces.csv").stat().st_ino == (ws.root / "fold1" / "faces.csv").stat().st_ino
+    capsys.readouterr()
+    runner.run("t", quiet=True)                      # nothing changed: every step skipped, the summary's too
+    assert len(_lines(log)) == 7 and "[skip] 09_kfold_summary: up to date" in capsys.readouterr().out
+    runner.main(["--profile", "t", "--list"])
+    listed = capsys.readouterr().out.split("=== k-fold summary\n")
+    assert len(listed) == 2 and "09_kfold_summary" in listed[1] and "up to date" in listed[1]
+    _profile(root, steps, protocol={"kfold": 3}, defaults={"02_b": {"k": 1}})    # a fold's step changed:
+    *_, (heading, _, summary) = cli.passes(pipeline.load_profile("t"), ws, {})    # the summary is out of date
+    assert heading == "k-fold summary" and [s.up_to_date for s in summary] == [False]
     for bad, msg in (({"kfold": 1}, "kfold must be an integer >= 2"), ({"fold": 3}, "'fold', which a protocol")):
         _profile(root, [{"notebook": "02_b.ipynb"}], protocol=bad)
         with pytest.raises(ValueError, match=msg):
@@ -211,23 +230,22 @@ def test_kfold_protocol_runs_every_step_once_per_fold(project, monkeypatch):
 
 def test_named_protocol_folds_run_once_per_fold(project, monkeypatch):
     """protocol: {folds: disfa_3fold}: 3 fold workspaces, each given folds/fold,
-    then the summaries with the protocol's name; affwild2_official is one fold;
+    then the summary's step in the top workspace; affwild2_official is one fold;
     unknown names are refused at load, listing the known ones."""
-    from aulib.pipeline import runner
-    from aulib.report import kfold as K
+    from aulib.pipeline import cli
 
-    root, _ = project
-    calls, summaries = [], []
-    monkeypatch.setattr(runner, "_run_steps", lambda profile, ws, extra, *_: calls.append((ws.root.name, extra)))
-    monkeypatch.setattr(K, "write_kfold_summaries", lambda ws, k, *a: summaries.append((ws.root.name, k, *a)) or {})
-    _profile(root, [{"notebook": "02_b.ipynb"}], protocol={"folds": "disfa_3fold"})
-    runner.run("t")
-    assert calls == [(f"fold{k}", {"published_folds": "disfa_3fold", "fold": k}) for k in (1, 2, 3)]
-    assert summaries == [("t", 3, "disfa_3fold")]
-    _profile(root, [{"notebook": "02_b.ipynb"}], name="aw", protocol={"folds": "affwild2_official"})
-    runner.run("aw")
-    assert calls[-1] == ("fold1", {"published_folds": "affwild2_official", "fold": 1})
-    assert summaries[-1] == ("aw", 1, "affwild2_official")
+    root, log = project
+    _summary_notebook(root, log)
+    calls = []
+    monkeypatch.setattr(runner, "_run_steps", lambda profile, ws, states, *_: calls.append(
+        (ws.root.name, [s.step.name for s in states])) or states)
+    for name, folds, n in (("t", "disfa_3fold", 3), ("aw", "affwild2_official", 1)):
+        _profile(root, [{"notebook": "02_b.ipynb"}], name=name, protocol={"folds": folds})
+        calls.clear()
+        ws = runner.run(name)
+        assert calls == [(f"fold{k}", ["02_b"]) for k in range(1, n + 1)] + [(name, ["09_kfold_summary"])]
+        assert [given for *_, given in cli.workspaces(pipeline.load_profile(name), ws, {})] == [
+            {"published_folds": folds, "fold": k} for k in range(1, n + 1)]
     for bad, msg in (({"folds": "bp4d"}, r"unknown protocol folds 'bp4d'; the kit knows \['affwild2_official', "
                                          r"'bp4d_3fold', 'disfa_3fold'\]"),
                      ({"folds": "bp4d_3fold", "kfold": 3}, "sets both kfold")):
@@ -336,7 +354,7 @@ def test_list_and_dry_run_say_what_would_run_and_write_nothing(project, capsys):
 
 def test_help_and_list_import_no_torch(project):
     """Issue 25.4: ``--help`` and ``--list`` import neither torch nor the runner
-    (whose k-fold summary does), so they answer at once."""
+    (nor papermill, which the runner loads to run a step), so they answer at once."""
     root, _ = project
     _profile(root, [{"notebook": "01_a.ipynb"}])
     for args in (["--help"], ["--profile", "t", "--list"]):

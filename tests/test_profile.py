@@ -8,7 +8,7 @@ from aulib.pipeline import fingerprint as F
 from aulib.pipeline import profile as P
 
 STEMS = ["01_data", "02_split", "03_noisy_filter", "04_train", "05_convergence", "06_choose", "07_tables",
-         "08_predict"]
+         "08_predict", "09_kfold_summary"]
 SHIPPED = ["ci", "demo", "paper"]
 
 

@@ -2,8 +2,10 @@
 
 The arguments are parsed, ``--help``, ``--list`` and ``--dry-run``
 answered, and the profile and data root checked (a refused one answered in
-one line), before the runner (which imports torch through the k-fold summary)
-is imported, so they take well under a second.
+one line), before the runner is imported, so they take well under a second.
+The runner imports no torch either: it runs notebooks and nothing else (the
+k-fold summary is notebook 09_kfold_summary's step); papermill and the
+kernels start only when a step runs.
 """
 import sys
 

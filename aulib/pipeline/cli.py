@@ -1,7 +1,7 @@
 """``python -m aulib.pipeline``'s arguments and its answers that run nothing.
 
 ``--list``: every step of the profile (every fold's, with ``protocol:
-{kfold: K}``), its resolved parameters and whether it is up to date
+{kfold: K}``, then the k-fold summary's), its resolved parameters and whether it is up to date
 (:func:`aulib.pipeline.fingerprint.step_states`). ``--dry-run``: the steps a
 run would execute (with ``--force`` and ``--only`` as given) and the time
 their last runs took; nothing is written. This module imports neither torch
@@ -19,6 +19,7 @@ from ..lock import LockedError
 from ..progress import format_duration
 from ..settings import SettingError, one_line
 from ..workspace import Workspace
+from . import kfold
 from .fingerprint import DataRootError, StepState, check_data_root, step_states
 from .profile import Profile, ProfileNotFound, load_profile, plan, shown_parameters
 
@@ -100,8 +101,32 @@ def workspaces(profile: Profile, ws: Workspace, extra: dict) -> list[tuple[str, 
             for k in range(1, profile.kfold + 1)]
 
 
+#: The heading of the k-fold summary's pass (after the folds, in the top workspace).
+SUMMARY_HEADING = "k-fold summary"
+
+
+def summary_states(profile: Profile, ws: Workspace, extra: dict, folds: list[list[StepState]]) -> list[StepState]:
+    """The state of the k-fold summary's step (:func:`aulib.pipeline.kfold.summary_step`)
+    in the top workspace ``ws``, ``folds`` being every fold's step states: its
+    fingerprint chains on from each fold's last step, so a change in any fold
+    reruns it and a run with nothing changed skips it."""
+    previous = ",".join(states[-1].fingerprint for states in folds if states)
+    return step_states(plan(profile, ws, extra, [kfold.summary_step(profile)]), ws, previous)
+
+
+def passes(profile: Profile, ws: Workspace, extra: dict) -> list[tuple[str, Workspace, list[StepState]]]:
+    """(heading, workspace, step states) of each pass: one, or one per fold and
+    then the k-fold summary's (:func:`summary_states`)."""
+    out = [(h, fws, step_states(plan(profile, fws, given), fws)) for h, fws, given in workspaces(profile, ws, extra)]
+    if profile.kfold:
+        out.append((SUMMARY_HEADING, ws, summary_states(profile, ws, extra, [st for *_, st in out])))
+    return out
+
+
 def selected(state: StepState, only: list[str] | None) -> bool:
-    return only is None or any(o in state.step.name for o in only)
+    """Whether ``--only`` selects the step: a substring of its name, or of a
+    step that selects it too (:attr:`aulib.pipeline.profile.Step.selected_by`)."""
+    return only is None or any(o in name for o in only for name in (state.step.name, *state.step.selected_by))
 
 
 def to_run(states: list[StepState], force: bool, only: list[str] | None) -> list[StepState]:
@@ -118,9 +143,9 @@ def estimate_s(states: list[StepState]) -> tuple[float, int]:
 
 
 def stale_steps(profile: Profile, ws: Workspace, extra: dict) -> list[str]:
-    """Names of the steps (every fold's) that are not up to date."""
-    return [(f"{h}: " if h else "") + s.step.name for h, fws, given in workspaces(profile, ws, extra)
-            for s in step_states(plan(profile, fws, given), fws) if not s.up_to_date]
+    """Names of the steps (every fold's, the k-fold summary's) that are not up to date."""
+    return [(f"{h}: " if h else "") + s.step.name for h, _, states in passes(profile, ws, extra)
+            for s in states if not s.up_to_date]
 
 
 def describe(args) -> str:
@@ -131,8 +156,7 @@ def describe(args) -> str:
     only = only_list(args)
     lines = [f"profile {profile.name} ({profile.path}), workspace {ws.root}"]
     total, unknown, n_run = 0.0, 0, 0
-    for heading, fws, given in workspaces(profile, ws, extra):
-        states = step_states(plan(profile, fws, given), fws)
+    for heading, _, states in passes(profile, ws, extra):
         running = to_run(states, args.force, only)
         ids = {id(s) for s in running}
         if heading:

@@ -166,10 +166,12 @@ class StepState:
     last_seconds: float | None
 
 
-def step_states(steps: list[tuple], ws: Workspace) -> list[StepState]:
+def step_states(steps: list[tuple], ws: Workspace, previous: str = "") -> list[StepState]:
     """The :class:`StepState` of every ``(step, notebook, parameters)`` of
-    :func:`aulib.pipeline.profile.plan`, in order; reads stamps, writes nothing."""
-    out, previous = [], ""
+    :func:`aulib.pipeline.profile.plan`, in order, the first chained on from
+    ``previous`` (the k-fold summary's: every fold's last fingerprint); reads
+    stamps, writes nothing."""
+    out = []
     for step, nb_path, params in steps:
         inputs = identity(input_files(params))
         fp = fingerprint(nb_path, params, inputs, previous)

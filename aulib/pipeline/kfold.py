@@ -5,8 +5,13 @@ each in its own workspace ``<workspace>/fold<k>/`` where notebook 02_split
 makes the test fold ``k`` the held-out split ``H`` (:func:`aulib.data.splits.kfold_split`:
 folds stratified and, with subjects, subject-exclusive; A/B from the other
 folds; fold k > 1 reuses fold 1's faces and crops, :func:`share_data`).
-:func:`aulib.report.kfold.write_kfold_summaries` then scores every fold's
-chosen model on its test fold (the k-fold summary and benchmark tables).
+After the folds the runner runs one step more in the top workspace,
+:func:`summary_step`: notebook ``09_kfold_summary``, which scores every fold's
+chosen model on its test fold (:func:`aulib.report.kfold.write_kfold_summaries`:
+the k-fold summary and benchmark tables). Its fingerprint chains on from every
+fold's last step (:func:`aulib.pipeline.cli.summary_states`), so it reruns when
+a fold changed and is skipped when none did; ``--only`` selects it with a step
+it is made from (:data:`SUMMARY_STEMS`).
 """
 from __future__ import annotations
 
@@ -17,14 +22,24 @@ from pathlib import Path
 import numpy as np
 
 from ..workspace import Workspace
+from .profile import Profile, Step
 
 #: Notebooks whose output the summaries are made from (chosen models: 06_choose's, 07_tables' full system).
 SUMMARY_STEMS = ("06_choose", "07_tables")
+#: The notebook of the k-fold summary, run once after the folds in the top workspace.
+SUMMARY_NOTEBOOK = "09_kfold_summary.ipynb"
 
 
 def fold_workspace(ws: Workspace, fold: int) -> Workspace:
     """Workspace of fold ``fold`` (1-based): ``<ws.root>/fold<k>``, results inside it (:meth:`Workspace.fold`)."""
     return ws.fold(fold)
+
+
+def summary_step(profile: Profile) -> Step:
+    """The k-fold summary's step: :data:`SUMMARY_NOTEBOOK`, selected by ``--only``
+    also through the profile's steps it is made from (:data:`SUMMARY_STEMS`)."""
+    return Step(SUMMARY_NOTEBOOK, Path(SUMMARY_NOTEBOOK).stem,
+                selected_by=tuple(s.name for s in profile.steps if s.stem in SUMMARY_STEMS))
 
 
 def share_data(src: Workspace, dst: Workspace) -> list[Path]:

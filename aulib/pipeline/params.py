@@ -109,6 +109,7 @@ PARAMS: dict[str, dict[str, Spec]] = {
         "multicrop": _s("bool", "average each checkpoint over the multi-crop views"),
         "max_faces": _s("int", "faces shown in the figure", lo=1),
     },
+    "09_kfold_summary": {},        # profile and workspace only: the folds and protocol are the profile's
 }
 
 

@@ -87,11 +87,14 @@ class ProfileNotFound(FileNotFoundError):
 @dataclass
 class Step:
     """One notebook execution: ``notebook`` (file name in notebooks/),
-    ``name`` (unique, names the executed copy), ``parameters``."""
+    ``name`` (unique, names the executed copy), ``parameters``;
+    ``selected_by``: names of other steps whose selection by ``--only``
+    selects this one too (the k-fold summary's, :func:`aulib.pipeline.kfold.summary_step`)."""
 
     notebook: str
     name: str
     parameters: dict = field(default_factory=dict)
+    selected_by: tuple = ()
 
     @property
     def stem(self) -> str:
@@ -501,11 +504,12 @@ def step_settings(stem: str, namespace: dict) -> StepSettings:
     return StepSettings(values, ws, profile.name, profile.groups)
 
 
-def plan(profile: Profile, ws: Workspace, extra: dict) -> list[tuple[Step, Path, dict]]:
+def plan(profile: Profile, ws: Workspace, extra: dict, steps: list[Step] | None = None) -> list[tuple[Step, Path, dict]]:
     """Every step's notebook path and fully resolved parameters (``extra``:
-    values given on the command line, which win)."""
+    values given on the command line, which win); ``steps``: these instead
+    of the profile's (the k-fold summary's, :func:`aulib.pipeline.kfold.summary_step`)."""
     out = []
-    for step in profile.steps:
+    for step in profile.steps if steps is None else steps:
         nb_path = repo_root() / "notebooks" / step.notebook
         values = resolve(profile, step.stem, step.parameters, extra)
         if "workspace" in declared_parameters(step.stem):

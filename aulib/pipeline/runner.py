@@ -14,10 +14,15 @@ every 04_train step one step per seed (:func:`aulib.pipeline.profile.seed_name`)
 ``<workspace>/table_spec.yaml`` for ``07_tables``. A profile with
 ``protocol: {kfold: K}`` (or ``{folds: bp4d_3fold}``, a published protocol)
 runs the steps once per fold (workspaces ``<workspace>/fold<k>/``, 02_split
-given ``kfold`` or ``folds``, and ``fold``) and writes
-``<workspace>/results/tables/kfold_<group>.csv|md`` and the benchmark tables
-(:mod:`aulib.report.kfold`), after a full run or an ``--only`` run that
-selects a step they are made from (06_choose, 07_tables: the last step).
+given ``kfold`` or ``folds``, and ``fold``), then one step more in
+``<workspace>``: notebook ``09_kfold_summary``
+(:func:`aulib.pipeline.kfold.summary_step`), which writes
+``<workspace>/results/tables/kfold_<group>.csv|md`` and the benchmark tables.
+It is a step like the others (stamp, skipped when up to date: its
+fingerprint chains on from every fold's last step); ``--only`` selects it
+also through a step it is made from (06_choose, 07_tables: the last step).
+The runner runs notebooks and nothing else: it imports no stage that makes
+a result.
 
 Before any step, a profile that does not parse or is refused, and a data
 root that does not hold the data set (:func:`aulib.pipeline.fingerprint.check_data_root`),
@@ -65,7 +70,6 @@ from ..lock import WorkspaceLock
 from ..progress import HEADLESS_ENV, format_duration
 from ..signals import sigterm_as_exit
 from ..workspace import Workspace
-from ..report import kfold as summaries
 from . import cli, kfold
 from .publish import publish as publish_results
 from .fingerprint import StepState, step_states
@@ -95,7 +99,7 @@ def run(profile_name: str, data_root: str | None = None, force: bool = False,
         quiet: bool = False, publish: bool = False) -> Workspace:
     """Execute a profile's notebooks in order; returns the workspace. With
     ``protocol: {kfold: K}`` once per fold in ``<workspace>/fold<k>/``, then
-    the k-fold summary tables (:mod:`aulib.report.kfold`). ``quiet``: do
+    the k-fold summary's step in ``<workspace>``. ``quiet``: do
     not echo what the notebooks print. ``publish``: then copy the
     workspace's results over the project's ``results/``
     (:mod:`aulib.pipeline.publish`), refused while a step is out of date."""
@@ -152,35 +156,31 @@ def _stop_line(ws: Workspace):
 def _run_profile(profile: Profile, ws: Workspace, extra: dict, force: bool, only: list[str] | None,
                  quiet: bool) -> None:
     t_all = time.time()
-    passes = cli.workspaces(profile, ws, extra)
-    planned = [(h, fws, given, step_states(plan(profile, fws, given), fws)) for h, fws, given in passes]
-    progress = _Progress(sum(len(cli.to_run(st, force, only)) for *_, st in planned),
-                         [s for *_, st in planned for s in cli.to_run(st, force, only)])
-    for k, (heading, fws, given, _) in enumerate(planned, 1):
+    running = [s for *_, states in cli.passes(profile, ws, extra) for s in cli.to_run(states, force, only)]
+    progress = _Progress(len(running), running)
+    folds = cli.workspaces(profile, ws, extra)
+    done = []
+    for k, (heading, fws, given) in enumerate(folds, 1):
         if heading:
             print(f"=== {heading}", flush=True)
         if k > 1:
-            kfold.share_data(passes[0][1], fws)
-        _run_steps(profile, fws, given, force, only, progress, quiet)
-    if profile.kfold and feeds_summaries(profile, only):
-        written = summaries.write_kfold_summaries(ws, profile.kfold, profile.protocol.get("folds"))
-        for group, (csv, _) in written.items():
-            print(f"k-fold summary ({group}): {csv}")
-    elif profile.kfold:
-        print(f"k-fold summaries not rewritten: --only selected no step they are made from "
-              f"({', '.join(kfold.SUMMARY_STEMS)})", flush=True)
+            kfold.share_data(folds[0][1], fws)
+        if profile.tables:
+            write_yaml(fws.root / "table_spec.yaml", profile.table_spec())
+        write_environment(fws.root / "environment.txt")
+        done.append(_run_steps(profile, fws, step_states(plan(profile, fws, given), fws), force, only, progress, quiet))
+    if profile.kfold:
+        summary = cli.summary_states(profile, ws, extra, done)
+        if any(cli.selected(s, only) for s in summary):
+            print(f"=== {cli.SUMMARY_HEADING}", flush=True)
+            _run_steps(profile, ws, summary, force, only, progress, quiet)
+        else:
+            print(f"k-fold summaries not rewritten: --only selected no step they are made from "
+                  f"({', '.join(kfold.SUMMARY_STEMS)})", flush=True)
     print(f"\nPipeline '{profile.name}' finished in {(time.time() - t_all) / 60:.1f} min.")
     print(f"  figures:  {ws.figures}")
     print(f"  tables:   {ws.tables}")
     print(f"  notebooks (executed): {ws.notebooks}")
-
-
-def feeds_summaries(profile: Profile, only: list[str] | None) -> bool:
-    """Whether a run with ``only`` rewrites the k-fold summaries: a full run,
-    or one that selects a step they are made from (:data:`kfold.SUMMARY_STEMS`:
-    the chosen models 06_choose and 07_tables write), the last step included."""
-    return only is None or any(s.stem in kfold.SUMMARY_STEMS and any(o in s.name for o in only)
-                               for s in profile.steps)
 
 
 @contextlib.contextmanager
@@ -200,22 +200,28 @@ def _headless_kernels():
 
 class _Progress:
     """Step counter and ETA of one pipeline run: ``total`` steps expected to
-    run, their states (for the durations their stamps recorded)."""
+    run, their states (for the durations their stamps recorded), each known
+    by its name and workspace (the folds run the same steps; a pass's states
+    are planned again when it starts)."""
 
     def __init__(self, total: int, states: list[StepState]):
         self.total, self.k = total, 0
-        self.left = {id(s.step): s.last_seconds for s in states}
+        self.left = {self.key(s): s.last_seconds for s in states}
         self.taken: list[float] = []
+
+    @staticmethod
+    def key(state: StepState) -> tuple:
+        return state.step.name, str(state.parameters.get("workspace"))
 
     def start(self, state: StepState) -> str:
         self.k += 1
-        self.left.pop(id(state.step), None)
+        self.left.pop(self.key(state), None)
         return f"step {self.k}/{max(self.total, self.k)}"
 
     def eta(self, state: StepState) -> str:
         """ETA of the steps from ``state`` on: recorded durations; a step that
         never ran here counts as the mean of those finished in this run."""
-        mine = [state.last_seconds] + [v for k, v in self.left.items() if k != id(state.step)]
+        mine = [state.last_seconds] + [v for k, v in self.left.items() if k != self.key(state)]
         mean = sum(self.taken) / len(self.taken) if self.taken else None
         if all(v is None for v in mine) and mean is None:
             return ""
@@ -255,18 +261,15 @@ def _kernel_config():
     return Config({"KernelManager": {"transport_encryption": "auto"}})
 
 
-def _run_steps(profile: Profile, ws: Workspace, extra: dict, force: bool, only: list[str] | None,
-               progress: _Progress | None = None, quiet: bool = False) -> None:
-    """Execute the steps of ``profile`` in workspace ``ws`` (``extra``: given values)."""
+def _run_steps(profile: Profile, ws: Workspace, states: list[StepState], force: bool, only: list[str] | None,
+               progress: _Progress | None = None, quiet: bool = False) -> list[StepState]:
+    """Execute the steps of ``states`` (planned in workspace ``ws``) that
+    ``force`` and ``only`` select and that are out of date; returns ``states``."""
     import papermill  # heavy optional (notebooks extra): only when notebooks run
 
-    states = step_states(plan(profile, ws, extra), ws)
     if progress is None:
         progress = _Progress(len(cli.to_run(states, force, only)), cli.to_run(states, force, only))
     ws.notebooks.mkdir(parents=True, exist_ok=True)
-    if profile.tables:
-        write_yaml(ws.root / "table_spec.yaml", profile.table_spec())
-    write_environment(ws.root / "environment.txt")
     echo = {} if quiet else {"stdout_file": _Echo(sys.stdout), "stderr_file": _Echo(sys.stderr)}
     for state in states:
         step, nb_path, params = state.step, state.notebook, state.parameters
@@ -297,6 +300,7 @@ def _run_steps(profile: Profile, ws: Workspace, extra: dict, force: bool, only: 
         write_yaml(stamp, {"fingerprint": state.fingerprint, "seconds": round(seconds, 1), "parameters": params,
                           "inputs": state.inputs, "previous": state.previous})
         print(f"[done] {step.name} in {format_duration(seconds)}", flush=True)
+    return states
 
 
 def run_args(args) -> None:

@@ -11,6 +11,8 @@ adds the benchmark table (:mod:`aulib.report.benchmark`): per fold and run
 the F1 of each selection rule made on the test fold and on B, and of no
 choice, beside the published numbers. Reads prediction files only (the test
 fold's predictions are made by notebooks 06 and 07's inference steps).
+Notebook ``09_kfold_summary`` calls :func:`write_kfold_summaries`; the
+pipeline runner runs it after the folds (:func:`aulib.pipeline.kfold.summary_step`).
 """
 from __future__ import annotations
 
@@ -69,8 +71,10 @@ def write_kfold_summaries(ws: Workspace, kfold: int, protocol: str | None = None
     system ``<group>_full``); returns {name: (csv, md)}. With a published
     ``protocol`` (``bp4d_3fold``, ...) also the benchmark table of every
     per-AU chosen model (no ensemble): ``benchmark_<dataset>_<group>.csv|md``
-    (:mod:`aulib.report.benchmark`), returned as ``benchmark_<group>``."""
-
+    (:mod:`aulib.report.benchmark`), returned as ``benchmark_<group>``.
+    ``kfold`` 0 (a profile without a fold protocol): nothing to summarise, {}."""
+    if not kfold:
+        return {}
     groups = sorted(p.stem for p in (ws.fold(1).root / "chosen").glob("*.yaml"))
     if not groups:
         raise FileNotFoundError(f"{ws.fold(1).root / 'chosen'} holds no chosen model; the profile needs a "

@@ -208,6 +208,24 @@ def _by_text(driver, css: str, text: str):
     return next((e for e in driver.find_elements(By.CSS_SELECTOR, css) if e.text.strip() == text and e.is_displayed()), None)
 
 
+def _accept_kernel_choice(driver) -> bool:
+    """Answer JupyterLab's "Select Kernel" dialog as a user does, with its
+    preselected choice (this environment's Python 3). JupyterLab asks when the
+    server's kernel list is not in when the notebook opens (seen in CI under
+    load, the kernel idle behind the dialog); True when it was there."""
+    from selenium.webdriver.common.by import By
+
+    for dialog in driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog"):
+        header = dialog.find_elements(By.CSS_SELECTOR, ".jp-Dialog-header")
+        if header and header[0].text.strip() == "Select Kernel" and dialog.is_displayed():
+            dialog.find_element(By.CSS_SELECTOR, ".jp-Dialog-button.jp-mod-accept").click()
+            _wait(driver, "the Select Kernel dialog to close", lambda d: not any(
+                e.is_displayed() for e in d.find_elements(By.CSS_SELECTOR, ".jp-Dialog")))
+            print("browser test: JupyterLab asked for a kernel; answered with its preselected choice")
+            return True
+    return False
+
+
 def _open_from_file_browser(driver, name: str) -> None:
     """Double-click ``name`` in the file browser and wait until the notebook is
     revealed: kernel idle, loading spinner gone, a cell active and focused.
@@ -218,8 +236,9 @@ def _open_from_file_browser(driver, name: str) -> None:
 
     item = _wait(driver, f"{name} in the file browser", lambda d: _by_text(d, ".jp-DirListing-itemText", name))
     ActionChains(driver).double_click(item).perform()
-    _wait(driver, f"{name} open with an idle kernel", lambda d: _kernel_state(d) == "idle")
-    _wait(driver, f"{name} revealed (no spinner, a cell active and focused)", lambda d: d.execute_script(
+    _wait(driver, f"{name} open with an idle kernel", lambda d: (_accept_kernel_choice(d), _kernel_state(d) == "idle")[1])
+    _wait(driver, f"{name} revealed (no spinner, a cell active and focused)",
+          lambda d: not _accept_kernel_choice(d) and d.execute_script(
         f"const p = document.querySelector('{PANEL}');"
         "return !!p && !p.querySelector('.jp-Spinner') && !!p.querySelector('.jp-Cell.jp-mod-active')"
         " && p.contains(document.activeElement);"))
@@ -237,6 +256,7 @@ def _run_all_from_menu(driver, attempts: int = 3) -> None:
         return any(p.startswith("[") and p != "[ ]:" for p in _prompts(d)) or _kernel_state(d) == "busy"
 
     for attempt in range(attempts):
+        _accept_kernel_choice(driver)
         _wait(driver, "the Run menu", lambda d: _by_text(d, ".lm-MenuBar-item", "Run")).click()
         item = _wait(driver, "an enabled Run All Cells in the Run menu",
                      lambda d: (lambda e: e if e is not None and "lm-mod-disabled" not in (e.get_attribute("class") or "")

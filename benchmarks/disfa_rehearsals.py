@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "helpers"), str(REPO / "tests")]
 
-from native_layouts import write_disfa  # noqa: E402  (tests/: the native layouts the tests write)
+from native_layouts import write_disfa  # noqa: E402  (tests/helpers/: the native layouts the tests write)
 from test_benchmark_rehearsal import CASES, page_commands  # noqa: E402
 from test_rehearsal import write_weights  # noqa: E402
 

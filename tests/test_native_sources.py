@@ -1,4 +1,4 @@
-"""BP4D, DISFA and Aff-Wild2 read as they ship (tests/native_layouts.py writes them)."""
+"""BP4D, DISFA and Aff-Wild2 read as they ship (tests/helpers/native_layouts.py writes them)."""
 import numpy as np
 import pytest
 

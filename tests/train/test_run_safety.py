@@ -26,7 +26,7 @@ from aulib.workspace import RunDir
 from tiny_workspace import make_workspace, tiny_config
 
 KW = dict(max_train_batches=2, batch_size=16, multicrop=False, heldout=None)
-HELPERS = Path(__file__).parent / "helpers"   # children import tiny_workspace from there
+HELPERS = Path(__file__).parents[1] / "helpers"   # children import tiny_workspace from there
 CHILD_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "AULIB_PROGRESS": "0",
              "PYTHONPATH": os.pathsep.join([str(HELPERS), str(Path(aulib.__file__).parents[1])])}
 

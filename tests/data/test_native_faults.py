@@ -21,7 +21,7 @@ from aulib.workspace import Workspace
 
 from native_layouts import write_affwild2, write_bp4d, write_disfa
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def ws_for(tmp_path):

@@ -52,7 +52,7 @@ L.MultiViewLoss.forward = counting
 ws = Workspace({str(workspace.root)!r}, {str(workspace.results)!r})
 train(tiny_config(ws, run_name="killed", **{KW!r}))
 """
-    helpers = str(Path(__file__).parent / "helpers")   # the child imports tiny_workspace from there
+    helpers = str(Path(__file__).parents[1] / "helpers")   # the child imports tiny_workspace from there
     proc = subprocess.run([sys.executable, "-c", code], cwd=helpers, capture_output=True, text=True,
                           env={**os.environ,  # the child imports this aulib, whatever is installed
                                "PYTHONPATH": os.pathsep.join([helpers, str(Path(aulib.__file__).parents[1])])})

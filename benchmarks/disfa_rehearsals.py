@@ -1,7 +1,7 @@
 """Consecutive DISFA rehearsals, a long check outside CI (issue 31, point 1).
 
 ``python benchmarks/disfa_rehearsals.py --n 20`` runs docs/disfa.md's two
-rehearsal commands (as tests/test_benchmark_rehearsal.py does: SynthAU written
+rehearsal commands (as tests/e2e/test_benchmark_rehearsal.py does: SynthAU written
 in DISFA's native layout, left-camera AVIs, MTCNN faces, the shipped profile at
 toy size with crop and loader workers) ``--n`` times, each on freshly written
 data (seed k) in its own workspace, each under ``--timeout`` minutes, and
@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "helpers"), str(REPO / "tests" / "e2e")]
 
-from native_layouts import write_disfa  # noqa: E402  (tests/: the native layouts the tests write)
+from native_layouts import write_disfa  # noqa: E402  (tests/helpers/: the native layouts the tests write)
 from test_benchmark_rehearsal import CASES, page_commands  # noqa: E402
 from test_rehearsal import write_weights  # noqa: E402
 

@@ -20,8 +20,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AULIB_PROFILE=ci MPLBACKEND=Agg PATH="$PWD/.venv/bin:$PATH" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-E2E_A1=(tests/test_rehearsal.py tests/test_multinode.py tests/test_noisy_labels_rehearsal.py)
-E2E_A2=(tests/test_owndata_rehearsal.py tests/test_benchmark_rehearsal.py tests/test_pipeline.py)
+E2E_A1=(tests/e2e/test_rehearsal.py tests/e2e/test_multinode.py tests/e2e/test_noisy_labels_rehearsal.py)
+E2E_A2=(tests/e2e/test_owndata_rehearsal.py tests/e2e/test_benchmark_rehearsal.py tests/pipeline/test_pipeline.py)
 E2E=("${E2E_A1[@]}" "${E2E_A2[@]}")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -38,7 +38,7 @@ python -c "import matplotlib.font_manager"
 
 python -m pytest -q -p no:cacheprovider --basetemp "$tmp/a1" "${E2E_A1[@]}" "$@" > "$tmp/a1.log" 2>&1 &
 stream_a1=$!
-CORE_CASE="tests/test_benchmark_rehearsal.py::test_benchmark_profile_rehearsed_from_its_native_layout[bp4d]"
+CORE_CASE="tests/e2e/test_benchmark_rehearsal.py::test_benchmark_profile_rehearsed_from_its_native_layout[bp4d]"
 {
   status=0
   python -m pytest -q -p no:cacheprovider --basetemp "$tmp/a2" "${E2E_A2[@]}" --deselect "$CORE_CASE" "$@" || status=$?

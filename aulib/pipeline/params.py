@@ -9,7 +9,7 @@ its default too: base.yaml leaves it null and :func:`train_defaults` fills in
 TrainConfig's; a 04_train step's ``overrides`` are checked key by key against it.
 :func:`check_params` is what :mod:`aulib.pipeline.profile` calls on every
 section of a profile when it is loaded, and on a step's resolved values.
-tests/test_settings.py checks that every declared parameter has a spec.
+tests/core/test_settings.py checks that every declared parameter has a spec.
 """
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ Rarity floor: the rarest expression AUs (10, 9, 24, 28, 18, 43, 20) sit at
 the held-out H take 10 % each) holds ~110 positives of each and B (300) ~14.
 Still imbalanced: 49.7 % / 4.5 % ~ 11x. Rates and effects are set so that the
 10-epoch 64 px demo baseline learns every AU (each beats its trivial F1 on B,
-tests/test_results.py); rarer or fainter AUs go unpredicted, or are learned or
+tests/project/test_results.py); rarer or fainter AUs go unpredicted, or are learned or
 not by seed (the versions and their measurements: docs/decisions.md,
 "SynthAU's label model, version by version").
 """

@@ -18,7 +18,7 @@ Pose sign conventions (a horizontal flip swaps 51<->52 and 55<->56):
 Visibility: at intensity 0.7 every expression AU changes, on average, 10-150
 pixels of the demo's 64 px aligned crop by more than 20 grey levels (AU15 and
 AU18 fewest, AU26 most), so all can be learned there while differing in
-difficulty (tests/test_synth.py).
+difficulty (tests/data/test_synth.py).
 
 :func:`render_face` is pure: the same :class:`Identity`, AU intensities and
 :class:`Scene` give the same pixels.

@@ -6,7 +6,7 @@ import pandas as pd
 
 from aulib.aus import group_aus
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 
 def test_every_tables_baseline_learns_every_au_under_three_seeds():

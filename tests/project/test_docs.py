@@ -1,5 +1,5 @@
 """The README is the short front page and the pages it links hold the rest; each page is what the
-rehearsals run (docs/emotionet.md step 1 and 3 are tests/test_rehearsal.py's layout and commands)."""
+rehearsals run (docs/emotionet.md step 1 and 3 are tests/e2e/test_rehearsal.py's layout and commands)."""
 import re
 import shlex
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("usage", "explore", "emotionet", "bp4d", "disfa", "affwild2", "benchmarks", "scale", "own_data", "noisy_labels",
          "several_machines", "failure_modes", "decisions", "layout", "architecture")
 
@@ -39,7 +39,7 @@ def _bash_blocks(text: str) -> list[str]:
 
 def test_emotionet_page_is_what_the_rehearsal_runs(tmp_path):
     """Step 1's layout is the one test_rehearsal writes; step 3's two commands are the ones it runs."""
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
     from test_rehearsal import write_emotionet_layout
 
     text = (ROOT / "docs" / "emotionet.md").read_text()
@@ -55,7 +55,7 @@ def test_emotionet_page_is_what_the_rehearsal_runs(tmp_path):
     assert "--data-root" in rehearse and "--out" in rehearse
     run = next(c for c in commands if c[:3] == [".venv/bin/python", "-m", "aulib.pipeline"] and "--workspace" in c)
     assert run[run.index("--profile") + 1] == rehearse[rehearse.index("--out") + 1]          # runs the profile it wrote
-    rehearsal_test = (ROOT / "tests" / "test_rehearsal.py").read_text()
+    rehearsal_test = (ROOT / "tests" / "e2e" / "test_rehearsal.py").read_text()
     assert '"--rows", "200", "100"' in rehearsal_test and '"-m", "aulib.pipeline", "--profile"' in rehearsal_test
 
 
@@ -64,14 +64,14 @@ def test_own_data_page_is_the_template_the_own_data_rehearsal_runs():
     assert "notebooks/profiles/own_data_template.yaml" in text
     header = re.search(r"```\n(image,subject,split,AU[^\n]*)\n", text).group(1).split(",")
     assert header[:3] == ["image", "subject", "split"] and all(re.fullmatch(r"AU\d+", c) for c in header[3:])
-    assert "own_data_template.yaml" in (ROOT / "tests" / "test_owndata_rehearsal.py").read_text()
+    assert "own_data_template.yaml" in (ROOT / "tests" / "e2e" / "test_owndata_rehearsal.py").read_text()
 
 
 def test_noisy_labels_page_is_the_template_the_noisy_labels_rehearsal_runs():
     text = (ROOT / "docs" / "noisy_labels.md").read_text()
     assert "notebooks/profiles/noisy_labels_template.yaml" in text
     assert "docs/noisy_labels.md" in (ROOT / "README.md").read_text()
-    assert "noisy_labels_template.yaml" in (ROOT / "tests" / "test_noisy_labels_rehearsal.py").read_text()
+    assert "noisy_labels_template.yaml" in (ROOT / "tests" / "e2e" / "test_noisy_labels_rehearsal.py").read_text()
     template = yaml.safe_load((ROOT / "notebooks" / "profiles" / "noisy_labels_template.yaml").read_text())
     assert template["common"]["dataset"] == "machine_labels" and template["defaults"]["02_split"]["faces"] == "mtcnn"
 
@@ -93,9 +93,9 @@ def test_readme_and_usage_document_aulib_root_as_it_behaves(tmp_path, monkeypatc
 
 
 def test_benchmark_pages_hold_the_commands_their_rehearsal_runs():
-    """tests/test_benchmark_rehearsal.py runs step 2 of each data-set page as written; here, cheaply,
+    """tests/e2e/test_benchmark_rehearsal.py runs step 2 of each data-set page as written; here, cheaply,
     that each page has those two commands for its own shipped profile and names the table they end in."""
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
     from test_benchmark_rehearsal import CASES, page_commands
 
     for dataset, (example_root, group, _, _) in CASES.items():

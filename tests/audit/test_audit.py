@@ -19,7 +19,7 @@ from aulib.pipeline.kfold import fold_workspace
 from aulib.report.kfold import write_kfold_summaries
 from aulib.report import benchmark as BM
 from aulib.workspace import Workspace, repo_root
-from test_benchmark_table import GROUP, write_fold
+from benchmark_folds import GROUP, write_fold
 
 BP4D = (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)
 

@@ -26,7 +26,7 @@ from aulib.pipeline.profile import find_profile
 from aulib.pipeline.rehearsal import CHANGED, CHANGED_TOP, main, rehearsal_profile, slice_data_root
 from aulib.workspace import Workspace
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _leaves(node, path=()):

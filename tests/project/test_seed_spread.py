@@ -1,6 +1,6 @@
 """benchmarks/seed_spread.py: retrained runs live in a workspace of their own, finetunes start from
 their own seed's pretraining, and --tables writes every gain of Tables 1 and 3 per seed.
-Training is replaced by synthetic run directories (tests/synthetic_runs.py); about 1 minute."""
+Training is replaced by synthetic run directories (tests/helpers/synthetic_runs.py); about 1 minute."""
 from __future__ import annotations
 
 import sys
@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:   # benchmarks/ is a folder of the repository, not of the installed package
     sys.path.insert(0, str(REPO))
 

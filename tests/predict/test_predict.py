@@ -18,61 +18,26 @@ import pytest
 import torch
 from PIL import Image
 
-from aulib.aus import BUILTIN_GROUPS
 from aulib.data.faces.align import crop_face
 from aulib.data.images import load_rgb
 from aulib.infer import load_model
-from aulib.io import write_torch, write_yaml
+from aulib.io import write_yaml
 from aulib.predict.predictor import Predictor, errors_path, read_predictions
 from aulib.predict.formats import LANDMARK_NAMES, decision_column, face_of, prob_column
 from aulib.predict.inputs import expand_inputs, sample_photos
 from aulib.select.ensemble import LinearEnsemble
-from aulib.model.config import TrainConfig
-from aulib.model.network import create_model
-
-AUS17, AUS6 = list(BUILTIN_GROUPS["17au"]), list(BUILTIN_GROUPS["6au"])
-BACKBONE = "test_efficientnet"
-
-
-def _make_run(root: Path, name: str, group: str, img_size: int, style: str, epochs=(1, 2)) -> None:
-    cfg = TrainConfig(run_name=name, group=group, backbones=[BACKBONE, BACKBONE], img_size=img_size,
-                      crop_style=style, epochs=max(epochs))
-    d = root / "train" / name
-    write_yaml(d / "config.yaml", cfg.to_dict())
-    for e in epochs:
-        torch.manual_seed(1000 * e + len(name) + img_size)
-        model = create_model(cfg)
-        write_torch(d / "checkpoints" / f"epoch{e:03d}.pt", {"model": model.state_dict(), "epoch": e})
-
-
-def _runs_entry(name, img_size, style):
-    return {"dir": f"train/{name}", "backbones": [BACKBONE, BACKBONE], "img_size": img_size, "crop_style": style}
-
-
-def _chosen17(thresholds=None):
-    # AUs alternate between run a (epoch 1) and run b (epoch 2); thresholds: 0 (always on), 2 (always off), ...
-    thr = thresholds or [[0.0, 2.0, 0.5][j % 3] for j in range(17)]
-    per_au = [{"au": a, "run": "r17a" if j % 2 == 0 else "r17b", "epoch": 1 if j % 2 == 0 else 2,
-               "threshold": float(thr[j])} for j, a in enumerate(AUS17)]
-    return {"group": "17au", "aus": AUS17,
-            "runs": {"r17a": _runs_entry("r17a", 48, "aligned"), "r17b": _runs_entry("r17b", 40, "aligned")},
-            "per_au": per_au, "ensemble": None}
-
-
-def _chosen6():
-    return {"group": "6au", "aus": AUS6, "runs": {"r6": _runs_entry("r6", 48, "box1.5")},
-            "per_au": [{"au": a, "run": "r6", "epoch": 2, "threshold": 0.5} for a in AUS6], "ensemble": None}
+from chosen_models import AUS6, AUS17, chosen6, chosen17, make_run
 
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("ws")
-    _make_run(root, "r17a", "17au", 48, "aligned")
-    _make_run(root, "r17b", "17au", 40, "aligned")
-    _make_run(root, "r6", "6au", 48, "box1.5")
-    write_yaml(root / "chosen" / "17au.yaml", _chosen17())
-    write_yaml(root / "chosen" / "6au.yaml", _chosen6())
+    make_run(root, "r17a", "17au", 48, "aligned")
+    make_run(root, "r17b", "17au", 40, "aligned")
+    make_run(root, "r6", "6au", 48, "box1.5")
+    write_yaml(root / "chosen" / "17au.yaml", chosen17())
+    write_yaml(root / "chosen" / "6au.yaml", chosen6())
     return root
 
 
@@ -200,7 +165,7 @@ def test_folder_inputs_and_missing_paths(tmp_path, photos):
 
 
 def test_ensemble_combines_runs(ws, photos, photo_results):
-    chosen = _chosen17()
+    chosen = chosen17()
     coef = np.tile([[0.7, 0.4]], (17, 1))
     intercept = np.linspace(-0.5, 0.5, 17)
     chosen["ensemble"] = LinearEnsemble(coef, intercept, tuple(AUS17), ("r17a", "r17b"),
@@ -232,24 +197,24 @@ def test_multicrop_averages_the_views_its_training_produced(ws, photos, photo_re
 
 
 def test_bad_chosen_files_fail_clearly(ws, tmp_path):
-    bad = _chosen17()
+    bad = chosen17()
     bad["aus"] = AUS6
     write_yaml(ws / "chosen" / "bad_aus.yaml", bad)
     with pytest.raises(ValueError, match=r"bad_aus\.yaml.*do not match group 17au"):
         Predictor([ws / "chosen" / "bad_aus.yaml"], device="cpu")
     with pytest.raises(ValueError, match=r"both cover AUs"):
         Predictor([ws / "chosen" / "17au.yaml", ws / "chosen" / "17au.yaml"], device="cpu")
-    missing_ckpt = _chosen17()
+    missing_ckpt = chosen17()
     missing_ckpt["per_au"][3]["epoch"] = 7
     write_yaml(ws / "chosen" / "bad_epoch.yaml", missing_ckpt)
     with pytest.raises(FileNotFoundError, match=r"bad_epoch\.yaml: AU 5 .*epoch007\.pt.*epochs \[1, 2\]"):
         Predictor([ws / "chosen" / "bad_epoch.yaml"], device="cpu")
     moved = tmp_path / "elsewhere" / "chosen" / "6au.yaml"
-    write_yaml(moved, _chosen6())
+    write_yaml(moved, chosen6())
     with pytest.raises(FileNotFoundError, match=r"6au\.yaml: run 'r6' has no .*--workspace"):
         Predictor([moved], device="cpu")
     assert Predictor([moved], workspace=ws, device="cpu").aus == tuple(AUS6)   # found with the workspace
-    wrong_group = _chosen6()
+    wrong_group = chosen6()
     wrong_group["runs"]["r6"]["dir"] = "train/r17a"
     write_yaml(ws / "chosen" / "wrong_run.yaml", wrong_group)
     with warnings.catch_warnings(record=True) as caught, \

@@ -21,10 +21,9 @@ from aulib.io import read_npy, read_torch, read_yaml, write_yaml
 from aulib.train.launch import node_args, node_commands, torchrun_command
 from aulib.workspace import Workspace
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_train import GROUP, make_workspace, tiny_config  # noqa: E402
+from tiny_workspace import GROUP, make_workspace, tiny_config
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "AULIB_PROGRESS": "0",
        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 

@@ -9,7 +9,7 @@ import pytest
 
 from aulib.environment import environment_lines, write_environment
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pins() -> dict[str, str]:

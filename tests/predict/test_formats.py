@@ -20,7 +20,7 @@ from aulib.predict.predictor import read_predictions
 from aulib.predict.formats import LANDMARK_COLUMNS, OPENFACE_META, thresholds_path
 from aulib.predict.inputs import sample_photos
 from aulib.workspace import repo_root
-from test_predict import AUS6, _chosen6, _make_run
+from chosen_models import AUS6, chosen6, make_run
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "AULIB_PROGRESS": "0", "PYTHONPATH": str(repo_root())}
 
@@ -30,8 +30,8 @@ def ws(tmp_path_factory):
     import torch
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("ws")
-    _make_run(root, "r6", "6au", 48, "box1.5")
-    write_yaml(root / "chosen" / "6au.yaml", _chosen6())
+    make_run(root, "r6", "6au", 48, "box1.5")
+    write_yaml(root / "chosen" / "6au.yaml", chosen6())
     return root
 
 

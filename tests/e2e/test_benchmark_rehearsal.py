@@ -1,7 +1,7 @@
 """The benchmark profiles rehearsed as their pages tell a user (issue 24, point 6).
 
 For BP4D, DISFA and Aff-Wild2: SynthAU written by test code in the data set's
-native layout (tests/native_layouts.py: BP4D's AU_OCC CSVs with 9s, DISFA's
+native layout (tests/helpers/native_layouts.py: BP4D's AU_OCC CSVs with 9s, DISFA's
 intensity files and left-camera AVIs, Aff-Wild2's text files with -1 rows and
 frame folders), subjects from the published fold lists; then the two commands
 of the data set's page (docs/<dataset>.md, step 2) exactly as written, with

@@ -23,12 +23,12 @@ import aulib.train.loop as loop
 from aulib.io import read_npy, read_torch, write_yaml
 from aulib.lock import TOKEN_ENV, RunLock, RunLockedError
 from aulib.workspace import RunDir
-from test_train import make_workspace, tiny_config
+from tiny_workspace import make_workspace, tiny_config
 
 KW = dict(max_train_batches=2, batch_size=16, multicrop=False, heldout=None)
-TESTS = Path(__file__).parent
+HELPERS = Path(__file__).parents[1] / "helpers"   # children import tiny_workspace from there
 CHILD_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "AULIB_PROGRESS": "0",
-             "PYTHONPATH": os.pathsep.join([str(TESTS), str(Path(aulib.__file__).parents[1])])}
+             "PYTHONPATH": os.pathsep.join([str(HELPERS), str(Path(aulib.__file__).parents[1])])}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def workspace(tmp_path_factory):
 
 
 def _python(code: str, *args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=TESTS, env=CHILD_ENV, text=True,
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=HELPERS, env=CHILD_ENV, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -135,7 +135,7 @@ import torch
 torch.set_num_threads(1)
 import aulib.train.loop as loop
 from aulib.workspace import Workspace
-from test_train import tiny_config
+from tiny_workspace import tiny_config
 ready, go = Path(sys.argv[1]), Path(sys.argv[2])
 real = loop.train_one_epoch
 def waiting(run, epoch):
@@ -179,7 +179,7 @@ def test_torchrun_ranks_stop_together_when_rank_0_is_refused_the_lock(workspace,
     write_yaml(path, cfg.to_dict())
     with RunLock(workspace.run_dir("ddp_locked")):
         proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                               "-m", "aulib.train", "--config", str(path)], cwd=TESTS, env=CHILD_ENV,
+                               "-m", "aulib.train", "--config", str(path)], cwd=HELPERS, env=CHILD_ENV,
                               capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
@@ -269,12 +269,12 @@ def _one_line_exit_2(capsys, argv, name: str) -> str:
 
 
 def test_predict_cli_hostile_checkpoint_and_chosen_yaml(tmp_path, capsys):
-    from test_predict import _chosen6, _make_run
+    from chosen_models import chosen6, make_run
 
-    _make_run(tmp_path, "r6", "6au", 48, "box1.5")
+    make_run(tmp_path, "r6", "6au", 48, "box1.5")
     marker = tmp_path / "ran"
     torch.save({"model": _Evil(marker), "epoch": 2}, tmp_path / "train" / "r6" / "checkpoints" / "epoch002.pt")
-    write_yaml(tmp_path / "chosen" / "6au.yaml", _chosen6())
+    write_yaml(tmp_path / "chosen" / "6au.yaml", chosen6())
     picture = tmp_path / "a.jpg"
     base = [str(picture), "--device", "cpu", "--out", str(tmp_path / "out.csv")]
     err = _one_line_exit_2(capsys, base + ["--model", str(tmp_path / "chosen" / "6au.yaml")], "epoch002.pt")
@@ -284,7 +284,7 @@ def test_predict_cli_hostile_checkpoint_and_chosen_yaml(tmp_path, capsys):
     err = _one_line_exit_2(capsys, base + ["--model", str(evil_yaml)], "evil.yaml")
     assert "python/object" in err and not marker.exists()
     (tmp_path / "train" / "r6" / "config.yaml").write_text("group: !!python/object/new:os.getcwd []\n")
-    write_yaml(tmp_path / "chosen" / "6au.yaml", _chosen6())
+    write_yaml(tmp_path / "chosen" / "6au.yaml", chosen6())
     _one_line_exit_2(capsys, base + ["--model", str(tmp_path / "chosen" / "6au.yaml")], "config.yaml")
 
 

@@ -2,7 +2,7 @@
 meets them: repeated frames, folders outside the naming, folder links out of
 the data root, the other DISFA camera, truncated videos, wrong and unreadable
 data roots, refused profiles, ``--only`` of the last step
-(tests/native_layouts.py writes the layouts; about 10 s in all)."""
+(tests/helpers/native_layouts.py writes the layouts; about 10 s in all)."""
 import json
 import os
 import re
@@ -21,7 +21,7 @@ from aulib.workspace import Workspace
 
 from native_layouts import write_affwild2, write_bp4d, write_disfa
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def ws_for(tmp_path):

@@ -16,7 +16,7 @@ import torch
 
 import aulib
 from aulib.io import read_npy, read_torch
-from test_train import make_workspace, tiny_config
+from tiny_workspace import make_workspace, tiny_config
 
 KW = dict(epochs=3, max_train_batches=4, multicrop=False, heldout=None)
 
@@ -39,7 +39,7 @@ import os, signal, torch
 torch.set_num_threads(1)
 import aulib.model.losses as L
 from aulib.train.loop import train
-from test_train import tiny_config
+from tiny_workspace import tiny_config
 from aulib.workspace import Workspace
 calls = [0]
 orig = L.MultiViewLoss.forward
@@ -52,10 +52,10 @@ L.MultiViewLoss.forward = counting
 ws = Workspace({str(workspace.root)!r}, {str(workspace.results)!r})
 train(tiny_config(ws, run_name="killed", **{KW!r}))
 """
-    tests_dir = str(Path(__file__).parent)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tests_dir, capture_output=True, text=True,
+    helpers = str(Path(__file__).parents[1] / "helpers")   # the child imports tiny_workspace from there
+    proc = subprocess.run([sys.executable, "-c", code], cwd=helpers, capture_output=True, text=True,
                           env={**os.environ,  # the child imports this aulib, whatever is installed
-                               "PYTHONPATH": os.pathsep.join([tests_dir, str(Path(aulib.__file__).parents[1])])})
+                               "PYTHONPATH": os.pathsep.join([helpers, str(Path(aulib.__file__).parents[1])])})
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     killed = workspace.run("killed")
     # Only complete epochs are on disk, and no temporary file is left behind as a result.

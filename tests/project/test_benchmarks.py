@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:   # benchmarks/ is a folder of the repository, not of the installed package
     sys.path.insert(0, str(REPO))
 

@@ -11,7 +11,7 @@ from aulib.io import read_yaml, write_yaml
 from aulib.train import TrainConfig, notebook_config
 from aulib.model import loss_terms
 from aulib.model.losses import FUNCTIONS, TERMS, LossTerm, MultiViewLoss
-from test_train import make_workspace, tiny_config
+from tiny_workspace import make_workspace, tiny_config
 
 WEIGHT = 0.05
 

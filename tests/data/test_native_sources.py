@@ -1,4 +1,4 @@
-"""BP4D, DISFA and Aff-Wild2 read as they ship (tests/native_layouts.py writes them)."""
+"""BP4D, DISFA and Aff-Wild2 read as they ship (tests/helpers/native_layouts.py writes them)."""
 import numpy as np
 import pytest
 
@@ -185,7 +185,7 @@ def test_data_set_page_layout_is_what_the_writers_write(tmp_path, page, writer, 
     layout writes, and its command runs the page's profile on that root."""
     import re
     from pathlib import Path
-    text = (Path(__file__).resolve().parent.parent / "docs" / f"{page}.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / f"{page}.md").read_text()
     block = re.search(r"Put them\s+under one data root:\n\s*```\n(.*?)```", text, re.S).group(1)
     kwargs = {"frames": 2, "tasks": ("T1",), "missing": 0, "unlabelled": 0} if page == "bp4d" else \
         {"frames": 2, "extra": 0} if page == "disfa" else {"frames": 3, "missing": 0, "unlabelled": 0}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Cross-module underscore uses inside aulib/train, aulib/infer and aulib/predict, allowed for now:
 #: the model package move (issue 34) removes them and empties this set. None is known today.

@@ -10,7 +10,7 @@ import torch
 
 from aulib.train import watch
 from aulib.workspace import RunDir
-from test_train import make_workspace, tiny_config
+from tiny_workspace import make_workspace, tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,11 @@ def test_a_stopped_runner_names_the_step_and_the_workspace(tmp_path, sig):
     # stderr to a file: a pipe is held open by any process that inherited it, so reading it to its end
     # would wait for the runner's kernel too, and a slow kernel would read as a runner that never stopped
     with open(err_path, "w") as err_file:
+        # Ctrl-C as a terminal delivers it: SIGINT at its default in the runner, also when this test runs
+        # in a background job, whose processes inherit SIGINT ignored (Python then never raises KeyboardInterrupt)
         proc = subprocess.Popen([sys.executable, "-m", "aulib.pipeline", "--profile", "ci", "--workspace", str(ws)],
-                                cwd=repo_root(), env=env, stdout=subprocess.PIPE, stderr=err_file, text=True)
+                                cwd=repo_root(), env=env, stdout=subprocess.PIPE, stderr=err_file, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     children = []
     try:
         deadline = time.time() + 120

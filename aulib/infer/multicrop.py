@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from ..aus import aus_of, flip_permutation
 from ..data.transforms import resolve_augment
 from ..data.multicrop_names import CROP_VIEWS, VIEWS, check_views  # noqa: F401 - VIEWS re-exported
+from ..runs import run_group
 
 
 def _crop_resize(x: torch.Tensor, scale: float, anchor: float) -> torch.Tensor:
@@ -45,7 +46,8 @@ def run_views(cfg) -> tuple[str, ...]:
     cfg = cfg if isinstance(cfg, dict) else cfg.to_dict()
     if cfg.get("multicrop_views"):
         return check_views(cfg["multicrop_views"])
-    aug = resolve_augment(cfg.get("augment", "default"), cfg.get("group", "17au"))
+    group = run_group(cfg) if cfg.get("group") else "17au"     # a profile's own group: from the config's aus
+    aug = resolve_augment(cfg.get("augment", "default"), group)
     return ("image", "flip") if aug is not None and aug.flip and aug.flip_p > 0 else ("image",)
 
 

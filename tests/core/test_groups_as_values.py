@@ -113,3 +113,12 @@ def test_a_profile_may_not_redefine_a_group_of_the_profile_it_extends(tmp_path):
             with pytest.raises(ValueError, match=r"child\.yaml: groups: group 'mine' is already defined by the "
                                                  r"profile it extends as AUs \[1, 2, 4\]"):
                 profile_mod.load_profile(child)
+
+
+def test_a_run_of_a_profiles_own_group_gets_its_views_from_its_config():
+    """Multi-crop views (run_views) read a custom group's AUs from the run's config, as training and
+    the noisy filter do: the own-data and noisy-label rehearsals stopped at an 'unknown AU group'."""
+    from aulib.infer.multicrop import run_views
+
+    assert run_views({"group": "lab12", "aus": [1, 2, 4, 6, 9, 12, 15, 17, 20, 25, 26, 43]}) == ("image", "flip")
+    assert run_views({"group": "6au"}) == ("image",)          # 6au trains without flips: no flip view

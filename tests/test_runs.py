@@ -77,6 +77,25 @@ def test_bad_index_and_missing_split(ws):
         load_run_preds(run, "B")
 
 
+def test_an_index_written_by_another_tool_reads_as_the_kits(ws):
+    """The parser is told the index's types (image text, variant and AUs integers); a file it cannot
+    read so (a byte-order mark and CRLF lines, labels written 1.0 / 0.0, a label 300) reads as before:
+    the same labels, or the line and column of the bad value."""
+    run = ws.run("r17")
+    path = run / "preds" / "B_index.csv"
+    want = load_run_preds(run, "B")
+    idx = pd.read_csv(path)
+    au = [c for c in idx.columns if c.startswith("AU")]
+    path.write_bytes(b"\xef\xbb\xbf" + idx.astype({c: float for c in au}).to_csv(index=False, lineterminator="\r\n")
+                     .encode())
+    got = load_run_preds(run, "B")
+    assert np.array_equal(got.labels, want.labels) and got.index["image"].tolist() == want.index["image"].tolist()
+    idx.loc[3, "AU2"] = 300
+    write_csv(path, idx)
+    with pytest.raises(ValueError, match="line 5, column AU2 holds 300"):
+        load_run_preds(run, "B")
+
+
 def test_list_and_select_runs(ws, tmp_path):
     table = list_runs(ws)
     assert table["name"].tolist() == ["r17", "r6"]

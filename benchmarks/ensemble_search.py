@@ -13,7 +13,10 @@ With ``--screened ROWS``: the search screened on a sample of the rows
 (``screen_above`` 0: always) against the same search on every row, on
 synthetic members of Aff-Wild2's shape with ROWS rows.
 
-    .venv/bin/python benchmarks/ensemble_search.py [--workspace runs/demo] [--synthetic] [--screened ROWS]
+    .venv/bin/python benchmarks/ensemble_search.py [--workspace runs/demo [--full]] [--synthetic] [--screened ROWS]
+
+With ``--full``: on the workspace, Table 1's search against the search it
+replaced (every combination of every epoch of the members, no top-k limit).
 """
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ if str(REPO) not in sys.path:
 
 
 SEARCHES = (("exhaustive", {"search": "exhaustive"}), ("ascent", {"search": "ascent"}))
+#: The search before issue 33 (every epoch of every member, every combination) against Table 1's search now.
+FULL = (("every combination of every epoch", {"search": "exhaustive", "top_k": None}), ("Table 1's search", {}))
 #: The screened search (rows above the threshold) against the same search on every row.
 SCREENED = (("full", {"screen_above": None}), ("screened", {"screen_above": 0}))
 
@@ -58,7 +63,7 @@ def compare(probs_runs, labels, first, neg_weight, top_k: int, what: str, ways=S
         t = time.process_time()
         with mock.patch.object(ensemble._ComboScorer, "__call__", counted):
             idx, coef, intercept, _ = ensemble.choose_ensemble_epochs(probs_runs, labels, first, neg_weight=neg_weight,
-                                                                      top_k=top_k, **kw)
+                                                                      **{"top_k": top_k, **kw})
         out[f"{name} s"] = time.process_time() - t
         out[f"{name} refits/AU"] = sum(fits) / labels.shape[1]             # in refits on every row
         c = np.arange(labels.shape[1])
@@ -76,8 +81,8 @@ def compare(probs_runs, labels, first, neg_weight, top_k: int, what: str, ways=S
     return out
 
 
-def workspace_cases(root: str) -> list[dict]:
-    """Table 1's chosen ensembles of a finished workspace, each rule, on all of B."""
+def workspace_cases(root: str, ways=SEARCHES) -> list[dict]:
+    """Table 1's chosen ensembles of a finished workspace, each rule, on all of B (``ways``: the two searches)."""
     from aulib.select import recipes
     from aulib.select.choose import choose_indices
     from aulib.workspace import Workspace
@@ -94,7 +99,7 @@ def workspace_cases(root: str) -> list[dict]:
         first = np.array([choose_indices(labels, r.probs, "baseline")[0][0] for r in runs])
         for rule in recipes.ensemble_rules([r.config for r in runs]):
             rows.append(compare([r.probs for r in runs], labels, first, rule, recipes.ENSEMBLE_TOP_K,
-                                f"{root} {group} {rec.row}"))
+                                f"{root} {group} {rec.row}", ways))
     return rows
 
 
@@ -139,11 +144,14 @@ def screened_cases(rows: int, seeds=(0,)) -> list[dict]:
 def main(argv=None) -> pd.DataFrame:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workspace", action="append", default=[])
+    ap.add_argument("--full", action="store_true", help="on --workspace: Table 1's search against every "
+                    "combination of every epoch (the search before the top-k limit and coordinate ascent)")
     ap.add_argument("--synthetic", action="store_true")
     ap.add_argument("--screened", type=int, metavar="ROWS", help="screened vs full search on this many rows")
     ap.add_argument("--seeds", type=int, default=1, help="synthetic draws of --screened (seeds 0, 1, ...)")
     a = ap.parse_args(argv)
-    rows = [r for w in a.workspace for r in workspace_cases(w)] + (synthetic_cases() if a.synthetic else [])
+    rows = [r for w in a.workspace for r in workspace_cases(w, FULL if a.full else SEARCHES)]
+    rows += synthetic_cases() if a.synthetic else []
     rows += screened_cases(a.screened, range(a.seeds)) if a.screened else []
     df = pd.DataFrame(rows)
     with pd.option_context("display.width", 250, "display.max_columns", 30):

@@ -212,5 +212,6 @@ def test_quick_post_training_prints_every_stage_of_every_profile(tmp_path):
         assert any(f"{profile}: load_candidates vs np.load" in line for line in table), profile
     assert any("bp4d benchmark: CPU seconds" in line for line in table)
     (res,) = json.loads(out.read_text())["results"]
-    assert res["returncode"] == 0 and all(r["ok"] is None or r["name"].endswith("np.load of the same B files")
-                                          for r in res["rows"])     # toy sizes: only the load ratio has a target
+    assert res["returncode"] == 0 and all(r["ok"] is None or ": load_candidates vs np.load" in r["name"]
+                                          for r in res["rows"])     # toy sizes: only the load ratios have a target
+    assert any("load_candidates vs np.load + one pd.read_csv of the B index" in line for line in table)

@@ -251,11 +251,11 @@ def rows_of(profile: str, res: dict, quick: bool, fraction: float = 1.0) -> list
     out = []
     lc = res.get("load_candidates")
     if lc:
+        both = lc["np_load_s"] + lc.get("index_csv_s", 0.0)
         out.append(row(f"{profile}: load_candidates vs np.load of the same B files",
                        f"{lc['load_candidates_s']:.2f} s vs {lc['np_load_s']:.2f} s ({size}); np.load + one "
-                       f"pd.read_csv of the B index: {lc['np_load_s'] + lc.get('index_csv_s', 0.0):.2f} s",
+                       f"pd.read_csv of the B index: {both:.2f} s",
                        lc["load_candidates_s"] / max(lc["np_load_s"], 1e-9), at_most=1.5))
-        both = lc["np_load_s"] + lc.get("index_csv_s", 0.0)
         out.append(row(f"{profile}: load_candidates vs np.load + one pd.read_csv of the B index (the least a loader "
                        "of labelled candidates reads)", f"{lc['load_candidates_s']:.2f} s vs {both:.2f} s",
                        lc["load_candidates_s"] / max(both, 1e-9), at_most=1.5))

@@ -5,13 +5,12 @@ A run directory (docs/layout.md, "Run directory") holds ``config.yaml``,
 ``log.csv`` (one row per finished epoch), ``preds/<split>_index.csv``
 (``image, variant`` and the group's AU label columns, -1 unknown) and
 ``preds/<split>_epoch<NNN>.npy`` (float16 (N, C) probabilities, rows in
-index order). Everything after training (Figure 2, checkpoint and threshold
+index order); the index is written and parsed by :mod:`aulib.pred_index`.
+Everything after training (Figure 2, checkpoint and threshold
 choice, ensembles, tables) reads runs through this module.
 """
 from __future__ import annotations
 
-import hashlib
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pandas as pd
 from .aus import AUGroup, au_columns
 from .io import read_yaml
 from .model.config import ablations_of, config_group
+from .pred_index import copy_of, label_columns, parsed_index
 from .workspace import RunDir, Workspace
 
 
@@ -89,78 +89,24 @@ def read_index(run_dir, split: str, aus=None, copy: bool = True) -> pd.DataFrame
     """``preds/<split>_index.csv``; checks the AU columns (against ``aus`` if
     given) and the label codes. Runs evaluated on one split hold the same
     index: a file whose bytes equal one read before is not parsed again
-    (:func:`_parsed_index`); each call gets its own copy (``copy`` False:
-    the shared table, not to be changed)."""
+    (:func:`aulib.pred_index.parsed_index`); each call gets its own copy
+    (``copy`` False: the shared table, not to be changed)."""
     path = RunDir(run_dir).index(split)
     if not path.exists():
         have = pred_splits(run_dir)
         raise FileNotFoundError(f"{path} not found; run {Path(run_dir).name} has predictions for splits {have}")
-    index = _parsed_index(path)
-    cols = [c for c in index.columns if c.startswith("AU") and c[2:].isdigit()]
+    index = parsed_index(path)
+    cols = label_columns(index.columns)
     if aus is not None and cols != au_columns(aus):
         raise ValueError(f"{path} has AU columns {cols}, but the run's group has {au_columns(aus)}")
-    return index.copy(deep=_DEEP_COPY) if copy else index
+    return copy_of(index) if copy else index
 
 
 def index_shape(run_dir, split: str) -> tuple[int, int]:
     """(rows, AU columns) of ``preds/<split>_index.csv``, checked as
     :func:`read_index` does (no copy of the table)."""
     index = read_index(run_dir, split, copy=False)
-    return len(index), sum(c.startswith("AU") and c[2:].isdigit() for c in index.columns)
-
-
-#: pandas 3 copies on write: there a shallow copy of a shared table is a safe one.
-_DEEP_COPY = int(pd.__version__.split(".")[0]) < 3
-#: Checked index tables by content: (size, digest of the first and last 64 KiB) -> (the file's bytes, table).
-#: A hit is used only when the whole file's bytes are equal. The last few files (B, its multi-crop, held-out).
-_INDEXES: dict[tuple, tuple[bytes, pd.DataFrame]] = {}
-_INDEXES_KEPT = 4
-
-
-def _parsed_index(path: Path) -> pd.DataFrame:
-    """The index table of ``path``, AU columns and label codes checked
-    (clear error naming the file, line and column); parsed once per
-    content (:data:`_INDEXES`). The returned table is shared: copy it."""
-    raw = path.read_bytes()
-    key = (len(raw), hashlib.blake2b(raw[:1 << 16] + raw[-(1 << 16):], digest_size=16).digest())
-    hit = _INDEXES.get(key)
-    if hit is not None and hit[0] == raw:
-        _INDEXES[key] = _INDEXES.pop(key)                                   # most recent last
-        return hit[1]
-    index = _read_index_csv(raw)
-    cols = [c for c in index.columns if c.startswith("AU") and c[2:].isdigit()]
-    if not cols:
-        raise ValueError(f"{path} has no AU label columns (expected AU1, AU2, ...)")
-    vals = index[cols].to_numpy()
-    if vals.dtype.kind in "iu" and (not vals.size or (vals.min() >= -1 and vals.max() <= 1)):
-        bad = None                                                        # integers in [-1, 1]: the codes
-    else:
-        bad = ~np.isin(vals, (-1, 0, 1))
-    if bad is not None and bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise ValueError(f"{path}: line {r + 2}, column {cols[c]} holds {vals[r, c].item()!r}; "
-                         "labels must be 1, 0 or -1")
-    _INDEXES.pop(key, None)
-    _INDEXES[key] = (raw, index)
-    while len(_INDEXES) > _INDEXES_KEPT:
-        del _INDEXES[next(iter(_INDEXES))]
-    return index
-
-
-def _read_index_csv(raw: bytes) -> pd.DataFrame:
-    """An index file's table: ``image`` as text, ``variant`` and the AU columns as
-    integers told to the parser (1.5x less CPU than letting it infer them: 0.35 s
-    against 0.52 s for 780k rows). A file whose values do not parse so (a damaged
-    or foreign file) is read as pandas infers it, for the caller's check to name
-    the line and column."""
-    header = raw[:raw.find(b"\n")].decode("utf-8", "replace").lstrip("\ufeff").strip().split(",")
-    types = {c: np.int8 for c in header if c.startswith("AU") and c[2:].isdigit()}
-    types.update({c: str for c in header if c == "image"})
-    types.update({c: np.int64 for c in header if c == "variant"})
-    try:
-        return pd.read_csv(io.BytesIO(raw), dtype=types)
-    except (ValueError, OverflowError, TypeError):
-        return pd.read_csv(io.BytesIO(raw))
+    return len(index), len(label_columns(index.columns))
 
 
 def run_group(config: dict, run_dir=None) -> AUGroup:

@@ -170,7 +170,7 @@ class RunDir:
     only code that spells its file names. Creating it touches no disk; usable
     wherever a path is (``os.fspath``)::
 
-        config.yaml  log.csv  preds/<split>_index.csv  preds/<split>_epoch<NNN>.npy
+        config.yaml  log.csv  preds/<split>_index.csv (+ .npz twin)  preds/<split>_epoch<NNN>.npy
         checkpoints/epoch<NNN>.pt  events/ (TensorBoard event files, when tensorboard is installed)
 
     Epochs are 1-based, zero-padded to three digits.
@@ -231,6 +231,16 @@ class RunDir:
     def index(self, split: str) -> Path:
         """``preds/<split>_index.csv``: image, variant, AU label columns."""
         return self.preds_dir / f"{split}_index.csv"
+
+    def index_twin(self, split: str) -> Path:
+        """``preds/<split>_index.npz``: the index's checked parse as arrays, a cache
+        for reading it fast (:mod:`aulib.pred_index`, which alone writes and reads it)."""
+        return self.twin_of(self.index(split))
+
+    @staticmethod
+    def twin_of(index: Path) -> Path:
+        """The twin of an index file ``<name>_index.csv`` (wherever it lies): ``<name>_index.npz``."""
+        return Path(index).with_suffix(".npz")
 
     def checkpoint(self, epoch: int) -> Path:
         return self.checkpoints_dir / f"epoch{int(epoch):03d}.pt"

@@ -97,6 +97,7 @@ def write_workspace(root: Path, p: dict, seed: int = 0):
 
     from aulib.aus import au_columns, group_aus
     from aulib.io import write_csv, write_npy, write_yaml
+    from aulib.pred_index import write_index
     from aulib.workspace import RunDir, Workspace
 
     ws = Workspace.for_profile("bench", root=root)
@@ -122,7 +123,7 @@ def write_workspace(root: Path, p: dict, seed: int = 0):
         quality = 1.0 + 0.1 * r
         for split, index in tables.items():
             for name_ in [split] + ([f"{split}_mc"] if p["mc"] else []):
-                write_csv(rd.index(name_), index)
+                write_index(rd.index(name_), index)
                 y = index[au_columns(aus)].to_numpy(np.float32)
                 for e in range(1, e_count + 1):
                     strength = quality * (1.5 - 0.02 * np.abs(e - peak)).astype(np.float32)
@@ -170,6 +171,7 @@ def stage(name: str, root: Path, p: dict) -> dict:
     if name == "read":
         out["splits"] = {s: _read(_files(ws, p, [s])) for s in ("B", "B_mc", "H", "H_mc") if p["mc"] or "_mc" not in s}
     elif name == "load_candidates":
+        from aulib import pred_index
         from aulib import runs as runs_module
         from aulib.select.choose import load_candidates
 
@@ -179,7 +181,7 @@ def stage(name: str, root: Path, p: dict) -> dict:
         plain, kit, csv = [], [], []
         for _ in range(3):                                  # alternate, best of three each (page cache warm)
             plain.append(_read(files, keep=True))           # both hold every array at the end
-            runs_module._INDEXES.clear()                    # as a fresh process: the shared index parsed once
+            pred_index._INDEXES.clear()                     # as a fresh process: the shared index read once
             t0 = time.process_time()
             load_candidates(dirs, "B")
             kit.append(time.process_time() - t0)

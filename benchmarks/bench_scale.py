@@ -435,6 +435,7 @@ def stage_choice_runs(n: int, tmp: Path, epochs: int = EPOCHS) -> dict:
 
     from aulib.aus import au_columns
     from aulib.io import write_csv, write_yaml
+    from aulib.pred_index import write_index
     from aulib.select.choose import choose, load_candidates
     from aulib.workspace import RunDir
 
@@ -451,7 +452,7 @@ def stage_choice_runs(n: int, tmp: Path, epochs: int = EPOCHS) -> dict:
         rd.preds_dir.mkdir(parents=True)
         write_yaml(rd.config, {"run_name": f"run{r}", "aus": list(AUS_12), "group": None})
         write_csv(rd.log, pd.DataFrame({"epoch": np.arange(1, epochs + 1)}))
-        write_csv(rd.index("B"), index)
+        write_index(rd.index("B"), index)
         for e in range(1, epochs + 1):
             p = 1 / (1 + np.exp(-(y * 2 - 1) * (0.3 + e / epochs) - rng.normal(size=y.shape)))
             np.save(rd.preds("B", e), p.astype(np.float16))

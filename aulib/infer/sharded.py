@@ -22,7 +22,8 @@ import torch
 
 from ..data.dataset import make_loader
 from ..data.splits import read_split
-from ..io import read_npy, read_yaml, write_csv, write_npy, write_yaml
+from ..io import read_npy, read_yaml, write_npy, write_yaml
+from ..pred_index import write_index
 from ..progress import progress as _progress
 from ..runs import read_config, run_aus, run_group
 from ..model import distributed
@@ -220,7 +221,7 @@ def predict_split_probs(run_dir, epoch: int, ws, split: str = "noisy", out_path=
                               barrier, desc=f"{run_dir.name} on {name}", collective=collective)
     if probs is None:
         return None
-    write_csv(out_path.with_name(f"{name}_index.csv"), table)
+    write_index(out_path.with_name(f"{name}_index.csv"), table)
     write_npy(out_path, probs.astype(np.float16))
     shutil.rmtree(chunk_dir, ignore_errors=True)
     return probs

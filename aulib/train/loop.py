@@ -59,6 +59,7 @@ from ..infer.checkpoints import checkpoint_path
 from ..infer.sharded import autocast, predict_views
 from ..infer.multicrop import run_views
 from ..io import read_torch, read_yaml, write_csv, write_npy, write_torch, write_yaml
+from ..pred_index import write_index
 from ..metrics import score_probs
 from ..pipeline.profile import default_profile
 from ..progress import progress as _progress
@@ -396,7 +397,7 @@ def _write_indexes(run: Run) -> None:
     for s, t in run.eval_tables.items():
         for name in [s] + ([f"{s}_mc"] if run.cfg.multicrop else []):
             if not run.rd.index(name).exists():
-                write_csv(run.rd.index(name), t[["image", "variant"] + au_columns(run.aus)])
+                write_index(run.rd.index(name), t[["image", "variant"] + au_columns(run.aus)])
 
 
 def _fit(run: Run, start: int, last: int, on_epoch_end) -> None:

@@ -1,4 +1,6 @@
 """Reading run directories: complete epochs only, clear errors for bad files."""
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -120,35 +122,114 @@ def test_list_runs_names_ablations_of_new_and_old_configs(tmp_path):
     assert list_runs(ws).set_index("name")["ablate"].to_dict() == {"new": "mv", "none": "", "old": "cr"}
 
 
-def test_runs_sharing_an_index_parse_it_once_and_a_changed_index_is_read_again(ws, tmp_path):
-    """Runs evaluated on one split hold the same index: it is parsed once per content; a file of the
-    same size whose bytes differ is parsed again; each run gets its own copy of the table."""
-    import shutil
-    from unittest import mock
+def _count_index_parses(monkeypatch) -> list:
+    """The index files pandas parses from now on (every CSV but the logs), in a fresh process's cache."""
+    from aulib import pred_index
 
-    from aulib import runs as runs_module
-    from aulib.select.choose import load_candidates
+    pred_index._INDEXES.clear()
+    parsed, real = [], pd.read_csv
 
-    shutil.copytree(ws.run("r17"), ws.run("r17b"))
-    write_yaml(ws.run("r17b") / "config.yaml", {**read_yaml(ws.run("r17") / "config.yaml"), "run_name": "r17b"})
-    runs_module._INDEXES.clear()
-    parsed = []
-    real = pd.read_csv
-    def counted(src, *a, **k):                                               # every CSV but the logs
+    def counted(src, *a, **k):
         if not str(src).endswith("log.csv"):
             parsed.append(src)
         return real(src, *a, **k)
 
-    with mock.patch.object(runs_module.pd, "read_csv", counted):
-        runs, cands = load_candidates([ws.run("r17"), ws.run("r17b")], "B")
-        assert len(parsed) == 1 and cands.probs.shape == (10, 80, 17)
-        runs[0].index["subject"] = "s1"                                      # a run's own copy
-        assert "subject" not in runs[1].index.columns
-        path = ws.run("r17b") / "preds" / "B_index.csv"
-        size, idx = path.stat().st_size, real(path)
-        idx.loc[idx["AU1"].eq(0).idxmax(), "AU1"] = 1
-        write_csv(path, idx)
-        assert path.stat().st_size == size                                   # same size, other bytes
-        changed = load_run_preds(ws.run("r17b"), "B")
-        assert len(parsed) == 2
-        assert (changed.labels != runs[0].labels).sum() == 1
+    monkeypatch.setattr(pred_index.pd, "read_csv", counted)
+    return parsed
+
+
+def test_runs_sharing_an_index_parse_it_once_and_a_changed_index_is_read_again(ws, monkeypatch):
+    """Runs evaluated on one split hold the same index: it is parsed once per content; a file of the
+    same size whose bytes differ is parsed again; each run gets its own copy of the table. Runs written
+    before index twins (none here) are the case: with twins nothing is parsed (next test)."""
+    import shutil
+
+    from aulib.select.choose import load_candidates
+
+    for twin in ws.run("r17").glob("preds/*_index.npz"):
+        twin.unlink()
+    shutil.copytree(ws.run("r17"), ws.run("r17b"))
+    write_yaml(ws.run("r17b") / "config.yaml", {**read_yaml(ws.run("r17") / "config.yaml"), "run_name": "r17b"})
+    parsed = _count_index_parses(monkeypatch)
+    runs, cands = load_candidates([ws.run("r17"), ws.run("r17b")], "B")
+    assert len(parsed) == 1 and cands.probs.shape == (10, 80, 17)
+    runs[0].index["subject"] = "s1"                                      # a run's own copy
+    assert "subject" not in runs[1].index.columns
+    path = ws.run("r17b") / "preds" / "B_index.csv"
+    size, idx = path.stat().st_size, pd.read_csv(path)
+    idx.loc[idx["AU1"].eq(0).idxmax(), "AU1"] = 1
+    write_csv(path, idx)
+    assert path.stat().st_size == size                                   # same size, other bytes
+    changed = load_run_preds(ws.run("r17b"), "B")
+    assert len(parsed) == 3                                              # (one read_csv above is the test's)
+    assert (changed.labels != runs[0].labels).sum() == 1
+
+
+def test_an_index_twin_gives_the_csvs_table_and_is_dropped_once_the_csv_changes(ws, monkeypatch):
+    """The kit writes each index with a binary twin holding its checked parse: read through the twin, the
+    table equals the CSV's parse (dtypes included) and no CSV is parsed. The twin is not used once the
+    CSV is rewritten (a same-size edit, written atomically or in place with its modification time put
+    back), copied elsewhere or the twin is damaged: then the CSV is parsed, and a bad label is named."""
+    import os
+    import shutil
+    import time
+
+    from aulib.pred_index import _checked, _read_csv
+    from aulib.select.choose import load_candidates
+    from aulib.workspace import RunDir
+
+    rd = RunDir(ws.run("r17"))
+    assert rd.index_twin("B").is_file() and rd.index_twin("test").is_file()
+    want = _checked(_read_csv(rd.index("B").read_bytes()), rd.index("B"))
+    parsed = _count_index_parses(monkeypatch)
+    runs, cands = load_candidates([ws.run("r17")], "B")
+    assert parsed == []
+    pd.testing.assert_frame_equal(runs[0].index, want)
+    assert str(runs[0].index["image"].dtype) == str(want["image"].dtype) and runs[0].labels.dtype == np.int8
+
+    path = rd.index("B")
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b",0\n") + 1                                          # the last label of a row, a 0 -> 7
+    line = raw[:at].count(b"\n") + 1
+    stat = path.stat()
+    time.sleep(0.05)                                                     # past the file system's clock tick
+    with open(path, "r+b") as f:                                         # in place: the same inode and size
+        f.seek(at)
+        f.write(b"7")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))              # its modification time put back
+    with pytest.raises(ValueError, match=rf"B_index\.csv: line {line}, column AU43 holds 7"):
+        load_run_preds(ws.run("r17"), "B")
+    assert len(parsed) == 1
+    raw[at:at + 1] = b"1"
+    write_csv(path, pd.read_csv(io.BytesIO(bytes(raw))))                  # the kit's atomic write, same size
+    assert (load_run_preds(ws.run("r17"), "B").labels != want.filter(like="AU").to_numpy()).sum() == 1
+    assert len(parsed) == 3                                              # (one of them the line above's)
+
+    shutil.copytree(ws.run("r6"), ws.run("r6copy"))                     # a copy: its twins are not trusted
+    load_run_preds(ws.run("r6copy"), "B")
+    assert len(parsed) == 4
+    RunDir(ws.run("r6")).index_twin("B").write_bytes(b"PK\x03\x04 damaged")
+    pd.testing.assert_frame_equal(load_run_preds(ws.run("r6"), "B").index, load_run_preds(ws.run("r6copy"), "B").index)
+
+
+def test_an_index_the_typed_parse_does_not_take_gets_no_twin(tmp_path):
+    """A table with another column or an empty image is written as given, without a twin (a stale one
+    is removed), and reads as its CSV does; labels written 1.0 / 0.0 get a twin equal to the CSV's
+    parse; a label 1.5 is named."""
+    from aulib.pred_index import _checked, _INDEXES, _read_csv, parsed_index, write_index
+    from aulib.workspace import RunDir
+
+    path = RunDir(tmp_path / "run").index("B")
+    good = pd.DataFrame({"image": ["a.jpg", "b.jpg"], "variant": [0, 0], "AU1": [1, -1], "AU2": [0, 1]})
+    for table in (good.assign(subject=["s1", "s2"]), good.assign(image=["a.jpg", None])):
+        write_index(path, good)
+        assert RunDir.twin_of(path).is_file()
+        write_index(path, table)
+        assert not RunDir.twin_of(path).exists()
+        assert parsed_index(path).columns.tolist() == table.columns.tolist()
+    write_index(path, good.astype({"AU1": float}))
+    assert b"1.0" in path.read_bytes() and RunDir.twin_of(path).is_file()
+    _INDEXES.clear()
+    pd.testing.assert_frame_equal(parsed_index(path), _checked(_read_csv(path.read_bytes()), path))
+    with pytest.raises(ValueError, match=r"line 2, column AU1 holds 1\.5"):
+        write_index(path, good.astype({"AU1": float}).assign(AU1=[1.5, 0.0]))

@@ -192,7 +192,8 @@ def test_two_nodes_predict_the_noisy_set_and_only_rank0_writes(launched):
     assert _files(other.root) == launched["before"][other], "the node without rank 0 wrote files"
     new = sorted(set(_files(ws.root)) - set(launched["before"][ws]))
     assert new == ["results/tables/noisy_filter_6au.csv", "splits/C_6au.csv",
-                   "train/base/preds/noisy_epoch001.npy", "train/base/preds/noisy_index.csv"]  # chunks cleaned up
+                   "train/base/preds/noisy_epoch001.npy", "train/base/preds/noisy_index.csv",
+                   "train/base/preds/noisy_index.npz"]  # chunks cleaned up
     probs = read_npy(ws.run("base") / "preds" / "noisy_epoch001.npy").astype(np.float32)
     single = predict_split_probs(ws.run("base"), 1, ws, "noisy", out_path=ws.root / "single.npy", device="cpu")
     np.testing.assert_allclose(probs, single, atol=2e-3)

@@ -8,6 +8,7 @@ import pandas as pd
 
 from aulib.aus import au_columns, group_aus
 from aulib.io import write_csv, write_npy, write_yaml
+from aulib.pred_index import write_index
 from aulib.select.choose import choose_for_workspace, save_chosen
 from aulib.workspace import RunDir, Workspace
 
@@ -43,7 +44,7 @@ def write_fold(ws: Workspace, fold: int, epochs: int = 3, best_b: int = 1, best_
         rd = RunDir(ws.run(name))
         for split, best in (("B", best_b), ("H", best_h)):
             index = labels[split]
-            write_csv(rd.index(split), index)
+            write_index(rd.index(split), index)
             y = index[au_columns(AUS)].to_numpy()
             for e in range(1, epochs + 1):
                 write_npy(rd.preds(split, e), _probs(y, name.endswith("_r") and e == best, rng).astype(np.float16))

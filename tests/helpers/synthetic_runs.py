@@ -8,6 +8,7 @@ import pandas as pd
 
 from aulib.aus import au_columns, group_aus
 from aulib.io import write_csv, write_npy, write_yaml
+from aulib.pred_index import write_index
 from aulib.metrics import batched_scores
 from aulib.workspace import RunDir
 
@@ -58,7 +59,7 @@ def write_synthetic_run(run_dir, group: str = "17au", peaks=None, epochs: int = 
         index = pd.DataFrame({"image": np.repeat([f"images/{folder}/{i:06d}.jpg" for i in range(n_img)], n_var),
                               "variant": np.tile(np.arange(n_var), n_img)})
         index = pd.concat([index, pd.DataFrame(labels, columns=au_columns(aus))], axis=1)
-        write_csv(RunDir(run_dir).index(split_name), index)
+        write_index(RunDir(run_dir).index(split_name), index)
         for e in range(epochs):
             write_npy(RunDir(run_dir).preds(split_name, e + 1), probs[e])
         return labels, probs

@@ -24,6 +24,21 @@ import numpy as np
 import pandas as pd
 
 
+#: Unsigned views of IEEE floats: a non-negative float's bits grow with its value, and NaN, infinities and
+#: negative numbers (sign bit set) all lie above 1.0's bits.
+_UINT = {np.dtype(np.float16): np.uint16, np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
+
+
+def in_unit_interval(a: np.ndarray) -> bool:
+    """Whether every value of float array ``a`` is finite and in [0, 1]: one
+    pass of an integer max over its bits (no temporaries); the float checks
+    only where that fails (-0.0 passes them)."""
+    u = _UINT.get(a.dtype)
+    if u is not None and a.flags.c_contiguous and (not a.size or a.view(u).max() <= np.array(1, a.dtype).view(u)):
+        return True
+    return bool(np.isfinite(a).all() and a.min(initial=0) >= 0 and a.max(initial=0) <= 1)
+
+
 def _check_labels(labels: np.ndarray, n_cols: int, what: str = "probs") -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 2:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from .aus import AUGroup, au_columns
 from .io import read_yaml
+from .metrics import in_unit_interval
 from .model.config import ablations_of, config_group
 from .pred_index import copy_of, label_columns, parsed_index
 from .workspace import RunDir, Workspace
@@ -157,21 +158,6 @@ def complete_epochs(run_dir, split: str = "B", epochs=None) -> list[int]:
         raise FileNotFoundError(f"run {run_dir.name}: epochs {missing} have no complete {split} predictions "
                                 f"(complete: {done})")
     return want
-
-
-#: Unsigned views of IEEE floats: a non-negative float's bits grow with its value, and NaN, infinities and
-#: negative numbers (sign bit set) all lie above 1.0's bits.
-_UINT = {np.dtype(np.float16): np.uint16, np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
-
-
-def in_unit_interval(a: np.ndarray) -> bool:
-    """Whether every value of float array ``a`` is finite and in [0, 1]: one
-    pass of an integer max over its bits (no temporaries); the float checks
-    only where that fails (-0.0 passes them)."""
-    u = _UINT.get(a.dtype)
-    if u is not None and a.flags.c_contiguous and (not a.size or a.view(u).max() <= np.array(1, a.dtype).view(u)):
-        return True
-    return bool(np.isfinite(a).all() and a.min(initial=0) >= 0 and a.max(initial=0) <= 1)
 
 
 def _read_preds(path: Path, out: np.ndarray) -> tuple | None:

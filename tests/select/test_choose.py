@@ -77,6 +77,34 @@ def test_best_threshold_handles_ties_extremes_and_chunks():
         best_threshold(labels, probs + 1)
 
 
+@pytest.mark.parametrize("criterion", ["final", "f1"])
+def test_best_threshold_by_counting_float16_equals_sorting(criterion, monkeypatch):
+    """float16 probabilities (as training writes them) are searched by counting per distinct value: the
+    thresholds and scores equal the sorting search's on the same values bit for bit (ties, unknown labels,
+    an AU without labels, -0.0, chunks); with more distinct values than rows the sort is used."""
+    from aulib.select import threshold
+
+    counted = []
+    real = threshold._best_cut_by_value
+    monkeypatch.setattr(threshold, "_best_cut_by_value", lambda *a: counted.append(r := real(*a)) or r)
+    rng = np.random.default_rng(5)
+    for it in range(120):
+        e, n, c = rng.integers(1, 5), rng.integers(1, 80), rng.integers(1, 5)
+        labels = rng.choice([-1, 0, 1], size=(n, c)).astype(np.int8)
+        if it % 7 == 0:
+            labels[:, 0] = -1
+        levels = rng.integers(1, 12)
+        probs = (rng.integers(0, levels + 1, (e, n, c)) / levels if it % 2 else rng.random((e, n, c))).astype(np.float16)
+        if it % 4 == 0:
+            probs[0, 0] = -0.0
+        for chunk in (256 << 20, 1):
+            by_sort = best_threshold(labels, probs.astype(np.float32), chunk_bytes=chunk, criterion=criterion)
+            by_count = best_threshold(labels, probs, chunk_bytes=chunk, criterion=criterion)
+            for a, b in zip(by_sort, by_count):
+                np.testing.assert_array_equal(a, b)
+    assert sum(r is not None for r in counted) > 100 and any(r is None for r in counted)
+
+
 def test_strategies_equal_brute_force_over_epochs_and_thresholds():
     rng = np.random.default_rng(11)
     for _ in range(15):

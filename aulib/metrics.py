@@ -33,8 +33,8 @@ def in_unit_interval(a: np.ndarray) -> bool:
     """Whether every value of float array ``a`` is finite and in [0, 1]: one
     pass of an integer max over its bits (no temporaries); the float checks
     only where that fails (-0.0 passes them)."""
-    u = _UINT.get(a.dtype)
-    if u is not None and a.flags.c_contiguous and (not a.size or a.view(u).max() <= np.array(1, a.dtype).view(u)):
+    u = _UINT.get(a.dtype)                      # a view of the same item size: any strides
+    if u is not None and (not a.size or a.view(u).max() <= np.array(1, a.dtype).view(u)):
         return True
     return bool(np.isfinite(a).all() and a.min(initial=0) >= 0 and a.max(initial=0) <= 1)
 
@@ -134,6 +134,19 @@ def score_probs(labels: np.ndarray, probs: np.ndarray, thresholds=0.5, aus=None)
     return per_au, summarize(per_au)
 
 
+def float16_cut(thresholds: np.ndarray) -> np.ndarray:
+    """uint16 bits ``b`` per threshold such that, for a float16 ``p`` in [0, 1]
+    (-0.0 included), ``p >= t`` in float64 exactly when ``bits(|p|) >= b``: the
+    bits of the smallest float16 not below ``t`` (0 where ``t <= 0``; above
+    every value in [0, 1] where ``t > 1`` or NaN)."""
+    t = np.asarray(thresholds, np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        up = t.astype(np.float16)
+        up = np.where(up.astype(np.float64) < t, np.nextafter(up, np.float16(np.inf)), up)
+    bits = up.view(np.uint16)
+    return np.where(t <= 0, np.uint16(0), np.where(np.isnan(t), np.uint16(0x7E00), bits)).astype(np.uint16)
+
+
 def batched_scores(labels: np.ndarray, probs: np.ndarray, thresholds=0.5,
                    chunk_bytes: int = 256 << 20) -> dict[str, np.ndarray]:
     """Per-AU scores for many prediction sets at once.
@@ -161,8 +174,14 @@ def batched_scores(labels: np.ndarray, probs: np.ndarray, thresholds=0.5,
     tp = np.empty((e_count, c), np.int64)
     fp = np.empty((e_count, c), np.int64)
     step = max(1, int(chunk_bytes // max(1, n * c * 8)))
+    half = probs.dtype == np.float16
+    if half:
+        thr = float16_cut(thr)
     for s in range(0, e_count, step):
-        d = np.asarray(probs[s:s + step], dtype=np.float64) >= thr[s:s + step, None, :]
+        if half:       # compared as integers: the bits of |p| against the smallest float16 >= the threshold
+            d = (np.asarray(probs[s:s + step]).view(np.uint16) & np.uint16(0x7FFF)) >= thr[s:s + step, None, :]
+        else:
+            d = np.asarray(probs[s:s + step], dtype=np.float64) >= thr[s:s + step, None, :]
         tp[s:s + step] = (d & pos).sum(1)
         fp[s:s + step] = (d & neg).sum(1)
     acc, f1, final = scores_from_counts(tp, fp, n_pos - tp, n_neg - fp)

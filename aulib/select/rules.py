@@ -40,10 +40,12 @@ def _argmax_nan(a: np.ndarray, axis: int) -> np.ndarray:
     return np.argmax(np.where(np.isnan(a), -np.inf, a), axis=axis)
 
 
-def per_au_columns(probs: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """(N, C) probabilities taking AU j from candidate ``idx[j]`` of (K, N, C)."""
+def per_au_columns(probs: np.ndarray, idx: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """(N, C) probabilities taking AU j from candidate ``idx[j]`` of (K, N, C),
+    as ``dtype`` (None: the candidates' own, e.g. float16 for the threshold
+    search, which counts float16 values instead of sorting)."""
     c = probs.shape[-1]
-    return np.asarray(probs[idx, :, np.arange(c)], dtype=np.float32).T
+    return np.ascontiguousarray(np.asarray(probs[idx, :, np.arange(c)], dtype=dtype).T)
 
 
 def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -82,7 +84,7 @@ def choose_indices(labels: np.ndarray, probs: np.ndarray, strategy: str,
         idx = _argmax_nan(per_au, 0)
     if strategy in ("baseline", "chosen"):
         return idx, np.full(c, 0.5), per_au[idx, np.arange(c)]
-    thr, score = best_threshold(labels, per_au_columns(probs, idx), criterion=criterion)
+    thr, score = best_threshold(labels, per_au_columns(probs, idx, dtype=None), criterion=criterion)
     return idx, thr, score
 
 

@@ -71,3 +71,23 @@ def test_bad_labels_are_named():
     with pytest.raises(ValueError, match="3 AU columns"):
         au_scores(np.zeros((2, 3), np.int8), np.zeros((2, 2), np.int8))
     assert isinstance(au_scores(np.zeros((2, 1), np.int8), np.zeros((2, 1))), pd.DataFrame)
+
+
+def test_batched_scores_of_float16_compare_as_in_float64():
+    """float16 probabilities are compared as integers against the smallest float16 not below each
+    threshold: the same decisions as comparing in float64, at a threshold equal to a value, one float64
+    step above or below it, 0, -0.0, negative, above 1, NaN and infinite; -0.0 probabilities included."""
+    rng = np.random.default_rng(3)
+    for it in range(240):
+        e, n, c = rng.integers(1, 4), rng.integers(1, 50), rng.integers(1, 4)
+        labels = rng.choice([-1, 0, 1], size=(n, c)).astype(np.int8)
+        probs = rng.random((e, n, c)).astype(np.float16)
+        probs[0, 0] = -0.0 if it % 3 == 0 else probs[0, 0]
+        probs[..., -1] = 1.0 if it % 4 == 0 else probs[..., -1]
+        at = probs.astype(np.float64).ravel()[rng.integers(0, probs.size, (e, c))]
+        thr = [at, np.nextafter(at, np.inf), np.nextafter(at, -np.inf), rng.random((e, c)),
+               rng.choice([0.0, -0.0, -1.0, 1.0, 1.5, 0.5, np.nan, np.inf], (e, c))][it % 5]
+        want = batched_scores(labels, probs.astype(np.float64), thr)
+        got = batched_scores(labels, probs, thr)
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])

@@ -65,7 +65,7 @@ def test_quick_choose_prints_one_table(tmp_path):
     out = tmp_path / "figures.json"
     table = _quick_run("choose", out, 300)
     assert table[0].split("|")[1].strip() == "benchmark"
-    # the choice is compared with the best simple baseline (numpy sort + cumsum), same answer, no speed claim
+    # the choice is compared with the best simple baseline (numpy sort + cumsum) and gives the same answer
     assert any("choice: exact search vs numpy sort + cumsum" in line and "same best scores: True" in line
                for line in table)
     assert any("scikit-learn LogisticRegression loop, same weights" in line for line in table)

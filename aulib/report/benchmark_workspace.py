@@ -46,7 +46,8 @@ def fold_inputs(ws, group: str) -> FoldInputs:
         raise ValueError(f"{runs[0].run_dir}/preds/{TEST_SPLIT}_index.csv lacks image {missing[0][0]!r} of "
                          f"splits/{TEST_SPLIT}.csv; delete the run's {TEST_SPLIT} predictions so they are made again")
     take = np.array([pos[(k[0], int(k[1]))] for k in want], np.int64)
-    test, keys = np.asarray(cands.probs)[:, take], list(cands.keys)
+    test, keys = _rows(np.asarray(cands.probs), take, axis=1), list(cands.keys)
+    del cands
     select, select_labels = None, None
     try:
         _, sel = load_candidates(dirs, str(how.get("split") or "B"))
@@ -56,17 +57,29 @@ def fold_inputs(ws, group: str) -> FoldInputs:
         common = [k for k in keys if k in set(sel.keys)]
         at_sel = {k: i for i, k in enumerate(sel.keys)}
         at_test = {k: i for i, k in enumerate(keys)}
-        test = test[[at_test[k] for k in common]]
-        select, select_labels, keys = np.asarray(sel.probs)[[at_sel[k] for k in common]], sel.labels, common
+        test = _rows(test, [at_test[k] for k in common])
+        select, select_labels, keys = _rows(np.asarray(sel.probs), [at_sel[k] for k in common]), sel.labels, common
+        del sel
     models = {}
     for r in dict.fromkeys(name for name, _ in keys):
         ks = [i for i, (name, _) in enumerate(keys) if name == r]
-        models[r] = ModelPreds(test[ks], None if select is None else select[ks], True)
+        models[r] = ModelPreds(_rows(test, ks), None if select is None else _rows(select, ks), True)
     if len(models) > 1:
         models[ALL_RUNS] = ModelPreds(test, select, False)
     index = add_subjects(table.loc[rows, ["image"]].reset_index(drop=True), ws)
     return FoldInputs(tuple(chosen.aus), labels, cluster_ids(index), select_labels, models,
                       str(how.get("criterion") or "final"))
+
+
+def _rows(a: np.ndarray, idx, axis: int = 0) -> np.ndarray:
+    """``a`` taken at ``idx`` along ``axis``: a view where ``idx`` is a run of
+    consecutive positions (the usual case: candidates in run order, test rows
+    in split order), else a copy. At Aff-Wild2's size a copy of the stacks is
+    0.4-0.75 GB each."""
+    idx = np.asarray(idx, np.int64)
+    if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+        return a[(slice(None),) * axis + (slice(int(idx[0]), int(idx[0]) + len(idx)),)]
+    return np.take(a, idx, axis=axis)
 
 
 def fold_result(ws, group: str) -> FoldResult:

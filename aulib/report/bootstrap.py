@@ -79,8 +79,10 @@ def resample_weights(n_clusters: int, n_boot: int, rng: np.random.Generator) -> 
     """(n_boot, n_clusters) float64 multinomial counts: how often each cluster is
     drawn in each resample of ``n_clusters`` draws with replacement."""
     idx = rng.integers(0, n_clusters, size=(n_boot, n_clusters))
-    flat = (idx + np.arange(n_boot)[:, None] * n_clusters).ravel()
-    return np.bincount(flat, minlength=n_boot * n_clusters).reshape(n_boot, n_clusters).astype(np.float64)
+    idx += np.arange(n_boot)[:, None] * n_clusters            # in place: at 400,000 clusters each copy is 0.3 GB
+    counts = np.bincount(idx.ravel(), minlength=n_boot * n_clusters)
+    del idx
+    return counts.reshape(n_boot, n_clusters).astype(np.float64)
 
 
 def boot_finals(labels, decisions, clusters, n_boot: int = 1000, seed: int = 0, weights=None,

@@ -233,10 +233,19 @@ def au_columns(aus_or_group) -> list[str]:
     return [au_column(a) for a in aus_of(aus_or_group)]
 
 
+def _is_au_column(name: str) -> bool:
+    return name.startswith("AU") and name[2:].isdigit()
+
+
+def au_columns_in(columns) -> list[str]:
+    """The AU column names (``AU<n>``, any number) among ``columns``, in their order."""
+    return [c for c in columns if _is_au_column(c)]
+
+
 def parse_au_column(name: str) -> int:
     """'AU12' -> 12 (any number; :func:`check_au` checks it is in the catalog).
     Raises ValueError for anything else."""
-    if not (name.startswith("AU") and name[2:].isdigit()):
+    if not _is_au_column(name):
         raise ValueError(f"{name!r} is not an AU column name like 'AU12'")
     return int(name[2:])
 

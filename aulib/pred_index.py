@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .aus import au_columns_in
 from .io import atomic_path, write_csv
 from .workspace import RunDir
 
@@ -37,11 +38,6 @@ _DEEP_COPY = int(pd.__version__.split(".")[0]) < 3
 #: The last few read (B, its multi-crop, held-out).
 _INDEXES: dict[bytes, pd.DataFrame] = {}
 _INDEXES_KEPT = 4
-
-
-def label_columns(columns) -> list[str]:
-    """The AU label columns (``AU<n>``) among ``columns``, in order."""
-    return [c for c in columns if c.startswith("AU") and c[2:].isdigit()]
 
 
 def write_index(path, table: pd.DataFrame) -> None:
@@ -58,7 +54,7 @@ def write_index(path, table: pd.DataFrame) -> None:
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).digest()
     parsed = _remember(digest, _checked(_read_csv(raw), path))
-    au = label_columns(parsed.columns)
+    au = au_columns_in(parsed.columns)
     typed = parsed["variant"].dtype == np.int64 and (parsed[au].dtypes == np.int8).all()
     if list(parsed.columns) != ["image", "variant", *au] or not typed or parsed["image"].isna().any():
         return                                         # not the kit's typed index: read from the CSV alone
@@ -128,7 +124,7 @@ def _read_csv(raw: bytes) -> pd.DataFrame:
     or foreign file) is read as pandas infers it, for :func:`_checked` to name
     the line and column."""
     header = raw[:raw.find(b"\n")].decode("utf-8", "replace").lstrip("\ufeff").strip().split(",")
-    types = {c: np.int8 for c in label_columns(header)}
+    types = {c: np.int8 for c in au_columns_in(header)}
     types.update({c: str for c in header if c == "image"})
     types.update({c: np.int64 for c in header if c == "variant"})
     try:
@@ -139,7 +135,7 @@ def _read_csv(raw: bytes) -> pd.DataFrame:
 
 def _checked(index: pd.DataFrame, path: Path) -> pd.DataFrame:
     """``index`` after checking it has AU columns holding only 1, 0, -1."""
-    cols = label_columns(index.columns)
+    cols = au_columns_in(index.columns)
     if not cols:
         raise ValueError(f"{path} has no AU label columns (expected AU1, AU2, ...)")
     vals = index[cols].to_numpy()

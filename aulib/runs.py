@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .aus import AUGroup, au_columns
+from .aus import AUGroup, au_columns, au_columns_in
 from .io import read_yaml
 from .metrics import in_unit_interval
 from .model.config import ablations_of, config_group
-from .pred_index import copy_of, label_columns, parsed_index
+from .pred_index import copy_of, parsed_index
 from .workspace import RunDir, Workspace
 
 
@@ -97,7 +97,7 @@ def read_index(run_dir, split: str, aus=None, copy: bool = True) -> pd.DataFrame
         have = pred_splits(run_dir)
         raise FileNotFoundError(f"{path} not found; run {Path(run_dir).name} has predictions for splits {have}")
     index = parsed_index(path)
-    cols = label_columns(index.columns)
+    cols = au_columns_in(index.columns)
     if aus is not None and cols != au_columns(aus):
         raise ValueError(f"{path} has AU columns {cols}, but the run's group has {au_columns(aus)}")
     return copy_of(index) if copy else index
@@ -107,7 +107,7 @@ def index_shape(run_dir, split: str) -> tuple[int, int]:
     """(rows, AU columns) of ``preds/<split>_index.csv``, checked as
     :func:`read_index` does (no copy of the table)."""
     index = read_index(run_dir, split, copy=False)
-    return len(index), len(label_columns(index.columns))
+    return len(index), len(au_columns_in(index.columns))
 
 
 def run_group(config: dict, run_dir=None) -> AUGroup:

@@ -87,14 +87,7 @@ def _aus_of(aus) -> tuple[int, ...]:
 
 def _au_columns_of(df: pd.DataFrame) -> list[str]:
     """The AU columns of a table, in the table's order."""
-    cols = []
-    for c in df.columns:
-        try:
-            aulib_aus.parse_au_column(c)
-        except ValueError:
-            continue
-        cols.append(c)
-    return cols
+    return aulib_aus.au_columns_in(df.columns)
 
 
 def _iterative_stratification(positive: np.ndarray, ratios: np.ndarray,
